@@ -1,0 +1,189 @@
+//! Tenant documents: arbitrary JSON objects kept in an organization's own collection.
+
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+use crate::ids::DocumentId;
+
+/// Deepest nesting accepted, the same as MongoDB's limit for BSON documents.
+pub const MAX_DEPTH: usize = 100;
+
+/// A JSON object that every storage backend can keep as it is: no field name starts with `$` or
+/// contains NUL (MongoDB reserves or rejects those), the top level has no `_id` (the service owns
+/// document ids), and nesting stays within [`MAX_DEPTH`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct DocumentBody(Map<String, Value>);
+
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum DocumentBodyError {
+    #[error("field name {0:?} is reserved: names must not start with '$' or contain NUL")]
+    ReservedFieldName(String),
+    #[error("the top-level field \"_id\" is reserved for the document id")]
+    IdField,
+    #[error("documents may nest at most {MAX_DEPTH} levels deep")]
+    TooDeep,
+}
+
+impl DocumentBody {
+    /// # Errors
+    /// See [`DocumentBodyError`].
+    pub fn new(fields: Map<String, Value>) -> Result<Self, DocumentBodyError> {
+        if fields.contains_key("_id") {
+            return Err(DocumentBodyError::IdField);
+        }
+        check_object(&fields, 1)?;
+        Ok(Self(fields))
+    }
+
+    #[must_use]
+    pub const fn fields(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
+    #[must_use]
+    pub fn into_fields(self) -> Map<String, Value> {
+        self.0
+    }
+}
+
+fn check_object(fields: &Map<String, Value>, depth: usize) -> Result<(), DocumentBodyError> {
+    if depth > MAX_DEPTH {
+        return Err(DocumentBodyError::TooDeep);
+    }
+    for (name, value) in fields {
+        if name.starts_with('$') || name.contains('\0') {
+            return Err(DocumentBodyError::ReservedFieldName(name.clone()));
+        }
+        check_value(value, depth)?;
+    }
+    Ok(())
+}
+
+fn check_value(value: &Value, depth: usize) -> Result<(), DocumentBodyError> {
+    match value {
+        Value::Object(fields) => check_object(fields, depth + 1),
+        Value::Array(items) => {
+            if depth + 1 > MAX_DEPTH {
+                return Err(DocumentBodyError::TooDeep);
+            }
+            items
+                .iter()
+                .try_for_each(|item| check_value(item, depth + 1))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A stored document.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Document {
+    pub id: DocumentId,
+    pub body: DocumentBody,
+}
+
+/// How many documents one page holds: 1..=1000, 50 unless asked otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageLimit(usize);
+
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error("must be between 1 and {MAX}", MAX = PageLimit::MAX)]
+pub struct PageLimitError;
+
+impl PageLimit {
+    pub const DEFAULT: Self = Self(50);
+    pub const MAX: usize = 1000;
+
+    /// # Errors
+    /// When `limit` is 0 or above 1000.
+    pub const fn new(limit: usize) -> Result<Self, PageLimitError> {
+        if limit == 0 || limit > Self::MAX {
+            Err(PageLimitError)
+        } else {
+            Ok(Self(limit))
+        }
+    }
+
+    #[must_use]
+    pub const fn get(self) -> usize {
+        self.0
+    }
+}
+
+impl Default for PageLimit {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// One page of a tenant collection in id order, and where the next page starts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DocumentPage {
+    pub documents: Vec<Document>,
+    /// Pass as `after` to get the next page; `None` on the last page.
+    pub next: Option<DocumentId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn body(value: Value) -> Result<DocumentBody, DocumentBodyError> {
+        match value {
+            Value::Object(map) => DocumentBody::new(map),
+            _ => unreachable!("tests pass objects"),
+        }
+    }
+
+    #[test]
+    fn ordinary_nested_documents_are_accepted() {
+        assert!(
+            body(json!({"a": 1, "b": {"c": [1, {"d": null}]}, "e.f": "dots are fine"})).is_ok()
+        );
+    }
+
+    #[test]
+    fn dollar_prefixed_field_names_are_rejected_at_any_depth() {
+        assert_eq!(
+            body(json!({"a": {"$where": "1"}})),
+            Err(DocumentBodyError::ReservedFieldName("$where".into()))
+        );
+        assert_eq!(
+            body(json!({"a": [{"$gt": 1}]})),
+            Err(DocumentBodyError::ReservedFieldName("$gt".into()))
+        );
+    }
+
+    #[test]
+    fn nul_in_a_field_name_is_rejected() {
+        assert!(matches!(
+            body(json!({"a\u{0}b": 1})),
+            Err(DocumentBodyError::ReservedFieldName(_))
+        ));
+    }
+
+    #[test]
+    fn a_top_level_id_field_is_rejected_but_a_nested_one_is_fine() {
+        assert_eq!(body(json!({"_id": 1})), Err(DocumentBodyError::IdField));
+        assert!(body(json!({"x": {"_id": 1}})).is_ok());
+    }
+
+    #[test]
+    fn nesting_is_limited_to_100_levels() {
+        let mut ok = json!(1);
+        for _ in 0..MAX_DEPTH - 1 {
+            ok = json!([ok]);
+        }
+        assert!(body(json!({ "a": ok.clone() })).is_ok());
+        assert_eq!(body(json!({ "a": [ok] })), Err(DocumentBodyError::TooDeep));
+    }
+
+    #[test]
+    fn page_limits_are_between_1_and_1000() {
+        assert_eq!(PageLimit::new(0), Err(PageLimitError));
+        assert_eq!(PageLimit::new(1).unwrap().get(), 1);
+        assert_eq!(PageLimit::new(1000).unwrap().get(), 1000);
+        assert_eq!(PageLimit::new(1001), Err(PageLimitError));
+    }
+}

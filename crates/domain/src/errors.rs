@@ -1,0 +1,95 @@
+//! One error type per operation. Ports and services share them, so an adapter's answer reaches
+//! the HTTP layer without being translated twice.
+
+use thiserror::Error;
+
+use crate::admin::EmailAddress;
+use crate::organization::Slug;
+
+/// A storage failure that is not about the request itself.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The backend cannot be reached or did not answer in time; retrying later may succeed.
+    #[error("storage is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// Anything else: a bug, corrupt data, a driver failure.
+    #[error("storage failed")]
+    Unknown(#[source] anyhow::Error),
+}
+
+#[derive(Debug, Error)]
+pub enum CreateOrganizationError {
+    #[error("an organization with slug {slug} already exists")]
+    NameTaken { slug: Slug },
+    #[error("an admin with email {email} already exists")]
+    EmailTaken { email: EmailAddress },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("creating the organization failed")]
+    Unknown(#[source] anyhow::Error),
+}
+
+#[derive(Debug, Error)]
+pub enum GetOrganizationError {
+    #[error("organization not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Error)]
+pub enum UpdateOrganizationError {
+    /// The organization (or the admin acting on it) no longer exists.
+    #[error("organization not found")]
+    NotFound,
+    #[error("an organization with slug {slug} already exists")]
+    NameTaken { slug: Slug },
+    #[error("an admin with email {email} already exists")]
+    EmailTaken { email: EmailAddress },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("updating the organization failed")]
+    Unknown(#[source] anyhow::Error),
+}
+
+#[derive(Debug, Error)]
+pub enum DeleteOrganizationError {
+    #[error("organization not found")]
+    NotFound,
+    /// The caller is an admin of another organization.
+    #[error("only an admin of the organization may delete it")]
+    Forbidden,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Error)]
+pub enum LoginError {
+    /// Unknown email or wrong password: deliberately indistinguishable.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("login failed")]
+    Unknown(#[source] anyhow::Error),
+}
+
+#[derive(Debug, Error)]
+pub enum AuthenticateError {
+    /// Malformed, forged, expired, or issued to an admin or organization that no longer exists.
+    #[error("invalid or expired token")]
+    InvalidToken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Error)]
+pub enum DocumentError {
+    /// The caller's organization was deleted after the token was checked.
+    #[error("organization not found")]
+    OrganizationNotFound,
+    #[error("document not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,339 @@
+//! In-memory fakes of the driven ports, for the service's unit tests.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::admin::{Admin, EmailAddress, Password, PasswordHash};
+use crate::document::{Document, DocumentBody};
+use crate::errors::{
+    CreateOrganizationError, DeleteOrganizationError, DocumentError, StoreError,
+    UpdateOrganizationError,
+};
+use crate::ids::{AdminId, DocumentId, OrganizationId};
+use crate::organization::{Organization, Slug};
+use crate::ports::{
+    Clock, IssuedToken, OrganizationChange, OrganizationStore, PasswordHasher, Principal,
+    TenantStore, TokenCodec,
+};
+
+#[derive(Default)]
+struct State {
+    organizations: HashMap<OrganizationId, Organization>,
+    admins: HashMap<AdminId, Admin>,
+    tenants: HashMap<OrganizationId, BTreeMap<DocumentId, DocumentBody>>,
+}
+
+/// A store in a `HashMap`, honouring the port contracts (checked by the same unit tests that
+/// use it), with a switch that makes every call fail as if the backend were down.
+#[derive(Clone, Default)]
+pub struct FakeStore {
+    state: Arc<Mutex<State>>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FakeStore {
+    pub fn go_down(&self) {
+        self.down.store(true, Ordering::SeqCst);
+    }
+
+    fn state(&self) -> Result<std::sync::MutexGuard<'_, State>, StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(anyhow::anyhow!(
+                "fake store is down"
+            )));
+        }
+        Ok(self.state.lock().expect("fake store lock"))
+    }
+
+    pub fn document_count(&self, organization: &OrganizationId) -> Option<usize> {
+        self.state()
+            .ok()?
+            .tenants
+            .get(organization)
+            .map(BTreeMap::len)
+    }
+
+    pub fn admin_count(&self) -> usize {
+        self.state().map(|s| s.admins.len()).unwrap_or_default()
+    }
+}
+
+fn slug_taken(state: &State, slug: &Slug, except: Option<OrganizationId>) -> bool {
+    state
+        .organizations
+        .values()
+        .any(|o| o.slug() == slug && Some(o.id) != except)
+}
+
+fn email_taken(state: &State, email: &EmailAddress, except: Option<AdminId>) -> bool {
+    state
+        .admins
+        .values()
+        .any(|a| &a.email == email && Some(a.id) != except)
+}
+
+impl OrganizationStore for FakeStore {
+    async fn create_organization(
+        &self,
+        organization: &Organization,
+        admin: &Admin,
+    ) -> Result<(), CreateOrganizationError> {
+        let mut state = self.state()?;
+        if slug_taken(&state, organization.slug(), None) {
+            return Err(CreateOrganizationError::NameTaken {
+                slug: organization.slug().clone(),
+            });
+        }
+        if email_taken(&state, &admin.email, None) {
+            return Err(CreateOrganizationError::EmailTaken {
+                email: admin.email.clone(),
+            });
+        }
+        state
+            .organizations
+            .insert(organization.id, organization.clone());
+        state.admins.insert(admin.id, admin.clone());
+        state.tenants.insert(organization.id, BTreeMap::new());
+        Ok(())
+    }
+
+    async fn find_organization_by_slug(
+        &self,
+        slug: &Slug,
+    ) -> Result<Option<Organization>, StoreError> {
+        let state = self.state()?;
+        Ok(state
+            .organizations
+            .values()
+            .find(|o| o.slug() == slug)
+            .cloned())
+    }
+
+    async fn find_organization_by_id(
+        &self,
+        id: &OrganizationId,
+    ) -> Result<Option<Organization>, StoreError> {
+        Ok(self.state()?.organizations.get(id).cloned())
+    }
+
+    async fn find_admin_by_email(&self, email: &EmailAddress) -> Result<Option<Admin>, StoreError> {
+        let state = self.state()?;
+        Ok(state.admins.values().find(|a| &a.email == email).cloned())
+    }
+
+    async fn find_admin_by_id(&self, id: &AdminId) -> Result<Option<Admin>, StoreError> {
+        Ok(self.state()?.admins.get(id).cloned())
+    }
+
+    async fn update_organization(
+        &self,
+        change: &OrganizationChange,
+    ) -> Result<Organization, UpdateOrganizationError> {
+        let mut state = self.state()?;
+        let Some(mut organization) = state.organizations.get(&change.organization_id).cloned()
+        else {
+            return Err(UpdateOrganizationError::NotFound);
+        };
+        let Some(mut admin) = state
+            .admins
+            .get(&change.admin_id)
+            .filter(|a| a.organization_id == organization.id)
+            .cloned()
+        else {
+            return Err(UpdateOrganizationError::NotFound);
+        };
+        if slug_taken(&state, change.name.slug(), Some(organization.id)) {
+            return Err(UpdateOrganizationError::NameTaken {
+                slug: change.name.slug().clone(),
+            });
+        }
+        if let Some(email) = &change.email {
+            if email_taken(&state, email, Some(admin.id)) {
+                return Err(UpdateOrganizationError::EmailTaken {
+                    email: email.clone(),
+                });
+            }
+            admin.email = email.clone();
+            organization.admin.email = email.clone();
+        }
+        if let Some(hash) = &change.password_hash {
+            admin.password_hash = hash.clone();
+        }
+        organization.name = change.name.clone();
+        organization.updated_at = change.updated_at;
+        state.admins.insert(admin.id, admin);
+        state
+            .organizations
+            .insert(organization.id, organization.clone());
+        Ok(organization)
+    }
+
+    async fn delete_organization(
+        &self,
+        id: &OrganizationId,
+    ) -> Result<(), DeleteOrganizationError> {
+        let mut state = self.state()?;
+        if state.organizations.remove(id).is_none() {
+            return Err(DeleteOrganizationError::NotFound);
+        }
+        state.admins.retain(|_, a| a.organization_id != *id);
+        state.tenants.remove(id);
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.state().map(|_| ())
+    }
+}
+
+impl TenantStore for FakeStore {
+    async fn insert_document(
+        &self,
+        organization: &OrganizationId,
+        document: &Document,
+    ) -> Result<(), DocumentError> {
+        let mut state = self.state()?;
+        let tenant = state
+            .tenants
+            .get_mut(organization)
+            .ok_or(DocumentError::OrganizationNotFound)?;
+        tenant.insert(document.id, document.body.clone());
+        Ok(())
+    }
+
+    async fn get_document(
+        &self,
+        organization: &OrganizationId,
+        id: &DocumentId,
+    ) -> Result<Option<Document>, DocumentError> {
+        let state = self.state()?;
+        let tenant = state
+            .tenants
+            .get(organization)
+            .ok_or(DocumentError::OrganizationNotFound)?;
+        Ok(tenant.get(id).map(|body| Document {
+            id: *id,
+            body: body.clone(),
+        }))
+    }
+
+    async fn list_documents(
+        &self,
+        organization: &OrganizationId,
+        after: Option<&DocumentId>,
+        limit: usize,
+    ) -> Result<Vec<Document>, DocumentError> {
+        let state = self.state()?;
+        let tenant = state
+            .tenants
+            .get(organization)
+            .ok_or(DocumentError::OrganizationNotFound)?;
+        Ok(tenant
+            .iter()
+            .filter(|(id, _)| after.is_none_or(|after| *id > after))
+            .take(limit)
+            .map(|(id, body)| Document {
+                id: *id,
+                body: body.clone(),
+            })
+            .collect())
+    }
+
+    async fn replace_document(
+        &self,
+        organization: &OrganizationId,
+        document: &Document,
+    ) -> Result<(), DocumentError> {
+        let mut state = self.state()?;
+        let tenant = state
+            .tenants
+            .get_mut(organization)
+            .ok_or(DocumentError::OrganizationNotFound)?;
+        let slot = tenant
+            .get_mut(&document.id)
+            .ok_or(DocumentError::NotFound)?;
+        *slot = document.body.clone();
+        Ok(())
+    }
+
+    async fn delete_document(
+        &self,
+        organization: &OrganizationId,
+        id: &DocumentId,
+    ) -> Result<(), DocumentError> {
+        let mut state = self.state()?;
+        let tenant = state
+            .tenants
+            .get_mut(organization)
+            .ok_or(DocumentError::OrganizationNotFound)?;
+        tenant.remove(id).map(|_| ()).ok_or(DocumentError::NotFound)
+    }
+}
+
+/// "Hashes" by prefixing, and counts verifications so tests can see that unknown emails are
+/// verified too.
+#[derive(Clone, Default)]
+pub struct FakeHasher {
+    pub verifications: Arc<AtomicUsize>,
+}
+
+impl PasswordHasher for FakeHasher {
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, anyhow::Error> {
+        Ok(PasswordHash::from_phc(format!(
+            "fake${}",
+            password.expose()
+        )))
+    }
+
+    async fn verify(
+        &self,
+        password: &Password,
+        hash: Option<&PasswordHash>,
+    ) -> Result<bool, anyhow::Error> {
+        self.verifications.fetch_add(1, Ordering::SeqCst);
+        Ok(hash.is_some_and(|h| h.as_phc() == format!("fake${}", password.expose())))
+    }
+}
+
+/// Tokens are `admin:org` in plain text: enough to test the service's use of the port.
+#[derive(Clone, Default)]
+pub struct FakeTokens;
+
+impl TokenCodec for FakeTokens {
+    fn issue(
+        &self,
+        principal: &Principal,
+        _now: DateTime<Utc>,
+    ) -> Result<IssuedToken, anyhow::Error> {
+        Ok(IssuedToken {
+            access_token: format!("{}:{}", principal.admin_id, principal.organization_id),
+            expires_in_seconds: 3600,
+        })
+    }
+
+    fn verify(&self, token: &str) -> Option<Principal> {
+        let (admin, organization) = token.split_once(':')?;
+        Some(Principal {
+            admin_id: admin.parse().ok()?,
+            organization_id: organization.parse().ok()?,
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct FixedClock(pub DateTime<Utc>);
+
+impl Default for FixedClock {
+    fn default() -> Self {
+        Self(Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap())
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}

@@ -1,0 +1,32 @@
+//! The heart of orgsvc: what an organization, an admin and a tenant document are, which rules they
+//! obey, and what the service needs from the outside world (the ports in [`ports`]).
+//!
+//! This crate must never depend on a web framework, a database driver or an OpenAPI crate: adapters
+//! (storage, crypto, http) depend on it, never the other way round. Every value that exists here has
+//! already been validated, so services never re-check their inputs.
+
+pub mod admin;
+pub mod document;
+pub mod errors;
+pub mod ids;
+pub mod organization;
+pub mod ports;
+pub mod service;
+
+#[cfg(test)]
+mod fakes;
+
+pub use admin::{Admin, EmailAddress, EmailAddressError, Password, PasswordError, PasswordHash};
+pub use document::{
+    Document, DocumentBody, DocumentBodyError, DocumentPage, PageLimit, PageLimitError,
+};
+pub use ids::{AdminId, DocumentId, OrganizationId};
+pub use organization::{
+    AdminSummary, CollectionName, Organization, OrganizationName, OrganizationNameError, Placement,
+    Slug,
+};
+pub use service::{
+    AuthenticateError, CreateOrganization, CreateOrganizationError, DeleteOrganizationError,
+    DocumentError, GetOrganizationError, IssuedToken, LoginError, OrgsvcApi, Principal, Service,
+    StoreError, UpdateOrganization, UpdateOrganizationError,
+};

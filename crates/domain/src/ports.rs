@@ -1,0 +1,229 @@
+//! Everything orgsvc needs from the outside world. Each method states the contract adapters must
+//! honour; the storage contract tests (`orgsvc-storage`) check every adapter against it.
+//!
+//! Organization lifecycle operations (create, update with rename, delete) touch both the master
+//! records and the tenant collection. They are single port methods on purpose: only the adapter
+//! knows how to make them crash-safe (one redb write transaction; MongoDB intents plus recovery),
+//! so the domain never stitches together steps that could be interrupted half way.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::admin::{Admin, EmailAddress, Password, PasswordHash};
+use crate::document::Document;
+use crate::errors::{
+    CreateOrganizationError, DeleteOrganizationError, DocumentError, StoreError,
+    UpdateOrganizationError,
+};
+use crate::ids::{AdminId, DocumentId, OrganizationId};
+use crate::organization::{Organization, OrganizationName, Slug};
+
+/// What an admin asks to change about their organization, resolved by the service.
+#[derive(Debug, Clone)]
+pub struct OrganizationChange {
+    pub organization_id: OrganizationId,
+    /// The admin whose email and password change.
+    pub admin_id: AdminId,
+    /// The desired name; when its slug differs from the current one the tenant collection moves.
+    pub name: OrganizationName,
+    pub email: Option<EmailAddress>,
+    pub password_hash: Option<PasswordHash>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The master store: organizations, their admins and their tenant collections' lifecycles.
+pub trait OrganizationStore: Clone + Send + Sync + 'static {
+    /// Records the organization and its admin and creates its empty tenant collection
+    /// (`organization.collection_name()`), all or nothing: after a crash at any point either all
+    /// of it exists or none of it does.
+    ///
+    /// # Errors
+    /// - MUST return [`CreateOrganizationError::NameTaken`] when an organization with the same
+    ///   slug exists, also when another create of that slug races this one (exactly one wins).
+    /// - MUST return [`CreateOrganizationError::EmailTaken`] when any admin has `admin.email`.
+    /// - [`CreateOrganizationError::Store`] for storage failures; nothing is left behind.
+    fn create_organization(
+        &self,
+        organization: &Organization,
+        admin: &Admin,
+    ) -> impl Future<Output = Result<(), CreateOrganizationError>> + Send;
+
+    /// # Errors
+    /// [`StoreError`] only; a missing organization is `Ok(None)`.
+    fn find_organization_by_slug(
+        &self,
+        slug: &Slug,
+    ) -> impl Future<Output = Result<Option<Organization>, StoreError>> + Send;
+
+    /// # Errors
+    /// [`StoreError`] only; a missing organization is `Ok(None)`.
+    fn find_organization_by_id(
+        &self,
+        id: &OrganizationId,
+    ) -> impl Future<Output = Result<Option<Organization>, StoreError>> + Send;
+
+    /// # Errors
+    /// [`StoreError`] only; an unknown email is `Ok(None)`.
+    fn find_admin_by_email(
+        &self,
+        email: &EmailAddress,
+    ) -> impl Future<Output = Result<Option<Admin>, StoreError>> + Send;
+
+    /// # Errors
+    /// [`StoreError`] only; an unknown id is `Ok(None)`.
+    fn find_admin_by_id(
+        &self,
+        id: &AdminId,
+    ) -> impl Future<Output = Result<Option<Admin>, StoreError>> + Send;
+
+    /// Applies `change` all or nothing and returns the organization as it is afterwards. When the
+    /// slug changes, every document of the old tenant collection ends up in the new one, the old
+    /// collection is gone and the organization id is unchanged; after a crash at any point the
+    /// organization is either entirely renamed or entirely not.
+    ///
+    /// # Errors
+    /// - MUST return [`UpdateOrganizationError::NotFound`] when the organization does not exist
+    ///   or `change.admin_id` is not one of its admins.
+    /// - MUST return [`UpdateOrganizationError::NameTaken`] when another organization has the new
+    ///   slug (keeping one's own slug with a different spelling is fine).
+    /// - MUST return [`UpdateOrganizationError::EmailTaken`] when another admin has the new email.
+    fn update_organization(
+        &self,
+        change: &OrganizationChange,
+    ) -> impl Future<Output = Result<Organization, UpdateOrganizationError>> + Send;
+
+    /// Removes the organization, all its admins and its tenant collection, all or nothing.
+    ///
+    /// # Errors
+    /// MUST return [`DeleteOrganizationError::NotFound`] when no organization has `id`.
+    fn delete_organization(
+        &self,
+        id: &OrganizationId,
+    ) -> impl Future<Output = Result<(), DeleteOrganizationError>> + Send;
+
+    /// Whether the store can serve requests now, answered within a bounded time.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when it cannot.
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The documents inside tenant collections. Callers name the organization, never a collection:
+/// the adapter resolves the organization's current collection itself, so a concurrent rename
+/// cannot send a write to a collection that is about to disappear.
+pub trait TenantStore: Clone + Send + Sync + 'static {
+    /// # Errors
+    /// MUST return [`DocumentError::OrganizationNotFound`] when the organization does not exist.
+    fn insert_document(
+        &self,
+        organization: &OrganizationId,
+        document: &Document,
+    ) -> impl Future<Output = Result<(), DocumentError>> + Send;
+
+    /// # Errors
+    /// [`DocumentError::OrganizationNotFound`]; a missing document is `Ok(None)`.
+    fn get_document(
+        &self,
+        organization: &OrganizationId,
+        id: &DocumentId,
+    ) -> impl Future<Output = Result<Option<Document>, DocumentError>> + Send;
+
+    /// Up to `limit` documents with ids greater than `after` (from the start when `None`), in
+    /// ascending id order.
+    ///
+    /// # Errors
+    /// [`DocumentError::OrganizationNotFound`].
+    fn list_documents(
+        &self,
+        organization: &OrganizationId,
+        after: Option<&DocumentId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Document>, DocumentError>> + Send;
+
+    /// Replaces the body of an existing document.
+    ///
+    /// # Errors
+    /// [`DocumentError::OrganizationNotFound`]; MUST return [`DocumentError::NotFound`] when the
+    /// document does not exist (it is not created).
+    fn replace_document(
+        &self,
+        organization: &OrganizationId,
+        document: &Document,
+    ) -> impl Future<Output = Result<(), DocumentError>> + Send;
+
+    /// # Errors
+    /// [`DocumentError::OrganizationNotFound`]; MUST return [`DocumentError::NotFound`] when the
+    /// document does not exist.
+    fn delete_document(
+        &self,
+        organization: &OrganizationId,
+        id: &DocumentId,
+    ) -> impl Future<Output = Result<(), DocumentError>> + Send;
+}
+
+/// Slow, salted password hashing. Implementations run the work off the async executor.
+pub trait PasswordHasher: Clone + Send + Sync + 'static {
+    /// # Errors
+    /// Only on an internal failure of the hashing library.
+    fn hash(
+        &self,
+        password: &Password,
+    ) -> impl Future<Output = Result<PasswordHash, anyhow::Error>> + Send;
+
+    /// Whether `password` matches `hash`. With `hash = None` (unknown account) it MUST do the same
+    /// amount of work as a real verification and return `false`, so that response times do not
+    /// reveal which accounts exist.
+    ///
+    /// # Errors
+    /// Only on an internal failure; a stored hash that cannot be parsed is an error, not `false`.
+    fn verify(
+        &self,
+        password: &Password,
+        hash: Option<&PasswordHash>,
+    ) -> impl Future<Output = Result<bool, anyhow::Error>> + Send;
+}
+
+/// Who a request acts for, as proven by a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub admin_id: AdminId,
+    pub organization_id: OrganizationId,
+}
+
+/// A freshly issued bearer token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedToken {
+    pub access_token: String,
+    pub expires_in_seconds: u64,
+}
+
+/// Issues and checks signed bearer tokens.
+pub trait TokenCodec: Clone + Send + Sync + 'static {
+    /// # Errors
+    /// Only on an internal failure of the signing library.
+    fn issue(
+        &self,
+        principal: &Principal,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, anyhow::Error>;
+
+    /// The principal a token was issued to, if its signature, algorithm, issuer, audience and
+    /// expiry all check out. `None` for anything else.
+    fn verify(&self, token: &str) -> Option<Principal>;
+}
+
+/// The time, as a port so that tests control it.
+pub trait Clock: Clone + Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The real clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

@@ -1,0 +1,302 @@
+//! The use cases of orgsvc, behind one driving port ([`OrgsvcApi`]) that the HTTP layer calls and
+//! fakes in its own tests, implemented by [`Service`], which is generic over the driven ports.
+
+use std::future::Future;
+
+use crate::admin::{Admin, EmailAddress, Password};
+use crate::document::{Document, DocumentBody, DocumentPage, PageLimit};
+use crate::ids::{AdminId, DocumentId, OrganizationId};
+use crate::organization::{AdminSummary, Organization, OrganizationName, Placement};
+use crate::ports::{Clock, OrganizationStore, PasswordHasher, TenantStore, TokenCodec};
+
+pub use crate::errors::{
+    AuthenticateError, CreateOrganizationError, DeleteOrganizationError, DocumentError,
+    GetOrganizationError, LoginError, StoreError, UpdateOrganizationError,
+};
+pub use crate::ports::{IssuedToken, Principal};
+
+mod auth;
+mod documents;
+mod organizations;
+#[cfg(test)]
+mod tests;
+
+/// Create an organization with its first admin.
+#[derive(Debug, Clone)]
+pub struct CreateOrganization {
+    pub name: OrganizationName,
+    pub email: EmailAddress,
+    pub password: Password,
+}
+
+/// Rename the caller's organization and optionally change the caller's email and password.
+#[derive(Debug, Clone)]
+pub struct UpdateOrganization {
+    pub name: OrganizationName,
+    pub email: Option<EmailAddress>,
+    pub password: Option<Password>,
+}
+
+/// Everything orgsvc can be asked to do.
+pub trait OrgsvcApi: Clone + Send + Sync + 'static {
+    /// # Errors
+    /// `NameTaken` when the slug is in use, `EmailTaken` when the email is.
+    fn create_organization(
+        &self,
+        command: CreateOrganization,
+    ) -> impl Future<Output = Result<Organization, CreateOrganizationError>> + Send;
+
+    /// Finds an organization by its name's slug, so any spelling with the same slug finds it.
+    ///
+    /// # Errors
+    /// `NotFound` when no organization has that slug.
+    fn get_organization(
+        &self,
+        name: &OrganizationName,
+    ) -> impl Future<Output = Result<Organization, GetOrganizationError>> + Send;
+
+    /// # Errors
+    /// `NotFound` when the caller's organization is gone, `NameTaken`, `EmailTaken`.
+    fn update_organization(
+        &self,
+        caller: &Principal,
+        command: UpdateOrganization,
+    ) -> impl Future<Output = Result<Organization, UpdateOrganizationError>> + Send;
+
+    /// Deletes the named organization, which must be the caller's own; returns what was deleted.
+    ///
+    /// # Errors
+    /// `NotFound` when it does not exist, `Forbidden` when it is another organization.
+    fn delete_organization(
+        &self,
+        caller: &Principal,
+        name: &OrganizationName,
+    ) -> impl Future<Output = Result<Organization, DeleteOrganizationError>> + Send;
+
+    /// # Errors
+    /// `InvalidCredentials` for an unknown email or a wrong password alike.
+    fn login(
+        &self,
+        email: &EmailAddress,
+        password: &Password,
+    ) -> impl Future<Output = Result<IssuedToken, LoginError>> + Send;
+
+    /// Checks a bearer token and that its admin and organization still exist.
+    ///
+    /// # Errors
+    /// `InvalidToken` when either check fails.
+    fn authenticate(
+        &self,
+        token: &str,
+    ) -> impl Future<Output = Result<Principal, AuthenticateError>> + Send;
+
+    /// # Errors
+    /// `OrganizationNotFound` when the caller's organization is gone.
+    fn insert_document(
+        &self,
+        caller: &Principal,
+        body: DocumentBody,
+    ) -> impl Future<Output = Result<Document, DocumentError>> + Send;
+
+    /// # Errors
+    /// `NotFound`, `OrganizationNotFound`.
+    fn get_document(
+        &self,
+        caller: &Principal,
+        id: &DocumentId,
+    ) -> impl Future<Output = Result<Document, DocumentError>> + Send;
+
+    /// # Errors
+    /// `OrganizationNotFound`.
+    fn list_documents(
+        &self,
+        caller: &Principal,
+        after: Option<DocumentId>,
+        limit: PageLimit,
+    ) -> impl Future<Output = Result<DocumentPage, DocumentError>> + Send;
+
+    /// # Errors
+    /// `NotFound`, `OrganizationNotFound`.
+    fn replace_document(
+        &self,
+        caller: &Principal,
+        id: DocumentId,
+        body: DocumentBody,
+    ) -> impl Future<Output = Result<Document, DocumentError>> + Send;
+
+    /// # Errors
+    /// `NotFound`, `OrganizationNotFound`.
+    fn delete_document(
+        &self,
+        caller: &Principal,
+        id: &DocumentId,
+    ) -> impl Future<Output = Result<(), DocumentError>> + Send;
+
+    /// Whether storage can serve requests now.
+    ///
+    /// # Errors
+    /// `Unavailable` when it cannot.
+    fn ready(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The implementation of [`OrgsvcApi`] over the driven ports.
+#[derive(Debug, Clone)]
+pub struct Service<S, H, T, C> {
+    store: S,
+    hasher: H,
+    tokens: T,
+    clock: C,
+    /// Where new organizations' collections are placed.
+    placement: Placement,
+}
+
+impl<S, H, T, C> Service<S, H, T, C>
+where
+    S: OrganizationStore + TenantStore,
+    H: PasswordHasher,
+    T: TokenCodec,
+    C: Clock,
+{
+    pub const fn new(store: S, hasher: H, tokens: T, clock: C, placement: Placement) -> Self {
+        Self {
+            store,
+            hasher,
+            tokens,
+            clock,
+            placement,
+        }
+    }
+
+    fn new_organization(&self, command: &CreateOrganization, admin_id: AdminId) -> Organization {
+        let now = self.clock.now();
+        Organization {
+            id: OrganizationId::generate(),
+            name: command.name.clone(),
+            placement: self.placement.clone(),
+            admin: AdminSummary {
+                id: admin_id,
+                email: command.email.clone(),
+            },
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn new_admin(&self, organization: &Organization, hash: crate::PasswordHash) -> Admin {
+        Admin {
+            id: organization.admin.id,
+            organization_id: organization.id,
+            email: organization.admin.email.clone(),
+            password_hash: hash,
+            created_at: organization.created_at,
+        }
+    }
+}
+
+impl<S, H, T, C> OrgsvcApi for Service<S, H, T, C>
+where
+    S: OrganizationStore + TenantStore,
+    H: PasswordHasher,
+    T: TokenCodec,
+    C: Clock,
+{
+    async fn create_organization(
+        &self,
+        command: CreateOrganization,
+    ) -> Result<Organization, CreateOrganizationError> {
+        self.create(command).await
+    }
+
+    async fn get_organization(
+        &self,
+        name: &OrganizationName,
+    ) -> Result<Organization, GetOrganizationError> {
+        self.store
+            .find_organization_by_slug(name.slug())
+            .await?
+            .ok_or(GetOrganizationError::NotFound)
+    }
+
+    async fn update_organization(
+        &self,
+        caller: &Principal,
+        command: UpdateOrganization,
+    ) -> Result<Organization, UpdateOrganizationError> {
+        self.update(caller, command).await
+    }
+
+    async fn delete_organization(
+        &self,
+        caller: &Principal,
+        name: &OrganizationName,
+    ) -> Result<Organization, DeleteOrganizationError> {
+        self.delete(caller, name).await
+    }
+
+    async fn login(
+        &self,
+        email: &EmailAddress,
+        password: &Password,
+    ) -> Result<IssuedToken, LoginError> {
+        self.log_in(email, password).await
+    }
+
+    async fn authenticate(&self, token: &str) -> Result<Principal, AuthenticateError> {
+        self.check_token(token).await
+    }
+
+    async fn insert_document(
+        &self,
+        caller: &Principal,
+        body: DocumentBody,
+    ) -> Result<Document, DocumentError> {
+        self.insert(caller, body).await
+    }
+
+    async fn get_document(
+        &self,
+        caller: &Principal,
+        id: &DocumentId,
+    ) -> Result<Document, DocumentError> {
+        self.store
+            .get_document(&caller.organization_id, id)
+            .await?
+            .ok_or(DocumentError::NotFound)
+    }
+
+    async fn list_documents(
+        &self,
+        caller: &Principal,
+        after: Option<DocumentId>,
+        limit: PageLimit,
+    ) -> Result<DocumentPage, DocumentError> {
+        self.list(caller, after, limit).await
+    }
+
+    async fn replace_document(
+        &self,
+        caller: &Principal,
+        id: DocumentId,
+        body: DocumentBody,
+    ) -> Result<Document, DocumentError> {
+        let document = Document { id, body };
+        self.store
+            .replace_document(&caller.organization_id, &document)
+            .await?;
+        Ok(document)
+    }
+
+    async fn delete_document(
+        &self,
+        caller: &Principal,
+        id: &DocumentId,
+    ) -> Result<(), DocumentError> {
+        self.store
+            .delete_document(&caller.organization_id, id)
+            .await
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+}

@@ -1,0 +1,49 @@
+//! Documents in the caller's own tenant collection.
+
+use crate::document::{Document, DocumentBody, DocumentPage, PageLimit};
+use crate::ids::DocumentId;
+use crate::ports::{Clock, OrganizationStore, PasswordHasher, Principal, TenantStore, TokenCodec};
+use crate::service::{DocumentError, Service};
+
+impl<S, H, T, C> Service<S, H, T, C>
+where
+    S: OrganizationStore + TenantStore,
+    H: PasswordHasher,
+    T: TokenCodec,
+    C: Clock,
+{
+    pub(super) async fn insert(
+        &self,
+        caller: &Principal,
+        body: DocumentBody,
+    ) -> Result<Document, DocumentError> {
+        let document = Document {
+            id: DocumentId::generate(),
+            body,
+        };
+        self.store
+            .insert_document(&caller.organization_id, &document)
+            .await?;
+        Ok(document)
+    }
+
+    pub(super) async fn list(
+        &self,
+        caller: &Principal,
+        after: Option<DocumentId>,
+        limit: PageLimit,
+    ) -> Result<DocumentPage, DocumentError> {
+        // Ask for one more than the page holds: its presence is what says there is a next page.
+        let mut documents = self
+            .store
+            .list_documents(&caller.organization_id, after.as_ref(), limit.get() + 1)
+            .await?;
+        let next = if documents.len() > limit.get() {
+            documents.truncate(limit.get());
+            documents.last().map(|document| document.id)
+        } else {
+            None
+        };
+        Ok(DocumentPage { documents, next })
+    }
+}

@@ -1,0 +1,446 @@
+use std::sync::atomic::Ordering;
+
+use serde_json::json;
+
+use crate::fakes::{FakeHasher, FakeStore, FakeTokens, FixedClock};
+use crate::ports::{OrganizationStore, Principal};
+use crate::{
+    AuthenticateError, CreateOrganization, CreateOrganizationError, DeleteOrganizationError,
+    DocumentBody, DocumentError, DocumentId, EmailAddress, GetOrganizationError, LoginError,
+    Organization, OrganizationName, OrgsvcApi, PageLimit, Password, Placement, Service, StoreError,
+    UpdateOrganization, UpdateOrganizationError,
+};
+
+type TestService = Service<FakeStore, FakeHasher, FakeTokens, FixedClock>;
+
+struct Harness {
+    service: TestService,
+    store: FakeStore,
+    hasher: FakeHasher,
+}
+
+fn harness() -> Harness {
+    let store = FakeStore::default();
+    let hasher = FakeHasher::default();
+    let placement = Placement {
+        cluster: "default".into(),
+        database: "tenants".into(),
+    };
+    let service = Service::new(
+        store.clone(),
+        hasher.clone(),
+        FakeTokens,
+        FixedClock::default(),
+        placement,
+    );
+    Harness {
+        service,
+        store,
+        hasher,
+    }
+}
+
+fn name(s: &str) -> OrganizationName {
+    OrganizationName::new(s).unwrap()
+}
+
+fn email(s: &str) -> EmailAddress {
+    EmailAddress::new(s).unwrap()
+}
+
+fn password(s: &str) -> Password {
+    Password::new(s.to_owned()).unwrap()
+}
+
+fn body(value: serde_json::Value) -> DocumentBody {
+    DocumentBody::new(value.as_object().unwrap().clone()).unwrap()
+}
+
+fn create_command(org: &str, admin: &str) -> CreateOrganization {
+    CreateOrganization {
+        name: name(org),
+        email: email(admin),
+        password: password("correct horse"),
+    }
+}
+
+async fn create(h: &Harness, org: &str, admin: &str) -> (Organization, Principal) {
+    let organization = h
+        .service
+        .create_organization(create_command(org, admin))
+        .await
+        .unwrap();
+    let principal = Principal {
+        admin_id: organization.admin.id,
+        organization_id: organization.id,
+    };
+    (organization, principal)
+}
+
+#[tokio::test]
+async fn creating_an_organization_records_it_with_its_admin_and_placement() {
+    let h = harness();
+    let (org, _) = create(&h, "Acme Corp", "Boss@Acme.io").await;
+    assert_eq!(org.name.as_str(), "Acme Corp");
+    assert_eq!(org.collection_name().as_str(), "org_acme_corp");
+    assert_eq!(org.placement.cluster, "default");
+    assert_eq!(org.admin.email.as_str(), "boss@acme.io");
+    let admin = h
+        .store
+        .find_admin_by_id(&org.admin.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(admin.organization_id, org.id);
+    assert_eq!(admin.password_hash.as_phc(), "fake$correct horse");
+    assert_eq!(h.store.document_count(&org.id), Some(0));
+}
+
+#[tokio::test]
+async fn a_second_organization_with_the_same_slug_is_rejected() {
+    let h = harness();
+    create(&h, "Acme Corp", "a@acme.io").await;
+    let err = h
+        .service
+        .create_organization(create_command("ACME-corp", "b@acme.io"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CreateOrganizationError::NameTaken { slug } if slug.as_str() == "acme_corp")
+    );
+    assert_eq!(h.store.admin_count(), 1);
+}
+
+#[tokio::test]
+async fn an_admin_email_can_only_be_used_once() {
+    let h = harness();
+    create(&h, "Acme", "a@acme.io").await;
+    let err = h
+        .service
+        .create_organization(create_command("Other", "A@ACME.io"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CreateOrganizationError::EmailTaken { .. }));
+    let missing = h.service.get_organization(&name("Other")).await;
+    assert!(matches!(missing, Err(GetOrganizationError::NotFound)));
+}
+
+#[tokio::test]
+async fn an_organization_is_found_by_any_spelling_of_its_name() {
+    let h = harness();
+    let (org, _) = create(&h, "Acme Corp", "a@acme.io").await;
+    let found = h
+        .service
+        .get_organization(&name("acme-CORP"))
+        .await
+        .unwrap();
+    assert_eq!(found.id, org.id);
+    let missing = h.service.get_organization(&name("Nope")).await;
+    assert!(matches!(missing, Err(GetOrganizationError::NotFound)));
+}
+
+#[tokio::test]
+async fn login_with_the_right_password_yields_a_token_for_admin_and_organization() {
+    let h = harness();
+    let (_, principal) = create(&h, "Acme", "a@acme.io").await;
+    let token = h
+        .service
+        .login(&email("A@acme.io"), &password("correct horse"))
+        .await
+        .unwrap();
+    let back = h.service.authenticate(&token.access_token).await.unwrap();
+    assert_eq!(back, principal);
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_email_fail_alike_and_both_are_verified() {
+    let h = harness();
+    create(&h, "Acme", "a@acme.io").await;
+    let wrong = h
+        .service
+        .login(&email("a@acme.io"), &password("wrong password"))
+        .await;
+    assert!(matches!(wrong, Err(LoginError::InvalidCredentials)));
+    let unknown = h
+        .service
+        .login(&email("nobody@acme.io"), &password("correct horse"))
+        .await;
+    assert!(matches!(unknown, Err(LoginError::InvalidCredentials)));
+    assert_eq!(h.hasher.verifications.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_forged_token_or_one_whose_admin_is_gone_does_not_authenticate() {
+    let h = harness();
+    let (org, principal) = create(&h, "Acme", "a@acme.io").await;
+    let garbage = h.service.authenticate("not a token").await;
+    assert!(matches!(garbage, Err(AuthenticateError::InvalidToken)));
+    let token = format!(
+        "{}:{}",
+        principal.admin_id,
+        crate::OrganizationId::generate()
+    );
+    let mismatched = h.service.authenticate(&token).await;
+    assert!(matches!(mismatched, Err(AuthenticateError::InvalidToken)));
+    h.service
+        .delete_organization(&principal, &org.name)
+        .await
+        .unwrap();
+    let token = format!("{}:{}", principal.admin_id, principal.organization_id);
+    let gone = h.service.authenticate(&token).await;
+    assert!(matches!(gone, Err(AuthenticateError::InvalidToken)));
+}
+
+#[tokio::test]
+async fn renaming_keeps_the_id_and_every_document() {
+    let h = harness();
+    let (org, principal) = create(&h, "Acme", "a@acme.io").await;
+    for i in 0..5 {
+        h.service
+            .insert_document(&principal, body(json!({ "n": i })))
+            .await
+            .unwrap();
+    }
+    let renamed = h
+        .service
+        .update_organization(
+            &principal,
+            UpdateOrganization {
+                name: name("Acme Industries"),
+                email: None,
+                password: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.id, org.id);
+    assert_eq!(renamed.collection_name().as_str(), "org_acme_industries");
+    let page = h
+        .service
+        .list_documents(&principal, None, PageLimit::DEFAULT)
+        .await
+        .unwrap();
+    assert_eq!(page.documents.len(), 5);
+    assert!(h.service.get_organization(&name("Acme")).await.is_err());
+}
+
+#[tokio::test]
+async fn renaming_onto_another_organizations_slug_is_rejected() {
+    let h = harness();
+    create(&h, "Globex", "g@globex.io").await;
+    let (_, principal) = create(&h, "Acme", "a@acme.io").await;
+    let err = h
+        .service
+        .update_organization(
+            &principal,
+            UpdateOrganization {
+                name: name("GLOBEX"),
+                email: None,
+                password: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, UpdateOrganizationError::NameTaken { .. }));
+    // Respelling one's own name is not a conflict.
+    let respelled = h
+        .service
+        .update_organization(
+            &principal,
+            UpdateOrganization {
+                name: name("ACME"),
+                email: None,
+                password: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(respelled.name.as_str(), "ACME");
+}
+
+#[tokio::test]
+async fn an_update_can_change_the_admins_email_and_password() {
+    let h = harness();
+    create(&h, "Globex", "g@globex.io").await;
+    let (_, principal) = create(&h, "Acme", "a@acme.io").await;
+    let taken = h
+        .service
+        .update_organization(
+            &principal,
+            UpdateOrganization {
+                name: name("Acme"),
+                email: Some(email("g@globex.io")),
+                password: None,
+            },
+        )
+        .await;
+    assert!(matches!(
+        taken,
+        Err(UpdateOrganizationError::EmailTaken { .. })
+    ));
+    let updated = h
+        .service
+        .update_organization(
+            &principal,
+            UpdateOrganization {
+                name: name("Acme"),
+                email: Some(email("new@acme.io")),
+                password: Some(password("new password")),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.admin.email.as_str(), "new@acme.io");
+    let old = h
+        .service
+        .login(&email("a@acme.io"), &password("correct horse"))
+        .await;
+    assert!(matches!(old, Err(LoginError::InvalidCredentials)));
+    h.service
+        .login(&email("new@acme.io"), &password("new password"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn only_an_organizations_own_admin_may_delete_it() {
+    let h = harness();
+    let (acme, acme_admin) = create(&h, "Acme", "a@acme.io").await;
+    let (globex, _) = create(&h, "Globex", "g@globex.io").await;
+    let forbidden = h
+        .service
+        .delete_organization(&acme_admin, &globex.name)
+        .await;
+    assert!(matches!(forbidden, Err(DeleteOrganizationError::Forbidden)));
+    let missing = h
+        .service
+        .delete_organization(&acme_admin, &name("Initech"))
+        .await;
+    assert!(matches!(missing, Err(DeleteOrganizationError::NotFound)));
+    let deleted = h
+        .service
+        .delete_organization(&acme_admin, &acme.name)
+        .await
+        .unwrap();
+    assert_eq!(deleted.id, acme.id);
+    assert_eq!(h.store.document_count(&acme.id), None);
+    assert_eq!(h.store.admin_count(), 1);
+    assert!(h.service.get_organization(&globex.name).await.is_ok());
+}
+
+#[tokio::test]
+async fn documents_page_in_insertion_order_with_a_cursor() {
+    let h = harness();
+    let (_, principal) = create(&h, "Acme", "a@acme.io").await;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let doc = h
+            .service
+            .insert_document(&principal, body(json!({ "n": i })))
+            .await
+            .unwrap();
+        ids.push(doc.id);
+    }
+    let limit = PageLimit::new(3).unwrap();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = h
+            .service
+            .list_documents(&principal, after, limit)
+            .await
+            .unwrap();
+        seen.extend(page.documents.iter().map(|d| d.id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+}
+
+#[tokio::test]
+async fn a_page_that_ends_exactly_at_the_last_document_has_no_next() {
+    let h = harness();
+    let (_, principal) = create(&h, "Acme", "a@acme.io").await;
+    for i in 0..3 {
+        h.service
+            .insert_document(&principal, body(json!({ "n": i })))
+            .await
+            .unwrap();
+    }
+    let page = h
+        .service
+        .list_documents(&principal, None, PageLimit::new(3).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(page.documents.len(), 3);
+    assert_eq!(page.next, None);
+}
+
+#[tokio::test]
+async fn one_organization_never_sees_anothers_documents() {
+    let h = harness();
+    let (_, acme) = create(&h, "Acme", "a@acme.io").await;
+    let (_, globex) = create(&h, "Globex", "g@globex.io").await;
+    let secret = h
+        .service
+        .insert_document(&acme, body(json!({ "secret": true })))
+        .await
+        .unwrap();
+    let read = h.service.get_document(&globex, &secret.id).await;
+    assert!(matches!(read, Err(DocumentError::NotFound)));
+    let replace = h
+        .service
+        .replace_document(&globex, secret.id, body(json!({ "x": 1 })))
+        .await;
+    assert!(matches!(replace, Err(DocumentError::NotFound)));
+    let delete = h.service.delete_document(&globex, &secret.id).await;
+    assert!(matches!(delete, Err(DocumentError::NotFound)));
+    let page = h
+        .service
+        .list_documents(&globex, None, PageLimit::DEFAULT)
+        .await
+        .unwrap();
+    assert!(page.documents.is_empty());
+    assert_eq!(
+        h.service
+            .get_document(&acme, &secret.id)
+            .await
+            .unwrap()
+            .body,
+        body(json!({ "secret": true }))
+    );
+}
+
+#[tokio::test]
+async fn replacing_and_deleting_a_missing_document_says_not_found() {
+    let h = harness();
+    let (_, principal) = create(&h, "Acme", "a@acme.io").await;
+    let id = DocumentId::generate();
+    let replace = h
+        .service
+        .replace_document(&principal, id, body(json!({})))
+        .await;
+    assert!(matches!(replace, Err(DocumentError::NotFound)));
+    let delete = h.service.delete_document(&principal, &id).await;
+    assert!(matches!(delete, Err(DocumentError::NotFound)));
+}
+
+#[tokio::test]
+async fn a_store_outage_surfaces_as_unavailable() {
+    let h = harness();
+    h.store.go_down();
+    assert!(matches!(
+        h.service.ready().await,
+        Err(StoreError::Unavailable(_))
+    ));
+    let create = h
+        .service
+        .create_organization(create_command("Acme", "a@acme.io"))
+        .await;
+    assert!(matches!(
+        create,
+        Err(CreateOrganizationError::Store(StoreError::Unavailable(_)))
+    ));
+}
