@@ -1,1 +1,11 @@
-//! placeholder
+//! Storage adapters for orgsvc: each implements the domain's `OrganizationStore` and
+//! `TenantStore` ports and is checked by the same contract test suite (`tests/contract`).
+//!
+//! - [`embedded`]: one redb file, zero setup; every lifecycle operation is one ACID transaction.
+//!
+//! Adapters translate their driver's errors into the domain's error variants; no driver type
+//! appears in a public signature of this crate.
+
+pub mod embedded;
+
+pub use embedded::{EmbeddedStore, OpenEmbeddedStoreError};

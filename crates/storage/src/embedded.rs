@@ -1,0 +1,378 @@
+//! The embedded store: master tables and one table per tenant collection in a single redb file.
+//!
+//! Create, update (including a rename, which moves every document to the new table) and delete
+//! each run in one redb write transaction, so a crash at any moment leaves the old state or the
+//! new one, never a mix. redb runs one write transaction at a time, which is also what makes
+//! concurrent creates of one name yield exactly one winner.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use orgsvc_domain::errors::{
+    CreateOrganizationError, DeleteOrganizationError, DocumentError, StoreError,
+    UpdateOrganizationError,
+};
+use orgsvc_domain::ports::{OrganizationChange, OrganizationStore, TenantStore};
+use orgsvc_domain::{
+    Admin, AdminId, Document, DocumentId, EmailAddress, Organization, OrganizationId, Placement,
+    Slug,
+};
+use redb::{Database, ReadableTable, ReadableTableMetadata};
+
+mod records;
+mod tables;
+
+use records::{AdminRecord, OrganizationRecord};
+use tables::{
+    tenant_table, ADMINS, ADMIN_EMAILS, ORGANIZATIONS, ORGANIZATION_ADMINS, ORGANIZATION_SLUGS,
+};
+
+/// The cluster name the embedded store reports in an organization's placement.
+pub const EMBEDDED_CLUSTER: &str = "embedded";
+
+#[derive(Clone, Debug)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    placement: Placement,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenEmbeddedStoreError {
+    #[error("cannot create the data directory {path}")]
+    CreateDirectory {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the embedded database {path} (is another orgsvc using it?)")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: redb::Error,
+    },
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the database file at `path` and its master tables.
+    ///
+    /// # Errors
+    /// When the directory cannot be created or the file cannot be opened, for instance because
+    /// another process holds it.
+    pub fn open(path: &Path) -> Result<Self, OpenEmbeddedStoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| {
+                OpenEmbeddedStoreError::CreateDirectory {
+                    path: dir.to_owned(),
+                    source,
+                }
+            })?;
+        }
+        let open_error = |source: redb::Error| OpenEmbeddedStoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let db = Database::create(path).map_err(|e| open_error(e.into()))?;
+        let txn = db.begin_write().map_err(|e| open_error(e.into()))?;
+        tables::create_master_tables(&txn).map_err(open_error)?;
+        txn.commit().map_err(|e| open_error(e.into()))?;
+        let database = path
+            .file_stem()
+            .map_or_else(|| "orgsvc".to_owned(), |s| s.to_string_lossy().into_owned());
+        Ok(Self {
+            db: Arc::new(db),
+            placement: Placement {
+                cluster: EMBEDDED_CLUSTER.to_owned(),
+                database,
+            },
+        })
+    }
+
+    /// Where this store puts tenant collections.
+    #[must_use]
+    pub fn placement(&self) -> Placement {
+        self.placement.clone()
+    }
+
+    /// Runs blocking redb work on the blocking pool.
+    async fn run<T, E>(
+        &self,
+        work: impl FnOnce(&Database) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(|e| E::from(StoreError::Unknown(e.into())))?
+    }
+}
+
+/// Any redb failure is an internal one: the file is local, so there is no "unavailable".
+fn db_err(error: impl Into<redb::Error>) -> StoreError {
+    StoreError::Unknown(error.into().into())
+}
+
+fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unknown(anyhow::anyhow!("corrupt {what} record: {error}"))
+}
+
+impl OrganizationStore for EmbeddedStore {
+    async fn create_organization(
+        &self,
+        organization: &Organization,
+        admin: &Admin,
+    ) -> Result<(), CreateOrganizationError> {
+        let org = OrganizationRecord::from_domain(organization);
+        let adm = AdminRecord::from_domain(admin);
+        let slug = organization.slug().clone();
+        let email = admin.email.clone();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            {
+                let mut slugs = txn.open_table(ORGANIZATION_SLUGS).map_err(db_err)?;
+                if slugs.get(slug.as_str()).map_err(db_err)?.is_some() {
+                    return Err(CreateOrganizationError::NameTaken { slug });
+                }
+                let mut emails = txn.open_table(ADMIN_EMAILS).map_err(db_err)?;
+                if emails.get(email.as_str()).map_err(db_err)?.is_some() {
+                    return Err(CreateOrganizationError::EmailTaken { email });
+                }
+                slugs.insert(slug.as_str(), org.id).map_err(db_err)?;
+                emails.insert(email.as_str(), adm.id).map_err(db_err)?;
+                txn.open_table(ORGANIZATIONS)
+                    .map_err(db_err)?
+                    .insert(org.id, records::to_bytes(&org).as_slice())
+                    .map_err(db_err)?;
+                txn.open_table(ADMINS)
+                    .map_err(db_err)?
+                    .insert(adm.id, records::to_bytes(&adm).as_slice())
+                    .map_err(db_err)?;
+                txn.open_multimap_table(ORGANIZATION_ADMINS)
+                    .map_err(db_err)?
+                    .insert(org.id, adm.id)
+                    .map_err(db_err)?;
+                let name = slug.collection_name();
+                let tenant = txn
+                    .open_table(tenant_table(name.as_str()))
+                    .map_err(db_err)?;
+                if !tenant.is_empty().map_err(db_err)? {
+                    // Cannot happen while every lifecycle change is one transaction; refuse
+                    // rather than hand an old tenant's documents to a new organization.
+                    return Err(CreateOrganizationError::Unknown(anyhow::anyhow!(
+                        "tenant table {name} already holds documents"
+                    )));
+                }
+            }
+            txn.commit().map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_organization_by_slug(
+        &self,
+        slug: &Slug,
+    ) -> Result<Option<Organization>, StoreError> {
+        let slug = slug.clone();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let id = txn
+                .open_table(ORGANIZATION_SLUGS)
+                .map_err(db_err)?
+                .get(slug.as_str())
+                .map_err(db_err)?
+                .map(|id| id.value());
+            id.map_or(Ok(None), |id| tables::read_organization(&txn, id))
+        })
+        .await
+    }
+
+    async fn find_organization_by_id(
+        &self,
+        id: &OrganizationId,
+    ) -> Result<Option<Organization>, StoreError> {
+        let id = id.as_uuid().as_u128();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            tables::read_organization(&txn, id)
+        })
+        .await
+    }
+
+    async fn find_admin_by_email(&self, email: &EmailAddress) -> Result<Option<Admin>, StoreError> {
+        let email = email.clone();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let id = txn
+                .open_table(ADMIN_EMAILS)
+                .map_err(db_err)?
+                .get(email.as_str())
+                .map_err(db_err)?
+                .map(|id| id.value());
+            id.map_or(Ok(None), |id| tables::read_admin(&txn, id))
+        })
+        .await
+    }
+
+    async fn find_admin_by_id(&self, id: &AdminId) -> Result<Option<Admin>, StoreError> {
+        let id = id.as_uuid().as_u128();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            tables::read_admin(&txn, id)
+        })
+        .await
+    }
+
+    async fn update_organization(
+        &self,
+        change: &OrganizationChange,
+    ) -> Result<Organization, UpdateOrganizationError> {
+        let change = change.clone();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let updated = tables::apply_change(&txn, &change)?;
+            txn.commit().map_err(db_err)?;
+            Ok(updated)
+        })
+        .await
+    }
+
+    async fn delete_organization(
+        &self,
+        id: &OrganizationId,
+    ) -> Result<(), DeleteOrganizationError> {
+        let id = id.as_uuid().as_u128();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            if !tables::remove_organization(&txn, id)? {
+                return Err(DeleteOrganizationError::NotFound);
+            }
+            txn.commit().map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run(|db| db.begin_read().map(|_| ()).map_err(db_err))
+            .await
+    }
+}
+
+impl TenantStore for EmbeddedStore {
+    async fn insert_document(
+        &self,
+        organization: &OrganizationId,
+        document: &Document,
+    ) -> Result<(), DocumentError> {
+        let org = organization.as_uuid().as_u128();
+        let id = document.id.as_uuid().as_u128();
+        let bytes = records::document_to_bytes(&document.body);
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            {
+                let name = tables::tenant_table_name(&txn, org)?;
+                let mut tenant = txn.open_table(tenant_table(&name)).map_err(db_err)?;
+                tenant.insert(id, bytes.as_slice()).map_err(db_err)?;
+            }
+            txn.commit().map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_document(
+        &self,
+        organization: &OrganizationId,
+        id: &DocumentId,
+    ) -> Result<Option<Document>, DocumentError> {
+        let org = organization.as_uuid().as_u128();
+        let id = *id;
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let name = tables::tenant_table_name(&txn, org)?;
+            let tenant = txn.open_table(tenant_table(&name)).map_err(db_err)?;
+            let found = tenant.get(id.as_uuid().as_u128()).map_err(db_err)?;
+            found
+                .map(|bytes| records::document_from(id, bytes.value()))
+                .transpose()
+                .map_err(DocumentError::from)
+        })
+        .await
+    }
+
+    async fn list_documents(
+        &self,
+        organization: &OrganizationId,
+        after: Option<&DocumentId>,
+        limit: usize,
+    ) -> Result<Vec<Document>, DocumentError> {
+        let org = organization.as_uuid().as_u128();
+        let after = after.map(|id| id.as_uuid().as_u128());
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let name = tables::tenant_table_name(&txn, org)?;
+            let tenant = txn.open_table(tenant_table(&name)).map_err(db_err)?;
+            let start = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+            let range = tenant
+                .range::<u128>((start, std::ops::Bound::Unbounded))
+                .map_err(db_err)?;
+            let mut documents = Vec::with_capacity(limit.min(1024));
+            for entry in range.take(limit) {
+                let (key, value) = entry.map_err(db_err)?;
+                let id = DocumentId::from_uuid(uuid::Uuid::from_u128(key.value()));
+                documents.push(records::document_from(id, value.value())?);
+            }
+            Ok(documents)
+        })
+        .await
+    }
+
+    async fn replace_document(
+        &self,
+        organization: &OrganizationId,
+        document: &Document,
+    ) -> Result<(), DocumentError> {
+        let org = organization.as_uuid().as_u128();
+        let id = document.id.as_uuid().as_u128();
+        let bytes = records::document_to_bytes(&document.body);
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            {
+                let name = tables::tenant_table_name(&txn, org)?;
+                let mut tenant = txn.open_table(tenant_table(&name)).map_err(db_err)?;
+                if tenant.get(id).map_err(db_err)?.is_none() {
+                    return Err(DocumentError::NotFound);
+                }
+                tenant.insert(id, bytes.as_slice()).map_err(db_err)?;
+            }
+            txn.commit().map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_document(
+        &self,
+        organization: &OrganizationId,
+        id: &DocumentId,
+    ) -> Result<(), DocumentError> {
+        let org = organization.as_uuid().as_u128();
+        let id = id.as_uuid().as_u128();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            {
+                let name = tables::tenant_table_name(&txn, org)?;
+                let mut tenant = txn.open_table(tenant_table(&name)).map_err(db_err)?;
+                if tenant.remove(id).map_err(db_err)?.is_none() {
+                    return Err(DocumentError::NotFound);
+                }
+            }
+            txn.commit().map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,111 @@
+//! What the embedded store writes: JSON records, versioned by their field names.
+
+use chrono::{DateTime, Utc};
+use orgsvc_domain::errors::StoreError;
+use orgsvc_domain::{
+    Admin, AdminId, AdminSummary, Document, DocumentBody, DocumentId, EmailAddress, Organization,
+    OrganizationId, OrganizationName, PasswordHash, Placement,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::corrupt;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OrganizationRecord {
+    pub id: u128,
+    pub name: String,
+    pub admin_id: u128,
+    pub cluster: String,
+    pub database: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl OrganizationRecord {
+    pub fn from_domain(organization: &Organization) -> Self {
+        Self {
+            id: organization.id.as_uuid().as_u128(),
+            name: organization.name.as_str().to_owned(),
+            admin_id: organization.admin.id.as_uuid().as_u128(),
+            cluster: organization.placement.cluster.clone(),
+            database: organization.placement.database.clone(),
+            created_at: organization.created_at,
+            updated_at: organization.updated_at,
+        }
+    }
+
+    pub fn name(&self) -> Result<OrganizationName, StoreError> {
+        OrganizationName::new(&self.name).map_err(|e| corrupt("organization", e))
+    }
+
+    pub fn into_domain(self, admin: &AdminRecord) -> Result<Organization, StoreError> {
+        Ok(Organization {
+            id: OrganizationId::from_uuid(Uuid::from_u128(self.id)),
+            name: self.name()?,
+            placement: Placement {
+                cluster: self.cluster,
+                database: self.database,
+            },
+            admin: AdminSummary {
+                id: AdminId::from_uuid(Uuid::from_u128(admin.id)),
+                email: admin.email()?,
+            },
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AdminRecord {
+    pub id: u128,
+    pub organization_id: u128,
+    pub email: String,
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl AdminRecord {
+    pub fn from_domain(admin: &Admin) -> Self {
+        Self {
+            id: admin.id.as_uuid().as_u128(),
+            organization_id: admin.organization_id.as_uuid().as_u128(),
+            email: admin.email.as_str().to_owned(),
+            password_hash: admin.password_hash.as_phc().to_owned(),
+            created_at: admin.created_at,
+        }
+    }
+
+    pub fn email(&self) -> Result<EmailAddress, StoreError> {
+        EmailAddress::new(&self.email).map_err(|e| corrupt("admin", e))
+    }
+
+    pub fn into_domain(self) -> Result<Admin, StoreError> {
+        Ok(Admin {
+            id: AdminId::from_uuid(Uuid::from_u128(self.id)),
+            organization_id: OrganizationId::from_uuid(Uuid::from_u128(self.organization_id)),
+            email: self.email()?,
+            password_hash: PasswordHash::from_phc(self.password_hash),
+            created_at: self.created_at,
+        })
+    }
+}
+
+pub fn to_bytes(record: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(record).expect("records serialize infallibly")
+}
+
+pub fn from_bytes<R: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<R, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| corrupt(what, e))
+}
+
+pub fn document_to_bytes(body: &DocumentBody) -> Vec<u8> {
+    to_bytes(body.fields())
+}
+
+pub fn document_from(id: DocumentId, bytes: &[u8]) -> Result<Document, StoreError> {
+    let fields = from_bytes("document", bytes)?;
+    let body = DocumentBody::new(fields).map_err(|e| corrupt("document", e))?;
+    Ok(Document { id, body })
+}

@@ -1,0 +1,236 @@
+//! The redb tables and the multi-table steps of each lifecycle operation. Every function here
+//! runs inside a transaction its caller owns and commits.
+
+use orgsvc_domain::errors::{DocumentError, StoreError, UpdateOrganizationError};
+use orgsvc_domain::ports::OrganizationChange;
+use orgsvc_domain::{Admin, Organization};
+use redb::{
+    MultimapTableDefinition, ReadTransaction, ReadableTable, TableDefinition, TableError,
+    WriteTransaction,
+};
+
+use super::records::{self, AdminRecord, OrganizationRecord};
+use super::{corrupt, db_err};
+
+type Records = TableDefinition<'static, u128, &'static [u8]>;
+
+/// Organization id -> [`OrganizationRecord`].
+pub const ORGANIZATIONS: Records = TableDefinition::new("master.organizations");
+/// Slug -> organization id: the uniqueness index of organization names.
+pub const ORGANIZATION_SLUGS: TableDefinition<&str, u128> =
+    TableDefinition::new("master.organization_slugs");
+/// Admin id -> [`AdminRecord`].
+pub const ADMINS: Records = TableDefinition::new("master.admins");
+/// Email -> admin id: the uniqueness index of admin emails.
+pub const ADMIN_EMAILS: TableDefinition<&str, u128> = TableDefinition::new("master.admin_emails");
+/// Organization id -> its admins' ids.
+pub const ORGANIZATION_ADMINS: MultimapTableDefinition<u128, u128> =
+    MultimapTableDefinition::new("master.organization_admins");
+
+/// A tenant collection: document id (UUIDv7 as u128, so key order is insertion order) -> JSON.
+pub fn tenant_table(name: &str) -> TableDefinition<'_, u128, &'static [u8]> {
+    TableDefinition::new(name)
+}
+
+pub fn create_master_tables(txn: &WriteTransaction) -> Result<(), redb::Error> {
+    txn.open_table(ORGANIZATIONS)?;
+    txn.open_table(ORGANIZATION_SLUGS)?;
+    txn.open_table(ADMINS)?;
+    txn.open_table(ADMIN_EMAILS)?;
+    txn.open_multimap_table(ORGANIZATION_ADMINS)?;
+    Ok(())
+}
+
+/// Read access to the record tables in either kind of transaction.
+pub trait RecordTables {
+    fn records(
+        &self,
+        table: Records,
+    ) -> Result<impl ReadableTable<u128, &'static [u8]> + '_, TableError>;
+}
+
+impl RecordTables for ReadTransaction {
+    fn records(
+        &self,
+        table: Records,
+    ) -> Result<impl ReadableTable<u128, &'static [u8]> + '_, TableError> {
+        self.open_table(table)
+    }
+}
+
+impl RecordTables for WriteTransaction {
+    fn records(
+        &self,
+        table: Records,
+    ) -> Result<impl ReadableTable<u128, &'static [u8]> + '_, TableError> {
+        self.open_table(table)
+    }
+}
+
+fn get<R: for<'de> serde::Deserialize<'de>>(
+    txn: &impl RecordTables,
+    table: Records,
+    what: &str,
+    id: u128,
+) -> Result<Option<R>, StoreError> {
+    let table = txn.records(table).map_err(db_err)?;
+    let found = table.get(id).map_err(db_err)?;
+    found
+        .map(|bytes| records::from_bytes(what, bytes.value()))
+        .transpose()
+}
+
+fn organization_record(
+    txn: &impl RecordTables,
+    id: u128,
+) -> Result<Option<OrganizationRecord>, StoreError> {
+    get(txn, ORGANIZATIONS, "organization", id)
+}
+
+fn admin_record(txn: &impl RecordTables, id: u128) -> Result<Option<AdminRecord>, StoreError> {
+    get(txn, ADMINS, "admin", id)
+}
+
+pub fn read_organization(
+    txn: &impl RecordTables,
+    id: u128,
+) -> Result<Option<Organization>, StoreError> {
+    let Some(organization) = organization_record(txn, id)? else {
+        return Ok(None);
+    };
+    let admin = admin_record(txn, organization.admin_id)?
+        .ok_or_else(|| corrupt("organization", "its admin is missing"))?;
+    organization.into_domain(&admin).map(Some)
+}
+
+pub fn read_admin(txn: &impl RecordTables, id: u128) -> Result<Option<Admin>, StoreError> {
+    admin_record(txn, id)?
+        .map(AdminRecord::into_domain)
+        .transpose()
+}
+
+/// The name of the organization's current tenant table.
+pub fn tenant_table_name(
+    txn: &impl RecordTables,
+    organization: u128,
+) -> Result<String, DocumentError> {
+    let record =
+        organization_record(txn, organization)?.ok_or(DocumentError::OrganizationNotFound)?;
+    Ok(record.name()?.slug().collection_name().as_str().to_owned())
+}
+
+/// Renames, re-addresses and re-keys as `change` asks; returns the organization as changed.
+pub fn apply_change(
+    txn: &WriteTransaction,
+    change: &OrganizationChange,
+) -> Result<Organization, UpdateOrganizationError> {
+    let org_id = change.organization_id.as_uuid().as_u128();
+    let admin_id = change.admin_id.as_uuid().as_u128();
+    let mut organization =
+        organization_record(txn, org_id)?.ok_or(UpdateOrganizationError::NotFound)?;
+    let mut admin = admin_record(txn, admin_id)?
+        .filter(|admin| admin.organization_id == org_id)
+        .ok_or(UpdateOrganizationError::NotFound)?;
+
+    let old_slug = organization.name()?.slug().clone();
+    let new_slug = change.name.slug();
+    if &old_slug != new_slug {
+        let mut slugs = txn.open_table(ORGANIZATION_SLUGS).map_err(db_err)?;
+        if slugs.get(new_slug.as_str()).map_err(db_err)?.is_some() {
+            return Err(UpdateOrganizationError::NameTaken {
+                slug: new_slug.clone(),
+            });
+        }
+        slugs.remove(old_slug.as_str()).map_err(db_err)?;
+        slugs.insert(new_slug.as_str(), org_id).map_err(db_err)?;
+        move_tenant_table(
+            txn,
+            old_slug.collection_name().as_str(),
+            new_slug.collection_name().as_str(),
+        )?;
+    }
+
+    if let Some(email) = change.email.as_ref().filter(|e| e.as_str() != admin.email) {
+        let mut emails = txn.open_table(ADMIN_EMAILS).map_err(db_err)?;
+        if emails.get(email.as_str()).map_err(db_err)?.is_some() {
+            return Err(UpdateOrganizationError::EmailTaken {
+                email: email.clone(),
+            });
+        }
+        emails.remove(admin.email.as_str()).map_err(db_err)?;
+        emails.insert(email.as_str(), admin_id).map_err(db_err)?;
+        admin.email = email.as_str().to_owned();
+    }
+    if let Some(hash) = &change.password_hash {
+        admin.password_hash = hash.as_phc().to_owned();
+    }
+
+    organization.name = change.name.as_str().to_owned();
+    organization.updated_at = change.updated_at;
+    txn.open_table(ORGANIZATIONS)
+        .map_err(db_err)?
+        .insert(org_id, records::to_bytes(&organization).as_slice())
+        .map_err(db_err)?;
+    txn.open_table(ADMINS)
+        .map_err(db_err)?
+        .insert(admin_id, records::to_bytes(&admin).as_slice())
+        .map_err(db_err)?;
+    Ok(organization.into_domain(&admin)?)
+}
+
+/// Copies every document to a new table and deletes the old one. Atomic because the caller's
+/// transaction commits both or neither.
+fn move_tenant_table(txn: &WriteTransaction, from: &str, to: &str) -> Result<(), StoreError> {
+    {
+        let source = txn.open_table(tenant_table(from)).map_err(db_err)?;
+        let mut target = txn.open_table(tenant_table(to)).map_err(db_err)?;
+        for entry in source.iter().map_err(db_err)? {
+            let (id, document) = entry.map_err(db_err)?;
+            target
+                .insert(id.value(), document.value())
+                .map_err(db_err)?;
+        }
+    }
+    txn.delete_table(tenant_table(from)).map_err(db_err)?;
+    Ok(())
+}
+
+/// Removes the organization with its admins, their index entries and its tenant table.
+/// Returns `false` when there was no such organization.
+pub fn remove_organization(txn: &WriteTransaction, id: u128) -> Result<bool, StoreError> {
+    let Some(organization) = organization_record(txn, id)? else {
+        return Ok(false);
+    };
+    let slug = organization.name()?.slug().clone();
+    txn.open_table(ORGANIZATIONS)
+        .map_err(db_err)?
+        .remove(id)
+        .map_err(db_err)?;
+    txn.open_table(ORGANIZATION_SLUGS)
+        .map_err(db_err)?
+        .remove(slug.as_str())
+        .map_err(db_err)?;
+    let admin_ids: Vec<u128> = txn
+        .open_multimap_table(ORGANIZATION_ADMINS)
+        .map_err(db_err)?
+        .remove_all(id)
+        .map_err(db_err)?
+        .map(|admin| admin.map(|a| a.value()))
+        .collect::<Result<_, _>>()
+        .map_err(db_err)?;
+    for admin_id in admin_ids {
+        if let Some(admin) = admin_record(txn, admin_id)? {
+            txn.open_table(ADMIN_EMAILS)
+                .map_err(db_err)?
+                .remove(admin.email.as_str())
+                .map_err(db_err)?;
+        }
+        txn.open_table(ADMINS)
+            .map_err(db_err)?
+            .remove(admin_id)
+            .map_err(db_err)?;
+    }
+    txn.delete_table(tenant_table(slug.collection_name().as_str()))
+        .map_err(db_err)?;
+    Ok(true)
+}

@@ -1,0 +1,39 @@
+//! The storage port contract, checked against every adapter. `suite` holds the checks, generic
+//! over the ports; each adapter module instantiates all of them with `contract_tests!`.
+
+mod suite;
+
+/// Declares one `#[tokio::test]` per contract check, each on a fresh store from `$make`.
+macro_rules! contract_tests {
+    ($make:expr; $($check:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let store = $make.await;
+                crate::suite::$check(&store.store).await;
+            }
+        )+
+    };
+}
+
+macro_rules! all_contract_tests {
+    ($make:expr) => {
+        contract_tests!($make;
+            created_organizations_are_found_by_slug_id_and_admin,
+            a_taken_slug_or_email_rejects_a_create_and_leaves_nothing_behind,
+            concurrent_creates_of_one_name_have_exactly_one_winner,
+            a_rename_moves_every_document_and_keeps_the_id,
+            a_rename_onto_a_taken_slug_changes_nothing,
+            respelling_keeps_the_collection,
+            an_email_change_frees_the_old_email_and_guards_the_new_one,
+            an_update_by_an_admin_of_another_organization_is_not_found,
+            a_delete_removes_organization_admins_and_documents,
+            documents_are_stored_paged_replaced_and_deleted,
+            documents_of_one_organization_are_invisible_to_another,
+            documents_of_an_unknown_organization_are_refused,
+            a_reachable_store_answers_ping,
+        );
+    };
+}
+
+mod embedded;
