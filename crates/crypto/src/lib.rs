@@ -1,1 +1,10 @@
-//! placeholder
+//! Credential adapters for orgsvc: argon2id password hashing ([`Argon2Hasher`]) and signed JWT
+//! bearer tokens ([`JwtCodec`]), implementing the domain's `PasswordHasher` and `TokenCodec`.
+//!
+//! This crate depends on the domain only; it knows nothing of HTTP or storage.
+
+mod jwt;
+mod password;
+
+pub use jwt::{JwtAlgorithm, JwtCodec, JwtSettings, JwtSettingsError};
+pub use password::{Argon2Hasher, Argon2Settings, Argon2SettingsError};
