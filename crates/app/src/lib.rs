@@ -1,1 +1,13 @@
-//! placeholder
+//! The composition root of orgsvc: loads [`Settings`], builds the adapters they ask for, wires
+//! them into the domain service and serves it over HTTP ([`Application`]).
+//!
+//! This is the only crate that knows every other one; nothing depends on it but the binary and
+//! the end-to-end tests.
+
+mod secret;
+pub mod settings;
+mod startup;
+pub mod telemetry;
+
+pub use settings::Settings;
+pub use startup::Application;

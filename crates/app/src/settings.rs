@@ -1,0 +1,152 @@
+//! Typed settings: `config/default.toml` (compiled in), then the file named by `ORGSVC_CONFIG`,
+//! then `ORGSVC__SECTION__KEY` environment variables.
+
+use std::path::PathBuf;
+
+use config::{Config, Environment, File, FileFormat};
+use orgsvc_crypto::{Argon2Settings, JwtAlgorithm};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("../../../config/default.toml");
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Settings {
+    pub profile: Profile,
+    pub http: HttpSettings,
+    pub storage: StorageSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    Development,
+    Production,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct HttpSettings {
+    pub listen: String,
+    pub body_limit_bytes: usize,
+    pub workers: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct StorageSettings {
+    pub backend: Backend,
+    pub embedded: EmbeddedSettings,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Embedded,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct EmbeddedSettings {
+    pub path: PathBuf,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct AuthSettings {
+    /// `Debug` prints `[REDACTED]`.
+    pub jwt_secret: Option<SecretString>,
+    pub jwt_secret_file: Option<PathBuf>,
+    pub algorithm: JwtAlgorithm,
+    pub issuer: String,
+    pub audience: String,
+    pub token_ttl_seconds: u64,
+    pub argon2: Argon2Settings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct LogSettings {
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Settings {
+    /// Loads the settings from the defaults, `ORGSVC_CONFIG` and the environment.
+    ///
+    /// # Errors
+    /// When the file named by `ORGSVC_CONFIG` is missing or a value has the wrong type.
+    pub fn load() -> Result<Self, config::ConfigError> {
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Ok(path) = std::env::var("ORGSVC_CONFIG") {
+            builder = builder.add_source(File::with_name(&path).required(true));
+        }
+        builder
+            .add_source(
+                Environment::with_prefix("ORGSVC")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()?
+            .try_deserialize()
+    }
+
+    /// The file the generated JWT secret is kept in.
+    #[must_use]
+    pub fn jwt_secret_file(&self) -> PathBuf {
+        self.auth.jwt_secret_file.clone().unwrap_or_else(|| {
+            self.storage
+                .embedded
+                .path
+                .parent()
+                .unwrap_or_else(|| std::path::Path::new("."))
+                .join("jwt_secret")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_compiled_in_defaults_are_complete_and_as_documented() {
+        let settings: Settings = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        assert_eq!(settings.profile, Profile::Development);
+        assert_eq!(settings.http.listen, "127.0.0.1:8080");
+        assert_eq!(settings.http.body_limit_bytes, 1024 * 1024);
+        assert_eq!(settings.storage.backend, Backend::Embedded);
+        assert_eq!(
+            settings.storage.embedded.path,
+            PathBuf::from("data/orgsvc.redb")
+        );
+        assert!(settings.auth.jwt_secret.is_none());
+        assert_eq!(settings.jwt_secret_file(), PathBuf::from("data/jwt_secret"));
+        assert_eq!(settings.auth.token_ttl_seconds, 3600);
+        assert_eq!(settings.auth.argon2, Argon2Settings::default());
+    }
+
+    #[test]
+    fn a_configured_secret_never_shows_in_debug_output() {
+        let settings: Settings = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .set_override("auth.jwt_secret", "super-secret-value-that-is-long-enough")
+            .unwrap()
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("super-secret-value"), "{debug}");
+    }
+}

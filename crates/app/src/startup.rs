@@ -1,0 +1,93 @@
+//! Building and running the HTTP server.
+
+use std::net::TcpListener;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{from_fn, Compress};
+use actix_web::{App, HttpServer};
+use anyhow::Context as _;
+use orgsvc_crypto::{Argon2Hasher, JwtCodec, JwtSettings};
+use orgsvc_domain::ports::{OrganizationStore, SystemClock, TenantStore};
+use orgsvc_domain::{Placement, Service};
+use orgsvc_http::BodyLimit;
+use orgsvc_storage::EmbeddedStore;
+
+use crate::secret;
+use crate::settings::{Backend, Settings};
+
+/// A bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Opens storage, builds the service and binds the listener (port 0 picks a free port).
+    ///
+    /// # Errors
+    /// When storage cannot be opened, the settings are invalid or the address cannot be bound.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        match settings.storage.backend {
+            Backend::Embedded => {
+                let path = settings.storage.embedded.path.clone();
+                let store =
+                    tokio::task::spawn_blocking(move || EmbeddedStore::open(&path)).await??;
+                let placement = store.placement();
+                Self::serve(&settings, store, placement)
+            }
+        }
+    }
+
+    fn serve<S>(settings: &Settings, store: S, placement: Placement) -> anyhow::Result<Self>
+    where
+        S: OrganizationStore + TenantStore,
+    {
+        let hasher = Argon2Hasher::new(settings.auth.argon2)?;
+        let tokens = JwtCodec::new(&JwtSettings {
+            secret: secret::jwt_secret(settings)?,
+            algorithm: settings.auth.algorithm,
+            issuer: settings.auth.issuer.clone(),
+            audience: settings.auth.audience.clone(),
+            ttl_seconds: settings.auth.token_ttl_seconds,
+        })?;
+        let service = Service::new(store, hasher, tokens, SystemClock, placement);
+        let body_limit = BodyLimit(settings.http.body_limit_bytes);
+
+        let listener = TcpListener::bind(&settings.http.listen)
+            .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
+        let port = listener.local_addr()?.port();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(Compress::default())
+                .wrap(from_fn(orgsvc_http::log_request))
+                .configure(orgsvc_http::configure(service.clone(), body_limit))
+        })
+        .listen(listener)?;
+        if settings.http.workers > 0 {
+            server = server.workers(settings.http.workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+        })
+    }
+
+    #[must_use]
+    pub const fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server from elsewhere.
+    #[must_use]
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped by a signal (SIGINT, SIGTERM) or the handle.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,347 @@
+//! What goes over the wire. DTOs are separate from domain types: they carry the OpenAPI schema
+//! and convert into validated domain values with `try_into_domain`, reporting every bad field.
+
+use chrono::{DateTime, Utc};
+use orgsvc_domain::{
+    CreateOrganization, Document, DocumentBody, DocumentId, DocumentPage, EmailAddress,
+    Organization, OrganizationName, PageLimit, Password, UpdateOrganization,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::problem::{ApiError, FieldError};
+
+/// Collects field errors so a client learns about all of them at once.
+#[derive(Default)]
+struct Fields(Vec<FieldError>);
+
+impl Fields {
+    fn check<T, E: ToString>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
+        result
+            .map_err(|e| self.0.push(FieldError::new(field, e)))
+            .ok()
+    }
+
+    fn finish<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, ApiError> {
+        match build() {
+            Some(value) if self.0.is_empty() => Ok(value),
+            _ => Err(ApiError::Validation(self.0)),
+        }
+    }
+}
+
+fn organization_name(fields: &mut Fields, raw: &str) -> Option<OrganizationName> {
+    fields.check("organization_name", OrganizationName::new(raw))
+}
+
+/// Create an organization and its admin.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "organization_name": "Acme Corp",
+    "email": "admin@acme.example",
+    "password": "correct horse battery"
+}))]
+pub struct CreateOrganizationBody {
+    /// 1 to 64 characters; no control characters, `$`, `.`, `/` or `\`. Names that differ only
+    /// in case or punctuation ("Acme Corp", "ACME-CORP") are the same organization.
+    pub organization_name: String,
+    /// The admin's email; unique across all organizations.
+    pub email: String,
+    /// 8 to 128 characters.
+    #[schema(format = Password)]
+    pub password: String,
+}
+
+impl CreateOrganizationBody {
+    /// # Errors
+    /// A validation error listing every invalid field.
+    pub fn try_into_domain(self) -> Result<CreateOrganization, ApiError> {
+        let mut fields = Fields::default();
+        let name = organization_name(&mut fields, &self.organization_name);
+        let email = fields.check("email", EmailAddress::new(&self.email));
+        let password = fields.check("password", Password::new(self.password));
+        fields.finish(|| {
+            Some(CreateOrganization {
+                name: name?,
+                email: email?,
+                password: password?,
+            })
+        })
+    }
+}
+
+/// Rename the caller's organization and optionally change the caller's email and password.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "organization_name": "Acme Industries",
+    "email": "boss@acme.example",
+    "password": "an even better passphrase"
+}))]
+pub struct UpdateOrganizationBody {
+    /// The desired name. When it normalizes differently from the current one, the organization's
+    /// collection is renamed to match, with all its documents.
+    pub organization_name: String,
+    /// A new email for the calling admin.
+    pub email: Option<String>,
+    /// A new password for the calling admin.
+    #[schema(format = Password)]
+    pub password: Option<String>,
+}
+
+impl UpdateOrganizationBody {
+    /// # Errors
+    /// A validation error listing every invalid field.
+    pub fn try_into_domain(self) -> Result<UpdateOrganization, ApiError> {
+        let mut fields = Fields::default();
+        let name = organization_name(&mut fields, &self.organization_name);
+        let email = fields.check(
+            "email",
+            self.email.as_deref().map(EmailAddress::new).transpose(),
+        );
+        let password = fields.check("password", self.password.map(Password::new).transpose());
+        fields.finish(|| {
+            Some(UpdateOrganization {
+                name: name?,
+                email: email?,
+                password: password?,
+            })
+        })
+    }
+}
+
+/// Log in as an organization's admin.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "admin@acme.example", "password": "correct horse battery"}))]
+pub struct LoginBody {
+    pub email: String,
+    #[schema(format = Password)]
+    pub password: String,
+}
+
+impl LoginBody {
+    /// A malformed email is a validation error; a password that could never have been set is
+    /// simply wrong, like any other wrong password.
+    ///
+    /// # Errors
+    /// `Validation` for the email, `InvalidCredentials` for the password.
+    pub fn try_into_domain(self) -> Result<(EmailAddress, Password), ApiError> {
+        let email = EmailAddress::new(&self.email).map_err(|e| ApiError::field("email", e))?;
+        let password = Password::new(self.password).map_err(|_| ApiError::InvalidCredentials)?;
+        Ok((email, password))
+    }
+}
+
+/// Names an organization in the query string.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrganizationNameQuery {
+    /// Any spelling of the name: it is matched by its normalized form.
+    #[param(example = "Acme Corp")]
+    pub organization_name: String,
+}
+
+impl OrganizationNameQuery {
+    /// # Errors
+    /// A validation error when the name is invalid.
+    pub fn try_into_domain(self) -> Result<OrganizationName, ApiError> {
+        OrganizationName::new(&self.organization_name)
+            .map_err(|e| ApiError::field("organization_name", e))
+    }
+}
+
+/// Where an organization's collection lives.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionResponse {
+    /// The name of the cluster (never its address or credentials).
+    #[schema(example = "default")]
+    pub cluster: String,
+    #[schema(example = "orgsvc_tenants")]
+    pub database: String,
+}
+
+/// An organization's admin.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminResponse {
+    pub id: Uuid,
+    #[schema(example = "admin@acme.example")]
+    pub email: String,
+}
+
+/// An organization as stored in the master database.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationResponse {
+    /// Immutable: survives renames.
+    pub id: Uuid,
+    #[schema(example = "Acme Corp")]
+    pub organization_name: String,
+    /// The normalized name that makes names unique.
+    #[schema(example = "acme_corp")]
+    pub slug: String,
+    /// The organization's own collection.
+    #[schema(example = "org_acme_corp")]
+    pub collection_name: String,
+    pub connection: ConnectionResponse,
+    pub admin: AdminResponse,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Organization> for OrganizationResponse {
+    fn from(organization: Organization) -> Self {
+        Self {
+            id: *organization.id.as_uuid(),
+            slug: organization.slug().to_string(),
+            collection_name: organization.collection_name().to_string(),
+            organization_name: organization.name.to_string(),
+            connection: ConnectionResponse {
+                cluster: organization.placement.cluster,
+                database: organization.placement.database,
+            },
+            admin: AdminResponse {
+                id: *organization.admin.id.as_uuid(),
+                email: organization.admin.email.to_string(),
+            },
+            created_at: organization.created_at,
+            updated_at: organization.updated_at,
+        }
+    }
+}
+
+/// What a delete removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeletedOrganizationResponse {
+    /// Always `true`.
+    pub deleted: bool,
+    pub id: Uuid,
+    #[schema(example = "Acme Corp")]
+    pub organization_name: String,
+    #[schema(example = "org_acme_corp")]
+    pub collection_name: String,
+}
+
+impl From<Organization> for DeletedOrganizationResponse {
+    fn from(organization: Organization) -> Self {
+        Self {
+            deleted: true,
+            id: *organization.id.as_uuid(),
+            collection_name: organization.collection_name().to_string(),
+            organization_name: organization.name.to_string(),
+        }
+    }
+}
+
+/// A bearer token for the protected endpoints.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// A JWT; its claims carry the admin id (`sub`) and organization id (`org_id`).
+    pub access_token: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the token expires.
+    #[schema(example = 3600)]
+    pub expires_in: u64,
+}
+
+/// Any JSON object, stored as sent. Field names must not start with `$` or contain NUL, the
+/// top-level `_id` is reserved, and nesting is limited to 100 levels.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(value_type = Object, example = json!({"title": "Quarterly report", "tags": ["finance"], "pages": 12}))]
+pub struct DocumentRequest(pub Map<String, Value>);
+
+impl DocumentRequest {
+    /// # Errors
+    /// A validation error naming the problem.
+    pub fn try_into_domain(self) -> Result<DocumentBody, ApiError> {
+        DocumentBody::new(self.0).map_err(|e| ApiError::field("body", e))
+    }
+}
+
+/// A document of the caller's organization.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentResponse {
+    /// Time-ordered (UUIDv7): listing order is creation order.
+    pub id: Uuid,
+    /// The document as stored.
+    #[schema(value_type = Object, example = json!({"title": "Quarterly report", "tags": ["finance"], "pages": 12}))]
+    pub data: Map<String, Value>,
+}
+
+impl From<Document> for DocumentResponse {
+    fn from(document: Document) -> Self {
+        Self {
+            id: *document.id.as_uuid(),
+            data: document.body.into_fields(),
+        }
+    }
+}
+
+/// A deleted document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeletedDocumentResponse {
+    /// Always `true`.
+    pub deleted: bool,
+    pub id: Uuid,
+}
+
+/// One page of documents.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentPageResponse {
+    pub documents: Vec<DocumentResponse>,
+    /// Pass as `after` for the next page; `null` on the last page.
+    pub next: Option<Uuid>,
+}
+
+impl From<DocumentPage> for DocumentPageResponse {
+    fn from(page: DocumentPage) -> Self {
+        Self {
+            documents: page.documents.into_iter().map(Into::into).collect(),
+            next: page.next.map(|id| *id.as_uuid()),
+        }
+    }
+}
+
+/// Paging through documents.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListDocumentsQuery {
+    /// Page size, 1 to 1000.
+    #[param(minimum = 1, maximum = 1000, default = 50)]
+    pub limit: Option<usize>,
+    /// The `next` of the previous page.
+    pub after: Option<String>,
+}
+
+impl ListDocumentsQuery {
+    /// # Errors
+    /// A validation error for an out-of-range limit or a malformed cursor.
+    pub fn try_into_domain(self) -> Result<(Option<DocumentId>, PageLimit), ApiError> {
+        let mut fields = Fields::default();
+        let limit = fields.check(
+            "limit",
+            self.limit.map_or(Ok(PageLimit::DEFAULT), PageLimit::new),
+        );
+        let after = fields.check("after", self.after.as_deref().map(document_id).transpose());
+        fields.finish(|| Some((after?, limit?)))
+    }
+}
+
+/// Parses a document id from a path or query.
+///
+/// # Errors
+/// When `raw` is not a UUID.
+pub fn document_id(raw: &str) -> Result<DocumentId, &'static str> {
+    raw.parse().map_err(|_| "must be a document id (a UUID)")
+}
+
+/// Liveness and readiness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusResponse {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}

@@ -1,0 +1,7 @@
+//! Request handlers: extract, convert to domain values, call the service, map the result.
+//! No storage or business logic lives here.
+
+pub mod admin;
+pub mod documents;
+pub mod health;
+pub mod organizations;

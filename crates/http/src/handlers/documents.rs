@@ -1,0 +1,134 @@
+use actix_web::{web, HttpResponse};
+use orgsvc_domain::{DocumentId, OrgsvcApi};
+
+use crate::auth::BearerToken;
+use crate::dto::{
+    document_id, DeletedDocumentResponse, DocumentPageResponse, DocumentRequest, DocumentResponse,
+    ListDocumentsQuery,
+};
+use crate::extract::JsonBody;
+use crate::problem::{ApiError, Problem};
+
+fn path_id(raw: &str) -> Result<DocumentId, ApiError> {
+    document_id(raw).map_err(|e| ApiError::field("id", e))
+}
+
+/// Add a document to your organization's collection
+#[utoipa::path(
+    post, path = "/org/documents", tag = "documents",
+    request_body = DocumentRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Stored", body = DocumentResponse),
+        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than the body limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a JSON object, or a reserved field name", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn insert<A: OrgsvcApi>(
+    api: web::Data<A>,
+    token: BearerToken,
+    body: JsonBody<DocumentRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = token.authenticate(api.get_ref()).await?;
+    let body = body.0.try_into_domain()?;
+    let document = api.insert_document(&caller, body).await?;
+    Ok(HttpResponse::Created().json(DocumentResponse::from(document)))
+}
+
+/// List your organization's documents
+///
+/// In creation order, a page at a time: pass the `next` of one page as `after` to get the next.
+#[utoipa::path(
+    get, path = "/org/documents", tag = "documents",
+    params(ListDocumentsQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page", body = DocumentPageResponse),
+        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad `limit` or `after`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list<A: OrgsvcApi>(
+    api: web::Data<A>,
+    token: BearerToken,
+    query: web::Query<ListDocumentsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = token.authenticate(api.get_ref()).await?;
+    let (after, limit) = query.into_inner().try_into_domain()?;
+    let page = api.list_documents(&caller, after, limit).await?;
+    Ok(HttpResponse::Ok().json(DocumentPageResponse::from(page)))
+}
+
+/// Read one of your organization's documents
+#[utoipa::path(
+    get, path = "/org/documents/{id}", tag = "documents",
+    params(("id" = Uuid, Path, description = "Document id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Found", body = DocumentResponse),
+        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`document_not_found` (also for other organizations' documents)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get<A: OrgsvcApi>(
+    api: web::Data<A>,
+    token: BearerToken,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = token.authenticate(api.get_ref()).await?;
+    let id = path_id(&id)?;
+    let document = api.get_document(&caller, &id).await?;
+    Ok(HttpResponse::Ok().json(DocumentResponse::from(document)))
+}
+
+/// Replace one of your organization's documents
+#[utoipa::path(
+    put, path = "/org/documents/{id}", tag = "documents",
+    params(("id" = Uuid, Path, description = "Document id")),
+    request_body = DocumentRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Replaced", body = DocumentResponse),
+        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`document_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a JSON object, or a reserved field name", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn replace<A: OrgsvcApi>(
+    api: web::Data<A>,
+    token: BearerToken,
+    id: web::Path<String>,
+    body: JsonBody<DocumentRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = token.authenticate(api.get_ref()).await?;
+    let id = path_id(&id)?;
+    let body = body.0.try_into_domain()?;
+    let document = api.replace_document(&caller, id, body).await?;
+    Ok(HttpResponse::Ok().json(DocumentResponse::from(document)))
+}
+
+/// Delete one of your organization's documents
+#[utoipa::path(
+    delete, path = "/org/documents/{id}", tag = "documents",
+    params(("id" = Uuid, Path, description = "Document id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Deleted", body = DeletedDocumentResponse),
+        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`document_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete<A: OrgsvcApi>(
+    api: web::Data<A>,
+    token: BearerToken,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = token.authenticate(api.get_ref()).await?;
+    let id = path_id(&id)?;
+    api.delete_document(&caller, &id).await?;
+    Ok(HttpResponse::Ok().json(DeletedDocumentResponse {
+        deleted: true,
+        id: *id.as_uuid(),
+    }))
+}

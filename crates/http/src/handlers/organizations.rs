@@ -1,0 +1,113 @@
+use actix_web::{web, HttpResponse};
+use orgsvc_domain::OrgsvcApi;
+
+use crate::auth::BearerToken;
+use crate::dto::{
+    CreateOrganizationBody, DeletedOrganizationResponse, OrganizationNameQuery,
+    OrganizationResponse, UpdateOrganizationBody,
+};
+use crate::extract::JsonBody;
+use crate::problem::{ApiError, Problem};
+
+/// Create an organization
+///
+/// Records the organization and its admin in the master database and creates its own empty
+/// collection, `org_<slug>`. Log in with the admin's email and password afterwards.
+#[utoipa::path(
+    post, path = "/org/create", tag = "organizations",
+    request_body = CreateOrganizationBody,
+    responses(
+        (status = 201, description = "Created", body = OrganizationResponse),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`organization_exists` or `admin_email_taken`", body = Problem, content_type = "application/problem+json",
+            example = json!({"type": "urn:orgsvc:problem:organization_exists", "title": "Organization exists", "status": 409,
+                "detail": "An organization whose name normalizes to 'acme_corp' already exists.", "code": "organization_exists"})),
+        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is missing or invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create<A: OrgsvcApi>(
+    api: web::Data<A>,
+    body: JsonBody<CreateOrganizationBody>,
+) -> Result<HttpResponse, ApiError> {
+    let command = body.0.try_into_domain()?;
+    let organization = api.create_organization(command).await?;
+    Ok(HttpResponse::Created().json(OrganizationResponse::from(organization)))
+}
+
+/// Get an organization by name
+///
+/// Any spelling that normalizes to the same slug finds the organization.
+#[utoipa::path(
+    get, path = "/org/get", tag = "organizations",
+    params(OrganizationNameQuery),
+    responses(
+        (status = 200, description = "Found", body = OrganizationResponse),
+        (status = 404, description = "`organization_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The name is missing or invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get<A: OrgsvcApi>(
+    api: web::Data<A>,
+    query: web::Query<OrganizationNameQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let name = query.into_inner().try_into_domain()?;
+    let organization = api.get_organization(&name).await?;
+    Ok(HttpResponse::Ok().json(OrganizationResponse::from(organization)))
+}
+
+/// Rename your organization, change your email or password
+///
+/// Acts on the organization of the bearer token. When the new name normalizes to a different
+/// slug, every document moves to the new collection `org_<new slug>` and the old collection is
+/// removed, in one step that cannot be half done. The organization id and existing tokens stay
+/// valid.
+#[utoipa::path(
+    put, path = "/org/update", tag = "organizations",
+    request_body = UpdateOrganizationBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Updated", body = OrganizationResponse),
+        (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`organization_exists` or `admin_email_taken`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is missing or invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn update<A: OrgsvcApi>(
+    api: web::Data<A>,
+    token: BearerToken,
+    body: JsonBody<UpdateOrganizationBody>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = token.authenticate(api.get_ref()).await?;
+    let command = body.0.try_into_domain()?;
+    let organization = api.update_organization(&caller, command).await?;
+    Ok(HttpResponse::Ok().json(OrganizationResponse::from(organization)))
+}
+
+/// Delete your organization
+///
+/// Removes the organization, its admins and its collection. Only an admin of that organization
+/// may do so; afterwards its tokens are refused and its admins cannot log in.
+#[utoipa::path(
+    delete, path = "/org/delete", tag = "organizations",
+    params(OrganizationNameQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Deleted", body = DeletedOrganizationResponse),
+        (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the token belongs to another organization", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`organization_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The name is missing or invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete<A: OrgsvcApi>(
+    api: web::Data<A>,
+    token: BearerToken,
+    query: web::Query<OrganizationNameQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = token.authenticate(api.get_ref()).await?;
+    let name = query.into_inner().try_into_domain()?;
+    let organization = api.delete_organization(&caller, &name).await?;
+    Ok(HttpResponse::Ok().json(DeletedOrganizationResponse::from(organization)))
+}

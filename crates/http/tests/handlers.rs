@@ -1,0 +1,704 @@
+//! The HTTP layer against a fake service: status codes, problem bodies, headers, and the
+//! OpenAPI document. No storage, no crypto.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{test, App};
+use chrono::{TimeZone, Utc};
+use orgsvc_domain::errors::{
+    AuthenticateError, CreateOrganizationError, DeleteOrganizationError, DocumentError,
+    GetOrganizationError, LoginError, StoreError, UpdateOrganizationError,
+};
+use orgsvc_domain::{
+    AdminId, AdminSummary, CreateOrganization, Document, DocumentBody, DocumentId, DocumentPage,
+    EmailAddress, IssuedToken, Organization, OrganizationId, OrganizationName, OrgsvcApi,
+    PageLimit, Password, Placement, Principal, UpdateOrganization,
+};
+use orgsvc_http::{configure, BodyLimit};
+use serde_json::{json, Value};
+
+const GOOD_TOKEN: &str = "good-token";
+
+#[derive(Clone, Default)]
+struct FakeApi {
+    down: Arc<AtomicBool>,
+    last_update: Arc<Mutex<Option<UpdateOrganization>>>,
+    last_page: Arc<Mutex<Option<(Option<DocumentId>, PageLimit)>>>,
+}
+
+fn principal() -> Principal {
+    Principal {
+        admin_id: AdminId::from_uuid(uuid::Uuid::from_u128(1)),
+        organization_id: OrganizationId::from_uuid(uuid::Uuid::from_u128(2)),
+    }
+}
+
+fn organization(name: &OrganizationName) -> Organization {
+    let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+    Organization {
+        id: principal().organization_id,
+        name: name.clone(),
+        placement: Placement {
+            cluster: "default".into(),
+            database: "tenants".into(),
+        },
+        admin: AdminSummary {
+            id: principal().admin_id,
+            email: EmailAddress::new("admin@acme.io").unwrap(),
+        },
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+impl FakeApi {
+    fn check_up(&self) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(StoreError::Unavailable(anyhow::anyhow!(
+                "connection refused to 10.0.0.7:27017"
+            )))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl OrgsvcApi for FakeApi {
+    async fn create_organization(
+        &self,
+        command: CreateOrganization,
+    ) -> Result<Organization, CreateOrganizationError> {
+        self.check_up()?;
+        match command.name.as_str() {
+            "Taken" => Err(CreateOrganizationError::NameTaken {
+                slug: command.name.slug().clone(),
+            }),
+            "Boom" => Err(CreateOrganizationError::Unknown(anyhow::anyhow!(
+                "driver said: secret internal detail"
+            ))),
+            _ if command.email.as_str() == "taken@acme.io" => {
+                Err(CreateOrganizationError::EmailTaken {
+                    email: command.email,
+                })
+            }
+            _ => Ok(organization(&command.name)),
+        }
+    }
+
+    async fn get_organization(
+        &self,
+        name: &OrganizationName,
+    ) -> Result<Organization, GetOrganizationError> {
+        self.check_up()?;
+        if name.slug().as_str() == "acme" {
+            Ok(organization(name))
+        } else {
+            Err(GetOrganizationError::NotFound)
+        }
+    }
+
+    async fn update_organization(
+        &self,
+        _caller: &Principal,
+        command: UpdateOrganization,
+    ) -> Result<Organization, UpdateOrganizationError> {
+        let organization = organization(&command.name);
+        *self.last_update.lock().unwrap() = Some(command);
+        Ok(organization)
+    }
+
+    async fn delete_organization(
+        &self,
+        _caller: &Principal,
+        name: &OrganizationName,
+    ) -> Result<Organization, DeleteOrganizationError> {
+        match name.slug().as_str() {
+            "acme" => Ok(organization(name)),
+            "other" => Err(DeleteOrganizationError::Forbidden),
+            _ => Err(DeleteOrganizationError::NotFound),
+        }
+    }
+
+    async fn login(
+        &self,
+        email: &EmailAddress,
+        password: &Password,
+    ) -> Result<IssuedToken, LoginError> {
+        if email.as_str() == "admin@acme.io" && password.expose() == "correct horse" {
+            Ok(IssuedToken {
+                access_token: GOOD_TOKEN.into(),
+                expires_in_seconds: 3600,
+            })
+        } else {
+            Err(LoginError::InvalidCredentials)
+        }
+    }
+
+    async fn authenticate(&self, token: &str) -> Result<Principal, AuthenticateError> {
+        self.check_up()?;
+        if token == GOOD_TOKEN {
+            Ok(principal())
+        } else {
+            Err(AuthenticateError::InvalidToken)
+        }
+    }
+
+    async fn insert_document(
+        &self,
+        _caller: &Principal,
+        body: DocumentBody,
+    ) -> Result<Document, DocumentError> {
+        Ok(Document {
+            id: DocumentId::from_uuid(uuid::Uuid::from_u128(9)),
+            body,
+        })
+    }
+
+    async fn get_document(
+        &self,
+        _caller: &Principal,
+        _id: &DocumentId,
+    ) -> Result<Document, DocumentError> {
+        Err(DocumentError::NotFound)
+    }
+
+    async fn list_documents(
+        &self,
+        _caller: &Principal,
+        after: Option<DocumentId>,
+        limit: PageLimit,
+    ) -> Result<DocumentPage, DocumentError> {
+        *self.last_page.lock().unwrap() = Some((after, limit));
+        Ok(DocumentPage {
+            documents: Vec::new(),
+            next: None,
+        })
+    }
+
+    async fn replace_document(
+        &self,
+        _caller: &Principal,
+        id: DocumentId,
+        body: DocumentBody,
+    ) -> Result<Document, DocumentError> {
+        Ok(Document { id, body })
+    }
+
+    async fn delete_document(
+        &self,
+        _caller: &Principal,
+        _id: &DocumentId,
+    ) -> Result<(), DocumentError> {
+        Err(DocumentError::NotFound)
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.check_up()
+    }
+}
+
+struct Response {
+    status: StatusCode,
+    headers: header::HeaderMap,
+    body: Value,
+}
+
+async fn call(api: &FakeApi, request: test::TestRequest) -> Response {
+    let app =
+        test::init_service(App::new().configure(configure(api.clone(), BodyLimit(256)))).await;
+    let response = test::call_service(&app, request.to_request()).await;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = test::read_body(response).await;
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn post_json(path: &str, body: &Value) -> test::TestRequest {
+    test::TestRequest::post().uri(path).set_json(body)
+}
+
+fn create_body(name: &str, email: &str) -> Value {
+    json!({"organization_name": name, "email": email, "password": "correct horse"})
+}
+
+fn assert_problem(response: &Response, status: u16, code: &str) {
+    assert_eq!(response.status.as_u16(), status, "{}", response.body);
+    assert_eq!(
+        response.headers.get(header::CONTENT_TYPE).unwrap(),
+        "application/problem+json"
+    );
+    assert_eq!(response.body["status"], status);
+    assert_eq!(response.body["code"], code);
+    assert_eq!(response.body["type"], format!("urn:orgsvc:problem:{code}"));
+    assert!(response.body["title"].is_string());
+    assert!(response.body["detail"].is_string());
+}
+
+fn with_token(request: test::TestRequest) -> test::TestRequest {
+    request.insert_header((header::AUTHORIZATION, format!("Bearer {GOOD_TOKEN}")))
+}
+
+#[actix_web::test]
+async fn a_created_organization_is_answered_with_201_and_its_full_shape() {
+    let response = call(
+        &FakeApi::default(),
+        post_json("/org/create", &create_body("Acme", "admin@acme.io")),
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::CREATED);
+    let body = response.body;
+    assert_eq!(body["organization_name"], "Acme");
+    assert_eq!(body["slug"], "acme");
+    assert_eq!(body["collection_name"], "org_acme");
+    assert_eq!(
+        body["connection"],
+        json!({"cluster": "default", "database": "tenants"})
+    );
+    assert_eq!(body["admin"]["email"], "admin@acme.io");
+    assert_eq!(body["created_at"], "2026-01-02T03:04:05Z");
+    assert!(body["id"].is_string() && body["updated_at"].is_string());
+    assert!(!body.to_string().contains("password"));
+}
+
+#[actix_web::test]
+async fn taken_names_and_emails_are_409_with_distinct_codes() {
+    let api = FakeApi::default();
+    let name = call(
+        &api,
+        post_json("/org/create", &create_body("Taken", "a@acme.io")),
+    )
+    .await;
+    assert_problem(&name, 409, "organization_exists");
+    let email = call(
+        &api,
+        post_json("/org/create", &create_body("Fresh", "taken@acme.io")),
+    )
+    .await;
+    assert_problem(&email, 409, "admin_email_taken");
+}
+
+#[actix_web::test]
+async fn invalid_fields_are_422_and_each_is_named() {
+    let body = json!({"organization_name": "a/b", "email": "nope", "password": "short"});
+    let response = call(&FakeApi::default(), post_json("/org/create", &body)).await;
+    assert_problem(&response, 422, "validation_failed");
+    let fields: Vec<&str> = response.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["organization_name", "email", "password"]);
+}
+
+#[actix_web::test]
+async fn missing_unknown_and_mistyped_fields_are_422_not_400() {
+    let api = FakeApi::default();
+    for (body, field) in [
+        (
+            json!({"email": "a@acme.io", "password": "correct horse"}),
+            "organization_name",
+        ),
+        (
+            json!({"organization_name": "A", "email": "a@acme.io", "password": "correct horse", "role": "root"}),
+            "role",
+        ),
+        (
+            json!({"organization_name": 7, "email": "a@acme.io", "password": "correct horse"}),
+            "organization_name",
+        ),
+        (json!(["Acme", "a@acme.io", "correct horse"]), "body"),
+    ] {
+        let response = call(&api, post_json("/org/create", &body)).await;
+        assert_problem(&response, 422, "validation_failed");
+        assert_eq!(response.body["errors"][0]["field"], field, "{body}");
+    }
+}
+
+#[actix_web::test]
+async fn only_syntactically_invalid_json_is_400() {
+    let request = test::TestRequest::post()
+        .uri("/org/create")
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        .set_payload("{\"organization_name\": ");
+    let response = call(&FakeApi::default(), request).await;
+    assert_problem(&response, 400, "malformed_body");
+}
+
+#[actix_web::test]
+async fn a_body_over_the_limit_is_413_whether_declared_or_streamed() {
+    let big = json!({"organization_name": "x".repeat(300), "email": "a@acme.io", "password": "p"});
+    let declared = call(&FakeApi::default(), post_json("/org/create", &big)).await;
+    assert_problem(&declared, 413, "payload_too_large");
+    // A client that understates the length is caught while the body streams in.
+    let understated = post_json("/org/create", &big).insert_header((header::CONTENT_LENGTH, "10"));
+    assert_problem(
+        &call(&FakeApi::default(), understated).await,
+        413,
+        "payload_too_large",
+    );
+}
+
+#[actix_web::test]
+async fn a_body_that_is_not_json_is_415() {
+    let request = test::TestRequest::post()
+        .uri("/org/create")
+        .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+        .set_payload("organization_name=Acme");
+    let response = call(&FakeApi::default(), request).await;
+    assert_problem(&response, 415, "unsupported_media_type");
+    let no_type = test::TestRequest::post()
+        .uri("/org/create")
+        .set_payload("{}");
+    assert_problem(
+        &call(&FakeApi::default(), no_type).await,
+        415,
+        "unsupported_media_type",
+    );
+}
+
+#[actix_web::test]
+async fn problem_json_content_types_are_accepted() {
+    let request = test::TestRequest::post()
+        .uri("/org/create")
+        .insert_header((
+            header::CONTENT_TYPE,
+            "application/merge-patch+json; charset=utf-8",
+        ))
+        .set_payload(create_body("Acme", "admin@acme.io").to_string());
+    let response = call(&FakeApi::default(), request).await;
+    assert_eq!(response.status, StatusCode::CREATED);
+}
+
+#[actix_web::test]
+async fn get_answers_404_for_an_unknown_name_and_422_without_one() {
+    let api = FakeApi::default();
+    let found = call(
+        &api,
+        test::TestRequest::get().uri("/org/get?organization_name=ACME"),
+    )
+    .await;
+    assert_eq!(found.status, StatusCode::OK);
+    let missing = call(
+        &api,
+        test::TestRequest::get().uri("/org/get?organization_name=Nope"),
+    )
+    .await;
+    assert_problem(&missing, 404, "organization_not_found");
+    let absent = call(&api, test::TestRequest::get().uri("/org/get")).await;
+    assert_problem(&absent, 422, "validation_failed");
+    assert_eq!(absent.body["errors"][0]["field"], "organization_name");
+    let invalid = call(
+        &api,
+        test::TestRequest::get().uri("/org/get?organization_name=%24x"),
+    )
+    .await;
+    assert_problem(&invalid, 422, "validation_failed");
+}
+
+#[actix_web::test]
+async fn login_answers_a_bearer_token_or_401_invalid_credentials() {
+    let api = FakeApi::default();
+    let ok = call(
+        &api,
+        post_json(
+            "/admin/login",
+            &json!({"email": "ADMIN@acme.io", "password": "correct horse"}),
+        ),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(
+        ok.body,
+        json!({"access_token": GOOD_TOKEN, "token_type": "Bearer", "expires_in": 3600})
+    );
+    let wrong = call(
+        &api,
+        post_json(
+            "/admin/login",
+            &json!({"email": "admin@acme.io", "password": "wrong horse"}),
+        ),
+    )
+    .await;
+    assert_problem(&wrong, 401, "invalid_credentials");
+    let short = call(
+        &api,
+        post_json(
+            "/admin/login",
+            &json!({"email": "admin@acme.io", "password": "x"}),
+        ),
+    )
+    .await;
+    assert_problem(&short, 401, "invalid_credentials");
+    assert_eq!(short.body, wrong.body);
+    let malformed = call(
+        &api,
+        post_json("/admin/login", &json!({"email": "nope", "password": "x"})),
+    )
+    .await;
+    assert_problem(&malformed, 422, "validation_failed");
+}
+
+#[actix_web::test]
+async fn protected_endpoints_need_a_valid_bearer_token() {
+    let api = FakeApi::default();
+    let update = json!({"organization_name": "Acme"});
+    for request in [
+        test::TestRequest::put()
+            .uri("/org/update")
+            .set_json(&update),
+        test::TestRequest::delete().uri("/org/delete?organization_name=Acme"),
+        test::TestRequest::get().uri("/org/documents"),
+        test::TestRequest::post()
+            .uri("/org/documents")
+            .set_json(json!({})),
+        test::TestRequest::get().uri("/org/documents/00000000-0000-0000-0000-000000000000"),
+    ] {
+        let without = call(&api, request).await;
+        assert_problem(&without, 401, "unauthorized");
+        assert_eq!(
+            without.headers.get(header::WWW_AUTHENTICATE).unwrap(),
+            "Bearer"
+        );
+    }
+    for bad in ["Bearer nope", "Basic YTpi", "Bearer", "good-token"] {
+        let request = test::TestRequest::put()
+            .uri("/org/update")
+            .insert_header((header::AUTHORIZATION, bad))
+            .set_json(&update);
+        assert_problem(&call(&api, request).await, 401, "unauthorized");
+    }
+}
+
+#[actix_web::test]
+async fn update_passes_validated_values_to_the_service() {
+    let api = FakeApi::default();
+    let body = json!({"organization_name": "  New Name ", "email": "New@Acme.io"});
+    let response = call(
+        &api,
+        with_token(test::TestRequest::put().uri("/org/update").set_json(&body)),
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.body["organization_name"], "New Name");
+    let command = api.last_update.lock().unwrap().take().unwrap();
+    assert_eq!(command.email.unwrap().as_str(), "new@acme.io");
+    assert!(command.password.is_none());
+    let bad = json!({"organization_name": "Ok", "password": "short"});
+    let response = call(
+        &api,
+        with_token(test::TestRequest::put().uri("/org/update").set_json(&bad)),
+    )
+    .await;
+    assert_problem(&response, 422, "validation_failed");
+    assert_eq!(response.body["errors"][0]["field"], "password");
+}
+
+#[actix_web::test]
+async fn delete_maps_forbidden_and_not_found() {
+    let api = FakeApi::default();
+    let ok = call(
+        &api,
+        with_token(test::TestRequest::delete().uri("/org/delete?organization_name=Acme")),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.body["deleted"], true);
+    assert_eq!(ok.body["collection_name"], "org_acme");
+    let other = call(
+        &api,
+        with_token(test::TestRequest::delete().uri("/org/delete?organization_name=Other")),
+    )
+    .await;
+    assert_problem(&other, 403, "forbidden");
+    let missing = call(
+        &api,
+        with_token(test::TestRequest::delete().uri("/org/delete?organization_name=Nope")),
+    )
+    .await;
+    assert_problem(&missing, 404, "organization_not_found");
+}
+
+#[actix_web::test]
+async fn document_endpoints_validate_ids_bodies_and_paging() {
+    let api = FakeApi::default();
+    let created = call(
+        &api,
+        with_token(
+            test::TestRequest::post()
+                .uri("/org/documents")
+                .set_json(json!({"a": 1})),
+        ),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(created.body["data"], json!({"a": 1}));
+    let reserved = call(
+        &api,
+        with_token(
+            test::TestRequest::post()
+                .uri("/org/documents")
+                .set_json(json!({"$set": 1})),
+        ),
+    )
+    .await;
+    assert_problem(&reserved, 422, "validation_failed");
+    let array = call(
+        &api,
+        with_token(
+            test::TestRequest::post()
+                .uri("/org/documents")
+                .set_json(json!([1])),
+        ),
+    )
+    .await;
+    assert_problem(&array, 422, "validation_failed");
+    let bad_id = call(
+        &api,
+        with_token(test::TestRequest::get().uri("/org/documents/not-a-uuid")),
+    )
+    .await;
+    assert_problem(&bad_id, 422, "validation_failed");
+    assert_eq!(bad_id.body["errors"][0]["field"], "id");
+    let missing = call(
+        &api,
+        with_token(
+            test::TestRequest::get().uri("/org/documents/00000000-0000-0000-0000-000000000000"),
+        ),
+    )
+    .await;
+    assert_problem(&missing, 404, "document_not_found");
+    for query in ["limit=0", "limit=1001", "limit=abc", "after=xyz"] {
+        let response = call(
+            &api,
+            with_token(test::TestRequest::get().uri(&format!("/org/documents?{query}"))),
+        )
+        .await;
+        assert_problem(&response, 422, "validation_failed");
+    }
+    let ok = call(
+        &api,
+        with_token(test::TestRequest::get().uri("/org/documents?limit=7")),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.body, json!({"documents": [], "next": null}));
+    let (after, limit) = api.last_page.lock().unwrap().take().unwrap();
+    assert_eq!((after, limit.get()), (None, 7));
+}
+
+#[actix_web::test]
+async fn an_unavailable_store_is_503_with_retry_after_and_no_driver_detail() {
+    let api = FakeApi::default();
+    api.down.store(true, Ordering::SeqCst);
+    let ready = call(&api, test::TestRequest::get().uri("/ready")).await;
+    assert_problem(&ready, 503, "storage_unavailable");
+    assert_eq!(ready.headers.get(header::RETRY_AFTER).unwrap(), "5");
+    assert!(!ready.body.to_string().contains("10.0.0.7"));
+    let create = call(
+        &api,
+        post_json("/org/create", &create_body("Acme", "admin@acme.io")),
+    )
+    .await;
+    assert_problem(&create, 503, "storage_unavailable");
+    let health = call(&api, test::TestRequest::get().uri("/health")).await;
+    assert_eq!(health.status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn internal_errors_are_500_without_their_cause() {
+    let response = call(
+        &FakeApi::default(),
+        post_json("/org/create", &create_body("Boom", "b@acme.io")),
+    )
+    .await;
+    assert_problem(&response, 500, "internal_error");
+    assert!(!response.body.to_string().contains("secret internal detail"));
+}
+
+#[actix_web::test]
+async fn unknown_routes_and_methods_are_problems_too() {
+    let api = FakeApi::default();
+    assert_problem(
+        &call(&api, test::TestRequest::get().uri("/nope")).await,
+        404,
+        "not_found",
+    );
+    assert_problem(
+        &call(&api, test::TestRequest::get().uri("/org/create")).await,
+        405,
+        "method_not_allowed",
+    );
+}
+
+#[actix_web::test]
+async fn the_openapi_document_describes_every_endpoint_and_the_bearer_scheme() {
+    let response = call(
+        &FakeApi::default(),
+        test::TestRequest::get().uri("/openapi.json"),
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::OK);
+    let doc = response.body;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for (path, method) in [
+        ("/org/create", "post"),
+        ("/org/get", "get"),
+        ("/org/update", "put"),
+        ("/org/delete", "delete"),
+        ("/admin/login", "post"),
+        ("/org/documents", "post"),
+        ("/org/documents", "get"),
+        ("/org/documents/{id}", "get"),
+        ("/org/documents/{id}", "put"),
+        ("/org/documents/{id}", "delete"),
+        ("/health", "get"),
+        ("/ready", "get"),
+    ] {
+        let operation = &doc["paths"][path][method];
+        assert!(operation.is_object(), "{method} {path} is missing");
+        assert!(
+            operation["summary"].is_string(),
+            "{method} {path} has no summary"
+        );
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert_eq!(
+        doc["paths"]["/org/update"]["put"]["security"][0]["bearer"],
+        json!([])
+    );
+    assert!(doc["paths"]["/org/create"]["post"]["security"].is_null());
+    let schemas = &doc["components"]["schemas"];
+    for schema in [
+        "CreateOrganizationBody",
+        "OrganizationResponse",
+        "Problem",
+        "TokenResponse",
+    ] {
+        assert!(schemas[schema].is_object(), "{schema} schema missing");
+    }
+    assert!(schemas["CreateOrganizationBody"]["example"].is_object());
+}
+
+#[actix_web::test]
+async fn swagger_ui_is_served_at_docs() {
+    let api = FakeApi::default();
+    let redirect = call(&api, test::TestRequest::get().uri("/docs")).await;
+    assert!(redirect.status.is_redirection());
+    let app = test::init_service(App::new().configure(configure(api, BodyLimit::default()))).await;
+    let response =
+        test::call_service(&app, test::TestRequest::get().uri("/docs/").to_request()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = String::from_utf8(test::read_body(response).await.to_vec()).unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+}
