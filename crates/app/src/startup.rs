@@ -8,7 +8,7 @@ use actix_web::{App, HttpServer};
 use anyhow::Context as _;
 use orgsvc_crypto::{Argon2Hasher, JwtCodec, JwtSettings};
 use orgsvc_domain::ports::{OrganizationStore, SystemClock, TenantStore};
-use orgsvc_domain::{Placement, Service};
+use orgsvc_domain::Service;
 use orgsvc_http::BodyLimit;
 use orgsvc_storage::EmbeddedStore;
 
@@ -27,34 +27,39 @@ impl Application {
     /// # Errors
     /// When storage cannot be opened, the settings are invalid or the address cannot be bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Everything that can be wrong with the configuration is checked before storage is
+        // touched, so a misconfigured start leaves no files behind.
+        let hasher = Argon2Hasher::new(settings.auth.argon2)?;
+        let tokens = JwtCodec::new(&JwtSettings {
+            secret: secret::jwt_secret(&settings)?,
+            algorithm: settings.auth.algorithm,
+            issuer: settings.auth.issuer.clone(),
+            audience: settings.auth.audience.clone(),
+            ttl_seconds: settings.auth.token_ttl_seconds,
+        })?;
+        let listener = TcpListener::bind(&settings.http.listen)
+            .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
         match settings.storage.backend {
             Backend::Embedded => {
                 let path = settings.storage.embedded.path.clone();
                 let store =
                     tokio::task::spawn_blocking(move || EmbeddedStore::open(&path)).await??;
                 let placement = store.placement();
-                Self::serve(&settings, store, placement)
+                let service = Service::new(store, hasher, tokens, SystemClock, placement);
+                Self::serve(&settings, listener, service)
             }
         }
     }
 
-    fn serve<S>(settings: &Settings, store: S, placement: Placement) -> anyhow::Result<Self>
+    fn serve<S>(
+        settings: &Settings,
+        listener: TcpListener,
+        service: Service<S, Argon2Hasher, JwtCodec, SystemClock>,
+    ) -> anyhow::Result<Self>
     where
         S: OrganizationStore + TenantStore,
     {
-        let hasher = Argon2Hasher::new(settings.auth.argon2)?;
-        let tokens = JwtCodec::new(&JwtSettings {
-            secret: secret::jwt_secret(settings)?,
-            algorithm: settings.auth.algorithm,
-            issuer: settings.auth.issuer.clone(),
-            audience: settings.auth.audience.clone(),
-            ttl_seconds: settings.auth.token_ttl_seconds,
-        })?;
-        let service = Service::new(store, hasher, tokens, SystemClock, placement);
         let body_limit = BodyLimit(settings.http.body_limit_bytes);
-
-        let listener = TcpListener::bind(&settings.http.listen)
-            .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             App::new()

@@ -21,11 +21,14 @@ use serde_json::{json, Value};
 
 const GOOD_TOKEN: &str = "good-token";
 
+/// The paging arguments the fake last received.
+type PageArguments = Option<(Option<DocumentId>, PageLimit)>;
+
 #[derive(Clone, Default)]
 struct FakeApi {
     down: Arc<AtomicBool>,
     last_update: Arc<Mutex<Option<UpdateOrganization>>>,
-    last_page: Arc<Mutex<Option<(Option<DocumentId>, PageLimit)>>>,
+    last_page: Arc<Mutex<PageArguments>>,
 }
 
 fn principal() -> Principal {

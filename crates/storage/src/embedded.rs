@@ -48,7 +48,7 @@ pub enum OpenEmbeddedStoreError {
     Open {
         path: PathBuf,
         #[source]
-        source: redb::Error,
+        source: Box<redb::Error>,
     },
 }
 
@@ -69,11 +69,11 @@ impl EmbeddedStore {
         }
         let open_error = |source: redb::Error| OpenEmbeddedStoreError::Open {
             path: path.to_owned(),
-            source,
+            source: Box::new(source),
         };
         let db = Database::create(path).map_err(|e| open_error(e.into()))?;
         let txn = db.begin_write().map_err(|e| open_error(e.into()))?;
-        tables::create_master_tables(&txn).map_err(open_error)?;
+        tables::create_master_tables(&txn).map_err(|e| open_error(e.into()))?;
         txn.commit().map_err(|e| open_error(e.into()))?;
         let database = path
             .file_stem()

@@ -32,7 +32,7 @@ pub fn tenant_table(name: &str) -> TableDefinition<'_, u128, &'static [u8]> {
     TableDefinition::new(name)
 }
 
-pub fn create_master_tables(txn: &WriteTransaction) -> Result<(), redb::Error> {
+pub fn create_master_tables(txn: &WriteTransaction) -> Result<(), TableError> {
     txn.open_table(ORGANIZATIONS)?;
     txn.open_table(ORGANIZATION_SLUGS)?;
     txn.open_table(ADMINS)?;

@@ -1,0 +1,177 @@
+use std::path::{Path, PathBuf};
+
+use orgsvc_app::settings::Profile;
+use orgsvc_app::{Application, Settings};
+use reqwest::{RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A running orgsvc and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub data: PathBuf,
+    handle: actix_web::dev::ServerHandle,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: Option<TempDir>,
+}
+
+pub fn settings(data: &Path) -> Settings {
+    let mut settings = Settings::load().expect("settings load");
+    settings.profile = Profile::Development;
+    settings.http.listen = "127.0.0.1:0".into();
+    settings.http.workers = 2;
+    settings.storage.embedded.path = data.join("orgsvc.redb");
+    settings.auth.jwt_secret = None;
+    settings.auth.jwt_secret_file = None;
+    settings
+}
+
+impl TestApp {
+    /// A fresh app on an empty data directory.
+    pub async fn spawn() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut app = Self::spawn_on(dir.path()).await;
+        app._dir = Some(dir);
+        app
+    }
+
+    /// An app on an existing data directory (for restart tests).
+    pub async fn spawn_on(data: &Path) -> Self {
+        Self::spawn_with(settings(data)).await
+    }
+
+    pub async fn spawn_with(settings: Settings) -> Self {
+        let data = settings.storage.embedded.path.parent().unwrap().to_owned();
+        let application = Application::build(settings).await.expect("app builds");
+        let address = format!("http://127.0.0.1:{}", application.port());
+        let handle = application.handle();
+        let server = tokio::spawn(application.run_until_stopped());
+        Self {
+            address,
+            client: reqwest::Client::new(),
+            data,
+            handle,
+            server,
+            _dir: None,
+        }
+    }
+
+    /// Stops the server and waits until it has let go of the data directory.
+    pub async fn stop(self) -> Option<TempDir> {
+        self.handle.stop(true).await;
+        self.server.await.unwrap().unwrap();
+        self._dir
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn send(&self, request: RequestBuilder) -> (StatusCode, Value) {
+        let response: Response = request.send().await.expect("request sent");
+        let status = response.status();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    pub async fn create_org(&self, name: &str, email: &str) -> (StatusCode, Value) {
+        let body = json!({"organization_name": name, "email": email, "password": PASSWORD});
+        self.send(self.client.post(self.url("/org/create")).json(&body))
+            .await
+    }
+
+    pub async fn get_org(&self, name: &str) -> (StatusCode, Value) {
+        self.send(
+            self.client
+                .get(self.url("/org/get"))
+                .query(&[("organization_name", name)]),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
+        let body = json!({"email": email, "password": password});
+        self.send(self.client.post(self.url("/admin/login")).json(&body))
+            .await
+    }
+
+    /// Creates an organization and logs its admin in; returns the organization and a token.
+    pub async fn org_with_token(&self, name: &str, email: &str) -> (Value, String) {
+        let (status, org) = self.create_org(name, email).await;
+        assert_eq!(status, StatusCode::CREATED, "{org}");
+        let (status, token) = self.login(email, PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{token}");
+        (org, token["access_token"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn update_org(&self, token: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(
+            self.client
+                .put(self.url("/org/update"))
+                .bearer_auth(token)
+                .json(body),
+        )
+        .await
+    }
+
+    pub async fn delete_org(&self, token: &str, name: &str) -> (StatusCode, Value) {
+        let request = self
+            .client
+            .delete(self.url("/org/delete"))
+            .query(&[("organization_name", name)])
+            .bearer_auth(token);
+        self.send(request).await
+    }
+
+    pub async fn insert_doc(&self, token: &str, doc: &Value) -> (StatusCode, Value) {
+        self.send(
+            self.client
+                .post(self.url("/org/documents"))
+                .bearer_auth(token)
+                .json(doc),
+        )
+        .await
+    }
+
+    pub async fn get_doc(&self, token: &str, id: &str) -> (StatusCode, Value) {
+        self.send(
+            self.client
+                .get(self.url(&format!("/org/documents/{id}")))
+                .bearer_auth(token),
+        )
+        .await
+    }
+
+    /// Every document of the token's organization, following the cursor.
+    pub async fn all_docs(&self, token: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut request = self
+                .client
+                .get(self.url("/org/documents"))
+                .bearer_auth(token)
+                .query(&[("limit", "100")]);
+            if let Some(after) = &after {
+                request = request.query(&[("after", after)]);
+            }
+            let (status, page) = self.send(request).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            all.extend(page["documents"].as_array().unwrap().iter().cloned());
+            match page["next"].as_str() {
+                Some(next) => after = Some(next.to_owned()),
+                None => return all,
+            }
+        }
+    }
+}
+
+/// Asserts a problem+json answer with the given status and code.
+pub fn assert_problem(status: StatusCode, body: &Value, expected: u16, code: &str) {
+    assert_eq!(status.as_u16(), expected, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], expected, "{body}");
+}
