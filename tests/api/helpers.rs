@@ -2,6 +2,7 @@ use std::path::{Path, PathBuf};
 
 use orgsvc_app::settings::Profile;
 use orgsvc_app::{Application, Settings};
+use orgsvc_storage::OpenEmbeddedStoreError;
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -45,7 +46,7 @@ impl TestApp {
 
     pub async fn spawn_with(settings: Settings) -> Self {
         let data = settings.storage.embedded.path.parent().unwrap().to_owned();
-        let application = Application::build(settings).await.expect("app builds");
+        let application = build_when_released(settings).await;
         let address = format!("http://127.0.0.1:{}", application.port());
         let handle = application.handle();
         let server = tokio::spawn(application.run_until_stopped());
@@ -165,6 +166,28 @@ impl TestApp {
                 Some(next) => after = Some(next.to_owned()),
                 None => return all,
             }
+        }
+    }
+}
+
+/// Builds the app, waiting while a just-stopped app still holds the database file: actix's
+/// worker threads drop their state (and with it redb's file lock) shortly after the server
+/// future resolves.
+async fn build_when_released(settings: Settings) -> Application {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Application::build(settings.clone()).await {
+            Ok(application) => return application,
+            Err(e)
+                if std::time::Instant::now() < deadline
+                    && matches!(
+                        e.downcast_ref::<OpenEmbeddedStoreError>(),
+                        Some(OpenEmbeddedStoreError::Open { .. })
+                    ) =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("app does not build: {e:?}"),
         }
     }
 }
