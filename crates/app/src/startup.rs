@@ -44,8 +44,7 @@ impl Application {
                 let path = settings.storage.embedded.path.clone();
                 let store =
                     tokio::task::spawn_blocking(move || EmbeddedStore::open(&path)).await??;
-                let placement = store.placement();
-                let service = Service::new(store, hasher, tokens, SystemClock, placement);
+                let service = Service::new(store, hasher, tokens, SystemClock);
                 Self::serve(&settings, listener, service)
             }
         }

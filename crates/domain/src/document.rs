@@ -22,6 +22,8 @@ pub enum DocumentBodyError {
     IdField,
     #[error("documents may nest at most {MAX_DEPTH} levels deep")]
     TooDeep,
+    #[error("integers must fit in a signed 64-bit integer, got {0}")]
+    IntegerOutOfRange(serde_json::Number),
 }
 
 impl DocumentBody {
@@ -69,6 +71,11 @@ fn check_value(value: &Value, depth: usize) -> Result<(), DocumentBodyError> {
             items
                 .iter()
                 .try_for_each(|item| check_value(item, depth + 1))
+        }
+        // Every backend stores integers as signed 64-bit (BSON Int64); larger ones would come
+        // back changed.
+        Value::Number(n) if n.is_u64() && n.as_i64().is_none() => {
+            Err(DocumentBodyError::IntegerOutOfRange(n.clone()))
         }
         _ => Ok(()),
     }
@@ -177,6 +184,15 @@ mod tests {
         }
         assert!(body(json!({ "a": ok.clone() })).is_ok());
         assert_eq!(body(json!({ "a": [ok] })), Err(DocumentBodyError::TooDeep));
+    }
+
+    #[test]
+    fn integers_beyond_i64_are_rejected_but_floats_and_i64_extremes_are_fine() {
+        assert!(body(json!({"a": i64::MAX, "b": i64::MIN, "c": 1.5e300})).is_ok());
+        assert!(matches!(
+            body(json!({"a": [u64::MAX]})),
+            Err(DocumentBodyError::IntegerOutOfRange(_))
+        ));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::errors::{
     UpdateOrganizationError,
 };
 use crate::ids::{AdminId, DocumentId, OrganizationId};
-use crate::organization::{Organization, Slug};
+use crate::organization::{Organization, Placement, Slug};
 use crate::ports::{
     Clock, IssuedToken, OrganizationChange, OrganizationStore, PasswordHasher, Principal,
     TenantStore, TokenCodec,
@@ -76,6 +76,14 @@ fn email_taken(state: &State, email: &EmailAddress, except: Option<AdminId>) -> 
 }
 
 impl OrganizationStore for FakeStore {
+    async fn place_new_organization(&self) -> Result<Placement, StoreError> {
+        drop(self.state()?);
+        Ok(Placement {
+            cluster: "default".into(),
+            database: "tenants".into(),
+        })
+    }
+
     async fn create_organization(
         &self,
         organization: &Organization,

@@ -8,7 +8,7 @@
 
 use std::future::Future;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 
 use crate::admin::{Admin, EmailAddress, Password, PasswordHash};
 use crate::document::Document;
@@ -17,7 +17,7 @@ use crate::errors::{
     UpdateOrganizationError,
 };
 use crate::ids::{AdminId, DocumentId, OrganizationId};
-use crate::organization::{Organization, OrganizationName, Slug};
+use crate::organization::{Organization, OrganizationName, Placement, Slug};
 
 /// What an admin asks to change about their organization, resolved by the service.
 #[derive(Debug, Clone)]
@@ -34,6 +34,12 @@ pub struct OrganizationChange {
 
 /// The master store: organizations, their admins and their tenant collections' lifecycles.
 pub trait OrganizationStore: Clone + Send + Sync + 'static {
+    /// Where the next new organization's collection goes (the adapter's placement policy).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the policy needs data it cannot read.
+    fn place_new_organization(&self) -> impl Future<Output = Result<Placement, StoreError>> + Send;
+
     /// Records the organization and its admin and creates its empty tenant collection
     /// (`organization.collection_name()`), all or nothing: after a crash at any point either all
     /// of it exists or none of it does.
@@ -218,12 +224,13 @@ pub trait Clock: Clone + Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
 }
 
-/// The real clock.
+/// The real clock, to the millisecond: the precision every storage backend keeps (BSON dates
+/// are milliseconds), so a stored time reads back equal to the one written.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        Utc::now().trunc_subsecs(3)
     }
 }

@@ -146,8 +146,6 @@ pub struct Service<S, H, T, C> {
     hasher: H,
     tokens: T,
     clock: C,
-    /// Where new organizations' collections are placed.
-    placement: Placement,
 }
 
 impl<S, H, T, C> Service<S, H, T, C>
@@ -157,22 +155,26 @@ where
     T: TokenCodec,
     C: Clock,
 {
-    pub const fn new(store: S, hasher: H, tokens: T, clock: C, placement: Placement) -> Self {
+    pub const fn new(store: S, hasher: H, tokens: T, clock: C) -> Self {
         Self {
             store,
             hasher,
             tokens,
             clock,
-            placement,
         }
     }
 
-    fn new_organization(&self, command: &CreateOrganization, admin_id: AdminId) -> Organization {
+    fn new_organization(
+        &self,
+        command: &CreateOrganization,
+        admin_id: AdminId,
+        placement: Placement,
+    ) -> Organization {
         let now = self.clock.now();
         Organization {
             id: OrganizationId::generate(),
             name: command.name.clone(),
-            placement: self.placement.clone(),
+            placement,
             admin: AdminSummary {
                 id: admin_id,
                 email: command.email.clone(),

@@ -87,12 +87,6 @@ impl EmbeddedStore {
         })
     }
 
-    /// Where this store puts tenant collections.
-    #[must_use]
-    pub fn placement(&self) -> Placement {
-        self.placement.clone()
-    }
-
     /// Runs blocking redb work on the blocking pool.
     async fn run<T, E>(
         &self,
@@ -119,6 +113,10 @@ fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
 }
 
 impl OrganizationStore for EmbeddedStore {
+    async fn place_new_organization(&self) -> Result<Placement, StoreError> {
+        Ok(self.placement.clone())
+    }
+
     async fn create_organization(
         &self,
         organization: &Organization,

@@ -2,10 +2,14 @@
 //! `TenantStore` ports and is checked by the same contract test suite (`tests/contract`).
 //!
 //! - [`embedded`]: one redb file, zero setup; every lifecycle operation is one ACID transaction.
+//! - [`mongo`]: a master database plus tenant collections on named clusters; multi-step
+//!   operations are made crash-safe with intents and recovery.
 //!
 //! Adapters translate their driver's errors into the domain's error variants; no driver type
 //! appears in a public signature of this crate.
 
 pub mod embedded;
+pub mod mongo;
 
 pub use embedded::{EmbeddedStore, OpenEmbeddedStoreError};
+pub use mongo::{ConnectMongoError, MongoSettings, MongoStore};

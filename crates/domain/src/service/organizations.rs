@@ -44,7 +44,8 @@ where
             .hash(&command.password)
             .await
             .map_err(CreateOrganizationError::Unknown)?;
-        let organization = self.new_organization(&command, AdminId::generate());
+        let placement = self.store.place_new_organization().await?;
+        let organization = self.new_organization(&command, AdminId::generate(), placement);
         let admin = self.new_admin(&organization, hash);
         self.store
             .create_organization(&organization, &admin)

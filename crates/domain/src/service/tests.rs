@@ -7,7 +7,7 @@ use crate::ports::{OrganizationStore, Principal};
 use crate::{
     AuthenticateError, CreateOrganization, CreateOrganizationError, DeleteOrganizationError,
     DocumentBody, DocumentError, DocumentId, EmailAddress, GetOrganizationError, LoginError,
-    Organization, OrganizationName, OrgsvcApi, PageLimit, Password, Placement, Service, StoreError,
+    Organization, OrganizationName, OrgsvcApi, PageLimit, Password, Service, StoreError,
     UpdateOrganization, UpdateOrganizationError,
 };
 
@@ -22,16 +22,11 @@ struct Harness {
 fn harness() -> Harness {
     let store = FakeStore::default();
     let hasher = FakeHasher::default();
-    let placement = Placement {
-        cluster: "default".into(),
-        database: "tenants".into(),
-    };
     let service = Service::new(
         store.clone(),
         hasher.clone(),
         FakeTokens,
         FixedClock::default(),
-        placement,
     );
     Harness {
         service,

@@ -7,22 +7,19 @@ use orgsvc_domain::errors::{
 use orgsvc_domain::ports::{OrganizationChange, OrganizationStore, TenantStore};
 use orgsvc_domain::{
     Admin, AdminId, AdminSummary, Document, DocumentBody, DocumentId, EmailAddress, Organization,
-    OrganizationId, OrganizationName, PasswordHash, Placement,
+    OrganizationId, OrganizationName, PasswordHash,
 };
 use serde_json::json;
 
 pub trait Store: OrganizationStore + TenantStore {}
 impl<T: OrganizationStore + TenantStore> Store for T {}
 
-fn organization(name: &str, email: &str) -> (Organization, Admin) {
+async fn organization(store: &impl Store, name: &str, email: &str) -> (Organization, Admin) {
     let at = Utc.with_ymd_and_hms(2026, 5, 6, 7, 8, 9).unwrap();
     let organization = Organization {
         id: OrganizationId::generate(),
         name: OrganizationName::new(name).unwrap(),
-        placement: Placement {
-            cluster: "embedded".into(),
-            database: "orgsvc".into(),
-        },
+        placement: store.place_new_organization().await.unwrap(),
         admin: AdminSummary {
             id: AdminId::generate(),
             email: EmailAddress::new(email).unwrap(),
@@ -41,7 +38,7 @@ fn organization(name: &str, email: &str) -> (Organization, Admin) {
 }
 
 async fn create(store: &impl Store, name: &str, email: &str) -> Organization {
-    let (organization, admin) = organization(name, email);
+    let (organization, admin) = organization(store, name, email).await;
     store
         .create_organization(&organization, &admin)
         .await
@@ -129,7 +126,7 @@ pub async fn assert_still_there(
 }
 
 pub async fn created_organizations_are_found_by_slug_id_and_admin(store: &impl Store) {
-    let (organization, admin) = organization("Acme Corp", "boss@acme.io");
+    let (organization, admin) = organization(store, "Acme Corp", "boss@acme.io").await;
     store
         .create_organization(&organization, &admin)
         .await
@@ -172,7 +169,7 @@ pub async fn created_organizations_are_found_by_slug_id_and_admin(store: &impl S
 pub async fn a_taken_slug_or_email_rejects_a_create_and_leaves_nothing_behind(store: &impl Store) {
     create(store, "Acme", "a@acme.io").await;
 
-    let (same_slug, its_admin) = organization("acme", "other@acme.io");
+    let (same_slug, its_admin) = organization(store, "acme", "other@acme.io").await;
     let err = store
         .create_organization(&same_slug, &its_admin)
         .await
@@ -187,7 +184,7 @@ pub async fn a_taken_slug_or_email_rejects_a_create_and_leaves_nothing_behind(st
         None
     );
 
-    let (same_email, its_admin) = organization("Globex", "a@acme.io");
+    let (same_email, its_admin) = organization(store, "Globex", "a@acme.io").await;
     let err = store
         .create_organization(&same_email, &its_admin)
         .await
@@ -207,7 +204,8 @@ pub async fn concurrent_creates_of_one_name_have_exactly_one_winner(store: &impl
     let attempts = (0..8).map(|i| {
         let store = store.clone();
         tokio::spawn(async move {
-            let (organization, admin) = organization("Race Co", &format!("r{i}@race.io"));
+            let (organization, admin) =
+                organization(&store, "Race Co", &format!("r{i}@race.io")).await;
             store.create_organization(&organization, &admin).await
         })
     });
@@ -266,7 +264,10 @@ pub async fn a_rename_onto_a_taken_slug_changes_nothing(store: &impl Store) {
         .update_organization(&change(&organization, "GLOBEX"))
         .await
         .unwrap_err();
-    assert!(matches!(err, UpdateOrganizationError::NameTaken { .. }));
+    assert!(
+        matches!(err, UpdateOrganizationError::NameTaken { .. }),
+        "{err:?}"
+    );
     assert_still_there(store, &organization, &document).await;
 }
 

@@ -1,0 +1,372 @@
+//! The MongoDB store: a master database (`organizations`, `admins`) on the `default` cluster and
+//! one collection per tenant on whichever named cluster the placement policy chose.
+//!
+//! Standalone servers have no multi-document transactions, so every multi-step operation
+//! (create, rename, move, delete) first records an [`records::Intent`] in the organization
+//! document, performs idempotent steps, and removes the intent last. Whoever finds an intent
+//! whose lease has expired (startup, or any request touching that organization) claims it
+//! atomically and finishes it: a create is undone, a rename, move or delete is completed. So
+//! after a crash at any point no document is lost or duplicated, no collection is orphaned, no
+//! admin outlives its organization, and the metadata names the collection holding the data.
+//!
+//! Within this process a per-organization lock keeps tenant reads and writes out of the way of
+//! lifecycle operations; other processes see the intent and get "unavailable, retry" for writes,
+//! and copy-mode moves wait one operation timeout after recording their intent so that writes
+//! already in flight elsewhere land before copying starts.
+
+mod errors;
+mod lifecycle;
+mod records;
+mod settings;
+mod tenant;
+
+use std::collections::BTreeMap;
+use std::hash::{Hash as _, Hasher as _};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bson::{doc, Document as BsonDocument};
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Client, Collection, Database, IndexModel};
+use orgsvc_domain::errors::{
+    CreateOrganizationError, DeleteOrganizationError, StoreError, UpdateOrganizationError,
+};
+use orgsvc_domain::ports::{OrganizationChange, OrganizationStore};
+use orgsvc_domain::{Admin, AdminId, EmailAddress, Organization, OrganizationId, Placement, Slug};
+use tokio::sync::{OnceCell, RwLock};
+
+use errors::{timed, DbError};
+use records::{AdminDoc, Intent, IntentOp, Location, OrganizationDoc, Phase};
+pub use settings::{ClusterSettings, MongoSettings, PlacementPolicy, RenameMode, DEFAULT_CLUSTER};
+
+const LOCK_STRIPES: usize = 64;
+
+#[derive(Clone)]
+pub struct MongoStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    clients: BTreeMap<String, Client>,
+    master: Database,
+    organizations: Collection<OrganizationDoc>,
+    admins: Collection<AdminDoc>,
+    settings: MongoSettings,
+    /// Identifies this process in the intents it owns.
+    owner: String,
+    locks: Vec<RwLock<()>>,
+    next_cluster: AtomicUsize,
+    /// Indexes created and interrupted operations recovered, once per process.
+    ready: OnceCell<()>,
+    validators: AtomicBool,
+}
+
+impl std::fmt::Debug for MongoStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoStore")
+            .field("clusters", &self.inner.clients.keys().collect::<Vec<_>>())
+            .field("master_database", &self.inner.settings.master_database)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectMongoError {
+    #[error("storage.mongodb needs a `default` cluster (storage.mongodb.uri or storage.mongodb.clusters.default.uri)")]
+    NoDefaultCluster,
+    #[error("invalid MongoDB connection string for cluster {cluster}")]
+    InvalidUri {
+        cluster: String,
+        #[source]
+        source: anyhow::Error,
+    },
+    #[error("preparing the master database failed")]
+    Prepare(#[source] StoreError),
+}
+
+impl MongoStore {
+    /// Builds one client per cluster and, if the servers answer, prepares the master database
+    /// and recovers interrupted operations. If they do not answer yet, that happens on first
+    /// use, so the service can start while the database is still coming up.
+    ///
+    /// # Errors
+    /// When there is no `default` cluster, a connection string is invalid, or preparing the
+    /// master database fails for a reason other than the servers being unreachable.
+    pub async fn connect(settings: MongoSettings) -> Result<Self, ConnectMongoError> {
+        let uris = settings.cluster_uris();
+        if !uris.contains_key(DEFAULT_CLUSTER) {
+            return Err(ConnectMongoError::NoDefaultCluster);
+        }
+        let selection = Duration::from_millis(settings.server_selection_timeout_ms);
+        let mut clients = BTreeMap::new();
+        for (name, uri) in uris {
+            let invalid = |source: anyhow::Error| ConnectMongoError::InvalidUri {
+                cluster: name.clone(),
+                source,
+            };
+            // Parsing may resolve SRV records; bound it like any other operation.
+            let mut options = tokio::time::timeout(selection * 5, ClientOptions::parse(uri))
+                .await
+                .map_err(|_| invalid(anyhow::anyhow!("resolving the connection string timed out")))?
+                .map_err(|e| invalid(e.into()))?;
+            options.server_selection_timeout = Some(selection);
+            options.connect_timeout = Some(selection);
+            options.app_name = Some("orgsvc".into());
+            let client = Client::with_options(options).map_err(|e| invalid(e.into()))?;
+            clients.insert(name, client);
+        }
+        let master = clients[DEFAULT_CLUSTER].database(&settings.master_database);
+        let store = Self {
+            inner: Arc::new(Inner {
+                organizations: master.collection("organizations"),
+                admins: master.collection("admins"),
+                master,
+                clients,
+                settings,
+                owner: uuid::Uuid::new_v4().to_string(),
+                locks: (0..LOCK_STRIPES).map(|_| RwLock::new(())).collect(),
+                next_cluster: AtomicUsize::new(0),
+                ready: OnceCell::new(),
+                validators: AtomicBool::new(true),
+            }),
+        };
+        match store.ensure_ready().await {
+            Ok(()) => {}
+            Err(StoreError::Unavailable(e)) => {
+                tracing::warn!(error = ?e, "MongoDB is not reachable yet; will prepare on first use");
+            }
+            Err(e) => return Err(ConnectMongoError::Prepare(e)),
+        }
+        Ok(store)
+    }
+
+    fn op_timeout(&self) -> Duration {
+        Duration::from_millis(self.inner.settings.operation_timeout_ms)
+    }
+
+    fn lease_until(&self) -> bson::DateTime {
+        let lease =
+            i64::try_from(self.inner.settings.intent_lease_seconds).unwrap_or(i64::MAX / 2000);
+        bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() + lease * 1000)
+    }
+
+    fn new_intent(&self, op: IntentOp) -> Intent {
+        Intent {
+            op,
+            phase: Phase::Started,
+            owner: self.inner.owner.clone(),
+            lease_until: self.lease_until(),
+            from: None,
+            to: None,
+            new_name: None,
+            admin: None,
+            updated_at: None,
+            copied_until: None,
+        }
+    }
+
+    fn lock(&self, organization_id: &str) -> &RwLock<()> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        organization_id.hash(&mut hasher);
+        let stripe = usize::try_from(hasher.finish() % LOCK_STRIPES as u64).unwrap_or(0);
+        &self.inner.locks[stripe]
+    }
+
+    fn database(&self, location: &Location) -> Result<Database, DbError> {
+        self.inner
+            .clients
+            .get(&location.cluster)
+            .map(|client| client.database(&location.database))
+            .ok_or_else(|| {
+                DbError::Other(anyhow::anyhow!(
+                    "cluster {} is not configured (storage.mongodb.clusters)",
+                    location.cluster
+                ))
+            })
+    }
+
+    fn collection(&self, location: &Location) -> Result<Collection<BsonDocument>, DbError> {
+        Ok(self.database(location)?.collection(&location.collection))
+    }
+
+    /// Creates the master indexes and recovers operations interrupted by a crash, once.
+    async fn ensure_ready(&self) -> Result<(), StoreError> {
+        self.inner
+            .ready
+            .get_or_try_init(|| async {
+                self.create_indexes().await?;
+                self.recover_expired().await
+            })
+            .await
+            .map(|_| ())
+    }
+
+    async fn create_indexes(&self) -> Result<(), StoreError> {
+        let unique = |keys: BsonDocument, name: &str| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(
+                    IndexOptions::builder()
+                        .unique(true)
+                        .name(name.to_owned())
+                        .build(),
+                )
+                .build()
+        };
+        let limit = self.op_timeout();
+        timed(
+            limit,
+            self.inner
+                .organizations
+                .create_index(unique(doc! {"slug": 1}, "slug_unique")),
+        )
+        .await?;
+        timed(
+            limit,
+            self.inner
+                .admins
+                .create_index(unique(doc! {"email": 1}, "email_unique")),
+        )
+        .await?;
+        let by_organization = IndexModel::builder()
+            .keys(doc! {"organization_id": 1})
+            .options(
+                IndexOptions::builder()
+                    .name("organization_id".to_owned())
+                    .build(),
+            )
+            .build();
+        timed(limit, self.inner.admins.create_index(by_organization)).await?;
+        Ok(())
+    }
+
+    async fn find_admin(&self, filter: BsonDocument) -> Result<Option<Admin>, StoreError> {
+        self.ensure_ready().await?;
+        let found = timed(self.op_timeout(), self.inner.admins.find_one(filter)).await?;
+        found.map(AdminDoc::into_domain).transpose()
+    }
+
+    /// The organization with its admin's email, as the domain sees it.
+    async fn assemble(&self, organization: OrganizationDoc) -> Result<Organization, StoreError> {
+        let admin = timed(
+            self.op_timeout(),
+            self.inner
+                .admins
+                .find_one(doc! {"_id": &organization.admin_id}),
+        )
+        .await?
+        .ok_or_else(|| {
+            StoreError::Unknown(anyhow::anyhow!(
+                "organization {} has no admin",
+                organization.id
+            ))
+        })?;
+        organization.into_domain(&admin)
+    }
+
+    /// Clusters by name, for operators and placement.
+    #[must_use]
+    pub fn cluster_names(&self) -> Vec<String> {
+        self.inner.clients.keys().cloned().collect()
+    }
+}
+
+impl OrganizationStore for MongoStore {
+    async fn place_new_organization(&self) -> Result<Placement, StoreError> {
+        let names = self.cluster_names();
+        let cluster = match self.inner.settings.placement {
+            PlacementPolicy::Default => DEFAULT_CLUSTER.to_owned(),
+            PlacementPolicy::RoundRobin => {
+                let turn = self.inner.next_cluster.fetch_add(1, Ordering::Relaxed);
+                names[turn % names.len()].clone()
+            }
+            PlacementPolicy::LeastLoaded => {
+                self.ensure_ready().await?;
+                let mut best: Option<(u64, String)> = None;
+                for name in names {
+                    let count = timed(
+                        self.op_timeout(),
+                        self.inner
+                            .organizations
+                            .count_documents(doc! {"connection.cluster": &name}),
+                    )
+                    .await?;
+                    if best.as_ref().is_none_or(|(fewest, _)| count < *fewest) {
+                        best = Some((count, name));
+                    }
+                }
+                best.map_or_else(|| DEFAULT_CLUSTER.to_owned(), |(_, name)| name)
+            }
+        };
+        Ok(Placement {
+            cluster,
+            database: self.inner.settings.tenant_database.clone(),
+        })
+    }
+
+    async fn create_organization(
+        &self,
+        organization: &Organization,
+        admin: &Admin,
+    ) -> Result<(), CreateOrganizationError> {
+        self.ensure_ready().await?;
+        self.create(organization, admin).await
+    }
+
+    async fn find_organization_by_slug(
+        &self,
+        slug: &Slug,
+    ) -> Result<Option<Organization>, StoreError> {
+        self.ensure_ready().await?;
+        match self.visible(doc! {"slug": slug.as_str()}).await? {
+            Some(organization) => self.assemble(organization).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn find_organization_by_id(
+        &self,
+        id: &OrganizationId,
+    ) -> Result<Option<Organization>, StoreError> {
+        self.ensure_ready().await?;
+        match self.visible(doc! {"_id": id.to_string()}).await? {
+            Some(organization) => self.assemble(organization).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn find_admin_by_email(&self, email: &EmailAddress) -> Result<Option<Admin>, StoreError> {
+        self.find_admin(doc! {"email": email.as_str()}).await
+    }
+
+    async fn find_admin_by_id(&self, id: &AdminId) -> Result<Option<Admin>, StoreError> {
+        self.find_admin(doc! {"_id": id.to_string()}).await
+    }
+
+    async fn update_organization(
+        &self,
+        change: &OrganizationChange,
+    ) -> Result<Organization, UpdateOrganizationError> {
+        self.ensure_ready().await?;
+        self.update(change).await
+    }
+
+    async fn delete_organization(
+        &self,
+        id: &OrganizationId,
+    ) -> Result<(), DeleteOrganizationError> {
+        self.ensure_ready().await?;
+        self.delete(id).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        timed(
+            self.op_timeout(),
+            self.inner.master.run_command(doc! {"ping": 1}),
+        )
+        .await?;
+        // A server that is back after an outage may still need its indexes and recovery.
+        self.ensure_ready().await
+    }
+}

@@ -1,0 +1,91 @@
+//! How the MongoDB adapter is configured (the `[storage.mongodb]` settings).
+
+use std::collections::BTreeMap;
+
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
+
+/// The cluster that holds the master database and, by default, new tenants.
+pub const DEFAULT_CLUSTER: &str = "default";
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct MongoSettings {
+    /// Database of the `organizations` and `admins` collections, on the `default` cluster.
+    pub master_database: String,
+    /// Database that tenant collections are created in, on whichever cluster they are placed.
+    pub tenant_database: String,
+    /// Shorthand for a lone `clusters.default.uri`.
+    #[serde(default)]
+    pub uri: Option<SecretString>,
+    /// Named clusters; URIs may carry credentials, so they are secrets and never stored in
+    /// organization documents (those name the cluster only).
+    #[serde(default)]
+    pub clusters: BTreeMap<String, ClusterSettings>,
+    pub placement: PlacementPolicy,
+    /// How long to look for a usable server before answering "unavailable".
+    pub server_selection_timeout_ms: u64,
+    /// Upper bound of any single database operation.
+    pub operation_timeout_ms: u64,
+    /// How long an operation's intent stays claimed without being renewed; after that, recovery
+    /// may take it over.
+    pub intent_lease_seconds: u64,
+    /// Documents per batch when a collection is copied.
+    pub copy_batch_size: usize,
+    /// `auto`: rename within a database with `renameCollection`; `copy`: always copy.
+    pub rename: RenameMode,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ClusterSettings {
+    pub uri: SecretString,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlacementPolicy {
+    /// Every new organization on the `default` cluster.
+    Default,
+    /// New organizations on each listed cluster in turn.
+    RoundRobin,
+    /// Each new organization on the cluster holding the fewest organizations.
+    LeastLoaded,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RenameMode {
+    Auto,
+    Copy,
+}
+
+impl MongoSettings {
+    /// Settings for one server at `uri`, with the documented defaults.
+    #[must_use]
+    pub fn for_uri(uri: &str) -> Self {
+        Self {
+            master_database: "orgsvc_master".into(),
+            tenant_database: "orgsvc_tenants".into(),
+            uri: Some(SecretString::from(uri.to_owned())),
+            clusters: BTreeMap::new(),
+            placement: PlacementPolicy::Default,
+            server_selection_timeout_ms: 2_000,
+            operation_timeout_ms: 10_000,
+            intent_lease_seconds: 30,
+            copy_batch_size: 1_000,
+            rename: RenameMode::Auto,
+        }
+    }
+
+    /// Every cluster by name, with `uri` as the `default` one when given.
+    pub(crate) fn cluster_uris(&self) -> BTreeMap<String, String> {
+        let mut clusters: BTreeMap<String, String> = self
+            .clusters
+            .iter()
+            .map(|(name, cluster)| (name.clone(), cluster.uri.expose_secret().to_owned()))
+            .collect();
+        if let Some(uri) = &self.uri {
+            clusters.insert(DEFAULT_CLUSTER.to_owned(), uri.expose_secret().to_owned());
+        }
+        clusters
+    }
+}
