@@ -12,9 +12,7 @@ fn claims(token: &str) -> Value {
     serde_json::from_slice(&json).unwrap()
 }
 
-#[tokio::test]
-async fn login_returns_a_bearer_jwt_naming_the_admin_and_the_organization() {
-    let app = TestApp::spawn().await;
+async fn login_returns_a_bearer_jwt_naming_the_admin_and_the_organization(app: TestApp) {
     let (_, org) = app.create_org("Acme", "admin@acme.io").await;
     let (status, body) = app.login("ADMIN@acme.io", PASSWORD).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -32,9 +30,7 @@ async fn login_returns_a_bearer_jwt_naming_the_admin_and_the_organization() {
     assert!(claims["jti"].is_string());
 }
 
-#[tokio::test]
-async fn a_wrong_password_and_an_unknown_email_are_indistinguishable() {
-    let app = TestApp::spawn().await;
+async fn a_wrong_password_and_an_unknown_email_are_indistinguishable(app: TestApp) {
     app.create_org("Acme", "admin@acme.io").await;
     let (wrong_status, wrong) = app.login("admin@acme.io", "not the password").await;
     let (unknown_status, unknown) = app.login("nobody@acme.io", PASSWORD).await;
@@ -42,9 +38,7 @@ async fn a_wrong_password_and_an_unknown_email_are_indistinguishable() {
     assert_eq!((wrong_status, &wrong), (unknown_status, &unknown));
 }
 
-#[tokio::test]
-async fn a_tampered_or_foreign_token_is_refused() {
-    let app = TestApp::spawn().await;
+async fn a_tampered_or_foreign_token_is_refused(app: TestApp) {
     let (_, token) = app.org_with_token("Acme", "admin@acme.io").await;
     let (_, mut other) = app.org_with_token("Globex", "g@globex.io").await;
     // Swap Globex's payload into Acme's signed token.
@@ -63,3 +57,9 @@ async fn a_tampered_or_foreign_token_is_refused() {
         assert_problem(status, &body, 401, "unauthorized");
     }
 }
+
+on_both_backends!(
+    login_returns_a_bearer_jwt_naming_the_admin_and_the_organization,
+    a_wrong_password_and_an_unknown_email_are_indistinguishable,
+    a_tampered_or_foreign_token_is_refused,
+);

@@ -2,9 +2,7 @@ use reqwest::StatusCode;
 
 use crate::helpers::TestApp;
 
-#[tokio::test]
-async fn concurrent_creates_of_one_name_yield_exactly_one_201() {
-    let app = TestApp::spawn().await;
+async fn concurrent_creates_of_one_name_yield_exactly_one_201(app: TestApp) {
     let attempts = (0..12).map(|i| {
         let app = &app;
         async move {
@@ -26,3 +24,5 @@ async fn concurrent_creates_of_one_name_yield_exactly_one_201() {
         .count();
     assert_eq!((created, conflicts), (1, 11), "{results:?}");
 }
+
+on_both_backends!(concurrent_creates_of_one_name_yield_exactly_one_201,);

@@ -3,9 +3,7 @@ use serde_json::json;
 
 use crate::helpers::{assert_problem, TestApp, PASSWORD};
 
-#[tokio::test]
-async fn only_the_organizations_own_admin_can_delete_it() {
-    let app = TestApp::spawn().await;
+async fn only_the_organizations_own_admin_can_delete_it(app: TestApp) {
     let (_, acme) = app.org_with_token("Acme", "a@acme.io").await;
     app.create_org("Globex", "g@globex.io").await;
     let (status, body) = app.delete_org(&acme, "Globex").await;
@@ -24,9 +22,7 @@ async fn only_the_organizations_own_admin_can_delete_it() {
     assert_problem(status, &body, 401, "unauthorized");
 }
 
-#[tokio::test]
-async fn a_deleted_organization_takes_its_data_admins_and_tokens_with_it() {
-    let app = TestApp::spawn().await;
+async fn a_deleted_organization_takes_its_data_admins_and_tokens_with_it(app: TestApp) {
     let (org, token) = app.org_with_token("Acme", "a@acme.io").await;
     let (_, doc) = app.insert_doc(&token, &json!({"secret": 1})).await;
     let (status, deleted) = app.delete_org(&token, "ACME").await;
@@ -49,3 +45,8 @@ async fn a_deleted_organization_takes_its_data_admins_and_tokens_with_it() {
     assert_ne!(again["id"], org["id"]);
     assert!(app.all_docs(&token).await.is_empty());
 }
+
+on_both_backends!(
+    only_the_organizations_own_admin_can_delete_it,
+    a_deleted_organization_takes_its_data_admins_and_tokens_with_it,
+);

@@ -3,9 +3,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{assert_problem, TestApp};
 
-#[tokio::test]
-async fn documents_can_be_created_read_listed_replaced_and_deleted() {
-    let app = TestApp::spawn().await;
+async fn documents_can_be_created_read_listed_replaced_and_deleted(app: TestApp) {
     let (_, token) = app.org_with_token("Acme", "a@acme.io").await;
     let doc = json!({"title": "Q3", "nested": {"pages": 12, "tags": ["a", null, 1.5]}});
     let (status, created) = app.insert_doc(&token, &doc).await;
@@ -45,9 +43,7 @@ async fn documents_can_be_created_read_listed_replaced_and_deleted() {
     assert_problem(status, &body, 404, "document_not_found");
 }
 
-#[tokio::test]
-async fn listing_pages_through_documents_in_creation_order() {
-    let app = TestApp::spawn().await;
+async fn listing_pages_through_documents_in_creation_order(app: TestApp) {
     let (_, token) = app.org_with_token("Acme", "a@acme.io").await;
     let mut ids = Vec::new();
     for n in 0..25 {
@@ -81,9 +77,7 @@ async fn listing_pages_through_documents_in_creation_order() {
     assert_problem(status, &body, 422, "validation_failed");
 }
 
-#[tokio::test]
-async fn one_organizations_token_never_reaches_anothers_documents() {
-    let app = TestApp::spawn().await;
+async fn one_organizations_token_never_reaches_anothers_documents(app: TestApp) {
     let (_, acme) = app.org_with_token("Acme", "a@acme.io").await;
     let (_, globex) = app.org_with_token("Globex", "g@globex.io").await;
     let (_, secret) = app
@@ -111,9 +105,7 @@ async fn one_organizations_token_never_reaches_anothers_documents() {
     assert_eq!(still["data"], json!({"secret": "acme plans"}));
 }
 
-#[tokio::test]
-async fn documents_up_to_the_body_limit_are_kept_and_larger_ones_refused() {
-    let app = TestApp::spawn().await;
+async fn documents_up_to_the_body_limit_are_kept_and_larger_ones_refused(app: TestApp) {
     let (_, token) = app.org_with_token("Acme", "a@acme.io").await;
     let near_limit = json!({"blob": "x".repeat(1024 * 1024 - 64)});
     let (status, created) = app.insert_doc(&token, &near_limit).await;
@@ -128,9 +120,7 @@ async fn documents_up_to_the_body_limit_are_kept_and_larger_ones_refused() {
     assert_eq!(app.all_docs(&token).await.len(), 1);
 }
 
-#[tokio::test]
-async fn reserved_field_names_and_non_objects_are_refused() {
-    let app = TestApp::spawn().await;
+async fn reserved_field_names_and_non_objects_are_refused(app: TestApp) {
     let (_, token) = app.org_with_token("Acme", "a@acme.io").await;
     for doc in [
         json!({"$where": 1}),
@@ -144,3 +134,11 @@ async fn reserved_field_names_and_non_objects_are_refused() {
     }
     assert!(app.all_docs(&token).await.is_empty());
 }
+
+on_both_backends!(
+    documents_can_be_created_read_listed_replaced_and_deleted,
+    listing_pages_through_documents_in_creation_order,
+    one_organizations_token_never_reaches_anothers_documents,
+    documents_up_to_the_body_limit_are_kept_and_larger_ones_refused,
+    reserved_field_names_and_non_objects_are_refused,
+);

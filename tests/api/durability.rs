@@ -3,17 +3,14 @@ use serde_json::json;
 
 use crate::helpers::{TestApp, PASSWORD};
 
-#[tokio::test]
-async fn everything_survives_a_restart_on_the_same_data_file() {
-    let app = TestApp::spawn().await;
+async fn everything_survives_a_restart(app: TestApp) {
     let (org, token) = app.org_with_token("Durable", "d@durable.io").await;
     let (_, doc) = app.insert_doc(&token, &json!({"kept": true})).await;
     let (_, renamed) = app
         .update_org(&token, &json!({"organization_name": "Durable Renamed"}))
         .await;
-    let dir = app.stop().await.expect("owns its directory");
 
-    let app = TestApp::spawn_on(dir.path()).await;
+    let app = app.restart().await;
     let (status, found) = app.get_org("durable renamed").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(found, renamed);
@@ -24,6 +21,6 @@ async fn everything_survives_a_restart_on_the_same_data_file() {
     assert_eq!(read, doc);
     let (status, _) = app.login("d@durable.io", PASSWORD).await;
     assert_eq!(status, StatusCode::OK);
-    app.stop().await;
-    drop(dir);
 }
+
+on_both_backends!(everything_survives_a_restart);

@@ -2,24 +2,33 @@ use std::path::{Path, PathBuf};
 
 use orgsvc_app::settings::Profile;
 use orgsvc_app::{Application, Settings};
-use orgsvc_storage::OpenEmbeddedStoreError;
+use orgsvc_storage::{MongoSettings, OpenEmbeddedStoreError};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
 pub const PASSWORD: &str = "correct horse battery";
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    Mongodb,
+}
+
 /// A running orgsvc and a client for it.
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub data: PathBuf,
+    settings: Settings,
     handle: actix_web::dev::ServerHandle,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
-    _dir: Option<TempDir>,
+    dir: TempDir,
 }
 
-pub fn settings(data: &Path) -> Settings {
+/// Test settings on `data`: a free port, and for MongoDB databases no other test uses on the
+/// shared test server. `None` when MongoDB is unavailable here (and the test must skip).
+pub fn settings(data: &Path, backend: Backend, test: &str) -> Option<Settings> {
     let mut settings = Settings::load().expect("settings load");
     settings.profile = Profile::Development;
     settings.http.listen = "127.0.0.1:0".into();
@@ -27,44 +36,59 @@ pub fn settings(data: &Path) -> Settings {
     settings.storage.embedded.path = data.join("orgsvc.redb");
     settings.auth.jwt_secret = None;
     settings.auth.jwt_secret_file = None;
-    settings
+    if backend == Backend::Mongodb {
+        let mut mongodb = MongoSettings::for_uri(orgsvc_testkit::mongodb_or_skip(test)?);
+        mongodb.master_database = orgsvc_testkit::unique_name("master");
+        mongodb.tenant_database = orgsvc_testkit::unique_name("tenants");
+        mongodb.operation_timeout_ms = 5_000;
+        settings.storage.backend = orgsvc_app::settings::Backend::Mongodb;
+        settings.storage.mongodb = mongodb;
+    }
+    Some(settings)
 }
 
 impl TestApp {
-    /// A fresh app on an empty data directory.
-    pub async fn spawn() -> Self {
+    /// A fresh app with empty storage; `None` when the backend is unavailable (test skips).
+    pub async fn spawn(backend: Backend, test: &str) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
-        let mut app = Self::spawn_on(dir.path()).await;
-        app._dir = Some(dir);
-        app
+        let settings = settings(dir.path(), backend, test)?;
+        Some(Self::spawn_with(settings, dir).await)
     }
 
-    /// An app on an existing data directory (for restart tests).
-    pub async fn spawn_on(data: &Path) -> Self {
-        Self::spawn_with(settings(data)).await
-    }
-
-    pub async fn spawn_with(settings: Settings) -> Self {
-        let data = settings.storage.embedded.path.parent().unwrap().to_owned();
-        let application = build_when_released(settings).await;
+    pub async fn spawn_with(settings: Settings, dir: TempDir) -> Self {
+        let application = build_when_released(settings.clone()).await;
         let address = format!("http://127.0.0.1:{}", application.port());
         let handle = application.handle();
         let server = tokio::spawn(application.run_until_stopped());
         Self {
             address,
             client: reqwest::Client::new(),
-            data,
+            data: dir.path().to_owned(),
+            settings,
             handle,
             server,
-            _dir: None,
+            dir,
         }
     }
 
-    /// Stops the server and waits until it has let go of the data directory.
-    pub async fn stop(self) -> Option<TempDir> {
+    /// The `connection` a new organization should report on this app's backend.
+    pub fn expected_connection(&self) -> Value {
+        match self.settings.storage.backend {
+            orgsvc_app::settings::Backend::Embedded => {
+                json!({"cluster": "embedded", "database": "orgsvc"})
+            }
+            orgsvc_app::settings::Backend::Mongodb => json!({
+                "cluster": "default",
+                "database": self.settings.storage.mongodb.tenant_database,
+            }),
+        }
+    }
+
+    /// Stops the server and starts a new one on the same storage and secret.
+    pub async fn restart(self) -> Self {
         self.handle.stop(true).await;
         self.server.await.unwrap().unwrap();
-        self._dir
+        Self::spawn_with(self.settings, self.dir).await
     }
 
     pub fn url(&self, path: &str) -> String {

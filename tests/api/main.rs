@@ -3,6 +3,32 @@
 
 mod helpers;
 
+/// Runs each named `async fn(TestApp)` once per storage backend: `embedded::name` and
+/// `mongodb::name` (the latter skips, loudly, only where no MongoDB server can be had off CI).
+macro_rules! on_both_backends {
+    ($($test:ident),+ $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let app = crate::helpers::TestApp::spawn(crate::helpers::Backend::Embedded, stringify!($test)).await;
+                    super::$test(app.expect("embedded always runs")).await;
+                }
+            )+
+        }
+        mod mongodb {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    if let Some(app) = crate::helpers::TestApp::spawn(crate::helpers::Backend::Mongodb, stringify!($test)).await {
+                        super::$test(app).await;
+                    }
+                }
+            )+
+        }
+    };
+}
+
 mod auth;
 mod concurrency;
 mod delete;

@@ -3,20 +3,16 @@ use orgsvc_app::Application;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{settings, TestApp};
+use crate::helpers::{settings, Backend, TestApp};
 
-#[tokio::test]
-async fn health_and_readiness_answer() {
-    let app = TestApp::spawn().await;
+async fn health_and_readiness_answer(app: TestApp) {
     let (status, body) = app.send(app.client.get(app.url("/health"))).await;
     assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
     let (status, body) = app.send(app.client.get(app.url("/ready"))).await;
     assert_eq!((status, body), (StatusCode::OK, json!({"status": "ready"})));
 }
 
-#[tokio::test]
-async fn swagger_ui_and_the_openapi_document_are_served() {
-    let app = TestApp::spawn().await;
+async fn swagger_ui_and_the_openapi_document_are_served(app: TestApp) {
     let docs = app.client.get(app.url("/docs")).send().await.unwrap();
     assert_eq!(docs.status(), StatusCode::OK);
     assert!(docs.text().await.unwrap().contains("swagger-ui"));
@@ -27,7 +23,7 @@ async fn swagger_ui_and_the_openapi_document_are_served() {
 
 #[tokio::test]
 async fn the_generated_secret_file_is_private() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn(Backend::Embedded, "secret").await.unwrap();
     let secret = app.data.join("jwt_secret");
     #[cfg(unix)]
     {
@@ -41,7 +37,7 @@ async fn the_generated_secret_file_is_private() {
 #[tokio::test]
 async fn the_production_profile_refuses_to_start_without_a_jwt_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let mut settings = settings(dir.path());
+    let mut settings = settings(dir.path(), Backend::Embedded, "production").unwrap();
     settings.profile = Profile::Production;
     let error = Application::build(settings)
         .await
@@ -57,3 +53,8 @@ async fn the_production_profile_refuses_to_start_without_a_jwt_secret() {
         "storage was touched"
     );
 }
+
+on_both_backends!(
+    health_and_readiness_answer,
+    swagger_ui_and_the_openapi_document_are_served
+);

@@ -3,15 +3,13 @@ use serde_json::json;
 
 use crate::helpers::{assert_problem, TestApp, PASSWORD};
 
-#[tokio::test]
-async fn a_created_organization_can_be_fetched_by_any_spelling_of_its_name() {
-    let app = TestApp::spawn().await;
+async fn a_created_organization_can_be_fetched_by_any_spelling_of_its_name(app: TestApp) {
     let (status, created) = app.create_org("Acme Corp", "Admin@Acme.io").await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(created["organization_name"], "Acme Corp");
     assert_eq!(created["slug"], "acme_corp");
     assert_eq!(created["collection_name"], "org_acme_corp");
-    assert_eq!(created["connection"]["cluster"], "embedded");
+    assert_eq!(created["connection"], app.expected_connection());
     assert_eq!(created["admin"]["email"], "admin@acme.io");
     for field in ["id", "created_at", "updated_at"] {
         assert!(created[field].is_string(), "{field}");
@@ -25,9 +23,7 @@ async fn a_created_organization_can_be_fetched_by_any_spelling_of_its_name() {
     }
 }
 
-#[tokio::test]
-async fn names_that_normalize_alike_are_the_same_organization() {
-    let app = TestApp::spawn().await;
+async fn names_that_normalize_alike_are_the_same_organization(app: TestApp) {
     app.create_org("Acme Corp", "a@acme.io").await;
     for (i, name) in ["acme corp", "ACME-CORP", "Acme__Corp!"].iter().enumerate() {
         let (status, body) = app.create_org(name, &format!("other{i}@acme.io")).await;
@@ -38,9 +34,7 @@ async fn names_that_normalize_alike_are_the_same_organization() {
     assert_problem(status, &body, 401, "invalid_credentials");
 }
 
-#[tokio::test]
-async fn an_admin_email_belongs_to_one_organization_only() {
-    let app = TestApp::spawn().await;
+async fn an_admin_email_belongs_to_one_organization_only(app: TestApp) {
     app.create_org("Acme", "a@acme.io").await;
     let (status, body) = app.create_org("Globex", "A@ACME.IO").await;
     assert_problem(status, &body, 409, "admin_email_taken");
@@ -48,9 +42,7 @@ async fn an_admin_email_belongs_to_one_organization_only() {
     assert_problem(status, &body, 404, "organization_not_found");
 }
 
-#[tokio::test]
-async fn invalid_input_is_422_and_stores_nothing() {
-    let app = TestApp::spawn().await;
+async fn invalid_input_is_422_and_stores_nothing(app: TestApp) {
     for (name, email, password, field) in [
         ("", "a@acme.io", PASSWORD, "organization_name"),
         ("a$b", "a@acme.io", PASSWORD, "organization_name"),
@@ -72,9 +64,7 @@ async fn invalid_input_is_422_and_stores_nothing() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn malformed_mistyped_oversized_and_non_json_bodies_get_their_own_codes() {
-    let app = TestApp::spawn().await;
+async fn malformed_mistyped_oversized_and_non_json_bodies_get_their_own_codes(app: TestApp) {
     let url = app.url("/org/create");
     let raw = |body: &str| {
         app.client
@@ -109,9 +99,7 @@ async fn malformed_mistyped_oversized_and_non_json_bodies_get_their_own_codes() 
     assert_problem(status, &body, 415, "unsupported_media_type");
 }
 
-#[tokio::test]
-async fn getting_an_unknown_or_unnamed_organization_fails_clearly() {
-    let app = TestApp::spawn().await;
+async fn getting_an_unknown_or_unnamed_organization_fails_clearly(app: TestApp) {
     let (status, body) = app.get_org("Nobody").await;
     assert_problem(status, &body, 404, "organization_not_found");
     let (status, body) = app.send(app.client.get(app.url("/org/get"))).await;
@@ -120,3 +108,12 @@ async fn getting_an_unknown_or_unnamed_organization_fails_clearly() {
     let (status, body) = app.get_org("bad$name").await;
     assert_problem(status, &body, 422, "validation_failed");
 }
+
+on_both_backends!(
+    a_created_organization_can_be_fetched_by_any_spelling_of_its_name,
+    names_that_normalize_alike_are_the_same_organization,
+    an_admin_email_belongs_to_one_organization_only,
+    invalid_input_is_422_and_stores_nothing,
+    malformed_mistyped_oversized_and_non_json_bodies_get_their_own_codes,
+    getting_an_unknown_or_unnamed_organization_fails_clearly,
+);

@@ -3,9 +3,7 @@ use serde_json::json;
 
 use crate::helpers::{assert_problem, TestApp, PASSWORD};
 
-#[tokio::test]
-async fn a_rename_moves_every_document_to_the_new_collection_and_keeps_id_and_tokens() {
-    let app = TestApp::spawn().await;
+async fn a_rename_moves_every_document_to_the_new_collection_and_keeps_id_and_tokens(app: TestApp) {
     let (org, token) = app.org_with_token("Acme", "admin@acme.io").await;
     for n in 0..120 {
         let (status, _) = app
@@ -39,9 +37,7 @@ async fn a_rename_moves_every_document_to_the_new_collection_and_keeps_id_and_to
     assert!(app.all_docs(&newcomer).await.is_empty());
 }
 
-#[tokio::test]
-async fn renaming_onto_a_taken_name_is_409_and_changes_nothing() {
-    let app = TestApp::spawn().await;
+async fn renaming_onto_a_taken_name_is_409_and_changes_nothing(app: TestApp) {
     app.create_org("Globex", "g@globex.io").await;
     let (org, token) = app.org_with_token("Acme", "admin@acme.io").await;
     app.insert_doc(&token, &json!({"keep": true})).await;
@@ -54,9 +50,7 @@ async fn renaming_onto_a_taken_name_is_409_and_changes_nothing() {
     assert_eq!(app.all_docs(&token).await.len(), 1);
 }
 
-#[tokio::test]
-async fn an_update_can_change_email_and_password_for_the_next_login() {
-    let app = TestApp::spawn().await;
+async fn an_update_can_change_email_and_password_for_the_next_login(app: TestApp) {
     app.create_org("Globex", "g@globex.io").await;
     let (_, token) = app.org_with_token("Acme", "admin@acme.io").await;
     let (status, body) = app
@@ -83,9 +77,7 @@ async fn an_update_can_change_email_and_password_for_the_next_login() {
     assert_eq!(status, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn updating_needs_a_token_and_valid_fields() {
-    let app = TestApp::spawn().await;
+async fn updating_needs_a_token_and_valid_fields(app: TestApp) {
     let (status, body) = app
         .send(
             app.client
@@ -114,3 +106,10 @@ async fn updating_needs_a_token_and_valid_fields() {
     let (_, unchanged) = app.get_org("Acme").await;
     assert_eq!(unchanged, org);
 }
+
+on_both_backends!(
+    a_rename_moves_every_document_to_the_new_collection_and_keeps_id_and_tokens,
+    renaming_onto_a_taken_name_is_409_and_changes_nothing,
+    an_update_can_change_email_and_password_for_the_next_login,
+    updating_needs_a_token_and_valid_fields,
+);

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use config::{Config, Environment, File, FileFormat};
 use orgsvc_crypto::{Argon2Settings, JwtAlgorithm};
+use orgsvc_storage::MongoSettings;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -37,12 +38,14 @@ pub struct HttpSettings {
 pub struct StorageSettings {
     pub backend: Backend,
     pub embedded: EmbeddedSettings,
+    pub mongodb: MongoSettings,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     Embedded,
+    Mongodb,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -134,6 +137,35 @@ mod tests {
         assert_eq!(settings.jwt_secret_file(), PathBuf::from("data/jwt_secret"));
         assert_eq!(settings.auth.token_ttl_seconds, 3600);
         assert_eq!(settings.auth.argon2, Argon2Settings::default());
+        let mongodb = &settings.storage.mongodb;
+        assert_eq!(mongodb.master_database, "orgsvc_master");
+        assert_eq!(mongodb.tenant_database, "orgsvc_tenants");
+        assert!(mongodb.uri.is_none() && mongodb.clusters.is_empty());
+    }
+
+    #[test]
+    fn clusters_come_from_the_uri_shorthand_and_named_tables_and_never_show_in_debug() {
+        let settings: Settings = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .set_override("storage.mongodb.uri", "mongodb://user:hunter2@db0/")
+            .unwrap()
+            .set_override(
+                "storage.mongodb.clusters.eu.uri",
+                "mongodb://user:hunter3@db1/",
+            )
+            .unwrap()
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        let mongodb = &settings.storage.mongodb;
+        assert!(mongodb.uri.is_some());
+        assert!(mongodb.clusters.contains_key("eu"));
+        let debug = format!("{settings:?}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("hunter3"),
+            "{debug}"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use orgsvc_crypto::{Argon2Hasher, JwtCodec, JwtSettings};
 use orgsvc_domain::ports::{OrganizationStore, SystemClock, TenantStore};
 use orgsvc_domain::Service;
 use orgsvc_http::BodyLimit;
-use orgsvc_storage::EmbeddedStore;
+use orgsvc_storage::{EmbeddedStore, MongoStore};
 
 use crate::secret;
 use crate::settings::{Backend, Settings};
@@ -44,6 +44,11 @@ impl Application {
                 let path = settings.storage.embedded.path.clone();
                 let store =
                     tokio::task::spawn_blocking(move || EmbeddedStore::open(&path)).await??;
+                let service = Service::new(store, hasher, tokens, SystemClock);
+                Self::serve(&settings, listener, service)
+            }
+            Backend::Mongodb => {
+                let store = MongoStore::connect(settings.storage.mongodb.clone()).await?;
                 let service = Service::new(store, hasher, tokens, SystemClock);
                 Self::serve(&settings, listener, service)
             }

@@ -37,7 +37,8 @@ use orgsvc_domain::{Admin, AdminId, EmailAddress, Organization, OrganizationId, 
 use tokio::sync::{OnceCell, RwLock};
 
 use errors::{timed, DbError};
-use records::{AdminDoc, Intent, IntentOp, Location, OrganizationDoc, Phase};
+pub use records::Location;
+use records::{AdminDoc, Intent, IntentOp, OrganizationDoc, Phase};
 pub use settings::{ClusterSettings, MongoSettings, PlacementPolicy, RenameMode, DEFAULT_CLUSTER};
 
 const LOCK_STRIPES: usize = 64;
