@@ -31,9 +31,11 @@ macro_rules! on_both_backends {
 
 mod auth;
 mod concurrency;
+mod crash;
 mod delete;
 mod documents;
 mod durability;
 mod operations;
 mod organizations;
+mod process;
 mod update;

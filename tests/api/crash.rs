@@ -1,0 +1,303 @@
+//! SIGKILL the service in the middle of multi-step operations on MongoDB, restart it, and check
+//! that recovery leaves no lost, duplicated or orphaned data. Each test kills only once the
+//! database shows the operation half done, and checks that a half-done state really remained,
+//! so none can pass without exercising recovery.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use futures_util::TryStreamExt as _;
+use mongodb::bson::{doc, Document};
+use orgsvc_domain::DocumentId;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::PASSWORD;
+use crate::process::{Deployment, Service, LEASE_SECONDS};
+
+async fn create(service: &Service, name: &str, email: &str) -> StatusCode {
+    let body = json!({"organization_name": name, "email": email, "password": PASSWORD});
+    match service
+        .client
+        .post(service.url("/org/create"))
+        .json(&body)
+        .send()
+        .await
+    {
+        Ok(response) => response.status(),
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+async fn token(service: &Service, email: &str) -> String {
+    let body = json!({"email": email, "password": PASSWORD});
+    let response: Value = service
+        .client
+        .post(service.url("/admin/login"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    response["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn ids_in(deployment: &Deployment, collection: &str) -> BTreeSet<String> {
+    let documents: Vec<Document> = deployment
+        .tenant_db()
+        .collection::<Document>(collection)
+        .find(doc! {})
+        .projection(doc! {"_id": 1})
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    documents
+        .iter()
+        .map(|d| d.get_str("_id").unwrap().to_owned())
+        .collect()
+}
+
+/// Waits out the lease of the killed process's intents, so the restart's recovery takes them.
+async fn wait_for_leases() {
+    tokio::time::sleep(Duration::from_millis(LEASE_SECONDS * 1000 + 500)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_mode_rename_killed_midway_finishes_after_restart_with_every_document() {
+    let Some(uri) = orgsvc_testkit::mongodb_or_skip("crash rename") else {
+        return;
+    };
+    let mut deployment = Deployment::new(uri).await;
+    deployment.extra_env = vec![
+        ("ORGSVC__STORAGE__MONGODB__RENAME".into(), "copy".into()),
+        (
+            "ORGSVC__STORAGE__MONGODB__COPY_BATCH_SIZE".into(),
+            "500".into(),
+        ),
+    ];
+    let service = deployment.start().await;
+    assert_eq!(
+        create(&service, "Big Co", "big@co.io").await,
+        StatusCode::CREATED
+    );
+    let token = token(&service, "big@co.io").await;
+
+    // 20,000 documents, written straight into the tenant collection.
+    let source = deployment.tenant_db().collection::<Document>("org_big_co");
+    let mut seeded = BTreeSet::new();
+    for chunk in 0..4 {
+        let batch: Vec<Document> = (0..5_000)
+            .map(|i| {
+                let id = DocumentId::generate().to_string();
+                seeded.insert(id.clone());
+                doc! {"_id": id, "n": chunk * 5_000 + i, "payload": "x".repeat(64)}
+            })
+            .collect();
+        source.insert_many(batch).await.unwrap();
+    }
+
+    let rename = {
+        let client = service.client.clone();
+        let url = service.url("/org/update");
+        let token = token.clone();
+        tokio::spawn(async move {
+            client
+                .put(url)
+                .bearer_auth(token)
+                .json(&json!({"organization_name": "Bigger Co"}))
+                .send()
+                .await
+        })
+    };
+    let target = deployment
+        .tenant_db()
+        .collection::<Document>("org_bigger_co");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let copied = target.count_documents(doc! {}).await.unwrap();
+        if copied > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the copy never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    service.kill();
+    assert!(
+        rename.await.unwrap().is_err(),
+        "the request must have died with the service"
+    );
+    let copied_at_kill = target.count_documents(doc! {}).await.unwrap();
+    assert!(
+        copied_at_kill > 0 && copied_at_kill < 20_000,
+        "killed mid-copy ({copied_at_kill} of 20000 copied)"
+    );
+    assert_eq!(deployment.pending_intents().await, 1);
+
+    wait_for_leases().await;
+    let service = deployment.start().await;
+    deployment.assert_consistent().await;
+    assert_eq!(ids_in(&deployment, "org_bigger_co").await, seeded);
+    assert!(!deployment
+        .tenant_db()
+        .list_collection_names()
+        .await
+        .unwrap()
+        .contains(&"org_big_co".to_owned()));
+
+    let found: Value = service
+        .client
+        .get(service.url("/org/get?organization_name=Bigger%20Co"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["collection_name"], "org_bigger_co");
+    assert_eq!(found["organization_name"], "Bigger Co");
+    let page: Value = service
+        .client
+        .get(service.url("/org/documents?limit=5"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["documents"].as_array().unwrap().len(), 5);
+}
+
+/// Fires `requests`, kills the service as soon as the database shows an intent, and returns
+/// whether one survived the kill. Retries a few times: the windows are milliseconds wide.
+async fn kill_during<F, Fut>(deployment: &Deployment, mut requests: F) -> bool
+where
+    F: FnMut(&Service) -> Fut,
+    Fut: std::future::Future<Output = Vec<tokio::task::JoinHandle<()>>>,
+{
+    let service = deployment.start().await;
+    let in_flight = requests(&service).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while deployment.pending_intents().await == 0 && Instant::now() < deadline {}
+    service.kill();
+    for request in in_flight {
+        let _ = request.await;
+    }
+    deployment.pending_intents().await > 0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_killed_midway_are_undone_completely_after_restart() {
+    let Some(uri) = orgsvc_testkit::mongodb_or_skip("crash create") else {
+        return;
+    };
+    let deployment = Deployment::new(uri).await;
+    let mut interrupted = false;
+    for round in 0..5 {
+        interrupted = kill_during(&deployment, |service| {
+            let spawned = (0..24)
+                .map(|i| {
+                    let client = service.client.clone();
+                    let url = service.url("/org/create");
+                    tokio::spawn(async move {
+                        let body = json!({"organization_name": format!("Org {round} {i}"),
+                            "email": format!("a{i}@r{round}.io"), "password": PASSWORD});
+                        let _ = client.post(url).json(&body).send().await;
+                    })
+                })
+                .collect();
+            async move { spawned }
+        })
+        .await;
+        if interrupted {
+            break;
+        }
+    }
+    assert!(interrupted, "no create was ever caught half done");
+    wait_for_leases().await;
+    let service = deployment.start().await;
+    deployment.assert_consistent().await;
+    // Whatever exists works end to end.
+    let organizations: Vec<Document> = deployment
+        .master_db()
+        .collection::<Document>("organizations")
+        .find(doc! {})
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    for organization in organizations {
+        let name = organization.get_str("name").unwrap();
+        let response = service
+            .client
+            .get(service.url("/org/get"))
+            .query(&[("organization_name", name)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_killed_midway_are_completed_after_restart() {
+    let Some(uri) = orgsvc_testkit::mongodb_or_skip("crash delete") else {
+        return;
+    };
+    let deployment = Deployment::new(uri).await;
+    let mut interrupted = false;
+    for round in 0..5 {
+        // Organizations with data, then their deletes all at once.
+        let service = deployment.start().await;
+        let mut tokens = Vec::new();
+        for i in 0..12 {
+            let email = format!("d{i}@r{round}.io");
+            assert_eq!(
+                create(&service, &format!("Doomed {round} {i}"), &email).await,
+                StatusCode::CREATED
+            );
+            let token = token(&service, &email).await;
+            for n in 0..20 {
+                service
+                    .client
+                    .post(service.url("/org/documents"))
+                    .bearer_auth(&token)
+                    .json(&json!({"n": n}))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            tokens.push((format!("Doomed {round} {i}"), token));
+        }
+        drop(service);
+        interrupted = kill_during(&deployment, |service| {
+            let spawned = tokens
+                .iter()
+                .map(|(name, token)| {
+                    let request = service
+                        .client
+                        .delete(service.url("/org/delete"))
+                        .query(&[("organization_name", name)])
+                        .bearer_auth(token);
+                    tokio::spawn(async move {
+                        let _ = request.send().await;
+                    })
+                })
+                .collect();
+            async move { spawned }
+        })
+        .await;
+        if interrupted {
+            break;
+        }
+    }
+    assert!(interrupted, "no delete was ever caught half done");
+    wait_for_leases().await;
+    let _service = deployment.start().await;
+    deployment.assert_consistent().await;
+}
