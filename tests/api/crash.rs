@@ -137,8 +137,29 @@ async fn a_copy_mode_rename_killed_midway_finishes_after_restart_with_every_docu
     );
     assert_eq!(deployment.pending_intents().await, 1);
 
-    wait_for_leases().await;
+    // Restart at once: the dead process's lease still holds, so startup leaves the rename
+    // alone and writes are refused rather than sent to a collection that is moving.
     let service = deployment.start().await;
+    let refused = service
+        .client
+        .post(service.url("/org/documents"))
+        .bearer_auth(&token)
+        .json(&json!({"during": "recovery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(deployment.pending_intents().await, 1);
+    // Once the lease has expired, the first request touching the organization finishes it.
+    wait_for_leases().await;
+    let first = service
+        .client
+        .get(service.url("/org/documents?limit=1"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
     deployment.assert_consistent().await;
     assert_eq!(ids_in(&deployment, "org_bigger_co").await, seeded);
     assert!(!deployment

@@ -89,14 +89,16 @@ impl Deployment {
         service
     }
 
-    /// Runs an operator subcommand to completion.
-    pub fn run(&self, args: &[&str]) -> std::process::Output {
-        self.command(free_port())
+    /// Runs an operator subcommand in the background; await the handle for its output.
+    pub fn run(&self, args: &[&str]) -> tokio::task::JoinHandle<std::process::Output> {
+        let child = self
+            .command(free_port())
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .output()
-            .expect("orgsvc runs")
+            .spawn()
+            .expect("orgsvc runs");
+        tokio::task::spawn_blocking(move || child.wait_with_output().expect("orgsvc finishes"))
     }
 
     /// Organization documents still carrying an intent.
