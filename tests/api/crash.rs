@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::PASSWORD;
-use crate::process::{Deployment, Service, LEASE_SECONDS};
+use crate::process::{find_all, Deployment, Service, LEASE_SECONDS};
 
 async fn create(service: &Service, name: &str, email: &str) -> StatusCode {
     let body = json!({"organization_name": name, "email": email, "password": PASSWORD});
@@ -243,15 +243,8 @@ async fn creates_killed_midway_are_undone_completely_after_restart() {
     let service = deployment.start().await;
     deployment.assert_consistent().await;
     // Whatever exists works end to end.
-    let organizations: Vec<Document> = deployment
-        .master_db()
-        .collection::<Document>("organizations")
-        .find(doc! {})
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+    let organizations =
+        find_all(&deployment.master_db().collection("organizations"), doc! {}).await;
     for organization in organizations {
         let name = organization.get_str("name").unwrap();
         let response = service

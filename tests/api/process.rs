@@ -5,9 +5,20 @@ use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt as _;
 use mongodb::bson::{doc, Document};
-use mongodb::{Client, Database};
+use mongodb::{Client, Collection, Database};
 
 pub const LEASE_SECONDS: u64 = 2;
+
+/// Every document of `collection` matching `filter`.
+pub async fn find_all(collection: &Collection<Document>, filter: Document) -> Vec<Document> {
+    collection
+        .find(filter)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap()
+}
 
 /// Settings shared by every start of the service in one test: its own databases.
 pub struct Deployment {
@@ -112,24 +123,8 @@ impl Deployment {
 
     /// The storage invariants that must hold whenever no operation is in progress.
     pub async fn assert_consistent(&self) {
-        let organizations: Vec<Document> = self
-            .master_db()
-            .collection::<Document>("organizations")
-            .find(doc! {})
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
-        let admins: Vec<Document> = self
-            .master_db()
-            .collection::<Document>("admins")
-            .find(doc! {})
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
+        let organizations = find_all(&self.master_db().collection("organizations"), doc! {}).await;
+        let admins = find_all(&self.master_db().collection("admins"), doc! {}).await;
         let collections = self.tenant_db().list_collection_names().await.unwrap();
         let mut referenced = Vec::new();
         for organization in &organizations {

@@ -259,23 +259,59 @@ impl OrganizationStore for EmbeddedStore {
     }
 }
 
+impl EmbeddedStore {
+    /// Runs `work` on the organization's current tenant table inside one write transaction,
+    /// committing only when it succeeds.
+    async fn write_tenant<T: Send + 'static>(
+        &self,
+        organization: &OrganizationId,
+        work: impl FnOnce(&mut redb::Table<'_, u128, &'static [u8]>) -> Result<T, DocumentError>
+            + Send
+            + 'static,
+    ) -> Result<T, DocumentError> {
+        let org = organization.as_uuid().as_u128();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let result = {
+                let name = tables::tenant_table_name(&txn, org)?;
+                let mut tenant = txn.open_table(tenant_table(&name)).map_err(db_err)?;
+                work(&mut tenant)?
+            };
+            txn.commit().map_err(db_err)?;
+            Ok(result)
+        })
+        .await
+    }
+
+    /// Runs `work` on the organization's current tenant table in a read transaction.
+    async fn read_tenant<T: Send + 'static>(
+        &self,
+        organization: &OrganizationId,
+        work: impl FnOnce(&redb::ReadOnlyTable<u128, &'static [u8]>) -> Result<T, DocumentError>
+            + Send
+            + 'static,
+    ) -> Result<T, DocumentError> {
+        let org = organization.as_uuid().as_u128();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let name = tables::tenant_table_name(&txn, org)?;
+            let tenant = txn.open_table(tenant_table(&name)).map_err(db_err)?;
+            work(&tenant)
+        })
+        .await
+    }
+}
+
 impl TenantStore for EmbeddedStore {
     async fn insert_document(
         &self,
         organization: &OrganizationId,
         document: &Document,
     ) -> Result<(), DocumentError> {
-        let org = organization.as_uuid().as_u128();
         let id = document.id.as_uuid().as_u128();
         let bytes = records::document_to_bytes(&document.body);
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(db_err)?;
-            {
-                let name = tables::tenant_table_name(&txn, org)?;
-                let mut tenant = txn.open_table(tenant_table(&name)).map_err(db_err)?;
-                tenant.insert(id, bytes.as_slice()).map_err(db_err)?;
-            }
-            txn.commit().map_err(db_err)?;
+        self.write_tenant(organization, move |tenant| {
+            tenant.insert(id, bytes.as_slice()).map_err(db_err)?;
             Ok(())
         })
         .await
@@ -286,12 +322,8 @@ impl TenantStore for EmbeddedStore {
         organization: &OrganizationId,
         id: &DocumentId,
     ) -> Result<Option<Document>, DocumentError> {
-        let org = organization.as_uuid().as_u128();
         let id = *id;
-        self.run(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            let name = tables::tenant_table_name(&txn, org)?;
-            let tenant = txn.open_table(tenant_table(&name)).map_err(db_err)?;
+        self.read_tenant(organization, move |tenant| {
             let found = tenant.get(id.as_uuid().as_u128()).map_err(db_err)?;
             found
                 .map(|bytes| records::document_from(id, bytes.value()))
@@ -307,12 +339,8 @@ impl TenantStore for EmbeddedStore {
         after: Option<&DocumentId>,
         limit: usize,
     ) -> Result<Vec<Document>, DocumentError> {
-        let org = organization.as_uuid().as_u128();
         let after = after.map(|id| id.as_uuid().as_u128());
-        self.run(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            let name = tables::tenant_table_name(&txn, org)?;
-            let tenant = txn.open_table(tenant_table(&name)).map_err(db_err)?;
+        self.read_tenant(organization, move |tenant| {
             let start = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
             let range = tenant
                 .range::<u128>((start, std::ops::Bound::Unbounded))
@@ -333,20 +361,13 @@ impl TenantStore for EmbeddedStore {
         organization: &OrganizationId,
         document: &Document,
     ) -> Result<(), DocumentError> {
-        let org = organization.as_uuid().as_u128();
         let id = document.id.as_uuid().as_u128();
         let bytes = records::document_to_bytes(&document.body);
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(db_err)?;
-            {
-                let name = tables::tenant_table_name(&txn, org)?;
-                let mut tenant = txn.open_table(tenant_table(&name)).map_err(db_err)?;
-                if tenant.get(id).map_err(db_err)?.is_none() {
-                    return Err(DocumentError::NotFound);
-                }
-                tenant.insert(id, bytes.as_slice()).map_err(db_err)?;
+        self.write_tenant(organization, move |tenant| {
+            if tenant.get(id).map_err(db_err)?.is_none() {
+                return Err(DocumentError::NotFound);
             }
-            txn.commit().map_err(db_err)?;
+            tenant.insert(id, bytes.as_slice()).map_err(db_err)?;
             Ok(())
         })
         .await
@@ -357,19 +378,12 @@ impl TenantStore for EmbeddedStore {
         organization: &OrganizationId,
         id: &DocumentId,
     ) -> Result<(), DocumentError> {
-        let org = organization.as_uuid().as_u128();
         let id = id.as_uuid().as_u128();
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(db_err)?;
-            {
-                let name = tables::tenant_table_name(&txn, org)?;
-                let mut tenant = txn.open_table(tenant_table(&name)).map_err(db_err)?;
-                if tenant.remove(id).map_err(db_err)?.is_none() {
-                    return Err(DocumentError::NotFound);
-                }
+        self.write_tenant(organization, move |tenant| {
+            match tenant.remove(id).map_err(db_err)? {
+                Some(_) => Ok(()),
+                None => Err(DocumentError::NotFound),
             }
-            txn.commit().map_err(db_err)?;
-            Ok(())
         })
         .await
     }

@@ -155,25 +155,9 @@ impl MongoStore {
         record: &OrganizationDoc,
         created_collection: bool,
     ) -> Result<(), StoreError> {
-        let limit = self.op_timeout();
-        timed(
-            limit,
-            self.inner
-                .admins
-                .delete_many(doc! {"organization_id": &record.id}),
-        )
-        .await?;
-        if created_collection || !self.used_by_another(&record.connection, &record.id).await? {
-            self.drop_collection(&record.connection).await?;
-        }
-        timed(
-            limit,
-            self.inner
-                .organizations
-                .delete_one(doc! {"_id": &record.id}),
-        )
-        .await?;
-        Ok(())
+        let drop =
+            created_collection || !self.used_by_another(&record.connection, &record.id).await?;
+        self.remove_organization(record, drop).await
     }
 
     pub(super) async fn update(
@@ -619,9 +603,17 @@ impl MongoStore {
         Ok(())
     }
 
-    /// Admins first (so nobody logs in to a half-deleted organization), then data, then the
-    /// record that held the intent.
     async fn finish_delete(&self, record: &OrganizationDoc) -> Result<(), StoreError> {
+        self.remove_organization(record, true).await
+    }
+
+    /// Admins first (so nobody logs in to a half-removed organization), then the collection if
+    /// asked, then the record that held the intent (this process's, so the filter names it).
+    async fn remove_organization(
+        &self,
+        record: &OrganizationDoc,
+        drop_collection: bool,
+    ) -> Result<(), StoreError> {
         let limit = self.op_timeout();
         timed(
             limit,
@@ -630,7 +622,9 @@ impl MongoStore {
                 .delete_many(doc! {"organization_id": &record.id}),
         )
         .await?;
-        self.drop_collection(&record.connection).await?;
+        if drop_collection {
+            self.drop_collection(&record.connection).await?;
+        }
         timed(
             limit,
             self.inner
