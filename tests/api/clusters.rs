@@ -81,7 +81,8 @@ async fn a_database_outage_answers_503_quickly_and_heals_without_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn organizations_spread_over_two_clusters_and_move_between_them_keeping_every_document() {
+async fn organizations_spread_over_two_clusters_by_policy_and_move_between_them_keeping_every_document(
+) {
     let Some(home) = own_server("two clusters") else {
         return;
     };
@@ -113,6 +114,7 @@ async fn organizations_spread_over_two_clusters_and_move_between_them_keeping_ev
             uri: eu.uri().into(),
         },
     );
+    let app_settings = settings.clone();
     let app = TestApp::spawn_with(settings, dir).await;
 
     // Round robin over [default, eu].
@@ -215,4 +217,20 @@ async fn organizations_spread_over_two_clusters_and_move_between_them_keeping_ev
         .unwrap();
     assert_eq!(on_eu, 1);
     assert_eq!(deployment.pending_intents().await, 0);
+
+    // least_loaded on the same master: now 1 organization on default (Spread 2) and 3 on eu
+    // (Spread 1, 3 and the moved 0), so default fills up first; a tie goes to the first by name.
+    let dir = tempfile::tempdir().unwrap();
+    let mut balanced = app_settings.clone();
+    balanced.storage.mongodb.placement = PlacementPolicy::LeastLoaded;
+    let balanced = TestApp::spawn_with(balanced, dir).await;
+    let mut placed = Vec::new();
+    for i in 0..4 {
+        let (status, org) = balanced
+            .create_org(&format!("Balanced {i}"), &format!("b{i}@balanced.io"))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{org}");
+        placed.push(org["connection"]["cluster"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(placed, ["default", "default", "default", "eu"]);
 }
