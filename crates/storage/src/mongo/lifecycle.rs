@@ -529,20 +529,31 @@ impl MongoStore {
         }
         let source = self.collection(from)?;
         let target = self.collection(to)?;
-        let batch_size = i64::try_from(self.inner.settings.copy_batch_size.max(1)).unwrap_or(1000);
-        let mut after = intent.copied_until.clone();
+        let batch_size = self.inner.settings.copy_batch_size.max(1);
+        // One sorted cursor for the whole copy (a query per batch would sort again each time
+        // on servers that do not walk the _id index); progress is still saved per batch.
+        let filter = intent
+            .copied_until
+            .as_ref()
+            .map_or_else(BsonDocument::new, |after| doc! {"_id": {"$gt": after}});
+        let mut cursor = timed(
+            limit,
+            source
+                .find(filter)
+                .sort(doc! {"_id": 1})
+                .batch_size(u32::try_from(batch_size).unwrap_or(u32::MAX)),
+        )
+        .await?;
         loop {
-            let filter = after
-                .as_ref()
-                .map_or_else(BsonDocument::new, |a| doc! {"_id": {"$gt": a}});
             let batch: Vec<BsonDocument> = timed(limit, async {
-                source
-                    .find(filter)
-                    .sort(doc! {"_id": 1})
-                    .limit(batch_size)
-                    .await?
-                    .try_collect()
-                    .await
+                let mut batch = Vec::with_capacity(batch_size);
+                while batch.len() < batch_size {
+                    match cursor.try_next().await? {
+                        Some(document) => batch.push(document),
+                        None => break,
+                    }
+                }
+                Ok(batch)
             })
             .await?;
             let Some(last) = batch
@@ -558,7 +569,6 @@ impl MongoStore {
             }
             self.update_owned(&record.id, doc! {"intent.copied_until": &last})
                 .await?;
-            after = Some(last);
         }
         let copied = timed(limit, target.count_documents(doc! {})).await?;
         let original = timed(limit, source.count_documents(doc! {})).await?;
