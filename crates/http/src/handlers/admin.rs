@@ -17,7 +17,10 @@ use crate::problem::{ApiError, Problem};
         (status = 401, description = "`invalid_credentials`: unknown email or wrong password (indistinguishable)", body = Problem, content_type = "application/problem+json",
             example = json!({"type": "urn:orgsvc:problem:invalid_credentials", "title": "Invalid credentials", "status": 401,
                 "detail": "The email or password is incorrect.", "code": "invalid_credentials"})),
-        (status = 422, description = "The email is malformed or a field is missing", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The email is malformed or a field is missing", body = Problem, content_type = "application/problem+json",
+            example = json!({"type": "urn:orgsvc:problem:validation_failed", "title": "Validation failed", "status": 422,
+                "detail": "email: must look like name@example.com", "code": "validation_failed",
+                "errors": [{"field": "email", "message": "must look like name@example.com"}]})),
     )
 )]
 pub async fn login<A: OrgsvcApi>(
