@@ -66,6 +66,14 @@ async fn wait_for_leases() {
     tokio::time::sleep(Duration::from_millis(LEASE_SECONDS * 1000 + 500)).await;
 }
 
+/// Restarts after the leases expired (startup recovery runs) and checks the invariants.
+async fn restart_and_check(deployment: &Deployment) -> Service {
+    wait_for_leases().await;
+    let service = deployment.start().await;
+    deployment.assert_consistent().await;
+    service
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_copy_mode_rename_killed_midway_finishes_after_restart_with_every_document() {
     let Some(uri) = orgsvc_testkit::mongodb_or_skip("crash rename") else {
@@ -239,9 +247,7 @@ async fn creates_killed_midway_are_undone_completely_after_restart() {
         }
     }
     assert!(interrupted, "no create was ever caught half done");
-    wait_for_leases().await;
-    let service = deployment.start().await;
-    deployment.assert_consistent().await;
+    let service = restart_and_check(&deployment).await;
     // Whatever exists works end to end.
     let organizations =
         find_all(&deployment.master_db().collection("organizations"), doc! {}).await;
@@ -311,7 +317,5 @@ async fn deletes_killed_midway_are_completed_after_restart() {
         }
     }
     assert!(interrupted, "no delete was ever caught half done");
-    wait_for_leases().await;
-    let _service = deployment.start().await;
-    deployment.assert_consistent().await;
+    restart_and_check(&deployment).await;
 }

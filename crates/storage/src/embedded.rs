@@ -176,13 +176,8 @@ impl OrganizationStore for EmbeddedStore {
         let slug = slug.clone();
         self.run(move |db| {
             let txn = db.begin_read().map_err(db_err)?;
-            let id = txn
-                .open_table(ORGANIZATION_SLUGS)
-                .map_err(db_err)?
-                .get(slug.as_str())
-                .map_err(db_err)?
-                .map(|id| id.value());
-            id.map_or(Ok(None), |id| tables::read_organization(&txn, id))
+            tables::lookup(&txn, ORGANIZATION_SLUGS, slug.as_str())?
+                .map_or(Ok(None), |id| tables::read_organization(&txn, id))
         })
         .await
     }
@@ -203,13 +198,8 @@ impl OrganizationStore for EmbeddedStore {
         let email = email.clone();
         self.run(move |db| {
             let txn = db.begin_read().map_err(db_err)?;
-            let id = txn
-                .open_table(ADMIN_EMAILS)
-                .map_err(db_err)?
-                .get(email.as_str())
-                .map_err(db_err)?
-                .map(|id| id.value());
-            id.map_or(Ok(None), |id| tables::read_admin(&txn, id))
+            tables::lookup(&txn, ADMIN_EMAILS, email.as_str())?
+                .map_or(Ok(None), |id| tables::read_admin(&txn, id))
         })
         .await
     }

@@ -91,6 +91,17 @@ fn admin_record(txn: &impl RecordTables, id: u128) -> Result<Option<AdminRecord>
     get(txn, ADMINS, "admin", id)
 }
 
+/// The id a uniqueness index (slugs, emails) maps `key` to.
+pub fn lookup(
+    txn: &ReadTransaction,
+    index: TableDefinition<&str, u128>,
+    key: &str,
+) -> Result<Option<u128>, StoreError> {
+    let table = txn.open_table(index).map_err(db_err)?;
+    let found = table.get(key).map_err(db_err)?;
+    Ok(found.map(|id| id.value()))
+}
+
 pub fn read_organization(
     txn: &impl RecordTables,
     id: u128,
