@@ -86,6 +86,11 @@ async fn a_copy_mode_rename_killed_midway_finishes_after_restart_with_every_docu
             "ORGSVC__STORAGE__MONGODB__COPY_BATCH_SIZE".into(),
             "500".into(),
         ),
+        // No sweep: this test checks recovery by the first request that touches the org.
+        (
+            "ORGSVC__STORAGE__MONGODB__RECOVERY_INTERVAL_SECONDS".into(),
+            "0".into(),
+        ),
     ];
     let service = deployment.start().await;
     assert_eq!(
@@ -265,11 +270,22 @@ async fn creates_killed_midway_are_undone_completely_after_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deletes_killed_midway_are_completed_after_restart() {
+async fn deletes_killed_midway_are_completed_by_the_recovery_sweep() {
     let Some(uri) = orgsvc_testkit::mongodb_or_skip("crash delete") else {
         return;
     };
-    let deployment = Deployment::new(uri).await;
+    let mut deployment = Deployment::new(uri).await;
+    // Leases long enough to outlast the restart, so startup recovery leaves them to the sweep.
+    deployment.extra_env = vec![
+        (
+            "ORGSVC__STORAGE__MONGODB__INTENT_LEASE_SECONDS".into(),
+            "8".into(),
+        ),
+        (
+            "ORGSVC__STORAGE__MONGODB__RECOVERY_INTERVAL_SECONDS".into(),
+            "1".into(),
+        ),
+    ];
     let mut interrupted = false;
     for round in 0..5 {
         // Organizations with data, then their deletes all at once.
@@ -317,5 +333,20 @@ async fn deletes_killed_midway_are_completed_after_restart() {
         }
     }
     assert!(interrupted, "no delete was ever caught half done");
-    restart_and_check(&deployment).await;
+    // Restart at once and send no request: startup must leave the live leases alone, and the
+    // sweep alone must finish the deletes once they expire.
+    let _service = deployment.start().await;
+    assert!(
+        deployment.pending_intents().await > 0,
+        "startup recovered them before their leases expired"
+    );
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while deployment.pending_intents().await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the sweep never finished the deletes"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    deployment.assert_consistent().await;
 }

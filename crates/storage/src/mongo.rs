@@ -132,6 +132,7 @@ impl MongoStore {
                 validators: AtomicBool::new(true),
             }),
         };
+        store.spawn_recovery_sweep();
         match store.ensure_ready().await {
             Ok(()) => {}
             Err(StoreError::Unavailable(e)) => {
@@ -140,6 +141,29 @@ impl MongoStore {
             Err(e) => return Err(ConnectMongoError::Prepare(e)),
         }
         Ok(store)
+    }
+
+    /// Periodically recovers operations whose owner stopped renewing them, so an organization
+    /// nobody touches does not stay half-renamed (and its old slug blocked) after a crash. The
+    /// task ends when the store is dropped.
+    fn spawn_recovery_sweep(&self) {
+        let interval = self.inner.settings.recovery_interval_seconds;
+        if interval == 0 {
+            return;
+        }
+        let store = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(Duration::from_secs(interval));
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                let Some(inner) = store.upgrade() else { break };
+                if let Err(e) = (Self { inner }).recover_expired().await {
+                    tracing::warn!(error = ?e, "recovery sweep failed; will retry");
+                }
+            }
+        });
     }
 
     fn op_timeout(&self) -> Duration {

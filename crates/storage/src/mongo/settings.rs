@@ -29,6 +29,9 @@ pub struct MongoSettings {
     /// How long an operation's intent stays claimed without being renewed; after that, recovery
     /// may take it over.
     pub intent_lease_seconds: u64,
+    /// How often to look for operations whose owner died (besides at startup and when a request
+    /// touches the organization); 0 turns the sweep off.
+    pub recovery_interval_seconds: u64,
     /// Documents per batch when a collection is copied.
     pub copy_batch_size: usize,
     /// `auto`: rename within a database with `renameCollection`; `copy`: always copy.
@@ -71,6 +74,7 @@ impl MongoSettings {
             server_selection_timeout_ms: 2_000,
             operation_timeout_ms: 10_000,
             intent_lease_seconds: 30,
+            recovery_interval_seconds: 30,
             copy_batch_size: 1_000,
             rename: RenameMode::Auto,
         }
