@@ -289,39 +289,37 @@ impl MongoStore {
         })?;
         organization.into_domain(&admin)
     }
-
-    /// Clusters by name, for operators and placement.
-    #[must_use]
-    pub fn cluster_names(&self) -> Vec<String> {
-        self.inner.clients.keys().cloned().collect()
-    }
 }
 
 impl OrganizationStore for MongoStore {
     async fn place_new_organization(&self) -> Result<Placement, StoreError> {
-        let names = self.cluster_names();
+        let names = self.inner.clients.keys();
         let cluster = match self.inner.settings.placement {
             PlacementPolicy::Default => DEFAULT_CLUSTER.to_owned(),
             PlacementPolicy::RoundRobin => {
                 let turn = self.inner.next_cluster.fetch_add(1, Ordering::Relaxed);
-                names[turn % names.len()].clone()
+                let mut names = names;
+                names
+                    .nth(turn % self.inner.clients.len())
+                    .cloned()
+                    .unwrap_or_else(|| DEFAULT_CLUSTER.to_owned())
             }
             PlacementPolicy::LeastLoaded => {
                 self.ensure_ready().await?;
-                let mut best: Option<(u64, String)> = None;
+                let mut best: Option<(u64, &String)> = None;
                 for name in names {
                     let count = timed(
                         self.op_timeout(),
                         self.inner
                             .organizations
-                            .count_documents(doc! {"connection.cluster": &name}),
+                            .count_documents(doc! {"connection.cluster": name}),
                     )
                     .await?;
                     if best.as_ref().is_none_or(|(fewest, _)| count < *fewest) {
                         best = Some((count, name));
                     }
                 }
-                best.map_or_else(|| DEFAULT_CLUSTER.to_owned(), |(_, name)| name)
+                best.map_or_else(|| DEFAULT_CLUSTER.to_owned(), |(_, name)| name.clone())
             }
         };
         Ok(Placement {
