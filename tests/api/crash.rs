@@ -10,7 +10,7 @@ use futures_util::TryStreamExt as _;
 use mongodb::bson::{doc, Document};
 use orgsvc_domain::DocumentId;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::helpers::PASSWORD;
 use crate::process::{find_all, Deployment, Service, LEASE_SECONDS};
@@ -31,16 +31,9 @@ async fn create(service: &Service, name: &str, email: &str) -> StatusCode {
 
 async fn token(service: &Service, email: &str) -> String {
     let body = json!({"email": email, "password": PASSWORD});
-    let response: Value = service
-        .client
-        .post(service.url("/admin/login"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let response = service
+        .json(service.client.post(service.url("/admin/login")).json(&body))
+        .await;
     response["access_token"].as_str().unwrap().to_owned()
 }
 
@@ -182,27 +175,23 @@ async fn a_copy_mode_rename_killed_midway_finishes_after_restart_with_every_docu
         .unwrap()
         .contains(&"org_big_co".to_owned()));
 
-    let found: Value = service
-        .client
-        .get(service.url("/org/get?organization_name=Bigger%20Co"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let found = service
+        .json(
+            service
+                .client
+                .get(service.url("/org/get?organization_name=Bigger%20Co")),
+        )
+        .await;
     assert_eq!(found["collection_name"], "org_bigger_co");
     assert_eq!(found["organization_name"], "Bigger Co");
-    let page: Value = service
-        .client
-        .get(service.url("/org/documents?limit=5"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = service
+        .json(
+            service
+                .client
+                .get(service.url("/org/documents?limit=5"))
+                .bearer_auth(&token),
+        )
+        .await;
     assert_eq!(page["documents"].as_array().unwrap().len(), 5);
 }
 

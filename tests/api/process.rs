@@ -176,6 +176,11 @@ impl Service {
         format!("{}{path}", self.address)
     }
 
+    /// Sends `request` and reads its JSON body.
+    pub async fn json(&self, request: reqwest::RequestBuilder) -> serde_json::Value {
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
     /// SIGKILL: no shutdown code runs.
     pub fn kill(mut self) {
         self.child.kill().unwrap();
