@@ -42,6 +42,7 @@ async fn organization_with_documents(
         email,
         password_hash: PasswordHash::from_phc("$argon2id$bench".into()),
         created_at: now,
+        token_version: 0,
     };
     store
         .create_organization(&organization, &admin)

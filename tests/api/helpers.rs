@@ -36,6 +36,8 @@ pub fn settings(data: &Path, backend: Backend, test: &str) -> Option<Settings> {
     settings.storage.embedded.path = data.join("orgsvc.redb");
     settings.auth.jwt_secret = None;
     settings.auth.jwt_secret_file = None;
+    // Tests log in far more often than a person; the per-IP limit has tests of its own.
+    settings.auth.login.per_ip_burst = 10_000;
     if backend == Backend::Mongodb {
         let mut mongodb = MongoSettings::for_uri(orgsvc_testkit::mongodb_or_skip(test)?);
         mongodb.master_database = orgsvc_testkit::unique_name("master");
@@ -214,6 +216,14 @@ async fn build_when_released(settings: Settings) -> Application {
             Err(e) => panic!("app does not build: {e:?}"),
         }
     }
+}
+
+/// An organization as an anonymous `GET /org/get` shows it: without the admin's email.
+pub fn anonymous(mut organization: Value) -> Value {
+    if let Some(admin) = organization["admin"].as_object_mut() {
+        admin.remove("email");
+    }
+    organization
 }
 
 /// Asserts a problem+json answer with the given status and code.

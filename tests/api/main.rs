@@ -36,6 +36,7 @@ mod crash;
 mod delete;
 mod documents;
 mod durability;
+mod hardening;
 mod operations;
 mod organizations;
 mod process;

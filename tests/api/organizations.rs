@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{assert_problem, TestApp, PASSWORD};
+use crate::helpers::{anonymous, assert_problem, TestApp, PASSWORD};
 
 async fn a_created_organization_can_be_fetched_by_any_spelling_of_its_name(app: TestApp) {
     let (status, created) = app.create_org("Acme Corp", "Admin@Acme.io").await;
@@ -19,8 +19,22 @@ async fn a_created_organization_can_be_fetched_by_any_spelling_of_its_name(app: 
     for spelling in ["Acme Corp", "acme corp", "ACME-CORP", " acme_corp "] {
         let (status, found) = app.get_org(spelling).await;
         assert_eq!(status, StatusCode::OK, "{spelling}");
-        assert_eq!(found, created);
+        assert_eq!(found, anonymous(created.clone()));
     }
+    // The organization's own token sees who administers it.
+    let (status, token) = app.login("admin@acme.io", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK);
+    let token = token["access_token"].as_str().unwrap();
+    let (status, own) = app
+        .send(
+            app.client
+                .get(app.url("/org/get"))
+                .query(&[("organization_name", "acme corp")])
+                .bearer_auth(token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(own, created);
 }
 
 async fn names_that_normalize_alike_are_the_same_organization(app: TestApp) {

@@ -3,8 +3,11 @@
 
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use config::{Config, Environment, File, FileFormat};
 use orgsvc_crypto::{Argon2Settings, JwtAlgorithm};
+use orgsvc_domain::LoginPolicy;
 use orgsvc_storage::MongoSettings;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -31,7 +34,11 @@ pub enum Profile {
 pub struct HttpSettings {
     pub listen: String,
     pub body_limit_bytes: usize,
+    /// A request body must arrive within this long (408 otherwise).
+    pub body_timeout_ms: u64,
     pub workers: usize,
+    /// Proxies whose `X-Forwarded-For` names the client (for the per-IP limit).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -63,6 +70,31 @@ pub struct AuthSettings {
     pub audience: String,
     pub token_ttl_seconds: u64,
     pub argon2: Argon2Settings,
+    pub login: LoginSettings,
+}
+
+/// Throttling of the endpoints that check or hash passwords.
+#[derive(Clone, Debug, Deserialize)]
+pub struct LoginSettings {
+    /// Consecutive failures that lock an account.
+    pub max_failures: u32,
+    /// The first lock; it doubles with each further lock, up to an hour.
+    pub lockout_seconds: u64,
+    /// Requests one client address may make at once to /admin/login and /org/create.
+    pub per_ip_burst: u32,
+    /// Requests per second it may sustain.
+    pub per_ip_per_second: f64,
+}
+
+impl LoginSettings {
+    #[must_use]
+    pub fn policy(&self) -> LoginPolicy {
+        LoginPolicy {
+            max_failures: self.max_failures.max(1),
+            lockout: Duration::from_secs(self.lockout_seconds),
+            ..LoginPolicy::default()
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -93,6 +125,8 @@ impl Settings {
                 Environment::with_prefix("ORGSVC")
                     .prefix_separator("__")
                     .separator("__")
+                    .list_separator(",")
+                    .with_list_parse_key("http.trusted_proxies")
                     .try_parsing(true),
             )
             .build()?
@@ -137,6 +171,11 @@ mod tests {
         assert_eq!(settings.jwt_secret_file(), PathBuf::from("data/jwt_secret"));
         assert_eq!(settings.auth.token_ttl_seconds, 3600);
         assert_eq!(settings.auth.argon2, Argon2Settings::default());
+        assert_eq!(settings.auth.login.policy(), LoginPolicy::default());
+        assert_eq!(settings.auth.login.per_ip_burst, 30);
+        assert!((settings.auth.login.per_ip_per_second - 1.0).abs() < f64::EPSILON);
+        assert_eq!(settings.http.body_timeout_ms, 10_000);
+        assert!(settings.http.trusted_proxies.is_empty());
         let mongodb = &settings.storage.mongodb;
         assert_eq!(mongodb.master_database, "orgsvc_master");
         assert_eq!(mongodb.tenant_database, "orgsvc_tenants");

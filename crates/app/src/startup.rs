@@ -7,9 +7,12 @@ use actix_web::middleware::{from_fn, Compress};
 use actix_web::{App, HttpServer};
 use anyhow::Context as _;
 use orgsvc_crypto::{Argon2Hasher, JwtCodec, JwtSettings};
-use orgsvc_domain::ports::{OrganizationStore, SystemClock, TenantStore};
+use std::time::Duration;
+
+use actix_web::web;
+use orgsvc_domain::ports::{Store, SystemClock};
 use orgsvc_domain::Service;
-use orgsvc_http::BodyLimit;
+use orgsvc_http::{BodyLimit, HttpOptions, IpThrottle, IpThrottleSettings};
 use orgsvc_storage::{EmbeddedStore, MongoStore};
 
 use crate::secret;
@@ -44,12 +47,14 @@ impl Application {
                 let path = settings.storage.embedded.path.clone();
                 let store =
                     tokio::task::spawn_blocking(move || EmbeddedStore::open(&path)).await??;
-                let service = Service::new(store, hasher, tokens, SystemClock);
+                let service = Service::new(store, hasher, tokens, SystemClock)
+                    .with_login_policy(settings.auth.login.policy());
                 Self::serve(&settings, listener, service)
             }
             Backend::Mongodb => {
                 let store = MongoStore::connect(settings.storage.mongodb.clone()).await?;
-                let service = Service::new(store, hasher, tokens, SystemClock);
+                let service = Service::new(store, hasher, tokens, SystemClock)
+                    .with_login_policy(settings.auth.login.policy());
                 Self::serve(&settings, listener, service)
             }
         }
@@ -61,15 +66,26 @@ impl Application {
         service: Service<S, Argon2Hasher, JwtCodec, SystemClock>,
     ) -> anyhow::Result<Self>
     where
-        S: OrganizationStore + TenantStore,
+        S: Store,
     {
-        let body_limit = BodyLimit(settings.http.body_limit_bytes);
+        let options = HttpOptions {
+            body: BodyLimit {
+                max_bytes: settings.http.body_limit_bytes,
+                timeout: Duration::from_millis(settings.http.body_timeout_ms),
+            },
+            throttle: web::Data::new(IpThrottle::new(IpThrottleSettings {
+                burst: settings.auth.login.per_ip_burst,
+                per_second: settings.auth.login.per_ip_per_second,
+                trusted_proxies: settings.http.trusted_proxies.clone(),
+            })),
+        };
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(Compress::default())
+                .wrap(orgsvc_http::security_headers())
                 .wrap(from_fn(orgsvc_http::log_request))
-                .configure(orgsvc_http::configure(service.clone(), body_limit))
+                .configure(orgsvc_http::configure(service.clone(), options.clone()))
         })
         .listen(listener)?;
         if settings.http.workers > 0 {

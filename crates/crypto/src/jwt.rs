@@ -60,8 +60,11 @@ struct Claims {
     exp: i64,
     iss: String,
     aud: String,
-    /// Unique per token, for audit trails and future revocation lists.
+    /// Unique per token, for audit trails.
     jti: Uuid,
+    /// The admin's token version at issue; raising it revokes the token.
+    #[serde(default)]
+    ver: u64,
 }
 
 #[derive(Clone)]
@@ -137,6 +140,7 @@ impl TokenCodec for JwtCodec {
             iss: inner.issuer.clone(),
             aud: inner.audience.clone(),
             jti: Uuid::new_v4(),
+            ver: principal.token_version,
         };
         let access_token = encode(&inner.header, &claims, &inner.encoding)?;
         Ok(IssuedToken {
@@ -150,6 +154,7 @@ impl TokenCodec for JwtCodec {
         Some(Principal {
             admin_id: AdminId::from_uuid(data.claims.sub),
             organization_id: OrganizationId::from_uuid(data.claims.org_id),
+            token_version: data.claims.ver,
         })
     }
 }
@@ -174,6 +179,7 @@ mod tests {
         Principal {
             admin_id: AdminId::generate(),
             organization_id: OrganizationId::generate(),
+            token_version: 3,
         }
     }
 
@@ -197,6 +203,7 @@ mod tests {
         let claims = claims_of(&token.access_token);
         assert_eq!(claims["sub"], who.admin_id.to_string());
         assert_eq!(claims["org_id"], who.organization_id.to_string());
+        assert_eq!(claims["ver"], 3);
         assert_eq!(claims["iss"], "orgsvc");
         assert_eq!(claims["aud"], "orgsvc-api");
         assert_eq!(claims["iat"], now.timestamp());

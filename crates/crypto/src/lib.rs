@@ -7,4 +7,4 @@ mod jwt;
 mod password;
 
 pub use jwt::{JwtAlgorithm, JwtCodec, JwtSettings, JwtSettingsError};
-pub use password::{Argon2Hasher, Argon2Settings, Argon2SettingsError};
+pub use password::{Argon2Hasher, Argon2Settings, Argon2SettingsError, HashPool};

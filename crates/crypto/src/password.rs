@@ -1,20 +1,30 @@
-//! argon2id password hashing on the blocking pool.
+//! argon2id password hashing on a bounded pool of dedicated threads ([`pool`]).
+
+mod pool;
 
 use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash as PhcHash, SaltString};
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::password_hash::SaltString;
+use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, Version};
+use orgsvc_domain::errors::HashError;
 use orgsvc_domain::ports::PasswordHasher;
 use orgsvc_domain::{Password, PasswordHash};
 use serde::Deserialize;
 
-/// argon2id cost parameters. The defaults are OWASP's recommendation (m = 19 MiB, t = 2, p = 1).
+pub use pool::HashPool;
+
+/// argon2id cost parameters (OWASP's recommendation by default: m = 19 MiB, t = 2, p = 1) and
+/// the bounds of the pool that computes them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 pub struct Argon2Settings {
     pub memory_kib: u32,
     pub iterations: u32,
     pub parallelism: u32,
+    /// Hashes computed at once (one thread and one memory block each); 0 means one per CPU.
+    pub max_concurrent: usize,
+    /// Requests waiting for a hashing thread; one more is refused with `Overloaded`.
+    pub max_queued: usize,
 }
 
 impl Default for Argon2Settings {
@@ -23,94 +33,93 @@ impl Default for Argon2Settings {
             memory_kib: 19_456,
             iterations: 2,
             parallelism: 1,
+            max_concurrent: 0,
+            max_queued: 64,
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("invalid argon2 parameters: {0}")]
+#[error("invalid argon2 settings: {0}")]
 pub struct Argon2SettingsError(String);
 
 /// Hashes new passwords with the configured parameters and verifies stored hashes with the
 /// parameters recorded in them, so raising the cost later does not lock anybody out.
 #[derive(Clone)]
 pub struct Argon2Hasher {
-    params: Params,
+    pool: HashPool,
     /// A hash of a random password, verified against when the account is unknown so that
     /// unknown emails cost the same time as wrong passwords.
-    dummy: Arc<String>,
+    dummy: Arc<str>,
 }
 
 impl std::fmt::Debug for Argon2Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Argon2Hasher")
-            .field("params", &self.params)
+            .field("workers", &self.pool.workers())
             .finish_non_exhaustive()
     }
 }
 
 impl Argon2Hasher {
-    /// Builds the hasher and its dummy hash (one hash computation, done once at startup).
+    /// Starts the hashing threads and computes the dummy hash (once, at startup).
     ///
     /// # Errors
-    /// When the parameters are outside what argon2 accepts.
+    /// When the parameters are outside what argon2 accepts or no thread can be started.
     pub fn new(settings: Argon2Settings) -> Result<Self, Argon2SettingsError> {
+        let invalid = |e: &dyn std::fmt::Display| Argon2SettingsError(e.to_string());
         let params = Params::new(
             settings.memory_kib,
             settings.iterations,
             settings.parallelism,
             None,
         )
-        .map_err(|e| Argon2SettingsError(e.to_string()))?;
+        .map_err(|e| invalid(&e))?;
+        let workers = match settings.max_concurrent {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            n => n,
+        };
+        let pool =
+            HashPool::start(&params, workers, settings.max_queued).map_err(|e| invalid(&e))?;
         let random = SaltString::generate(&mut OsRng);
-        let dummy =
-            hash_with(&params, random.as_str()).map_err(|e| Argon2SettingsError(e.to_string()))?;
+        let dummy = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(
+                random.as_str().as_bytes(),
+                &SaltString::generate(&mut OsRng),
+            )
+            .map_err(|e| invalid(&e))?
+            .to_string();
         Ok(Self {
-            params,
-            dummy: Arc::new(dummy),
+            pool,
+            dummy: dummy.into(),
         })
     }
-}
 
-fn hash_with(params: &Params, password: &str) -> Result<String, argon2::password_hash::Error> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-}
-
-fn verify_phc(password: &str, phc: &str) -> Result<bool, anyhow::Error> {
-    let hash =
-        PhcHash::new(phc).map_err(|e| anyhow::anyhow!("stored password hash is malformed: {e}"))?;
-    match Argon2::default().verify_password(password.as_bytes(), &hash) {
-        Ok(()) => Ok(true),
-        Err(argon2::password_hash::Error::Password) => Ok(false),
-        Err(e) => Err(anyhow::anyhow!("password verification failed: {e}")),
+    /// The pool, for its queue depth.
+    #[must_use]
+    pub const fn pool(&self) -> &HashPool {
+        &self.pool
     }
 }
 
 impl PasswordHasher for Argon2Hasher {
-    async fn hash(&self, password: &Password) -> Result<PasswordHash, anyhow::Error> {
-        let params = self.params.clone();
-        let password = password.clone();
-        tokio::task::spawn_blocking(move || hash_with(&params, password.expose()))
-            .await?
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        self.pool
+            .hash(password.expose())
+            .await
             .map(PasswordHash::from_phc)
-            .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
     }
 
     async fn verify(
         &self,
         password: &Password,
         hash: Option<&PasswordHash>,
-    ) -> Result<bool, anyhow::Error> {
-        let password = password.clone();
-        let (phc, known) = match hash {
-            Some(hash) => (hash.as_phc().to_owned(), true),
-            None => (self.dummy.as_str().to_owned(), false),
+    ) -> Result<bool, HashError> {
+        let (phc, known): (Arc<str>, bool) = match hash {
+            Some(hash) => (hash.as_phc().into(), true),
+            None => (Arc::clone(&self.dummy), false),
         };
-        let matches =
-            tokio::task::spawn_blocking(move || verify_phc(password.expose(), &phc)).await??;
+        let matches = self.pool.verify(password.expose(), phc).await?;
         Ok(known && matches)
     }
 }
@@ -174,7 +183,7 @@ mod tests {
         let cheap = Argon2Hasher::new(Argon2Settings {
             memory_kib: 8,
             iterations: 1,
-            parallelism: 1,
+            ..Argon2Settings::default()
         })
         .unwrap();
         let hash = cheap.hash(&password("correct horse")).await.unwrap();
@@ -193,12 +202,88 @@ mod tests {
             .is_err());
     }
 
+    #[tokio::test]
+    async fn hashes_verify_with_the_reference_implementation_and_back() {
+        use argon2::password_hash::PasswordHash as PhcHash;
+        use argon2::PasswordVerifier as _;
+        let ours = hasher().hash(&password("correct horse")).await.unwrap();
+        let parsed = PhcHash::new(ours.as_phc()).unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"correct horse", &parsed)
+            .is_ok());
+        assert!(Argon2::default()
+            .verify_password(b"correct horsE", &parsed)
+            .is_err());
+        let theirs = Argon2::default()
+            .hash_password(b"battery staple", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        let theirs = PasswordHash::from_phc(theirs);
+        assert!(hasher()
+            .verify(&password("battery staple"), Some(&theirs))
+            .await
+            .unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_without_hashing() {
+        // One worker and one queue slot: of four requests made in the same instant, at most
+        // two are taken (each hash here takes far longer than submitting all four).
+        let slow = Argon2Hasher::new(Argon2Settings {
+            memory_kib: 65_536,
+            iterations: 4,
+            max_concurrent: 1,
+            max_queued: 1,
+            ..Argon2Settings::default()
+        })
+        .unwrap();
+        let requests: Vec<_> = (0..4)
+            .map(|_| {
+                let slow = slow.clone();
+                tokio::spawn(async move { slow.hash(&password("correct horse")).await })
+            })
+            .collect();
+        let mut hashed = 0;
+        let mut refused = 0;
+        for request in requests {
+            match request.await.unwrap() {
+                Ok(_) => hashed += 1,
+                Err(HashError::Overloaded) => refused += 1,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert!((1..=2).contains(&hashed), "hashed {hashed}");
+        assert_eq!(hashed + refused, 4);
+        assert_eq!(slow.pool().queue_depth(), 0);
+    }
+
+    #[tokio::test]
+    async fn queued_requests_wait_for_a_worker_and_all_succeed() {
+        let hasher = Argon2Hasher::new(Argon2Settings {
+            memory_kib: 1024,
+            iterations: 1,
+            max_concurrent: 2,
+            max_queued: 16,
+            ..Argon2Settings::default()
+        })
+        .unwrap();
+        let jobs: Vec<_> = (0..16)
+            .map(|_| {
+                let hasher = hasher.clone();
+                tokio::spawn(async move { hasher.hash(&password("correct horse")).await })
+            })
+            .collect();
+        for job in jobs {
+            job.await.unwrap().unwrap();
+        }
+    }
+
     #[test]
     fn impossible_parameters_are_rejected() {
         let err = Argon2Hasher::new(Argon2Settings {
             memory_kib: 1,
             iterations: 0,
-            parallelism: 1,
+            ..Argon2Settings::default()
         });
         assert!(err.is_err());
     }

@@ -163,6 +163,9 @@ pub struct Admin {
     pub email: EmailAddress,
     pub password_hash: PasswordHash,
     pub created_at: DateTime<Utc>,
+    /// Tokens carry the version they were issued under; changing the email or password, or
+    /// logging out, raises it and so revokes every earlier token.
+    pub token_version: u64,
 }
 
 #[cfg(test)]

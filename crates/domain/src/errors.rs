@@ -17,12 +17,25 @@ pub enum StoreError {
     Unknown(#[source] anyhow::Error),
 }
 
+/// Why a password could not be hashed or verified.
+#[derive(Debug, Error)]
+pub enum HashError {
+    /// Every hashing worker is busy and the queue in front of them is full: retry shortly.
+    #[error("password hashing is at capacity")]
+    Overloaded,
+    /// The hashing library failed, or a stored hash cannot be parsed.
+    #[error("password hashing failed")]
+    Failed(#[source] anyhow::Error),
+}
+
 #[derive(Debug, Error)]
 pub enum CreateOrganizationError {
     #[error("an organization with slug {slug} already exists")]
     NameTaken { slug: Slug },
     #[error("an admin with email {email} already exists")]
     EmailTaken { email: EmailAddress },
+    #[error("password hashing is at capacity")]
+    Overloaded,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("creating the organization failed")]
@@ -42,10 +55,18 @@ pub enum UpdateOrganizationError {
     /// The organization (or the admin acting on it) no longer exists.
     #[error("organization not found")]
     NotFound,
+    /// The change needs the current password, and it was missing or wrong.
+    #[error("the current password is missing or wrong")]
+    CurrentPasswordRequired,
+    /// Too many wrong passwords: the account is locked for this many more seconds.
+    #[error("the account is locked")]
+    Locked { retry_after_seconds: u64 },
     #[error("an organization with slug {slug} already exists")]
     NameTaken { slug: Slug },
     #[error("an admin with email {email} already exists")]
     EmailTaken { email: EmailAddress },
+    #[error("password hashing is at capacity")]
+    Overloaded,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("updating the organization failed")]
@@ -68,6 +89,11 @@ pub enum LoginError {
     /// Unknown email or wrong password: deliberately indistinguishable.
     #[error("invalid email or password")]
     InvalidCredentials,
+    /// Too many wrong passwords: the account is locked for this many more seconds.
+    #[error("the account is locked")]
+    Locked { retry_after_seconds: u64 },
+    #[error("password hashing is at capacity")]
+    Overloaded,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("login failed")]
@@ -93,3 +119,18 @@ pub enum DocumentError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+macro_rules! from_hash_error {
+    ($($error:ident),+) => {$(
+        impl From<HashError> for $error {
+            fn from(error: HashError) -> Self {
+                match error {
+                    HashError::Overloaded => Self::Overloaded,
+                    HashError::Failed(cause) => Self::Unknown(cause),
+                }
+            }
+        }
+    )+};
+}
+
+from_hash_error!(CreateOrganizationError, UpdateOrganizationError, LoginError);

@@ -1,7 +1,7 @@
 //! In-memory fakes of the driven ports, for the service's unit tests.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -9,14 +9,14 @@ use chrono::{DateTime, TimeZone, Utc};
 use crate::admin::{Admin, EmailAddress, Password, PasswordHash};
 use crate::document::{Document, DocumentBody};
 use crate::errors::{
-    CreateOrganizationError, DeleteOrganizationError, DocumentError, StoreError,
+    CreateOrganizationError, DeleteOrganizationError, DocumentError, HashError, StoreError,
     UpdateOrganizationError,
 };
 use crate::ids::{AdminId, DocumentId, OrganizationId};
 use crate::organization::{Organization, Placement, Slug};
 use crate::ports::{
-    Clock, IssuedToken, OrganizationChange, OrganizationStore, PasswordHasher, Principal,
-    TenantStore, TokenCodec,
+    Admission, Clock, IssuedToken, LoginAttempts, OrganizationChange, OrganizationStore,
+    PasswordHasher, Principal, TenantStore, TokenCodec,
 };
 
 #[derive(Default)]
@@ -24,6 +24,15 @@ struct State {
     organizations: HashMap<OrganizationId, Organization>,
     admins: HashMap<AdminId, Admin>,
     tenants: HashMap<OrganizationId, BTreeMap<DocumentId, DocumentBody>>,
+    login_attempts: HashMap<EmailAddress, Attempts>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Attempts {
+    count: u32,
+    locks: u32,
+    last_at: Option<DateTime<Utc>>,
+    locked_until: Option<DateTime<Utc>>,
 }
 
 /// A store in a `HashMap`, honouring the port contracts (checked by the same unit tests that
@@ -158,7 +167,9 @@ impl OrganizationStore for FakeStore {
                 slug: change.name.slug().clone(),
             });
         }
-        if let Some(email) = &change.email {
+        let mut credentials_changed = change.password_hash.is_some();
+        if let Some(email) = change.email.as_ref().filter(|email| **email != admin.email) {
+            credentials_changed = true;
             if email_taken(&state, email, Some(admin.id)) {
                 return Err(UpdateOrganizationError::EmailTaken {
                     email: email.clone(),
@@ -169,6 +180,9 @@ impl OrganizationStore for FakeStore {
         }
         if let Some(hash) = &change.password_hash {
             admin.password_hash = hash.clone();
+        }
+        if credentials_changed {
+            admin.token_version += 1;
         }
         organization.name = change.name.clone();
         organization.updated_at = change.updated_at;
@@ -192,8 +206,51 @@ impl OrganizationStore for FakeStore {
         Ok(())
     }
 
+    async fn revoke_tokens(&self, admin: &AdminId) -> Result<(), StoreError> {
+        if let Some(admin) = self.state()?.admins.get_mut(admin) {
+            admin.token_version += 1;
+        }
+        Ok(())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.state().map(|_| ())
+    }
+}
+
+impl LoginAttempts for FakeStore {
+    async fn begin_login_attempt(
+        &self,
+        key: &EmailAddress,
+        now: DateTime<Utc>,
+    ) -> Result<Admission, StoreError> {
+        let mut state = self.state()?;
+        let attempts = state.login_attempts.entry(key.clone()).or_default();
+        if let Some(until) = attempts.locked_until.filter(|until| *until > now) {
+            return Ok(Admission::Locked { until });
+        }
+        let previous_at = attempts.last_at.replace(now);
+        attempts.count += 1;
+        Ok(Admission::Admitted {
+            attempt: attempts.count,
+            locks: attempts.locks,
+            previous_at,
+        })
+    }
+
+    async fn lock_login(&self, key: &EmailAddress, until: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        let attempts = state.login_attempts.entry(key.clone()).or_default();
+        attempts.count = 0;
+        attempts.last_at = None;
+        attempts.locks += 1;
+        attempts.locked_until = Some(until);
+        Ok(())
+    }
+
+    async fn clear_login_attempts(&self, key: &EmailAddress) -> Result<(), StoreError> {
+        self.state()?.login_attempts.remove(key);
+        Ok(())
     }
 }
 
@@ -286,10 +343,23 @@ impl TenantStore for FakeStore {
 #[derive(Clone, Default)]
 pub struct FakeHasher {
     pub verifications: Arc<AtomicUsize>,
+    /// When set, every call answers as a hasher whose queue is full.
+    pub overloaded: Arc<AtomicBool>,
+}
+
+impl FakeHasher {
+    fn check_capacity(&self) -> Result<(), HashError> {
+        if self.overloaded.load(Ordering::SeqCst) {
+            Err(HashError::Overloaded)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl PasswordHasher for FakeHasher {
-    async fn hash(&self, password: &Password) -> Result<PasswordHash, anyhow::Error> {
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        self.check_capacity()?;
         Ok(PasswordHash::from_phc(format!(
             "fake${}",
             password.expose()
@@ -300,13 +370,14 @@ impl PasswordHasher for FakeHasher {
         &self,
         password: &Password,
         hash: Option<&PasswordHash>,
-    ) -> Result<bool, anyhow::Error> {
+    ) -> Result<bool, HashError> {
+        self.check_capacity()?;
         self.verifications.fetch_add(1, Ordering::SeqCst);
         Ok(hash.is_some_and(|h| h.as_phc() == format!("fake${}", password.expose())))
     }
 }
 
-/// Tokens are `admin:org` in plain text: enough to test the service's use of the port.
+/// Tokens are `admin:org:version` in plain text: enough to test the service's use of the port.
 #[derive(Clone, Default)]
 pub struct FakeTokens;
 
@@ -317,16 +388,20 @@ impl TokenCodec for FakeTokens {
         _now: DateTime<Utc>,
     ) -> Result<IssuedToken, anyhow::Error> {
         Ok(IssuedToken {
-            access_token: format!("{}:{}", principal.admin_id, principal.organization_id),
+            access_token: format!(
+                "{}:{}:{}",
+                principal.admin_id, principal.organization_id, principal.token_version
+            ),
             expires_in_seconds: 3600,
         })
     }
 
     fn verify(&self, token: &str) -> Option<Principal> {
-        let (admin, organization) = token.split_once(':')?;
+        let mut parts = token.split(':');
         Some(Principal {
-            admin_id: admin.parse().ok()?,
-            organization_id: organization.parse().ok()?,
+            admin_id: parts.next()?.parse().ok()?,
+            organization_id: parts.next()?.parse().ok()?,
+            token_version: parts.next()?.parse().ok()?,
         })
     }
 }

@@ -27,6 +27,6 @@ pub use organization::{
 };
 pub use service::{
     AuthenticateError, CreateOrganization, CreateOrganizationError, DeleteOrganizationError,
-    DocumentError, GetOrganizationError, IssuedToken, LoginError, OrgsvcApi, Principal, Service,
-    StoreError, UpdateOrganization, UpdateOrganizationError,
+    DocumentError, GetOrganizationError, IssuedToken, LoginError, LoginPolicy, OrgsvcApi,
+    Principal, Service, StoreError, UpdateOrganization, UpdateOrganizationError,
 };

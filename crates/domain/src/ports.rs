@@ -13,7 +13,7 @@ use chrono::{DateTime, SubsecRound as _, Utc};
 use crate::admin::{Admin, EmailAddress, Password, PasswordHash};
 use crate::document::Document;
 use crate::errors::{
-    CreateOrganizationError, DeleteOrganizationError, DocumentError, StoreError,
+    CreateOrganizationError, DeleteOrganizationError, DocumentError, HashError, StoreError,
     UpdateOrganizationError,
 };
 use crate::ids::{AdminId, DocumentId, OrganizationId};
@@ -83,7 +83,8 @@ pub trait OrganizationStore: Clone + Send + Sync + 'static {
         id: &AdminId,
     ) -> impl Future<Output = Result<Option<Admin>, StoreError>> + Send;
 
-    /// Applies `change` all or nothing and returns the organization as it is afterwards. When the
+    /// Applies `change` all or nothing and returns the organization as it is afterwards. A new
+    /// email or password hash also raises the admin's token version by one. When the
     /// slug changes, every document of the old tenant collection ends up in the new one, the old
     /// collection is gone and the organization id is unchanged; after a crash at any point the
     /// organization is either entirely renamed or entirely not.
@@ -99,6 +100,13 @@ pub trait OrganizationStore: Clone + Send + Sync + 'static {
         change: &OrganizationChange,
     ) -> impl Future<Output = Result<Organization, UpdateOrganizationError>> + Send;
 
+    /// Raises the admin's token version by one, revoking every token issued before.
+    ///
+    /// # Errors
+    /// [`StoreError`] only; an unknown admin is not an error (its tokens are dead anyway).
+    fn revoke_tokens(&self, admin: &AdminId)
+        -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Removes the organization, all its admins and its tenant collection, all or nothing.
     ///
     /// # Errors
@@ -113,6 +121,57 @@ pub trait OrganizationStore: Clone + Send + Sync + 'static {
     /// # Errors
     /// [`StoreError::Unavailable`] when it cannot.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// What the store says about a login attempt before the password is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// The attempt is counted; `attempt` is its number since the last success or lock (1 for
+    /// the first), `locks` how many times the account was locked since its last success, and
+    /// `previous_at` when the attempt before this one in the same count was made (`None` for
+    /// the first).
+    Admitted {
+        attempt: u32,
+        locks: u32,
+        previous_at: Option<DateTime<Utc>>,
+    },
+    /// The account is locked until then; nothing was counted.
+    Locked { until: DateTime<Utc> },
+}
+
+/// Login attempts per account key (the email, whether or not an admin has it), shared by every
+/// instance on the same store so that the limit holds across them.
+pub trait LoginAttempts: Clone + Send + Sync + 'static {
+    /// Atomically: [`Admission::Locked`] when `key` is locked at `now`, otherwise counts one
+    /// more attempt and answers its number. Concurrent calls get distinct numbers.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn begin_login_attempt(
+        &self,
+        key: &EmailAddress,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Admission, StoreError>> + Send;
+
+    /// Locks `key` until `until`: the attempt count starts again at 0 and the lock count rises
+    /// by one.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn lock_login(
+        &self,
+        key: &EmailAddress,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Forgets `key`'s attempts and locks (after a successful login).
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn clear_login_attempts(
+        &self,
+        key: &EmailAddress,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The documents inside tenant collections. Callers name the organization, never a collection:
@@ -168,26 +227,34 @@ pub trait TenantStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), DocumentError>> + Send;
 }
 
-/// Slow, salted password hashing. Implementations run the work off the async executor.
+/// Everything the service needs from storage, as one bound.
+pub trait Store: OrganizationStore + TenantStore + LoginAttempts {}
+
+impl<S: OrganizationStore + TenantStore + LoginAttempts> Store for S {}
+
+/// Slow, salted password hashing. Implementations run the work off the async executor, on a
+/// bounded number of workers behind a bounded queue.
 pub trait PasswordHasher: Clone + Send + Sync + 'static {
     /// # Errors
-    /// Only on an internal failure of the hashing library.
+    /// MUST return [`HashError::Overloaded`] at once, without hashing, when the queue is full;
+    /// [`HashError::Failed`] on an internal failure of the hashing library.
     fn hash(
         &self,
         password: &Password,
-    ) -> impl Future<Output = Result<PasswordHash, anyhow::Error>> + Send;
+    ) -> impl Future<Output = Result<PasswordHash, HashError>> + Send;
 
     /// Whether `password` matches `hash`. With `hash = None` (unknown account) it MUST do the same
     /// amount of work as a real verification and return `false`, so that response times do not
     /// reveal which accounts exist.
     ///
     /// # Errors
-    /// Only on an internal failure; a stored hash that cannot be parsed is an error, not `false`.
+    /// [`HashError::Overloaded`] as for [`Self::hash`]; [`HashError::Failed`] on an internal
+    /// failure (a stored hash that cannot be parsed is an error, not `false`).
     fn verify(
         &self,
         password: &Password,
         hash: Option<&PasswordHash>,
-    ) -> impl Future<Output = Result<bool, anyhow::Error>> + Send;
+    ) -> impl Future<Output = Result<bool, HashError>> + Send;
 }
 
 /// Who a request acts for, as proven by a token.
@@ -195,6 +262,8 @@ pub trait PasswordHasher: Clone + Send + Sync + 'static {
 pub struct Principal {
     pub admin_id: AdminId,
     pub organization_id: OrganizationId,
+    /// The admin's token version when the token was issued; an older one is revoked.
+    pub token_version: u64,
 }
 
 /// A freshly issued bearer token.

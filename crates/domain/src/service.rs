@@ -7,13 +7,14 @@ use crate::admin::{Admin, EmailAddress, Password};
 use crate::document::{Document, DocumentBody, DocumentPage, PageLimit};
 use crate::ids::{AdminId, DocumentId, OrganizationId};
 use crate::organization::{AdminSummary, Organization, OrganizationName, Placement};
-use crate::ports::{Clock, OrganizationStore, PasswordHasher, TenantStore, TokenCodec};
+use crate::ports::{Clock, PasswordHasher, Store, TokenCodec};
 
 pub use crate::errors::{
     AuthenticateError, CreateOrganizationError, DeleteOrganizationError, DocumentError,
     GetOrganizationError, LoginError, StoreError, UpdateOrganizationError,
 };
 pub use crate::ports::{IssuedToken, Principal};
+pub use auth::LoginPolicy;
 
 mod auth;
 mod documents;
@@ -30,11 +31,14 @@ pub struct CreateOrganization {
 }
 
 /// Rename the caller's organization and optionally change the caller's email and password.
+/// A change of email or password needs `current_password`; resending the current email or
+/// password is no change and needs nothing.
 #[derive(Debug, Clone)]
 pub struct UpdateOrganization {
     pub name: OrganizationName,
     pub email: Option<EmailAddress>,
     pub password: Option<Password>,
+    pub current_password: Option<Password>,
 }
 
 /// Everything orgsvc can be asked to do.
@@ -74,14 +78,22 @@ pub trait OrgsvcApi: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Organization, DeleteOrganizationError>> + Send;
 
     /// # Errors
-    /// `InvalidCredentials` for an unknown email or a wrong password alike.
+    /// `InvalidCredentials` for an unknown email or a wrong password alike; `Locked` after too
+    /// many failures (unknown emails lock the same way); `Overloaded` when hashing is at capacity.
     fn login(
         &self,
         email: &EmailAddress,
         password: &Password,
     ) -> impl Future<Output = Result<IssuedToken, LoginError>> + Send;
 
-    /// Checks a bearer token and that its admin and organization still exist.
+    /// Revokes every token of the caller (the one in use included).
+    ///
+    /// # Errors
+    /// Storage failures only.
+    fn logout(&self, caller: &Principal) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Checks a bearer token, that its admin and organization still exist and that it was not
+    /// revoked.
     ///
     /// # Errors
     /// `InvalidToken` when either check fails.
@@ -146,22 +158,24 @@ pub struct Service<S, H, T, C> {
     hasher: H,
     tokens: T,
     clock: C,
+    login_policy: LoginPolicy,
 }
 
-impl<S, H, T, C> Service<S, H, T, C>
-where
-    S: OrganizationStore + TenantStore,
-    H: PasswordHasher,
-    T: TokenCodec,
-    C: Clock,
-{
-    pub const fn new(store: S, hasher: H, tokens: T, clock: C) -> Self {
+impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
+    pub fn new(store: S, hasher: H, tokens: T, clock: C) -> Self {
         Self {
             store,
             hasher,
             tokens,
             clock,
+            login_policy: LoginPolicy::default(),
         }
+    }
+
+    #[must_use]
+    pub const fn with_login_policy(mut self, policy: LoginPolicy) -> Self {
+        self.login_policy = policy;
+        self
     }
 
     fn new_organization(
@@ -191,17 +205,12 @@ where
             email: organization.admin.email.clone(),
             password_hash: hash,
             created_at: organization.created_at,
+            token_version: 0,
         }
     }
 }
 
-impl<S, H, T, C> OrgsvcApi for Service<S, H, T, C>
-where
-    S: OrganizationStore + TenantStore,
-    H: PasswordHasher,
-    T: TokenCodec,
-    C: Clock,
-{
+impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> OrgsvcApi for Service<S, H, T, C> {
     async fn create_organization(
         &self,
         command: CreateOrganization,
@@ -241,6 +250,10 @@ where
         password: &Password,
     ) -> Result<IssuedToken, LoginError> {
         self.log_in(email, password).await
+    }
+
+    async fn logout(&self, caller: &Principal) -> Result<(), StoreError> {
+        self.store.revoke_tokens(&caller.admin_id).await
     }
 
     async fn authenticate(&self, token: &str) -> Result<Principal, AuthenticateError> {

@@ -79,7 +79,8 @@ impl CreateOrganizationBody {
 #[schema(example = json!({
     "organization_name": "Acme Industries",
     "email": "boss@acme.example",
-    "password": "an even better passphrase"
+    "password": "an even better passphrase",
+    "current_password": "correct horse battery"
 }))]
 pub struct UpdateOrganizationBody {
     /// The desired name. When it normalizes differently from the current one, the organization's
@@ -90,6 +91,9 @@ pub struct UpdateOrganizationBody {
     /// A new password for the calling admin.
     #[schema(format = Password)]
     pub password: Option<String>,
+    /// The calling admin's current password: required to change the email or the password.
+    #[schema(format = Password)]
+    pub current_password: Option<String>,
 }
 
 impl UpdateOrganizationBody {
@@ -103,11 +107,15 @@ impl UpdateOrganizationBody {
             self.email.as_deref().map(EmailAddress::new).transpose(),
         );
         let password = fields.check("password", self.password.map(Password::new).transpose());
+        // A current password that could never have been set is simply wrong: the service
+        // answers that it is missing (403), as for any other wrong one.
+        let current_password = self.current_password.and_then(|p| Password::new(p).ok());
         fields.finish(|| {
             Some(UpdateOrganization {
                 name: name?,
                 email: email?,
                 password: password?,
+                current_password,
             })
         })
     }
@@ -168,8 +176,10 @@ pub struct ConnectionResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdminResponse {
     pub id: Uuid,
+    /// Only for a caller holding a token of this organization.
     #[schema(example = "admin@acme.example")]
-    pub email: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 /// An organization as stored in the master database.
@@ -204,11 +214,20 @@ impl From<Organization> for OrganizationResponse {
             },
             admin: AdminResponse {
                 id: *organization.admin.id.as_uuid(),
-                email: organization.admin.email.to_string(),
+                email: Some(organization.admin.email.to_string()),
             },
             created_at: organization.created_at,
             updated_at: organization.updated_at,
         }
+    }
+}
+
+impl OrganizationResponse {
+    /// The response for a caller who may not learn who administers the organization.
+    #[must_use]
+    pub fn without_admin_email(mut self) -> Self {
+        self.admin.email = None;
+        self
     }
 }
 

@@ -2,6 +2,8 @@
 //! (400) from a well-formed body with wrong fields (422, naming the field), and handlers for
 //! actix's own query and path extractors.
 
+use std::time::Duration;
+
 use actix_web::dev::Payload;
 use actix_web::error::{PathError, QueryPayloadError};
 use actix_web::http::header;
@@ -12,13 +14,21 @@ use serde::de::DeserializeOwned;
 
 use crate::problem::{ApiError, FieldError};
 
-/// The largest accepted request body, in bytes; set as app data.
+/// How large a request body may be and how long it may take to arrive; set as app data.
 #[derive(Clone, Copy, Debug)]
-pub struct BodyLimit(pub usize);
+pub struct BodyLimit {
+    pub max_bytes: usize,
+    /// From the first byte asked for to the last received: a body that trickles or stalls
+    /// would otherwise hold its connection (and a worker's attention) forever.
+    pub timeout: Duration,
+}
 
 impl Default for BodyLimit {
     fn default() -> Self {
-        Self(1024 * 1024)
+        Self {
+            max_bytes: 1024 * 1024,
+            timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -31,19 +41,28 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req.app_data::<BodyLimit>().copied().unwrap_or_default().0;
+        let BodyLimit {
+            max_bytes: limit,
+            timeout,
+        } = req.app_data::<BodyLimit>().copied().unwrap_or_default();
         let checked = check_content_type(req).and_then(|()| check_declared_length(req, limit));
         let mut payload = payload.take();
         Box::pin(async move {
             checked?;
-            let mut body = Vec::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::MalformedBody(e.to_string()))?;
-                if body.len() + chunk.len() > limit {
-                    return Err(ApiError::PayloadTooLarge { limit });
+            let read = async {
+                let mut body = Vec::new();
+                while let Some(chunk) = payload.next().await {
+                    let chunk = chunk.map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+                    if body.len() + chunk.len() > limit {
+                        return Err(ApiError::PayloadTooLarge { limit });
+                    }
+                    body.extend_from_slice(&chunk);
                 }
-                body.extend_from_slice(&chunk);
-            }
+                Ok(body)
+            };
+            let body = tokio::time::timeout(timeout, read)
+                .await
+                .map_err(|_| ApiError::RequestTimeout)??;
             parse_json(&body).map(JsonBody)
         })
     }

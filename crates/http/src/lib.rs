@@ -12,8 +12,10 @@ pub mod handlers;
 pub mod logging;
 pub mod openapi;
 pub mod problem;
+pub mod throttle;
 
-use actix_web::{web, HttpResponse, Resource};
+use actix_web::middleware::{from_fn, DefaultHeaders};
+use actix_web::{guard, web, HttpResponse, Resource, Route};
 use orgsvc_domain::OrgsvcApi;
 use utoipa::OpenApi as _;
 use utoipa_swagger_ui::SwaggerUi;
@@ -21,44 +23,83 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use extract::BodyLimit;
 pub use logging::log_request;
 pub use problem::ApiError;
+pub use throttle::{IpThrottle, IpThrottleSettings};
 
 use handlers::{admin, documents, health, organizations};
 
-/// A resource whose other methods answer 405 as problem+json.
-fn resource(path: &str) -> Resource {
-    web::resource(path).default_service(web::to(|| async {
-        Err::<HttpResponse, _>(ApiError::MethodNotAllowed)
+/// A resource whose other methods answer 405 as problem+json, with `Allow: allow`.
+fn resource(path: &str, allow: &'static str) -> Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow })
     }))
+}
+
+/// GET, and HEAD with the same headers and no body (actix drops the body of HEAD answers).
+fn get() -> Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+/// What the HTTP layer is configured with besides the service.
+#[derive(Clone)]
+pub struct HttpOptions {
+    pub body: BodyLimit,
+    /// Shared by every worker, so it is built once and handed to each.
+    pub throttle: web::Data<IpThrottle>,
+}
+
+/// Headers every response carries: no MIME sniffing, and no framing of any page (Swagger UI
+/// included: clickjacking the Authorize dialog would hand over a token).
+#[must_use]
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Content-Security-Policy", "frame-ancestors 'none'"))
 }
 
 /// Registers every route, the extractor error handlers and the documentation on an app.
 pub fn configure<A: OrgsvcApi>(
     api: A,
-    body_limit: BodyLimit,
+    options: HttpOptions,
 ) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::new(api))
-            .app_data(body_limit)
+            .app_data(options.body)
+            .app_data(options.throttle)
             .app_data(web::QueryConfig::default().error_handler(extract::query_error))
             .app_data(web::PathConfig::default().error_handler(extract::path_error))
-            .service(resource("/org/create").route(web::post().to(organizations::create::<A>)))
-            .service(resource("/org/get").route(web::get().to(organizations::get::<A>)))
-            .service(resource("/org/update").route(web::put().to(organizations::update::<A>)))
-            .service(resource("/org/delete").route(web::delete().to(organizations::delete::<A>)))
-            .service(resource("/admin/login").route(web::post().to(admin::login::<A>)))
             .service(
-                resource("/org/documents")
-                    .route(web::post().to(documents::insert::<A>))
-                    .route(web::get().to(documents::list::<A>)),
+                resource("/org/create", "POST")
+                    .wrap(from_fn(throttle::per_ip_limit))
+                    .route(web::post().to(organizations::create::<A>)),
+            )
+            .service(resource("/org/get", "GET, HEAD").route(get().to(organizations::get::<A>)))
+            .service(
+                resource("/org/update", "PUT").route(web::put().to(organizations::update::<A>)),
             )
             .service(
-                resource("/org/documents/{id}")
-                    .route(web::get().to(documents::get::<A>))
+                resource("/org/delete", "DELETE")
+                    .route(web::delete().to(organizations::delete::<A>)),
+            )
+            .service(
+                resource("/admin/login", "POST")
+                    .wrap(from_fn(throttle::per_ip_limit))
+                    .route(web::post().to(admin::login::<A>)),
+            )
+            .service(resource("/admin/logout", "POST").route(web::post().to(admin::logout::<A>)))
+            .service(
+                resource("/org/documents", "GET, HEAD, POST")
+                    .route(web::post().to(documents::insert::<A>))
+                    .route(get().to(documents::list::<A>)),
+            )
+            .service(
+                resource("/org/documents/{id}", "GET, HEAD, PUT, DELETE")
+                    .route(get().to(documents::get::<A>))
                     .route(web::put().to(documents::replace::<A>))
                     .route(web::delete().to(documents::delete::<A>)),
             )
-            .service(resource("/health").route(web::get().to(health::health)))
-            .service(resource("/ready").route(web::get().to(health::ready::<A>)))
+            .service(resource("/health", "GET, HEAD").route(get().to(health::health)))
+            .service(resource("/ready", "GET, HEAD").route(get().to(health::ready::<A>)))
             .service(
                 SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()),
             )

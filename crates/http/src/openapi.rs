@@ -27,6 +27,7 @@ use crate::problem::{FieldError, Problem};
         organizations::update,
         organizations::delete,
         admin::login,
+        admin::logout,
         documents::insert,
         documents::list,
         documents::get,

@@ -15,7 +15,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 /// Seconds a client should wait before retrying when storage is unavailable.
-pub const RETRY_AFTER_SECONDS: u32 = 5;
+pub const RETRY_AFTER_SECONDS: u64 = 5;
+/// Seconds a client should wait when every password-hashing worker is busy: about the time
+/// the queue takes to drain.
+pub const OVERLOADED_RETRY_AFTER_SECONDS: u64 = 1;
 
 /// An RFC 9457 problem details body.
 #[derive(Debug, Serialize, ToSchema)]
@@ -73,6 +76,8 @@ pub enum ApiError {
     Unauthorized,
     #[error("invalid email or password")]
     InvalidCredentials,
+    #[error("the current password is missing or wrong")]
+    CurrentPasswordRequired,
     #[error("forbidden")]
     Forbidden,
     #[error("organization not found")]
@@ -81,12 +86,20 @@ pub enum ApiError {
     DocumentNotFound,
     #[error("organization {slug} exists")]
     OrganizationExists { slug: String },
-    #[error("admin email {email} taken")]
-    AdminEmailTaken { email: String },
+    /// Deliberately without the email: a 409 that echoed it would confirm who has an account.
+    #[error("admin email taken")]
+    AdminEmailTaken,
     #[error("route not found")]
     RouteNotFound,
+    /// `allow` lists the methods the resource does accept.
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed { allow: &'static str },
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
+    #[error("too many requests")]
+    TooManyRequests { retry_after: u64 },
+    #[error("password hashing is at capacity")]
+    Overloaded,
     #[error("storage unavailable")]
     StorageUnavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -98,43 +111,85 @@ impl ApiError {
         Self::Validation(vec![FieldError::new(field, message)])
     }
 
-    const fn code(&self) -> &'static str {
+    /// Status, stable code and title of each variant: one row per code.
+    const fn kind(&self) -> (StatusCode, &'static str, &'static str) {
+        use StatusCode as S;
         match self {
-            Self::MalformedBody(_) => "malformed_body",
-            Self::Validation(_) => "validation_failed",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::Unauthorized => "unauthorized",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::Forbidden => "forbidden",
-            Self::OrganizationNotFound => "organization_not_found",
-            Self::DocumentNotFound => "document_not_found",
-            Self::OrganizationExists { .. } => "organization_exists",
-            Self::AdminEmailTaken { .. } => "admin_email_taken",
-            Self::RouteNotFound => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::StorageUnavailable(_) => "storage_unavailable",
-            Self::Internal(_) => "internal_error",
+            Self::MalformedBody(_) => (S::BAD_REQUEST, "malformed_body", "Malformed request body"),
+            Self::Validation(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "Validation failed",
+            ),
+            Self::PayloadTooLarge { .. } => (
+                S::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload too large",
+            ),
+            Self::UnsupportedMediaType => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+            ),
+            Self::Unauthorized => (S::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            Self::InvalidCredentials => (
+                S::UNAUTHORIZED,
+                "invalid_credentials",
+                "Invalid credentials",
+            ),
+            Self::CurrentPasswordRequired => (
+                S::FORBIDDEN,
+                "current_password_required",
+                "Current password required",
+            ),
+            Self::Forbidden => (S::FORBIDDEN, "forbidden", "Forbidden"),
+            Self::OrganizationNotFound => (
+                S::NOT_FOUND,
+                "organization_not_found",
+                "Organization not found",
+            ),
+            Self::DocumentNotFound => (S::NOT_FOUND, "document_not_found", "Document not found"),
+            Self::RouteNotFound => (S::NOT_FOUND, "not_found", "Not found"),
+            Self::MethodNotAllowed { .. } => (
+                S::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+            ),
+            Self::RequestTimeout => (S::REQUEST_TIMEOUT, "request_timeout", "Request timeout"),
+            Self::OrganizationExists { .. } => {
+                (S::CONFLICT, "organization_exists", "Organization exists")
+            }
+            Self::AdminEmailTaken => (S::CONFLICT, "admin_email_taken", "Admin email taken"),
+            Self::TooManyRequests { .. } => (
+                S::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "Too many requests",
+            ),
+            Self::Overloaded => (S::SERVICE_UNAVAILABLE, "overloaded", "Overloaded"),
+            Self::StorageUnavailable(_) => (
+                S::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "Storage unavailable",
+            ),
+            Self::Internal(_) => (
+                S::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Internal server error",
+            ),
         }
     }
 
-    const fn title(&self) -> &'static str {
+    const fn code(&self) -> &'static str {
+        self.kind().1
+    }
+
+    /// Seconds the client should wait before retrying, for the errors that say so.
+    const fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::MalformedBody(_) => "Malformed request body",
-            Self::Validation(_) => "Validation failed",
-            Self::PayloadTooLarge { .. } => "Payload too large",
-            Self::UnsupportedMediaType => "Unsupported media type",
-            Self::Unauthorized => "Unauthorized",
-            Self::InvalidCredentials => "Invalid credentials",
-            Self::Forbidden => "Forbidden",
-            Self::OrganizationNotFound => "Organization not found",
-            Self::DocumentNotFound => "Document not found",
-            Self::OrganizationExists { .. } => "Organization exists",
-            Self::AdminEmailTaken { .. } => "Admin email taken",
-            Self::RouteNotFound => "Not found",
-            Self::MethodNotAllowed => "Method not allowed",
-            Self::StorageUnavailable(_) => "Storage unavailable",
-            Self::Internal(_) => "Internal server error",
+            Self::StorageUnavailable(_) => Some(RETRY_AFTER_SECONDS),
+            Self::Overloaded => Some(OVERLOADED_RETRY_AFTER_SECONDS),
+            Self::TooManyRequests { retry_after } => Some(*retry_after),
+            _ => None,
         }
     }
 
@@ -158,17 +213,30 @@ impl ApiError {
                     .into()
             }
             Self::InvalidCredentials => "The email or password is incorrect.".into(),
+            Self::CurrentPasswordRequired => {
+                "Changing the email or password needs the current password in `current_password`."
+                    .into()
+            }
             Self::Forbidden => "Your token belongs to another organization.".into(),
             Self::OrganizationNotFound => "No organization has that name.".into(),
             Self::DocumentNotFound => "No document with that id in your organization.".into(),
             Self::OrganizationExists { slug } => {
                 format!("An organization whose name normalizes to '{slug}' already exists.")
             }
-            Self::AdminEmailTaken { email } => {
-                format!("An admin with email '{email}' already exists.")
-            }
+            Self::AdminEmailTaken => "That email already belongs to an admin.".into(),
             Self::RouteNotFound => "No such endpoint; see /docs for the API.".into(),
-            Self::MethodNotAllowed => "This endpoint does not accept that method.".into(),
+            Self::MethodNotAllowed { allow } => {
+                format!("This endpoint accepts only: {allow}.")
+            }
+            Self::RequestTimeout => {
+                "The request body was not received in time; send it without pausing.".into()
+            }
+            Self::TooManyRequests { retry_after } => {
+                format!("Too many attempts; retry in {retry_after} seconds.")
+            }
+            Self::Overloaded => format!(
+                "The service is busy hashing passwords; retry in {OVERLOADED_RETRY_AFTER_SECONDS} seconds."
+            ),
             Self::StorageUnavailable(_) => format!(
                 "Storage is temporarily unavailable; retry in {RETRY_AFTER_SECONDS} seconds."
             ),
@@ -181,7 +249,7 @@ impl ApiError {
         let code = self.code();
         Problem {
             problem_type: format!("urn:orgsvc:problem:{code}"),
-            title: self.title(),
+            title: self.kind().2,
             status: self.status_code().as_u16(),
             detail: self.detail(),
             code,
@@ -195,21 +263,7 @@ impl ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            Self::MalformedBody(_) => StatusCode::BAD_REQUEST,
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::OrganizationNotFound | Self::DocumentNotFound | Self::RouteNotFound => {
-                StatusCode::NOT_FOUND
-            }
-            Self::OrganizationExists { .. } | Self::AdminEmailTaken { .. } => StatusCode::CONFLICT,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.kind().0
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -229,10 +283,13 @@ impl ResponseError for ApiError {
             Self::Unauthorized => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
-            Self::StorageUnavailable(_) => {
-                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+            Self::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, *allow));
             }
             _ => {}
+        }
+        if let Some(seconds) = self.retry_after() {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         response.body(serde_json::to_string(&self.problem()).unwrap_or_default())
     }
@@ -253,9 +310,8 @@ impl From<CreateOrganizationError> for ApiError {
             CreateOrganizationError::NameTaken { slug } => Self::OrganizationExists {
                 slug: slug.to_string(),
             },
-            CreateOrganizationError::EmailTaken { email } => Self::AdminEmailTaken {
-                email: email.to_string(),
-            },
+            CreateOrganizationError::EmailTaken { .. } => Self::AdminEmailTaken,
+            CreateOrganizationError::Overloaded => Self::Overloaded,
             CreateOrganizationError::Store(e) => e.into(),
             CreateOrganizationError::Unknown(e) => Self::Internal(e),
         }
@@ -278,8 +334,13 @@ impl From<UpdateOrganizationError> for ApiError {
             UpdateOrganizationError::NameTaken { slug } => Self::OrganizationExists {
                 slug: slug.to_string(),
             },
-            UpdateOrganizationError::EmailTaken { email } => Self::AdminEmailTaken {
-                email: email.to_string(),
+            UpdateOrganizationError::EmailTaken { .. } => Self::AdminEmailTaken,
+            UpdateOrganizationError::Overloaded => Self::Overloaded,
+            UpdateOrganizationError::CurrentPasswordRequired => Self::CurrentPasswordRequired,
+            UpdateOrganizationError::Locked {
+                retry_after_seconds,
+            } => Self::TooManyRequests {
+                retry_after: retry_after_seconds,
             },
             UpdateOrganizationError::Store(e) => e.into(),
             UpdateOrganizationError::Unknown(e) => Self::Internal(e),
@@ -301,6 +362,12 @@ impl From<LoginError> for ApiError {
     fn from(error: LoginError) -> Self {
         match error {
             LoginError::InvalidCredentials => Self::InvalidCredentials,
+            LoginError::Overloaded => Self::Overloaded,
+            LoginError::Locked {
+                retry_after_seconds,
+            } => Self::TooManyRequests {
+                retry_after: retry_after_seconds,
+            },
             LoginError::Store(e) => e.into(),
             LoginError::Unknown(e) => Self::Internal(e),
         }

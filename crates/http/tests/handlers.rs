@@ -16,7 +16,12 @@ use orgsvc_domain::{
     EmailAddress, IssuedToken, Organization, OrganizationId, OrganizationName, OrgsvcApi,
     PageLimit, Password, Placement, Principal, UpdateOrganization,
 };
-use orgsvc_http::{configure, BodyLimit};
+use std::time::Duration;
+
+use actix_web::web;
+use orgsvc_http::{
+    configure, security_headers, BodyLimit, HttpOptions, IpThrottle, IpThrottleSettings,
+};
 use serde_json::{json, Value};
 
 const GOOD_TOKEN: &str = "good-token";
@@ -27,6 +32,7 @@ type PageArguments = Option<(Option<DocumentId>, PageLimit)>;
 #[derive(Clone, Default)]
 struct FakeApi {
     down: Arc<AtomicBool>,
+    logged_out: Arc<AtomicBool>,
     last_update: Arc<Mutex<Option<UpdateOrganization>>>,
     last_page: Arc<Mutex<PageArguments>>,
 }
@@ -35,6 +41,7 @@ fn principal() -> Principal {
     Principal {
         admin_id: AdminId::from_uuid(uuid::Uuid::from_u128(1)),
         organization_id: OrganizationId::from_uuid(uuid::Uuid::from_u128(2)),
+        token_version: 0,
     }
 }
 
@@ -78,6 +85,7 @@ impl OrgsvcApi for FakeApi {
             "Taken" => Err(CreateOrganizationError::NameTaken {
                 slug: command.name.slug().clone(),
             }),
+            "Busy" => Err(CreateOrganizationError::Overloaded),
             "Boom" => Err(CreateOrganizationError::Unknown(anyhow::anyhow!(
                 "driver said: secret internal detail"
             ))),
@@ -129,14 +137,23 @@ impl OrgsvcApi for FakeApi {
         email: &EmailAddress,
         password: &Password,
     ) -> Result<IssuedToken, LoginError> {
-        if email.as_str() == "admin@acme.io" && password.expose() == "correct horse" {
-            Ok(IssuedToken {
+        match email.as_str() {
+            "admin@acme.io" if password.expose() == "correct horse" => Ok(IssuedToken {
                 access_token: GOOD_TOKEN.into(),
                 expires_in_seconds: 3600,
-            })
-        } else {
-            Err(LoginError::InvalidCredentials)
+            }),
+            "locked@acme.io" => Err(LoginError::Locked {
+                retry_after_seconds: 42,
+            }),
+            "busy@acme.io" => Err(LoginError::Overloaded),
+            _ => Err(LoginError::InvalidCredentials),
         }
+    }
+
+    async fn logout(&self, caller: &Principal) -> Result<(), StoreError> {
+        assert_eq!(*caller, principal());
+        self.logged_out.store(true, Ordering::SeqCst);
+        Ok(())
     }
 
     async fn authenticate(&self, token: &str) -> Result<Principal, AuthenticateError> {
@@ -208,9 +225,32 @@ struct Response {
     body: Value,
 }
 
+fn options(per_ip_burst: u32) -> HttpOptions {
+    HttpOptions {
+        body: BodyLimit {
+            max_bytes: 256,
+            timeout: Duration::from_secs(10),
+        },
+        throttle: web::Data::new(IpThrottle::new(IpThrottleSettings {
+            burst: per_ip_burst,
+            per_second: 0.001,
+            trusted_proxies: Vec::new(),
+        })),
+    }
+}
+
 async fn call(api: &FakeApi, request: test::TestRequest) -> Response {
-    let app =
-        test::init_service(App::new().configure(configure(api.clone(), BodyLimit(256)))).await;
+    call_with(api, options(1000), request).await
+}
+
+async fn call_with(api: &FakeApi, options: HttpOptions, request: test::TestRequest) -> Response {
+    let app = test::init_service(
+        App::new()
+            .wrap(security_headers())
+            .configure(configure(api.clone(), options)),
+    )
+    .await;
+    let request = request.peer_addr("192.0.2.10:40000".parse().unwrap());
     let response = test::call_service(&app, request.to_request()).await;
     let status = response.status();
     let headers = response.headers().clone();
@@ -285,6 +325,12 @@ async fn taken_names_and_emails_are_409_with_distinct_codes() {
     )
     .await;
     assert_problem(&email, 409, "admin_email_taken");
+    // The answer does not confirm whose email it is.
+    assert!(
+        !email.body.to_string().contains("taken@acme.io"),
+        "{}",
+        email.body
+    );
 }
 
 #[actix_web::test]
@@ -634,11 +680,202 @@ async fn unknown_routes_and_methods_are_problems_too() {
         404,
         "not_found",
     );
-    assert_problem(
-        &call(&api, test::TestRequest::get().uri("/org/create")).await,
-        405,
-        "method_not_allowed",
+    let wrong_method = call(&api, test::TestRequest::get().uri("/org/create")).await;
+    assert_problem(&wrong_method, 405, "method_not_allowed");
+    assert_eq!(wrong_method.headers.get(header::ALLOW).unwrap(), "POST");
+    let wrong_method = call(&api, test::TestRequest::patch().uri("/org/documents/x")).await;
+    assert_eq!(
+        wrong_method.headers.get(header::ALLOW).unwrap(),
+        "GET, HEAD, PUT, DELETE"
     );
+}
+
+#[actix_web::test]
+async fn head_works_wherever_get_does_and_sends_no_body() {
+    let api = FakeApi::default();
+    let app = test::init_service(App::new().configure(configure(api, options(1000)))).await;
+    for uri in ["/health", "/ready", "/org/get?organization_name=acme"] {
+        let response = test::call_service(
+            &app,
+            test::TestRequest::default()
+                .method(actix_web::http::Method::HEAD)
+                .uri(uri)
+                .to_request(),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        assert_eq!(
+            response.headers().get(header::CONTENT_TYPE).unwrap(),
+            "application/json",
+            "{uri}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn every_response_forbids_sniffing_and_framing() {
+    let api = FakeApi::default();
+    for request in [
+        test::TestRequest::get().uri("/health"),
+        test::TestRequest::get().uri("/nope"),
+        test::TestRequest::get().uri("/docs/"),
+    ] {
+        let response = call(&api, request).await;
+        assert_eq!(
+            response.headers.get("x-content-type-options").unwrap(),
+            "nosniff"
+        );
+        assert_eq!(response.headers.get("x-frame-options").unwrap(), "DENY");
+    }
+}
+
+#[actix_web::test]
+async fn a_token_response_is_never_cached() {
+    let body = json!({"email": "admin@acme.io", "password": "correct horse"});
+    let response = call(&FakeApi::default(), post_json("/admin/login", &body)).await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(
+        response.headers.get(header::CACHE_CONTROL).unwrap(),
+        "no-store"
+    );
+}
+
+#[actix_web::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let api = FakeApi::default();
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let response = call(
+            &api,
+            test::TestRequest::get()
+                .uri("/org/documents")
+                .insert_header((header::AUTHORIZATION, format!("{scheme} {GOOD_TOKEN}"))),
+        )
+        .await;
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "{scheme}: {}",
+            response.body
+        );
+    }
+}
+
+#[actix_web::test]
+async fn anonymous_callers_do_not_see_the_admin_email_but_the_organization_does() {
+    let api = FakeApi::default();
+    let anonymous = call(
+        &api,
+        test::TestRequest::get().uri("/org/get?organization_name=acme"),
+    )
+    .await;
+    assert_eq!(anonymous.status, StatusCode::OK);
+    assert!(anonymous.body["admin"]["id"].is_string());
+    assert!(
+        anonymous.body["admin"].get("email").is_none(),
+        "{}",
+        anonymous.body
+    );
+    assert!(!anonymous.body.to_string().contains("admin@acme.io"));
+    let own = call(
+        &api,
+        test::TestRequest::get()
+            .uri("/org/get?organization_name=acme")
+            .insert_header((header::AUTHORIZATION, format!("Bearer {GOOD_TOKEN}"))),
+    )
+    .await;
+    assert_eq!(own.body["admin"]["email"], "admin@acme.io");
+    // A bad token is treated as no token on this public endpoint.
+    let stale = call(
+        &api,
+        test::TestRequest::get()
+            .uri("/org/get?organization_name=acme")
+            .insert_header((header::AUTHORIZATION, "Bearer stale")),
+    )
+    .await;
+    assert_eq!(stale.status, StatusCode::OK);
+    assert!(stale.body["admin"].get("email").is_none());
+}
+
+#[actix_web::test]
+async fn a_locked_account_is_429_and_a_busy_hasher_503_both_with_retry_after() {
+    let api = FakeApi::default();
+    let locked = call(
+        &api,
+        post_json(
+            "/admin/login",
+            &json!({"email": "locked@acme.io", "password": "whatever1"}),
+        ),
+    )
+    .await;
+    assert_problem(&locked, 429, "too_many_requests");
+    assert_eq!(locked.headers.get(header::RETRY_AFTER).unwrap(), "42");
+    let busy = call(
+        &api,
+        post_json(
+            "/admin/login",
+            &json!({"email": "busy@acme.io", "password": "whatever1"}),
+        ),
+    )
+    .await;
+    assert_problem(&busy, 503, "overloaded");
+    assert!(busy.headers.get(header::RETRY_AFTER).is_some());
+    let busy = call(
+        &api,
+        post_json("/org/create", &create_body("Busy", "b@acme.io")),
+    )
+    .await;
+    assert_problem(&busy, 503, "overloaded");
+}
+
+#[actix_web::test]
+async fn one_client_address_gets_a_burst_of_password_requests_then_429() {
+    let api = FakeApi::default();
+    let options = options(3);
+    let app =
+        test::init_service(App::new().configure(configure(api.clone(), options.clone()))).await;
+    let login = |peer: &str| {
+        test::TestRequest::post()
+            .uri("/admin/login")
+            .peer_addr(peer.parse().unwrap())
+            .set_json(json!({"email": "admin@acme.io", "password": "wrong password"}))
+            .to_request()
+    };
+    for _ in 0..3 {
+        let response = test::call_service(&app, login("192.0.2.1:1000")).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let limited = test::call_service(&app, login("192.0.2.1:1001")).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.headers().get(header::RETRY_AFTER).is_some());
+    // Creating shares the bucket; another address has its own.
+    let create = test::TestRequest::post()
+        .uri("/org/create")
+        .peer_addr("192.0.2.1:1002".parse().unwrap())
+        .set_json(create_body("Acme", "admin@acme.io"))
+        .to_request();
+    assert_eq!(
+        test::call_service(&app, create).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let other = test::call_service(&app, login("192.0.2.2:1000")).await;
+    assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn logout_revokes_through_the_service_and_needs_a_token() {
+    let api = FakeApi::default();
+    let unauthenticated = call(&api, test::TestRequest::post().uri("/admin/logout")).await;
+    assert_problem(&unauthenticated, 401, "unauthorized");
+    assert!(!api.logged_out.load(Ordering::SeqCst));
+    let response = call(
+        &api,
+        test::TestRequest::post()
+            .uri("/admin/logout")
+            .insert_header((header::AUTHORIZATION, format!("Bearer {GOOD_TOKEN}"))),
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::NO_CONTENT);
+    assert!(api.logged_out.load(Ordering::SeqCst));
 }
 
 #[actix_web::test]
@@ -698,7 +935,7 @@ async fn swagger_ui_is_served_at_docs() {
     let api = FakeApi::default();
     let redirect = call(&api, test::TestRequest::get().uri("/docs")).await;
     assert!(redirect.status.is_redirection());
-    let app = test::init_service(App::new().configure(configure(api, BodyLimit::default()))).await;
+    let app = test::init_service(App::new().configure(configure(api, options(1000)))).await;
     let response =
         test::call_service(&app, test::TestRequest::get().uri("/docs/").to_request()).await;
     assert_eq!(response.status(), StatusCode::OK);

@@ -8,16 +8,20 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use orgsvc_domain::errors::{
     CreateOrganizationError, DeleteOrganizationError, DocumentError, StoreError,
     UpdateOrganizationError,
 };
-use orgsvc_domain::ports::{OrganizationChange, OrganizationStore, TenantStore};
+use orgsvc_domain::ports::{
+    Admission, LoginAttempts, OrganizationChange, OrganizationStore, TenantStore,
+};
 use orgsvc_domain::{
     Admin, AdminId, Document, DocumentId, EmailAddress, Organization, OrganizationId, Placement,
     Slug,
 };
 use redb::{Database, ReadableTable, ReadableTableMetadata};
+use tokio::sync::Semaphore;
 
 mod records;
 mod tables;
@@ -34,12 +38,27 @@ pub const EMBEDDED_CLUSTER: &str = "embedded";
 pub struct EmbeddedStore {
     db: Arc<Database>,
     placement: Placement,
+    /// Bounds the redb calls running at once. Each actix worker has its own tokio runtime
+    /// with a blocking pool of up to 512 threads, so without this a read flood grew the
+    /// process to ~100 threads; callers beyond the bound wait here, as futures, not threads.
+    blocking: Arc<Semaphore>,
+}
+
+/// redb calls in flight at once: enough to keep both the disk and every core busy.
+fn blocking_permits() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZero::get) * 2
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenEmbeddedStoreError {
     #[error("cannot create the data directory {path}")]
     CreateDirectory {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot make the embedded database {path} private (mode 0600)")]
+    Permissions {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -78,7 +97,12 @@ impl EmbeddedStore {
         let database = path
             .file_stem()
             .map_or_else(|| "orgsvc".to_owned(), |s| s.to_string_lossy().into_owned());
+        restrict_permissions(path).map_err(|source| OpenEmbeddedStoreError::Permissions {
+            path: path.to_owned(),
+            source,
+        })?;
         Ok(Self {
+            blocking: Arc::new(Semaphore::new(blocking_permits())),
             db: Arc::new(db),
             placement: Placement {
                 cluster: EMBEDDED_CLUSTER.to_owned(),
@@ -96,11 +120,30 @@ impl EmbeddedStore {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let db = Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || work(&db))
+        let permit = Arc::clone(&self.blocking)
+            .acquire_owned()
             .await
-            .map_err(|e| E::from(StoreError::Unknown(e.into())))?
+            .map_err(|e| E::from(StoreError::Unknown(e.into())))?;
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work(&db)
+        })
+        .await
+        .map_err(|e| E::from(StoreError::Unknown(e.into())))?
     }
+}
+
+/// The file holds password hashes and every tenant's data: owner only.
+fn restrict_permissions(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Any redb failure is an internal one: the file is local, so there is no "unavailable".
@@ -243,13 +286,90 @@ impl OrganizationStore for EmbeddedStore {
         .await
     }
 
+    async fn revoke_tokens(&self, admin: &AdminId) -> Result<(), StoreError> {
+        let id = admin.as_uuid().as_u128();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            if tables::revoke_tokens(&txn, id)? {
+                txn.commit().map_err(db_err)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.run(|db| db.begin_read().map(|_| ()).map_err(db_err))
             .await
     }
 }
 
+/// Each call is one write transaction, so concurrent attempts are numbered one after another.
+impl LoginAttempts for EmbeddedStore {
+    async fn begin_login_attempt(
+        &self,
+        key: &EmailAddress,
+        now: DateTime<Utc>,
+    ) -> Result<Admission, StoreError> {
+        let key = key.clone();
+        self.write(move |txn| {
+            tables::update_attempts(txn, key.as_str(), |attempts| {
+                if let Some(until) = attempts.locked_until.filter(|until| *until > now) {
+                    return Admission::Locked { until };
+                }
+                let previous_at = attempts.last_at.replace(now);
+                attempts.count += 1;
+                Admission::Admitted {
+                    attempt: attempts.count,
+                    locks: attempts.locks,
+                    previous_at,
+                }
+            })
+        })
+        .await
+    }
+
+    async fn lock_login(&self, key: &EmailAddress, until: DateTime<Utc>) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.write(move |txn| {
+            tables::update_attempts(txn, key.as_str(), |attempts| {
+                attempts.count = 0;
+                attempts.last_at = None;
+                attempts.locks += 1;
+                attempts.locked_until = Some(until);
+            })
+        })
+        .await
+    }
+
+    async fn clear_login_attempts(&self, key: &EmailAddress) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.write(move |txn| {
+            txn.open_table(tables::LOGIN_ATTEMPTS)
+                .map_err(db_err)?
+                .remove(key.as_str())
+                .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
 impl EmbeddedStore {
+    /// Runs `work` in one write transaction on the blocking pool, committing when it succeeds.
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&redb::WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let answer = work(&txn)?;
+            txn.commit().map_err(db_err)?;
+            Ok(answer)
+        })
+        .await
+    }
+
     /// Runs `work` on the organization's current tenant table inside one write transaction,
     /// committing only when it succeeds.
     async fn write_tenant<T: Send + 'static>(

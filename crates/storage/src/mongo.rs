@@ -14,6 +14,7 @@
 //! and copy-mode moves wait one operation timeout after recording their intent so that writes
 //! already in flight elsewhere land before copying starts.
 
+mod attempts;
 mod errors;
 mod lifecycle;
 mod records;
@@ -53,6 +54,7 @@ struct Inner {
     master: Database,
     organizations: Collection<OrganizationDoc>,
     admins: Collection<AdminDoc>,
+    login_attempts: Collection<attempts::AttemptDoc>,
     settings: MongoSettings,
     /// Identifies this process in the intents it owns.
     owner: String,
@@ -122,6 +124,7 @@ impl MongoStore {
             inner: Arc::new(Inner {
                 organizations: master.collection("organizations"),
                 admins: master.collection("admins"),
+                login_attempts: master.collection("login_attempts"),
                 master,
                 clients,
                 settings,
@@ -159,8 +162,12 @@ impl MongoStore {
             loop {
                 ticks.tick().await;
                 let Some(inner) = store.upgrade() else { break };
-                if let Err(e) = (Self { inner }).recover_expired().await {
+                let store = Self { inner };
+                if let Err(e) = store.recover_expired().await {
                     tracing::warn!(error = ?e, "recovery sweep failed; will retry");
+                }
+                if let Err(e) = store.forget_old_login_attempts().await {
+                    tracing::warn!(error = ?e, "pruning login attempts failed; will retry");
                 }
             }
         });
@@ -263,6 +270,36 @@ impl MongoStore {
             )
             .build();
         timed(limit, self.inner.admins.create_index(by_organization)).await?;
+        let attempts = &self.inner.login_attempts;
+        let by_epoch = IndexModel::builder()
+            .keys(doc! {"key": 1, "epoch": -1, "n": -1})
+            .options(
+                IndexOptions::builder()
+                    .name("key_epoch_n".to_owned())
+                    .build(),
+            )
+            .build();
+        timed(limit, attempts.create_index(by_epoch)).await?;
+        let expiring = |ttl: Option<Duration>| {
+            IndexModel::builder()
+                .keys(doc! {"at": 1})
+                .options(
+                    IndexOptions::builder()
+                        .name("at".to_owned())
+                        .expire_after(ttl)
+                        .build(),
+                )
+                .build()
+        };
+        let retention = Duration::from_secs(attempts::ATTEMPTS_RETENTION_SECONDS);
+        match timed(limit, attempts.create_index(expiring(Some(retention)))).await {
+            Ok(_) => {}
+            // FerretDB 1.x has no TTL indexes; the recovery sweep deletes expired documents.
+            Err(DbError::NotImplemented(_)) => {
+                timed(limit, attempts.create_index(expiring(None))).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(())
     }
 
@@ -381,6 +418,19 @@ impl OrganizationStore for MongoStore {
     ) -> Result<(), DeleteOrganizationError> {
         self.ensure_ready().await?;
         self.delete(id).await
+    }
+
+    async fn revoke_tokens(&self, admin: &AdminId) -> Result<(), StoreError> {
+        self.ensure_ready().await?;
+        timed(
+            self.op_timeout(),
+            self.inner.admins.update_one(
+                doc! {"_id": admin.to_string()},
+                doc! {"$inc": {"token_version": 1_i64}},
+            ),
+        )
+        .await?;
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -1,42 +1,174 @@
-//! Logging in and checking tokens.
+//! Logging in, proving the current password, checking and revoking tokens, and the per-account
+//! lockout that guards all password checks.
 
-use crate::admin::{EmailAddress, Password};
-use crate::ports::{
-    Clock, IssuedToken, OrganizationStore, PasswordHasher, Principal, TenantStore, TokenCodec,
-};
-use crate::service::{AuthenticateError, LoginError, Service};
+use std::time::Duration;
 
-impl<S, H, T, C> Service<S, H, T, C>
-where
-    S: OrganizationStore + TenantStore,
-    H: PasswordHasher,
-    T: TokenCodec,
-    C: Clock,
-{
+use chrono::{DateTime, Utc};
+
+use crate::admin::{Admin, EmailAddress, Password};
+use crate::errors::HashError;
+use crate::ports::{Admission, Clock, IssuedToken, PasswordHasher, Principal, Store, TokenCodec};
+use crate::service::{AuthenticateError, LoginError, Service, StoreError};
+
+/// When repeated wrong passwords lock an account, and for how long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginPolicy {
+    /// Consecutive failures that lock the account.
+    pub max_failures: u32,
+    /// The first lock; each further lock (without a success between) doubles it.
+    pub lockout: Duration,
+    /// The longest a lock lasts.
+    pub max_lockout: Duration,
+}
+
+impl Default for LoginPolicy {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            lockout: Duration::from_secs(60),
+            max_lockout: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl LoginPolicy {
+    /// How long the account is locked after `locks` earlier locks.
+    #[must_use]
+    pub fn lock_duration(&self, locks: u32) -> Duration {
+        let factor = 1u32.checked_shl(locks).unwrap_or(u32::MAX);
+        self.lockout
+            .checked_mul(factor)
+            .unwrap_or(self.max_lockout)
+            .min(self.max_lockout)
+    }
+}
+
+/// Why a password check did not pass.
+#[derive(Debug)]
+pub(super) enum Refusal {
+    /// Wrong password (or unknown account): counted as a failure.
+    Wrong,
+    Locked {
+        retry_after_seconds: u64,
+    },
+    Overloaded,
+    Store(StoreError),
+    Failed(anyhow::Error),
+}
+
+impl From<StoreError> for Refusal {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+impl From<HashError> for Refusal {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Overloaded => Self::Overloaded,
+            HashError::Failed(cause) => Self::Failed(cause),
+        }
+    }
+}
+
+impl From<Refusal> for LoginError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Wrong => Self::InvalidCredentials,
+            Refusal::Locked {
+                retry_after_seconds,
+            } => Self::Locked {
+                retry_after_seconds,
+            },
+            Refusal::Overloaded => Self::Overloaded,
+            Refusal::Store(e) => Self::Store(e),
+            Refusal::Failed(e) => Self::Unknown(e),
+        }
+    }
+}
+
+/// Whole seconds from `now` until `until`, at least 1 (a `Retry-After` of 0 invites a storm).
+fn seconds_until(now: DateTime<Utc>, until: DateTime<Utc>) -> u64 {
+    let millis = u64::try_from((until - now).num_milliseconds()).unwrap_or(0);
+    millis.div_ceil(1000).max(1)
+}
+
+impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
     pub(super) async fn log_in(
         &self,
         email: &EmailAddress,
         password: &Password,
     ) -> Result<IssuedToken, LoginError> {
         let admin = self.store.find_admin_by_email(email).await?;
-        // Verify even when the email is unknown (against no hash, which the hasher answers with
-        // the same work), so the response time does not tell which emails have accounts.
+        // Unknown emails go through the same steps (throttle, then a verification against no
+        // hash, which costs the same), so neither the answer nor its timing tells which emails
+        // have accounts.
+        self.check_password(email, admin.as_ref(), password).await?;
+        let admin = admin.ok_or(LoginError::InvalidCredentials)?;
+        self.tokens
+            .issue(&principal_of(&admin), self.clock.now())
+            .map_err(LoginError::Unknown)
+    }
+
+    /// Verifies `password` for the account `key` (whose admin, if any, is `admin`) behind the
+    /// per-account lockout: a locked account is refused without hashing; the attempt is counted
+    /// before hashing, so parallel guesses cannot exceed the limit; a success clears the count.
+    pub(super) async fn check_password(
+        &self,
+        key: &EmailAddress,
+        admin: Option<&Admin>,
+        password: &Password,
+    ) -> Result<(), Refusal> {
+        let policy = self.login_policy;
+        let now = self.clock.now();
+        let (attempt, locks) = match self.store.begin_login_attempt(key, now).await? {
+            Admission::Locked { until } => {
+                return Err(Refusal::Locked {
+                    retry_after_seconds: seconds_until(now, until),
+                })
+            }
+            Admission::Admitted {
+                attempt,
+                locks,
+                previous_at,
+            } if attempt > policy.max_failures => {
+                // Attempts beyond the limit are in flight (the one that will lock is still
+                // hashing) or were left by a process that died before it could lock: only the
+                // latter, recognisable by its age, is forgotten.
+                let abandoned = previous_at.is_none_or(|at| {
+                    now - at > chrono::Duration::from_std(policy.lockout).unwrap_or_default()
+                });
+                if !abandoned {
+                    return Err(Refusal::Locked {
+                        retry_after_seconds: policy.lock_duration(locks).as_secs().max(1),
+                    });
+                }
+                self.store.clear_login_attempts(key).await?;
+                match self.store.begin_login_attempt(key, now).await? {
+                    Admission::Admitted { attempt, locks, .. } => (attempt, locks),
+                    Admission::Locked { until } => {
+                        return Err(Refusal::Locked {
+                            retry_after_seconds: seconds_until(now, until),
+                        })
+                    }
+                }
+            }
+            Admission::Admitted { attempt, locks, .. } => (attempt, locks),
+        };
         let matches = self
             .hasher
-            .verify(password, admin.as_ref().map(|admin| &admin.password_hash))
-            .await
-            .map_err(LoginError::Unknown)?;
-        let admin = match admin {
-            Some(admin) if matches => admin,
-            _ => return Err(LoginError::InvalidCredentials),
-        };
-        let principal = Principal {
-            admin_id: admin.id,
-            organization_id: admin.organization_id,
-        };
-        self.tokens
-            .issue(&principal, self.clock.now())
-            .map_err(LoginError::Unknown)
+            .verify(password, admin.map(|admin| &admin.password_hash))
+            .await?;
+        if matches && admin.is_some() {
+            self.store.clear_login_attempts(key).await?;
+            return Ok(());
+        }
+        if attempt >= policy.max_failures {
+            let until =
+                now + chrono::Duration::from_std(policy.lock_duration(locks)).unwrap_or_default();
+            self.store.lock_login(key, until).await?;
+        }
+        Err(Refusal::Wrong)
     }
 
     pub(super) async fn check_token(&self, token: &str) -> Result<Principal, AuthenticateError> {
@@ -44,11 +176,20 @@ where
             .tokens
             .verify(token)
             .ok_or(AuthenticateError::InvalidToken)?;
-        // A valid signature is not enough: the admin (and with it the organization) may have been
-        // deleted since the token was issued.
+        // A valid signature is not enough: the admin (and with it the organization) may have
+        // been deleted, or the token revoked by a credential change or a logout.
         match self.store.find_admin_by_id(&principal.admin_id).await? {
-            Some(admin) if admin.organization_id == principal.organization_id => Ok(principal),
+            Some(admin) if principal_of(&admin) == principal => Ok(principal),
             _ => Err(AuthenticateError::InvalidToken),
         }
+    }
+}
+
+/// Who a token for `admin` is issued to, at the admin's current token version.
+pub(super) const fn principal_of(admin: &Admin) -> Principal {
+    Principal {
+        admin_id: admin.id,
+        organization_id: admin.organization_id,
+        token_version: admin.token_version,
     }
 }

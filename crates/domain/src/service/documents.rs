@@ -2,16 +2,10 @@
 
 use crate::document::{Document, DocumentBody, DocumentPage, PageLimit};
 use crate::ids::DocumentId;
-use crate::ports::{Clock, OrganizationStore, PasswordHasher, Principal, TenantStore, TokenCodec};
+use crate::ports::{Clock, PasswordHasher, Principal, Store, TokenCodec};
 use crate::service::{DocumentError, Service};
 
-impl<S, H, T, C> Service<S, H, T, C>
-where
-    S: OrganizationStore + TenantStore,
-    H: PasswordHasher,
-    T: TokenCodec,
-    C: Clock,
-{
+impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
     pub(super) async fn insert(
         &self,
         caller: &Principal,

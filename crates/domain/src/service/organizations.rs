@@ -1,24 +1,15 @@
 //! Creating, renaming and deleting organizations.
 
-use crate::admin::PasswordHash;
 use crate::ids::AdminId;
 use crate::organization::{Organization, OrganizationName};
-use crate::ports::{
-    Clock, OrganizationChange, OrganizationStore, PasswordHasher, Principal, TenantStore,
-    TokenCodec,
-};
+use crate::ports::{Clock, OrganizationChange, PasswordHasher, Principal, Store, TokenCodec};
+use crate::service::auth::Refusal;
 use crate::service::{
     CreateOrganization, CreateOrganizationError, DeleteOrganizationError, Service,
     UpdateOrganization, UpdateOrganizationError,
 };
 
-impl<S, H, T, C> Service<S, H, T, C>
-where
-    S: OrganizationStore + TenantStore,
-    H: PasswordHasher,
-    T: TokenCodec,
-    C: Clock,
-{
+impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
     pub(super) async fn create(
         &self,
         command: CreateOrganization,
@@ -39,11 +30,7 @@ where
                 email: command.email,
             });
         }
-        let hash = self
-            .hasher
-            .hash(&command.password)
-            .await
-            .map_err(CreateOrganizationError::Unknown)?;
+        let hash = self.hasher.hash(&command.password).await?;
         let placement = self.store.place_new_organization().await?;
         let organization = self.new_organization(&command, AdminId::generate(), placement);
         let admin = self.new_admin(&organization, hash);
@@ -58,20 +45,49 @@ where
         caller: &Principal,
         command: UpdateOrganization,
     ) -> Result<Organization, UpdateOrganizationError> {
-        let password_hash: Option<PasswordHash> = match &command.password {
-            Some(password) => Some(
-                self.hasher
-                    .hash(password)
-                    .await
-                    .map_err(UpdateOrganizationError::Unknown)?,
-            ),
+        let admin = self
+            .store
+            .find_admin_by_id(&caller.admin_id)
+            .await?
+            .filter(|admin| admin.organization_id == caller.organization_id)
+            .ok_or(UpdateOrganizationError::NotFound)?;
+        let email = command.email.filter(|email| *email != admin.email);
+        let mut password = command.password;
+        // Clients of the original assignment send their current password with every rename:
+        // that is no change, and proves nothing is being taken over.
+        if let (Some(new), None) = (&password, &command.current_password) {
+            if self.hasher.verify(new, Some(&admin.password_hash)).await? {
+                password = None;
+            }
+        }
+        if email.is_some() || password.is_some() {
+            let current = command
+                .current_password
+                .as_ref()
+                .ok_or(UpdateOrganizationError::CurrentPasswordRequired)?;
+            self.check_password(&admin.email, Some(&admin), current)
+                .await
+                .map_err(|refusal| match refusal {
+                    Refusal::Wrong => UpdateOrganizationError::CurrentPasswordRequired,
+                    Refusal::Locked {
+                        retry_after_seconds,
+                    } => UpdateOrganizationError::Locked {
+                        retry_after_seconds,
+                    },
+                    Refusal::Overloaded => UpdateOrganizationError::Overloaded,
+                    Refusal::Store(e) => UpdateOrganizationError::Store(e),
+                    Refusal::Failed(e) => UpdateOrganizationError::Unknown(e),
+                })?;
+        }
+        let password_hash = match &password {
+            Some(password) => Some(self.hasher.hash(password).await?),
             None => None,
         };
         let change = OrganizationChange {
             organization_id: caller.organization_id,
             admin_id: caller.admin_id,
             name: command.name,
-            email: command.email,
+            email,
             password_hash,
             updated_at: self.clock.now(),
         };

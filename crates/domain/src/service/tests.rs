@@ -68,6 +68,7 @@ async fn create(h: &Harness, org: &str, admin: &str) -> (Organization, Principal
     let principal = Principal {
         admin_id: organization.admin.id,
         organization_id: organization.id,
+        token_version: 0,
     };
     (organization, principal)
 }
@@ -204,6 +205,7 @@ async fn renaming_keeps_the_id_and_every_document() {
                 name: name("Acme Industries"),
                 email: None,
                 password: None,
+                current_password: None,
             },
         )
         .await
@@ -232,6 +234,7 @@ async fn renaming_onto_another_organizations_slug_is_rejected() {
                 name: name("GLOBEX"),
                 email: None,
                 password: None,
+                current_password: None,
             },
         )
         .await
@@ -246,6 +249,7 @@ async fn renaming_onto_another_organizations_slug_is_rejected() {
                 name: name("ACME"),
                 email: None,
                 password: None,
+                current_password: None,
             },
         )
         .await
@@ -266,6 +270,7 @@ async fn an_update_can_change_the_admins_email_and_password() {
                 name: name("Acme"),
                 email: Some(email("g@globex.io")),
                 password: None,
+                current_password: Some(password("correct horse")),
             },
         )
         .await;
@@ -281,6 +286,7 @@ async fn an_update_can_change_the_admins_email_and_password() {
                 name: name("Acme"),
                 email: Some(email("new@acme.io")),
                 password: Some(password("new password")),
+                current_password: Some(password("correct horse")),
             },
         )
         .await
@@ -438,4 +444,199 @@ async fn a_store_outage_surfaces_as_unavailable() {
         create,
         Err(CreateOrganizationError::Store(StoreError::Unavailable(_)))
     ));
+}
+
+fn rename_to(org: &str) -> UpdateOrganization {
+    UpdateOrganization {
+        name: name(org),
+        email: None,
+        password: None,
+        current_password: None,
+    }
+}
+
+#[tokio::test]
+async fn changing_credentials_needs_the_current_password() {
+    let h = harness();
+    let (_, principal) = create(&h, "Acme", "a@acme.io").await;
+    for current in [None, Some(password("wrong password"))] {
+        let refused = h
+            .service
+            .update_organization(
+                &principal,
+                UpdateOrganization {
+                    email: Some(email("thief@evil.io")),
+                    current_password: current,
+                    ..rename_to("Acme")
+                },
+            )
+            .await;
+        assert!(matches!(
+            refused,
+            Err(UpdateOrganizationError::CurrentPasswordRequired)
+        ));
+        let refused = h
+            .service
+            .update_organization(
+                &principal,
+                UpdateOrganization {
+                    password: Some(password("stolen account")),
+                    ..rename_to("Acme")
+                },
+            )
+            .await;
+        assert!(matches!(
+            refused,
+            Err(UpdateOrganizationError::CurrentPasswordRequired)
+        ));
+    }
+    // Nothing changed: the old credentials still work.
+    h.service
+        .login(&email("a@acme.io"), &password("correct horse"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn resending_the_current_email_and_password_with_a_rename_needs_no_proof() {
+    let h = harness();
+    let (_, principal) = create(&h, "Acme", "a@acme.io").await;
+    let renamed = h
+        .service
+        .update_organization(
+            &principal,
+            UpdateOrganization {
+                email: Some(email("A@acme.io")),
+                password: Some(password("correct horse")),
+                ..rename_to("Acme Industries")
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.name.as_str(), "Acme Industries");
+    // No credential changed, so the caller's token is still good.
+    h.service
+        .insert_document(&principal, body(json!({})))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_credential_change_revokes_earlier_tokens_but_a_rename_does_not() {
+    let h = harness();
+    let (_, principal) = create(&h, "Acme", "a@acme.io").await;
+    let token = h
+        .service
+        .login(&email("a@acme.io"), &password("correct horse"))
+        .await
+        .unwrap()
+        .access_token;
+    h.service
+        .update_organization(&principal, rename_to("Acme Two"))
+        .await
+        .unwrap();
+    assert!(h.service.authenticate(&token).await.is_ok());
+    h.service
+        .update_organization(
+            &principal,
+            UpdateOrganization {
+                password: Some(password("a new password")),
+                current_password: Some(password("correct horse")),
+                ..rename_to("Acme Two")
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.service.authenticate(&token).await,
+        Err(AuthenticateError::InvalidToken)
+    ));
+    let fresh = h
+        .service
+        .login(&email("a@acme.io"), &password("a new password"))
+        .await
+        .unwrap()
+        .access_token;
+    let caller = h.service.authenticate(&fresh).await.unwrap();
+    h.service.logout(&caller).await.unwrap();
+    assert!(h.service.authenticate(&fresh).await.is_err());
+}
+
+#[tokio::test]
+async fn an_account_locks_after_the_limit_and_unknown_emails_lock_the_same_way() {
+    let h = harness();
+    create(&h, "Acme", "a@acme.io").await;
+    let policy = crate::LoginPolicy::default();
+    for account in ["a@acme.io", "nobody@acme.io"] {
+        for _ in 0..policy.max_failures {
+            let failed = h
+                .service
+                .login(&email(account), &password("wrong guess"))
+                .await;
+            assert!(
+                matches!(failed, Err(LoginError::InvalidCredentials)),
+                "{account}"
+            );
+        }
+        let verifications = h.hasher.verifications.load(Ordering::SeqCst);
+        // Locked: even the right password is refused, and nothing is hashed.
+        let locked = h
+            .service
+            .login(&email(account), &password("correct horse"))
+            .await;
+        assert!(
+            matches!(
+                locked,
+                Err(LoginError::Locked {
+                    retry_after_seconds: 60
+                })
+            ),
+            "{account}: {locked:?}"
+        );
+        assert_eq!(h.hasher.verifications.load(Ordering::SeqCst), verifications);
+    }
+}
+
+#[tokio::test]
+async fn a_success_resets_the_count_of_failures() {
+    let h = harness();
+    create(&h, "Acme", "a@acme.io").await;
+    let policy = crate::LoginPolicy::default();
+    for _ in 0..3 {
+        for _ in 0..policy.max_failures - 1 {
+            let _ = h
+                .service
+                .login(&email("a@acme.io"), &password("wrong guess"))
+                .await;
+        }
+        h.service
+            .login(&email("a@acme.io"), &password("correct horse"))
+            .await
+            .unwrap();
+    }
+}
+
+#[test]
+fn each_further_lock_doubles_up_to_an_hour() {
+    let policy = crate::LoginPolicy::default();
+    let secs: Vec<u64> = (0..8).map(|n| policy.lock_duration(n).as_secs()).collect();
+    assert_eq!(secs, [60, 120, 240, 480, 960, 1920, 3600, 3600]);
+    assert_eq!(policy.lock_duration(u32::MAX).as_secs(), 3600);
+}
+
+#[tokio::test]
+async fn a_busy_hasher_is_overloaded_not_a_failure() {
+    let h = harness();
+    create(&h, "Acme", "a@acme.io").await;
+    h.hasher.overloaded.store(true, Ordering::SeqCst);
+    let login = h
+        .service
+        .login(&email("a@acme.io"), &password("correct horse"))
+        .await;
+    assert!(matches!(login, Err(LoginError::Overloaded)));
+    let create = h
+        .service
+        .create_organization(create_command("Globex", "g@globex.io"))
+        .await;
+    assert!(matches!(create, Err(CreateOrganizationError::Overloaded)));
 }

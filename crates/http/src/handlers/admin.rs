@@ -1,6 +1,8 @@
+use actix_web::http::header::{self, CacheDirective};
 use actix_web::{web, HttpResponse};
 use orgsvc_domain::OrgsvcApi;
 
+use crate::auth::Caller;
 use crate::dto::{LoginBody, TokenResponse};
 use crate::extract::JsonBody;
 use crate::problem::{ApiError, Problem};
@@ -8,7 +10,8 @@ use crate::problem::{ApiError, Problem};
 /// Log in as an admin
 ///
 /// Returns a bearer token for the admin's organization. In Swagger UI, click **Authorize** and
-/// paste the `access_token`.
+/// paste the `access_token`. After repeated wrong passwords the account is locked for a while
+/// (429, also for unknown emails, so the answer never tells whether an account exists).
 #[utoipa::path(
     post, path = "/admin/login", tag = "admin",
     request_body = LoginBody,
@@ -21,6 +24,10 @@ use crate::problem::{ApiError, Problem};
             example = json!({"type": "urn:orgsvc:problem:validation_failed", "title": "Validation failed", "status": 422,
                 "detail": "email: must look like name@example.com", "code": "validation_failed",
                 "errors": [{"field": "email", "message": "must look like name@example.com"}]})),
+        (status = 429, description = "`too_many_requests`: the account is locked after repeated failures, or this client address made too many requests; see `Retry-After`", body = Problem, content_type = "application/problem+json",
+            example = json!({"type": "urn:orgsvc:problem:too_many_requests", "title": "Too many requests", "status": 429,
+                "detail": "Too many attempts; retry in 60 seconds.", "code": "too_many_requests"})),
+        (status = 503, description = "`overloaded`: password hashing is at capacity; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn login<A: OrgsvcApi>(
@@ -29,9 +36,31 @@ pub async fn login<A: OrgsvcApi>(
 ) -> Result<HttpResponse, ApiError> {
     let (email, password) = body.0.try_into_domain()?;
     let token = api.login(&email, &password).await?;
-    Ok(HttpResponse::Ok().json(TokenResponse {
-        access_token: token.access_token,
-        token_type: "Bearer",
-        expires_in: token.expires_in_seconds,
-    }))
+    Ok(HttpResponse::Ok()
+        // A token must not be kept by a browser or proxy cache.
+        .insert_header(header::CacheControl(vec![CacheDirective::NoStore]))
+        .json(TokenResponse {
+            access_token: token.access_token,
+            token_type: "Bearer",
+            expires_in: token.expires_in_seconds,
+        }))
+}
+
+/// Log out everywhere
+///
+/// Revokes every token issued to the calling admin, the one used for this request included.
+#[utoipa::path(
+    post, path = "/admin/logout", tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Every token of the admin is revoked"),
+        (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn logout<A: OrgsvcApi>(
+    api: web::Data<A>,
+    caller: Caller<A>,
+) -> Result<HttpResponse, ApiError> {
+    api.logout(&caller).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

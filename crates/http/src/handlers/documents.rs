@@ -1,7 +1,7 @@
 use actix_web::{web, HttpResponse};
 use orgsvc_domain::{DocumentId, OrgsvcApi};
 
-use crate::auth::BearerToken;
+use crate::auth::Caller;
 use crate::dto::{
     document_id, DeletedDocumentResponse, DocumentPageResponse, DocumentRequest, DocumentResponse,
     ListDocumentsQuery,
@@ -27,10 +27,9 @@ fn path_id(raw: &str) -> Result<DocumentId, ApiError> {
 )]
 pub async fn insert<A: OrgsvcApi>(
     api: web::Data<A>,
-    token: BearerToken,
+    caller: Caller<A>,
     body: JsonBody<DocumentRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = token.authenticate(api.get_ref()).await?;
     let body = body.0.try_into_domain()?;
     let document = api.insert_document(&caller, body).await?;
     Ok(HttpResponse::Created().json(DocumentResponse::from(document)))
@@ -51,10 +50,9 @@ pub async fn insert<A: OrgsvcApi>(
 )]
 pub async fn list<A: OrgsvcApi>(
     api: web::Data<A>,
-    token: BearerToken,
+    caller: Caller<A>,
     query: web::Query<ListDocumentsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = token.authenticate(api.get_ref()).await?;
     let (after, limit) = query.into_inner().try_into_domain()?;
     let page = api.list_documents(&caller, after, limit).await?;
     Ok(HttpResponse::Ok().json(DocumentPageResponse::from(page)))
@@ -73,10 +71,9 @@ pub async fn list<A: OrgsvcApi>(
 )]
 pub async fn get<A: OrgsvcApi>(
     api: web::Data<A>,
-    token: BearerToken,
+    caller: Caller<A>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = token.authenticate(api.get_ref()).await?;
     let id = path_id(&id)?;
     let document = api.get_document(&caller, &id).await?;
     Ok(HttpResponse::Ok().json(DocumentResponse::from(document)))
@@ -97,11 +94,10 @@ pub async fn get<A: OrgsvcApi>(
 )]
 pub async fn replace<A: OrgsvcApi>(
     api: web::Data<A>,
-    token: BearerToken,
+    caller: Caller<A>,
     id: web::Path<String>,
     body: JsonBody<DocumentRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = token.authenticate(api.get_ref()).await?;
     let id = path_id(&id)?;
     let body = body.0.try_into_domain()?;
     let document = api.replace_document(&caller, id, body).await?;
@@ -121,10 +117,9 @@ pub async fn replace<A: OrgsvcApi>(
 )]
 pub async fn delete<A: OrgsvcApi>(
     api: web::Data<A>,
-    token: BearerToken,
+    caller: Caller<A>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = token.authenticate(api.get_ref()).await?;
     let id = path_id(&id)?;
     api.delete_document(&caller, &id).await?;
     Ok(HttpResponse::Ok().json(DeletedDocumentResponse {

@@ -1,7 +1,7 @@
 use actix_web::{web, HttpResponse};
 use orgsvc_domain::OrgsvcApi;
 
-use crate::auth::BearerToken;
+use crate::auth::Caller;
 use crate::dto::{
     CreateOrganizationBody, DeletedOrganizationResponse, OrganizationNameQuery,
     OrganizationResponse, UpdateOrganizationBody,
@@ -25,6 +25,8 @@ use crate::problem::{ApiError, Problem};
         (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is missing or invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_requests`: this client address made too many requests (see `Retry-After`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`overloaded` (password hashing at capacity) or `storage_unavailable`; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create<A: OrgsvcApi>(
@@ -38,10 +40,12 @@ pub async fn create<A: OrgsvcApi>(
 
 /// Get an organization by name
 ///
-/// Any spelling that normalizes to the same slug finds the organization.
+/// Any spelling that normalizes to the same slug finds the organization. The admin's email is
+/// included only for a bearer token of this organization.
 #[utoipa::path(
     get, path = "/org/get", tag = "organizations",
     params(OrganizationNameQuery),
+    security((), ("bearer" = [])),
     responses(
         (status = 200, description = "Found", body = OrganizationResponse),
         (status = 404, description = "`organization_not_found`", body = Problem, content_type = "application/problem+json"),
@@ -50,11 +54,19 @@ pub async fn create<A: OrgsvcApi>(
 )]
 pub async fn get<A: OrgsvcApi>(
     api: web::Data<A>,
+    caller: Option<Caller<A>>,
     query: web::Query<OrganizationNameQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let name = query.into_inner().try_into_domain()?;
     let organization = api.get_organization(&name).await?;
-    Ok(HttpResponse::Ok().json(OrganizationResponse::from(organization)))
+    let own = caller.is_some_and(|caller| caller.organization_id == organization.id);
+    let response = OrganizationResponse::from(organization);
+    // Anonymous callers do not learn who administers an organization.
+    Ok(HttpResponse::Ok().json(if own {
+        response
+    } else {
+        response.without_admin_email()
+    }))
 }
 
 /// Rename your organization, change your email or password
@@ -62,7 +74,8 @@ pub async fn get<A: OrgsvcApi>(
 /// Acts on the organization of the bearer token. When the new name normalizes to a different
 /// slug, every document moves to the new collection `org_<new slug>` and the old collection is
 /// removed, in one step that cannot be half done. The organization id and existing tokens stay
-/// valid.
+/// valid across a rename. Changing the email or password needs `current_password` and revokes
+/// every token issued before (log in again); sending the current email or password is no change.
 #[utoipa::path(
     put, path = "/org/update", tag = "organizations",
     request_body = UpdateOrganizationBody,
@@ -70,16 +83,18 @@ pub async fn get<A: OrgsvcApi>(
     responses(
         (status = 200, description = "Updated", body = OrganizationResponse),
         (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`current_password_required`: an email or password change without the right `current_password`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`organization_exists` or `admin_email_taken`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is missing or invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_requests`: locked after repeated wrong passwords (see `Retry-After`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`overloaded` (password hashing at capacity) or `storage_unavailable`; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn update<A: OrgsvcApi>(
     api: web::Data<A>,
-    token: BearerToken,
+    caller: Caller<A>,
     body: JsonBody<UpdateOrganizationBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = token.authenticate(api.get_ref()).await?;
     let command = body.0.try_into_domain()?;
     let organization = api.update_organization(&caller, command).await?;
     Ok(HttpResponse::Ok().json(OrganizationResponse::from(organization)))
@@ -103,10 +118,9 @@ pub async fn update<A: OrgsvcApi>(
 )]
 pub async fn delete<A: OrgsvcApi>(
     api: web::Data<A>,
-    token: BearerToken,
+    caller: Caller<A>,
     query: web::Query<OrganizationNameQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = token.authenticate(api.get_ref()).await?;
     let name = query.into_inner().try_into_domain()?;
     let organization = api.delete_organization(&caller, &name).await?;
     Ok(HttpResponse::Ok().json(DeletedOrganizationResponse::from(organization)))

@@ -64,6 +64,9 @@ pub struct AdminRecord {
     pub email: String,
     pub password_hash: String,
     pub created_at: DateTime<Utc>,
+    /// Absent in records written before tokens were revocable: version 0.
+    #[serde(default)]
+    pub token_version: u64,
 }
 
 impl AdminRecord {
@@ -74,6 +77,7 @@ impl AdminRecord {
             email: admin.email.as_str().to_owned(),
             password_hash: admin.password_hash.as_phc().to_owned(),
             created_at: admin.created_at,
+            token_version: admin.token_version,
         }
     }
 
@@ -88,8 +92,18 @@ impl AdminRecord {
             email: self.email()?,
             password_hash: PasswordHash::from_phc(self.password_hash),
             created_at: self.created_at,
+            token_version: self.token_version,
         })
     }
+}
+
+/// Login attempts for one account key (email).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AttemptsRecord {
+    pub count: u32,
+    pub locks: u32,
+    pub last_at: Option<DateTime<Utc>>,
+    pub locked_until: Option<DateTime<Utc>>,
 }
 
 pub fn to_bytes(record: &impl Serialize) -> Vec<u8> {

@@ -23,6 +23,9 @@ pub const ORGANIZATION_SLUGS: TableDefinition<&str, u128> =
 pub const ADMINS: Records = TableDefinition::new("master.admins");
 /// Email -> admin id: the uniqueness index of admin emails.
 pub const ADMIN_EMAILS: TableDefinition<&str, u128> = TableDefinition::new("master.admin_emails");
+/// Account key (email) -> [`records::AttemptsRecord`]: the login throttle's counts.
+pub const LOGIN_ATTEMPTS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("master.login_attempts");
 /// Organization id -> its admins' ids.
 pub const ORGANIZATION_ADMINS: MultimapTableDefinition<u128, u128> =
     MultimapTableDefinition::new("master.organization_admins");
@@ -38,6 +41,7 @@ pub fn create_master_tables(txn: &WriteTransaction) -> Result<(), TableError> {
     txn.open_table(ADMINS)?;
     txn.open_table(ADMIN_EMAILS)?;
     txn.open_multimap_table(ORGANIZATION_ADMINS)?;
+    txn.open_table(LOGIN_ATTEMPTS)?;
     Ok(())
 }
 
@@ -161,7 +165,9 @@ pub fn apply_change(
         )?;
     }
 
+    let mut credentials_changed = change.password_hash.is_some();
     if let Some(email) = change.email.as_ref().filter(|e| e.as_str() != admin.email) {
+        credentials_changed = true;
         let mut emails = txn.open_table(ADMIN_EMAILS).map_err(db_err)?;
         if emails.get(email.as_str()).map_err(db_err)?.is_some() {
             return Err(UpdateOrganizationError::EmailTaken {
@@ -175,6 +181,9 @@ pub fn apply_change(
     if let Some(hash) = &change.password_hash {
         admin.password_hash = hash.as_phc().to_owned();
     }
+    if credentials_changed {
+        admin.token_version += 1;
+    }
 
     organization.name = change.name.as_str().to_owned();
     organization.updated_at = change.updated_at;
@@ -187,6 +196,37 @@ pub fn apply_change(
         .insert(admin_id, records::to_bytes(&admin).as_slice())
         .map_err(db_err)?;
     Ok(organization.into_domain(&admin)?)
+}
+
+/// Raises an admin's token version; `false` when there is no such admin.
+pub fn revoke_tokens(txn: &WriteTransaction, id: u128) -> Result<bool, StoreError> {
+    let Some(mut admin) = admin_record(txn, id)? else {
+        return Ok(false);
+    };
+    admin.token_version += 1;
+    txn.open_table(ADMINS)
+        .map_err(db_err)?
+        .insert(id, records::to_bytes(&admin).as_slice())
+        .map_err(db_err)?;
+    Ok(true)
+}
+
+/// Reads, changes and writes back one account's login attempts.
+pub fn update_attempts<T>(
+    txn: &WriteTransaction,
+    key: &str,
+    change: impl FnOnce(&mut records::AttemptsRecord) -> T,
+) -> Result<T, StoreError> {
+    let mut table = txn.open_table(LOGIN_ATTEMPTS).map_err(db_err)?;
+    let mut attempts: records::AttemptsRecord = match table.get(key).map_err(db_err)? {
+        Some(bytes) => records::from_bytes("login attempts", bytes.value())?,
+        None => records::AttemptsRecord::default(),
+    };
+    let answer = change(&mut attempts);
+    table
+        .insert(key, records::to_bytes(&attempts).as_slice())
+        .map_err(db_err)?;
+    Ok(answer)
 }
 
 /// Copies every document to a new table and deletes the old one. Atomic because the caller's

@@ -10,6 +10,7 @@ use orgsvc_domain::errors::StoreError;
 pub const DUPLICATE_KEY: i32 = 11000;
 pub const NAMESPACE_EXISTS: i32 = 48;
 pub const NAMESPACE_NOT_FOUND: i32 = 26;
+pub const NOT_IMPLEMENTED: i32 = 238;
 
 /// Server codes that mean "not now": shutdown, stepdown, no primary, network trouble.
 const UNAVAILABLE_CODES: &[i32] = &[6, 7, 89, 91, 189, 10107, 11600, 11602, 13435, 13436];
@@ -22,6 +23,9 @@ pub enum DbError {
     NamespaceExists,
     #[error("namespace not found")]
     NamespaceNotFound,
+    /// The server does not implement the command or option (FerretDB: TTL indexes).
+    #[error("not implemented by this server")]
+    NotImplemented(#[source] anyhow::Error),
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("database operation failed")]
@@ -85,6 +89,7 @@ fn classify(error: Error) -> DbError {
         Some(DUPLICATE_KEY) => DbError::Duplicate,
         Some(NAMESPACE_EXISTS) => DbError::NamespaceExists,
         Some(NAMESPACE_NOT_FOUND) => DbError::NamespaceNotFound,
+        Some(NOT_IMPLEMENTED) => DbError::NotImplemented(error.into()),
         Some(c) if UNAVAILABLE_CODES.contains(&c) => DbError::Unavailable(error.into()),
         _ if unavailable => DbError::Unavailable(error.into()),
         _ => DbError::Other(error.into()),

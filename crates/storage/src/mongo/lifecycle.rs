@@ -195,10 +195,12 @@ impl MongoStore {
                 });
             }
         }
+        let credentials_change = email.is_some() || change.password_hash.is_some();
         let admin_change = AdminChange {
             admin_id,
             email: email.map(|e| e.as_str().to_owned()),
             password_hash: change.password_hash.as_ref().map(|h| h.as_phc().to_owned()),
+            token_version: credentials_change.then_some(admin.token_version + 1),
         };
         let email_taken = || UpdateOrganizationError::EmailTaken {
             email: change
@@ -268,6 +270,9 @@ impl MongoStore {
             match self.finish_move(record).await {
                 Ok(()) => {}
                 Err(MoveError::TargetBusy) => {
+                    // All or nothing: the admin's credentials go back first. A crash between
+                    // the two leaves the intent, and recovery then completes the whole rename.
+                    self.restore_admin(&admin).await?;
                     self.abandon_rename(&id, &organization.slug).await?;
                     return Err(UpdateOrganizationError::NameTaken {
                         slug: new_slug.clone(),
@@ -283,9 +288,25 @@ impl MongoStore {
         Ok(self.assemble(record).await?)
     }
 
+    /// Puts an admin's credentials back as they were read before a change.
+    async fn restore_admin(&self, before: &AdminDoc) -> Result<(), StoreError> {
+        timed(
+            self.op_timeout(),
+            self.inner.admins.update_one(
+                doc! {"_id": &before.id},
+                doc! {"$set": {
+                    "email": &before.email,
+                    "password_hash": &before.password_hash,
+                    "token_version": before.token_version,
+                }},
+            ),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Gives up a rename before any document moved: back to the old slug, intent removed. The
-    /// admin change (if it was applied) is reverted by the caller's error path only when it
-    /// failed, so nothing else needs undoing.
+    /// caller has put back the admin's credentials if they were changed.
     async fn abandon_rename(&self, id: &str, old_slug: &str) -> Result<(), StoreError> {
         timed(
             self.op_timeout(),
@@ -309,11 +330,15 @@ impl MongoStore {
         if set.is_empty() {
             return Ok(());
         }
+        let mut update = doc! {"$set": set};
+        if let Some(version) = change.token_version {
+            update.insert("$max", doc! {"token_version": version});
+        }
         timed(
             self.op_timeout(),
             self.inner
                 .admins
-                .update_one(doc! {"_id": &change.admin_id}, doc! {"$set": set}),
+                .update_one(doc! {"_id": &change.admin_id}, update),
         )
         .await
         .map(|_| ())
@@ -700,7 +725,7 @@ impl MongoStore {
             .await
             {
                 Ok(()) => return Ok(()),
-                Err(DbError::Other(e)) => {
+                Err(DbError::Other(e) | DbError::NotImplemented(e)) => {
                     // FerretDB (and some hosted servers) have no schema validation.
                     tracing::info!(error = %e, "creating collections without a JSON schema validator");
                     self.inner.validators.store(false, Ordering::Relaxed);

@@ -78,6 +78,10 @@ pub struct AdminChange {
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_hash: Option<String>,
+    /// The admin's token version once the change is applied (one above the version read
+    /// before it), set with `$max` so re-applying it after a crash never lowers it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_version: Option<i64>,
 }
 
 /// An organization in `organizations`.
@@ -148,6 +152,9 @@ pub struct AdminDoc {
     pub email: String,
     pub password_hash: String,
     pub created_at: bson::DateTime,
+    /// Absent in documents written before tokens were revocable: version 0.
+    #[serde(default)]
+    pub token_version: i64,
 }
 
 impl AdminDoc {
@@ -158,6 +165,7 @@ impl AdminDoc {
             email: admin.email.as_str().to_owned(),
             password_hash: admin.password_hash.as_phc().to_owned(),
             created_at: bson::DateTime::from_chrono(admin.created_at),
+            token_version: i64::try_from(admin.token_version).unwrap_or(i64::MAX),
         }
     }
 
@@ -171,6 +179,7 @@ impl AdminDoc {
             email: EmailAddress::new(&self.email).map_err(|e| corrupt("admin", e))?,
             password_hash: PasswordHash::from_phc(self.password_hash),
             created_at: self.created_at.to_chrono(),
+            token_version: u64::try_from(self.token_version).map_err(|e| corrupt("admin", e))?,
         })
     }
 }

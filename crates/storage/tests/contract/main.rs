@@ -33,6 +33,8 @@ macro_rules! all_contract_tests {
             documents_of_one_organization_are_invisible_to_another,
             documents_of_an_unknown_organization_are_refused,
             a_reachable_store_answers_ping,
+            credential_changes_and_revocation_raise_the_token_version,
+            login_attempts_are_numbered_atomically_and_lock_until_a_time,
         );
     };
 }

@@ -4,15 +4,14 @@ use chrono::{TimeZone, Utc};
 use orgsvc_domain::errors::{
     CreateOrganizationError, DeleteOrganizationError, DocumentError, UpdateOrganizationError,
 };
-use orgsvc_domain::ports::{OrganizationChange, OrganizationStore, TenantStore};
+use orgsvc_domain::ports::{Admission, OrganizationChange};
 use orgsvc_domain::{
     Admin, AdminId, AdminSummary, Document, DocumentBody, DocumentId, EmailAddress, Organization,
     OrganizationId, OrganizationName, PasswordHash,
 };
 use serde_json::json;
 
-pub trait Store: OrganizationStore + TenantStore {}
-impl<T: OrganizationStore + TenantStore> Store for T {}
+pub use orgsvc_domain::ports::Store;
 
 async fn organization(store: &impl Store, name: &str, email: &str) -> (Organization, Admin) {
     let at = Utc.with_ymd_and_hms(2026, 5, 6, 7, 8, 9).unwrap();
@@ -33,6 +32,7 @@ async fn organization(store: &impl Store, name: &str, email: &str) -> (Organizat
         email: organization.admin.email.clone(),
         password_hash: PasswordHash::from_phc(format!("$argon2id$fake${email}")),
         created_at: at,
+        token_version: 0,
     };
     (organization, admin)
 }
@@ -468,4 +468,110 @@ pub async fn documents_of_an_unknown_organization_are_refused(store: &impl Store
 
 pub async fn a_reachable_store_answers_ping(store: &impl Store) {
     store.ping().await.unwrap();
+}
+
+async fn token_version(store: &impl Store, admin: &AdminId) -> u64 {
+    store
+        .find_admin_by_id(admin)
+        .await
+        .unwrap()
+        .unwrap()
+        .token_version
+}
+
+pub async fn credential_changes_and_revocation_raise_the_token_version(store: &impl Store) {
+    let organization = create(store, "Acme", "a@acme.io").await;
+    let admin = organization.admin.id;
+    assert_eq!(token_version(store, &admin).await, 0);
+    // A rename, or "changing" to the same email, is no credential change.
+    let mut same = change(&organization, "Acme Two");
+    same.email = Some(EmailAddress::new("a@acme.io").unwrap());
+    store.update_organization(&same).await.unwrap();
+    assert_eq!(token_version(store, &admin).await, 0);
+    let mut password = change(&organization, "Acme Two");
+    password.password_hash = Some(PasswordHash::from_phc("$argon2id$new".into()));
+    store.update_organization(&password).await.unwrap();
+    assert_eq!(token_version(store, &admin).await, 1);
+    let mut email = change(&organization, "Acme Three");
+    email.email = Some(EmailAddress::new("b@acme.io").unwrap());
+    store.update_organization(&email).await.unwrap();
+    assert_eq!(token_version(store, &admin).await, 2);
+    store.revoke_tokens(&admin).await.unwrap();
+    assert_eq!(token_version(store, &admin).await, 3);
+    // An unknown admin has no tokens to revoke; that is not an error.
+    store.revoke_tokens(&AdminId::generate()).await.unwrap();
+}
+
+pub async fn login_attempts_are_numbered_atomically_and_lock_until_a_time(store: &impl Store) {
+    let key = EmailAddress::new("anyone@acme.io").unwrap();
+    let other = EmailAddress::new("someone.else@acme.io").unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 5, 6, 7, 8, 9).unwrap();
+    // Concurrent attempts each get their own number: none can slip past a limit.
+    let attempts =
+        futures_util::future::join_all((0..20).map(|_| store.begin_login_attempt(&key, now))).await;
+    let mut numbers: Vec<u32> = attempts
+        .into_iter()
+        .map(|admission| match admission.unwrap() {
+            Admission::Admitted { attempt, locks, .. } => {
+                assert_eq!(locks, 0);
+                attempt
+            }
+            locked => panic!("{locked:?}"),
+        })
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=20).collect::<Vec<_>>());
+    // Keys are independent.
+    assert!(matches!(
+        store.begin_login_attempt(&other, now).await.unwrap(),
+        Admission::Admitted {
+            attempt: 1,
+            previous_at: None,
+            ..
+        }
+    ));
+
+    let until = now + chrono::Duration::seconds(60);
+    store.lock_login(&key, until).await.unwrap();
+    assert_eq!(
+        store.begin_login_attempt(&key, now).await.unwrap(),
+        Admission::Locked { until }
+    );
+    assert_eq!(
+        store
+            .begin_login_attempt(&key, until - chrono::Duration::milliseconds(1))
+            .await
+            .unwrap(),
+        Admission::Locked { until }
+    );
+    let later = until + chrono::Duration::seconds(1);
+    // The lock expired: counting starts again, and the lock is remembered.
+    assert_eq!(
+        store.begin_login_attempt(&key, later).await.unwrap(),
+        Admission::Admitted {
+            attempt: 1,
+            locks: 1,
+            previous_at: None
+        }
+    );
+    assert_eq!(
+        store
+            .begin_login_attempt(&key, later + chrono::Duration::seconds(1))
+            .await
+            .unwrap(),
+        Admission::Admitted {
+            attempt: 2,
+            locks: 1,
+            previous_at: Some(later)
+        }
+    );
+    store.clear_login_attempts(&key).await.unwrap();
+    assert_eq!(
+        store.begin_login_attempt(&key, later).await.unwrap(),
+        Admission::Admitted {
+            attempt: 1,
+            locks: 0,
+            previous_at: None
+        }
+    );
 }

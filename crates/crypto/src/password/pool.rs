@@ -1,0 +1,217 @@
+//! The hashing pool: a fixed number of threads, each owning one argon2 memory block that it
+//! reuses for every job, fed by a bounded queue.
+//!
+//! Why not `spawn_blocking`: tokio's blocking pool grows to 512 threads, so a login flood ran
+//! dozens of 19 MiB hashes at once; and allocating a fresh block per hash lets glibc raise its
+//! mmap threshold after the first free, so later blocks land in heap arenas that are never
+//! returned (measured: 4.5 GiB resident after a 64-client flood, kept after it ended). A few
+//! long-lived blocks bound memory at `workers x m_cost` whatever the load.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{Output, ParamsString, PasswordHash as PhcHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use orgsvc_domain::errors::HashError;
+use tokio::sync::oneshot;
+
+/// One unit of work and where its answer goes.
+enum Job {
+    Hash {
+        password: String,
+        reply: oneshot::Sender<Result<String, HashError>>,
+    },
+    Verify {
+        password: String,
+        phc: Arc<str>,
+        reply: oneshot::Sender<Result<bool, HashError>>,
+    },
+}
+
+/// The submitting side of the pool; cloned cheaply, and the workers stop once the last clone
+/// is dropped.
+#[derive(Clone)]
+pub struct HashPool {
+    queue: SyncSender<Job>,
+    /// Jobs submitted and not yet picked up by a worker.
+    queued: Arc<AtomicUsize>,
+    workers: usize,
+}
+
+impl HashPool {
+    /// Starts `workers` threads behind a queue of at most `max_queued` waiting jobs.
+    ///
+    /// # Errors
+    /// When the operating system refuses a thread.
+    pub fn start(params: &Params, workers: usize, max_queued: usize) -> std::io::Result<Self> {
+        let (queue, jobs) = mpsc::sync_channel(max_queued);
+        let jobs = Arc::new(Mutex::new(jobs));
+        let queued = Arc::new(AtomicUsize::new(0));
+        let workers = workers.max(1);
+        for n in 0..workers {
+            let worker = Worker {
+                params: params.clone(),
+                memory: Vec::new(),
+            };
+            let jobs = Arc::clone(&jobs);
+            let queued = Arc::clone(&queued);
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || worker.run(&jobs, &queued))?;
+        }
+        Ok(Self {
+            queue,
+            queued,
+            workers,
+        })
+    }
+
+    /// Jobs waiting for a worker right now.
+    #[must_use]
+    pub fn queue_depth(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    #[must_use]
+    pub const fn workers(&self) -> usize {
+        self.workers
+    }
+
+    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Hash {
+            password: password.to_owned(),
+            reply,
+        })?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    pub async fn verify(&self, password: &str, phc: Arc<str>) -> Result<bool, HashError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Verify {
+            password: password.to_owned(),
+            phc,
+            reply,
+        })?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Queues `job`, or refuses at once when the queue is full: the caller answers 503 rather
+    /// than wait, so a flood cannot pile up work (or memory) behind the workers.
+    fn submit(&self, job: Job) -> Result<(), HashError> {
+        // Counted before sending: a worker may take the job (and count it down) before
+        // `try_send` even returns.
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        match self.queue.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(refused) => {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                match refused {
+                    TrySendError::Full(_) => Err(HashError::Overloaded),
+                    TrySendError::Disconnected(_) => Err(stopped()),
+                }
+            }
+        }
+    }
+}
+
+fn stopped() -> HashError {
+    HashError::Failed(anyhow::anyhow!("the hashing workers have stopped"))
+}
+
+struct Worker {
+    /// Parameters for new hashes; verification uses the ones recorded in the stored hash.
+    params: Params,
+    /// Reused by every job; grows only for a stored hash that needs more memory.
+    memory: Vec<Block>,
+}
+
+impl Worker {
+    fn run(mut self, jobs: &Mutex<Receiver<Job>>, queued: &AtomicUsize) {
+        loop {
+            // The lock is held only while waiting for the next job, never while hashing.
+            let job = match jobs.lock() {
+                Ok(jobs) => jobs.recv(),
+                Err(_) => return,
+            };
+            let Ok(job) = job else { return };
+            queued.fetch_sub(1, Ordering::Relaxed);
+            match job {
+                // A request that went away (client disconnected, timed out) needs no answer.
+                Job::Hash { reply, .. } if reply.is_closed() => {}
+                Job::Verify { reply, .. } if reply.is_closed() => {}
+                Job::Hash { password, reply } => {
+                    let _ = reply.send(self.hash(password.as_bytes()));
+                }
+                Job::Verify {
+                    password,
+                    phc,
+                    reply,
+                } => {
+                    let _ = reply.send(self.verify(password.as_bytes(), &phc));
+                }
+            }
+        }
+    }
+
+    fn blocks(&mut self, count: usize) -> &mut [Block] {
+        if self.memory.len() < count {
+            self.memory.resize(count, Block::default());
+        }
+        &mut self.memory[..count]
+    }
+
+    fn hash(&mut self, password: &[u8]) -> Result<String, HashError> {
+        let salt = SaltString::generate(&mut OsRng);
+        let mut salt_bytes = [0u8; 64];
+        let salt_bytes = salt.as_salt().decode_b64(&mut salt_bytes).map_err(failed)?;
+        let params = self.params.clone();
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        let blocks = self.blocks(params.block_count());
+        argon2
+            .hash_password_into_with_memory(password, salt_bytes, &mut out, blocks)
+            .map_err(failed)?;
+        let phc = PhcHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params).map_err(failed)?,
+            salt: Some(salt.as_salt()),
+            hash: Some(Output::new(&out).map_err(failed)?),
+        };
+        Ok(phc.to_string())
+    }
+
+    fn verify(&mut self, password: &[u8], phc: &str) -> Result<bool, HashError> {
+        let stored = PhcHash::new(phc).map_err(|e| {
+            HashError::Failed(anyhow::anyhow!("stored password hash is malformed: {e}"))
+        })?;
+        let algorithm = Algorithm::try_from(stored.algorithm).map_err(failed)?;
+        let version = stored
+            .version
+            .map_or(Ok(Version::V0x13), Version::try_from)
+            .map_err(failed)?;
+        let params = Params::try_from(&stored).map_err(failed)?;
+        let (Some(salt), Some(expected)) = (stored.salt, stored.hash) else {
+            return Err(HashError::Failed(anyhow::anyhow!(
+                "stored password hash has no salt or no hash"
+            )));
+        };
+        let mut salt_bytes = [0u8; 64];
+        let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(failed)?;
+        let mut out = vec![0u8; expected.len()];
+        let argon2 = Argon2::new(algorithm, version, params.clone());
+        let blocks = self.blocks(params.block_count());
+        argon2
+            .hash_password_into_with_memory(password, salt_bytes, &mut out, blocks)
+            .map_err(failed)?;
+        // `Output`'s equality is constant-time.
+        Ok(Output::new(&out).map_err(failed)? == expected)
+    }
+}
+
+fn failed(error: impl std::fmt::Display) -> HashError {
+    HashError::Failed(anyhow::anyhow!("argon2: {error}"))
+}

@@ -1,0 +1,197 @@
+//! Per-client-IP token buckets in front of the endpoints that hash passwords for anyone
+//! (`/admin/login`, `/org/create`). In memory and per instance: it caps what one address can
+//! make this process hash; the per-account lockout (in the store) is what holds across
+//! instances.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, ResponseError as _};
+
+use crate::problem::ApiError;
+
+/// Addresses tracked at once. Past that, buckets that have refilled (idle clients) are
+/// forgotten; if every one is still in use, new addresses are refused until some refill.
+const MAX_TRACKED: usize = 100_000;
+
+/// Settings of [`IpThrottle`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct IpThrottleSettings {
+    /// Requests an address may make at once after being idle.
+    pub burst: u32,
+    /// Requests per second it may sustain.
+    pub per_second: f64,
+    /// Proxies whose `X-Forwarded-For` is believed; the socket peer is the client otherwise.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+pub struct IpThrottle {
+    settings: IpThrottleSettings,
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+#[derive(Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl IpThrottle {
+    #[must_use]
+    pub fn new(settings: IpThrottleSettings) -> Self {
+        Self {
+            settings,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token for `ip`, or says how many seconds until one is there.
+    ///
+    /// # Errors
+    /// The seconds to wait when the bucket is empty.
+    pub fn take(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
+        let burst = f64::from(self.settings.burst.max(1));
+        let rate = self.settings.per_second.max(f64::MIN_POSITIVE);
+        let refill = |bucket: Bucket| Bucket {
+            tokens: (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * rate).min(burst),
+            at: now,
+        };
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&ip) {
+            buckets.retain(|_, bucket| refill(*bucket).tokens < burst);
+            if buckets.len() >= MAX_TRACKED {
+                return Err(1);
+            }
+        }
+        let bucket = buckets.entry(ip).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        *bucket = refill(*bucket);
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            // Whole seconds, rounded up: Retry-After has no fractions.
+            let wait = ((1.0 - bucket.tokens) / rate).ceil();
+            Err(if wait >= 1.0 { wait as u64 } else { 1 })
+        }
+    }
+
+    /// The client's address: the socket peer, or, when the peer is a trusted proxy, the
+    /// nearest address in `X-Forwarded-For` that is not itself a trusted proxy.
+    #[must_use]
+    pub fn client_ip(&self, peer: Option<IpAddr>, forwarded_for: Option<&str>) -> Option<IpAddr> {
+        let trusted = |ip: &IpAddr| self.settings.trusted_proxies.contains(ip);
+        let peer = peer?;
+        if !trusted(&peer) {
+            return Some(peer);
+        }
+        let chain = forwarded_for.unwrap_or_default().split(',').rev();
+        for hop in chain {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(ip) if trusted(&ip) => {}
+                Ok(ip) => return Some(ip),
+                // A hop we cannot read: trust nothing beyond it.
+                Err(_) => return Some(peer),
+            }
+        }
+        Some(peer)
+    }
+}
+
+/// Middleware for the password-hashing endpoints: 429 with `Retry-After` once an address has
+/// used its bucket, answered before the handler (and so before any hashing).
+///
+/// # Errors
+/// Only what the wrapped service returns.
+pub async fn per_ip_limit<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    if let Some(throttle) = req.app_data::<web::Data<IpThrottle>>() {
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        let peer = req.peer_addr().map(|addr| addr.ip());
+        if let Some(ip) = throttle.client_ip(peer, forwarded) {
+            if let Err(retry_after) = throttle.take(ip, Instant::now()) {
+                let refusal = ApiError::TooManyRequests { retry_after }.error_response();
+                return Ok(req.into_response(refusal).map_into_right_body());
+            }
+        }
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn throttle(burst: u32, per_second: f64, trusted: &[&str]) -> IpThrottle {
+        IpThrottle::new(IpThrottleSettings {
+            burst,
+            per_second,
+            trusted_proxies: trusted.iter().map(|ip| ip.parse().unwrap()).collect(),
+        })
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_burst_is_allowed_then_one_request_per_refill() {
+        let throttle = throttle(3, 1.0, &[]);
+        let start = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(throttle.take(ip("10.0.0.1"), start), Ok(()));
+        }
+        assert_eq!(throttle.take(ip("10.0.0.1"), start), Err(1));
+        // Another address has its own bucket.
+        assert_eq!(throttle.take(ip("10.0.0.2"), start), Ok(()));
+        let later = start + Duration::from_millis(1100);
+        assert_eq!(throttle.take(ip("10.0.0.1"), later), Ok(()));
+        assert!(throttle.take(ip("10.0.0.1"), later).is_err());
+    }
+
+    #[test]
+    fn the_wait_is_rounded_up_to_whole_seconds() {
+        let throttle = throttle(1, 0.25, &[]);
+        let now = Instant::now();
+        assert_eq!(throttle.take(ip("10.0.0.1"), now), Ok(()));
+        assert_eq!(throttle.take(ip("10.0.0.1"), now), Err(4));
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let throttle = throttle(1, 1.0, &["10.0.0.9", "10.0.0.8"]);
+        let forwarded = Some("203.0.113.7, 198.51.100.1, 10.0.0.8");
+        // An untrusted peer is the client, whatever it claims.
+        assert_eq!(
+            throttle.client_ip(Some(ip("192.0.2.1")), forwarded),
+            Some(ip("192.0.2.1"))
+        );
+        // A trusted proxy: the nearest untrusted hop, not the (spoofable) first one.
+        assert_eq!(
+            throttle.client_ip(Some(ip("10.0.0.9")), forwarded),
+            Some(ip("198.51.100.1"))
+        );
+        assert_eq!(
+            throttle.client_ip(Some(ip("10.0.0.9")), Some("garbage")),
+            Some(ip("10.0.0.9"))
+        );
+        assert_eq!(
+            throttle.client_ip(Some(ip("10.0.0.9")), None),
+            Some(ip("10.0.0.9"))
+        );
+    }
+}

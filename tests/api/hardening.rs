@@ -1,0 +1,237 @@
+//! What the service does against an attacker or an overloaded day: re-authentication and
+//! revocation, account lockout, per-address limits, the bounded hashing pool, slow bodies,
+//! private files and protective headers.
+
+use std::io::{Read as _, Write as _};
+use std::time::{Duration, Instant};
+
+use reqwest::{header, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{self, assert_problem, Backend, TestApp, PASSWORD};
+
+async fn credential_changes_need_the_current_password_and_revoke_earlier_tokens(app: TestApp) {
+    let (_, token) = app.org_with_token("Acme", "admin@acme.io").await;
+    for proof in [json!({}), json!({"current_password": "not my password"})] {
+        let mut body = json!({"organization_name": "Acme", "password": "taken over now"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(proof.as_object().unwrap().clone());
+        let (status, problem) = app.update_org(&token, &body).await;
+        assert_problem(status, &problem, 403, "current_password_required");
+        let (status, problem) = app
+            .update_org(
+                &token,
+                &json!({"organization_name": "Acme", "email": "thief@evil.io"}),
+            )
+            .await;
+        assert_problem(status, &problem, 403, "current_password_required");
+    }
+    // Clients of the original assignment send their current credentials with a rename.
+    let (status, renamed) = app
+        .update_org(
+            &token,
+            &json!({"organization_name": "Acme Two", "email": "admin@acme.io", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{renamed}");
+    assert_eq!(app.all_docs(&token).await.len(), 0, "a rename keeps tokens");
+
+    let (status, _) = app
+        .update_org(
+            &token,
+            &json!({"organization_name": "Acme Two", "password": "a brand new one",
+                    "current_password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, problem) = app.insert_doc(&token, &json!({})).await;
+    assert_problem(status, &problem, 401, "unauthorized");
+
+    let (status, fresh) = app.login("admin@acme.io", "a brand new one").await;
+    assert_eq!(status, StatusCode::OK);
+    let fresh = fresh["access_token"].as_str().unwrap().to_owned();
+    let (status, other) = app.login("admin@acme.io", "a brand new one").await;
+    assert_eq!(status, StatusCode::OK);
+    let other = other["access_token"].as_str().unwrap().to_owned();
+    let response = app
+        .client
+        .post(app.url("/admin/logout"))
+        .bearer_auth(&fresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    for revoked in [&fresh, &other] {
+        let (status, problem) = app.insert_doc(revoked, &json!({})).await;
+        assert_problem(status, &problem, 401, "unauthorized");
+    }
+}
+
+async fn parallel_guesses_lock_the_account_after_five_failures(app: TestApp) {
+    app.create_org("Acme", "admin@acme.io").await;
+    for account in ["admin@acme.io", "nobody@acme.io"] {
+        let guesses = (0..20).map(|i| {
+            let body = json!({"email": account, "password": format!("guess number {i}")});
+            app.send(app.client.post(app.url("/admin/login")).json(&body))
+        });
+        let answers = futures_util::future::join_all(guesses).await;
+        let wrong = answers
+            .iter()
+            .filter(|(status, _)| *status == StatusCode::UNAUTHORIZED)
+            .count();
+        let locked = answers
+            .iter()
+            .filter(|(status, _)| *status == StatusCode::TOO_MANY_REQUESTS)
+            .count();
+        assert_eq!((wrong, locked), (5, 15), "{account}: {answers:?}");
+        // Now even the right password is refused, with a time to come back.
+        let response = app
+            .client
+            .post(app.url("/admin/login"))
+            .json(&json!({"email": account, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "{account}"
+        );
+        let retry: u64 = response.headers()[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry), "{retry}");
+    }
+}
+
+on_both_backends!(
+    credential_changes_need_the_current_password_and_revoke_earlier_tokens,
+    parallel_guesses_lock_the_account_after_five_failures,
+);
+
+#[tokio::test]
+async fn one_address_gets_a_burst_of_password_requests_then_429() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = helpers::settings(dir.path(), Backend::Embedded, "per_ip").unwrap();
+    settings.auth.login.per_ip_burst = 3;
+    settings.auth.login.per_ip_per_second = 0.01;
+    let app = TestApp::spawn_with(settings, dir).await;
+    for i in 0..3 {
+        let (status, _) = app
+            .create_org(&format!("Org {i}"), &format!("a{i}@acme.io"))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (status, problem) = app.login("a0@acme.io", PASSWORD).await;
+    assert_problem(status, &problem, 429, "too_many_requests");
+    // Other endpoints are not limited.
+    let (status, _) = app.get_org("Org 0").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_login_flood_is_refused_with_503_while_health_keeps_answering() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = helpers::settings(dir.path(), Backend::Embedded, "flood").unwrap();
+    settings.auth.argon2.max_concurrent = 1;
+    settings.auth.argon2.max_queued = 1;
+    let app = TestApp::spawn_with(settings, dir).await;
+    app.create_org("Acme", "admin@acme.io").await;
+    let logins = (0..24).map(|i| {
+        // Distinct unknown accounts, so the lockout does not answer first.
+        let body = json!({"email": format!("user{i}@acme.io"), "password": PASSWORD});
+        app.send(app.client.post(app.url("/admin/login")).json(&body))
+    });
+    let health = async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let started = Instant::now();
+        let response = app.client.get(app.url("/health")).send().await.unwrap();
+        (response.status(), started.elapsed())
+    };
+    let (answers, (health_status, health_time)) =
+        tokio::join!(futures_util::future::join_all(logins), health);
+    assert_eq!(health_status, StatusCode::OK);
+    // Far less than the ~24 hashes queued behind one worker would take.
+    assert!(health_time < Duration::from_secs(2), "{health_time:?}");
+    let mut overloaded = 0;
+    for (status, body) in &answers {
+        match status.as_u16() {
+            401 => {}
+            503 => {
+                assert_eq!(body["code"], "overloaded", "{body}");
+                overloaded += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(
+        overloaded > 0,
+        "one worker and one queue slot took 24 logins"
+    );
+}
+
+#[tokio::test]
+async fn the_database_file_is_private_to_its_owner() {
+    let app = TestApp::spawn(Backend::Embedded, "private_file")
+        .await
+        .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(app.data.join("orgsvc.redb"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_is_answered_408() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = helpers::settings(dir.path(), Backend::Embedded, "stall").unwrap();
+    settings.http.body_timeout_ms = 300;
+    let app = TestApp::spawn_with(settings, dir).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        // Promise 100 bytes, send 10, then stall.
+        stream
+            .write_all(
+                b"POST /org/create HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+                  content-length: 100\r\n\r\n{\"organiza",
+            )
+            .unwrap();
+        let mut answer = vec![0; 4096];
+        let n = stream.read(&mut answer).unwrap();
+        String::from_utf8_lossy(&answer[..n]).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+}
+
+#[tokio::test]
+async fn responses_carry_protective_headers_and_head_works() {
+    let app = TestApp::spawn(Backend::Embedded, "headers").await.unwrap();
+    let response = app.client.head(app.url("/health")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    let response = app.client.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(response.headers()["x-frame-options"], "DENY");
+    let response = app
+        .client
+        .patch(app.url("/org/create"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()[header::ALLOW], "POST");
+}
