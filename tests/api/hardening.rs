@@ -107,9 +107,50 @@ async fn parallel_guesses_lock_the_account_after_five_failures(app: TestApp) {
     }
 }
 
+async fn both_backends_store_the_same_documents_and_refuse_the_same_ones(app: TestApp) {
+    let (_, token) = app.org_with_token("Acme", "admin@acme.io").await;
+    let stored = [
+        json!({"matrix": [[1, 2], [3, 4]]}),
+        json!({"a": [[]]}),
+        json!({"deep": [[[1, [2]]], {"m": [[true, null]]}], "e": {}, "f": 1.5}),
+        json!({"max": i64::MAX, "min": i64::MIN, "big_float": 1.8e19}),
+    ];
+    for document in &stored {
+        let (status, created) = app.insert_doc(&token, document).await;
+        assert_eq!(status, StatusCode::CREATED, "{document}: {created}");
+        let (status, read) = app.get_doc(&token, created["id"].as_str().unwrap()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(&read["data"], document);
+    }
+    let refused = [
+        (r#"{"a.b": 1}"#, "body"),
+        (r#"{"x": {"a.b": 1}}"#, "body"),
+        (r#"{"x": [{"__orgsvc_array": [1]}]}"#, "body"),
+        (r#"{"n": 9223372036854775808}"#, "n"),
+        (r#"{"n": [18446744073709551616]}"#, "n[0]"),
+        (r#"{"a": 1, "a": 2}"#, "a"),
+        (r#"{"x": {"k": 1, "k": 1}}"#, "x.k"),
+    ];
+    for (raw, field) in refused {
+        let (status, problem) = app
+            .send(
+                app.client
+                    .post(app.url("/org/documents"))
+                    .bearer_auth(&token)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(raw),
+            )
+            .await;
+        assert_problem(status, &problem, 422, "validation_failed");
+        assert_eq!(problem["errors"][0]["field"], field, "{raw}: {problem}");
+    }
+    assert_eq!(app.all_docs(&token).await.len(), stored.len());
+}
+
 on_both_backends!(
     credential_changes_need_the_current_password_and_revoke_earlier_tokens,
     parallel_guesses_lock_the_account_after_five_failures,
+    both_backends_store_the_same_documents_and_refuse_the_same_ones,
 );
 
 #[tokio::test]

@@ -5,18 +5,27 @@ use thiserror::Error;
 
 use crate::ids::DocumentId;
 
-/// Deepest nesting accepted, the same as MongoDB's limit for BSON documents.
-pub const MAX_DEPTH: usize = 100;
+/// Deepest nesting accepted: half MongoDB's limit of 100 for BSON documents, because a storage
+/// adapter may wrap each array nested in an array in an object of its own (FerretDB 1.x cannot
+/// store nested arrays), which at worst doubles the depth.
+pub const MAX_DEPTH: usize = 50;
 
-/// A JSON object that every storage backend can keep as it is: no field name starts with `$` or
-/// contains NUL (MongoDB reserves or rejects those), the top level has no `_id` (the service owns
-/// document ids), and nesting stays within [`MAX_DEPTH`].
+/// Field names starting with this are reserved for storage adapters' own encodings.
+pub const RESERVED_PREFIX: &str = "__orgsvc";
+
+/// A JSON object that every storage backend can keep as it is: no field name starts with `$`
+/// or [`RESERVED_PREFIX`], or contains `.` or NUL (MongoDB servers reserve, reject or
+/// misread those), the top level has no `_id` (the service owns document ids), and nesting
+/// stays within [`MAX_DEPTH`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct DocumentBody(Map<String, Value>);
 
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum DocumentBodyError {
-    #[error("field name {0:?} is reserved: names must not start with '$' or contain NUL")]
+    #[error(
+        "field name {0:?} is not allowed: names must not start with '$' or '__orgsvc', \
+         or contain '.' or NUL"
+    )]
     ReservedFieldName(String),
     #[error("the top-level field \"_id\" is reserved for the document id")]
     IdField,
@@ -53,7 +62,8 @@ fn check_object(fields: &Map<String, Value>, depth: usize) -> Result<(), Documen
         return Err(DocumentBodyError::TooDeep);
     }
     for (name, value) in fields {
-        if name.starts_with('$') || name.contains('\0') {
+        if name.starts_with('$') || name.starts_with(RESERVED_PREFIX) || name.contains(['.', '\0'])
+        {
             return Err(DocumentBodyError::ReservedFieldName(name.clone()));
         }
         check_value(value, depth)?;
@@ -145,9 +155,7 @@ mod tests {
 
     #[test]
     fn ordinary_nested_documents_are_accepted() {
-        assert!(
-            body(json!({"a": 1, "b": {"c": [1, {"d": null}]}, "e.f": "dots are fine"})).is_ok()
-        );
+        assert!(body(json!({"a": 1, "b": {"c": [1, {"d": null}], "m": [[1, 2], []]}})).is_ok());
     }
 
     #[test]
@@ -160,6 +168,23 @@ mod tests {
             body(json!({"a": [{"$gt": 1}]})),
             Err(DocumentBodyError::ReservedFieldName("$gt".into()))
         );
+    }
+
+    #[test]
+    fn dotted_and_adapter_reserved_field_names_are_rejected_at_any_depth() {
+        for bad in [
+            json!({"a.b": 1}),
+            json!({"x": {"a.b": 1}}),
+            json!({"x": [{"__orgsvc_array": 1}]}),
+        ] {
+            assert!(
+                matches!(
+                    body(bad.clone()),
+                    Err(DocumentBodyError::ReservedFieldName(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
@@ -177,7 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn nesting_is_limited_to_100_levels() {
+    fn nesting_is_limited_to_50_levels() {
         let mut ok = json!(1);
         for _ in 0..MAX_DEPTH - 1 {
             ok = json!([ok]);

@@ -4,6 +4,8 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use thiserror::Error;
+use unicode_normalization::UnicodeNormalization as _;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
 
 use crate::admin::EmailAddress;
 use crate::ids::{AdminId, OrganizationId};
@@ -27,16 +29,30 @@ pub enum OrganizationNameError {
     TooLong(usize),
     #[error("must not contain {0:?}")]
     ForbiddenCharacter(char),
+    #[error("must not contain the invisible or direction-changing character U+{:04X}", u32::from(*.0))]
+    InvisibleCharacter(char),
     #[error("must contain at least one ASCII letter or digit")]
     EmptySlug,
 }
 
 impl OrganizationName {
+    /// The name is kept in Unicode normalization form KC, so compatibility look-alikes
+    /// (fullwidth `Ａｃｍｅ`, ligatures, superscripts) become the plain letters they stand for
+    /// and meet the same slug.
+    ///
     /// # Errors
-    /// When the trimmed name is empty or longer than 64 characters, contains a control character,
-    /// `$`, `.`, `/` or `\`, or has no ASCII letter or digit (so no slug).
+    /// When the trimmed name is empty or longer than 64 characters, contains a control
+    /// character, an invisible or bidirectional-control (format, Cf) character, `$`, `.`, `/` or
+    /// `\`, or has no ASCII letter or digit (so no slug).
     pub fn new(raw: &str) -> Result<Self, OrganizationNameError> {
-        let name = raw.trim();
+        if let Some(c) = raw
+            .chars()
+            .find(|c| c.general_category() == GeneralCategory::Format)
+        {
+            return Err(OrganizationNameError::InvisibleCharacter(c));
+        }
+        let normalized: String = raw.nfkc().collect();
+        let name = normalized.trim();
         if name.is_empty() {
             return Err(OrganizationNameError::Empty);
         }
@@ -183,6 +199,31 @@ mod tests {
             .slug()
             .as_str()
             .to_owned()
+    }
+
+    #[test]
+    fn compatibility_look_alikes_meet_the_same_slug() {
+        assert_eq!(slug("Ａｃｍｅ Ｃｏｒｐ"), "acme_corp");
+        assert_eq!(slug("ﬁnance"), "finance");
+        assert_eq!(slug("Team²"), "team2");
+        assert_eq!(OrganizationName::new("Ａｃｍｅ").unwrap().as_str(), "Acme");
+    }
+
+    #[test]
+    fn invisible_and_bidirectional_control_characters_are_refused() {
+        for (name, c) in [
+            ("Ac\u{200B}me", '\u{200B}'),
+            ("Acme\u{202E}proC", '\u{202E}'),
+            ("\u{FEFF}Acme", '\u{FEFF}'),
+            ("Ac\u{00AD}me", '\u{00AD}'),
+            ("Acme\u{2066}", '\u{2066}'),
+        ] {
+            assert_eq!(
+                OrganizationName::new(name),
+                Err(OrganizationNameError::InvisibleCharacter(c)),
+                "{name:?}"
+            );
+        }
     }
 
     #[test]

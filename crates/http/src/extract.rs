@@ -14,6 +14,8 @@ use serde::de::DeserializeOwned;
 
 use crate::problem::{ApiError, FieldError};
 
+mod literals;
+
 /// How large a request body may be and how long it may take to arrive; set as app data.
 #[derive(Clone, Copy, Debug)]
 pub struct BodyLimit {
@@ -114,6 +116,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     deserializer
         .end()
         .map_err(|e| ApiError::MalformedBody(without_position(&e.to_string())))?;
+    literals::check(body)?;
     Ok(value)
 }
 

@@ -7,6 +7,7 @@ use orgsvc_domain::{
     OrganizationId, OrganizationName, PasswordHash, Placement,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::errors::DbError;
 
@@ -184,10 +185,85 @@ impl AdminDoc {
     }
 }
 
+/// FerretDB 1.x cannot store an array directly inside an array (`[[1, 2]]`), so every such
+/// inner array is stored wrapped as `{"__orgsvc_array": [...]}` and unwrapped when read. Users
+/// cannot write field names starting with `__orgsvc` (the domain refuses them), so the wrapper
+/// is never ambiguous.
+const NESTED_ARRAY: &str = "__orgsvc_array";
+
+fn holds_nested_array(value: &Value, in_array: bool) -> bool {
+    match value {
+        Value::Array(items) => in_array || items.iter().any(|item| holds_nested_array(item, true)),
+        Value::Object(fields) => fields.values().any(|v| holds_nested_array(v, false)),
+        _ => false,
+    }
+}
+
+fn encode_nested_arrays(value: &Value, in_array: bool) -> Value {
+    match value {
+        Value::Array(items) => {
+            let items = Value::Array(
+                items
+                    .iter()
+                    .map(|i| encode_nested_arrays(i, true))
+                    .collect(),
+            );
+            if in_array {
+                let mut wrapper = Map::new();
+                wrapper.insert(NESTED_ARRAY.to_owned(), items);
+                Value::Object(wrapper)
+            } else {
+                items
+            }
+        }
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), encode_nested_arrays(v, false)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn decode_nested_arrays(value: Value, in_array: bool) -> Value {
+    match value {
+        Value::Object(mut fields)
+            if in_array && fields.len() == 1 && fields.contains_key(NESTED_ARRAY) =>
+        {
+            let inner = fields.remove(NESTED_ARRAY).unwrap_or_default();
+            decode_nested_arrays(inner, false)
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|item| decode_nested_arrays(item, true))
+                .collect(),
+        ),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k, decode_nested_arrays(v, false)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// A tenant document as stored: `_id` (the UUID as a string, so `_id` order is creation order)
 /// followed by the body's fields.
 pub fn document_to_bson(document: &Document) -> Result<BsonDocument, DbError> {
-    let fields = bson::to_document(document.body.fields())
+    let fields = document.body.fields();
+    let converted = if fields.values().any(|v| holds_nested_array(v, false)) {
+        let encoded: Map<String, Value> = fields
+            .iter()
+            .map(|(k, v)| (k.clone(), encode_nested_arrays(v, false)))
+            .collect();
+        bson::to_document(&encoded)
+    } else {
+        bson::to_document(fields)
+    };
+    let fields = converted
         .map_err(|e| DbError::Other(anyhow::anyhow!("document does not convert to BSON: {e}")))?;
     let mut stored = doc! { "_id": document.id.to_string() };
     stored.extend(fields);
@@ -199,7 +275,12 @@ pub fn document_from_bson(mut stored: BsonDocument) -> Result<Document, StoreErr
         Some(Bson::String(id)) => id.parse::<DocumentId>().map_err(|e| corrupt("tenant", e))?,
         other => return Err(corrupt("tenant", format!("unexpected _id {other:?}"))),
     };
-    let fields = bson::from_document(stored).map_err(|e| corrupt("tenant", e))?;
+    let fields: Map<String, Value> =
+        bson::from_document(stored).map_err(|e| corrupt("tenant", e))?;
+    let fields = fields
+        .into_iter()
+        .map(|(k, v)| (k, decode_nested_arrays(v, false)))
+        .collect();
     let body = DocumentBody::new(fields).map_err(|e| corrupt("tenant", e))?;
     Ok(Document { id, body })
 }
@@ -215,7 +296,8 @@ mod tests {
         let value = json!({
             "int": 5, "negative": -7, "big": i64::MAX, "small": i64::MIN,
             "float": 1.5, "whole_float": 2.0, "text": "é\u{1F600}", "null": null, "bool": true,
-            "nested": {"list": [1, "two", {"three": [3.0]}], "empty": {}}
+            "nested": {"list": [1, "two", {"three": [3.0]}], "empty": {}},
+            "matrix": [[1, 2], [3, [4, [5]]], []], "wrapped": [[[]]], "deep": [{"m": [[true]]}]
         });
         let document = Document {
             id: DocumentId::generate(),
@@ -223,6 +305,9 @@ mod tests {
         };
         let stored = document_to_bson(&document).unwrap();
         assert_eq!(stored.keys().next().map(String::as_str), Some("_id"));
+        // No array is stored directly inside another.
+        let matrix = stored.get_array("matrix").unwrap();
+        assert!(matrix.iter().all(|item| matches!(item, Bson::Document(_))));
         assert_eq!(document_from_bson(stored).unwrap(), document);
     }
 }
