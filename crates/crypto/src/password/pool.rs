@@ -5,15 +5,16 @@
 //! dozens of 19 MiB hashes at once; and allocating a fresh block per hash lets glibc raise its
 //! mmap threshold after the first free, so later blocks land in heap arenas that are never
 //! returned (measured: 4.5 GiB resident after a 64-client flood, kept after it ended). A few
-//! long-lived blocks bound memory at `workers x m_cost` whatever the load.
+//! long-lived blocks bound memory at `workers x m_cost` whatever the load, and a thread that
+//! has been idle for [`IDLE_RELEASE`] gives its block back to the operating system.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash as PhcHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use orgsvc_domain::errors::HashError;
 use tokio::sync::oneshot;
 
@@ -30,13 +31,20 @@ enum Job {
     },
 }
 
+/// A hashing thread idle this long frees its memory block (allocated again on its next job).
+pub const IDLE_RELEASE: Duration = Duration::from_secs(10);
+
+/// Blocks reserved at least, per thread: just over 32 MiB, the ceiling of glibc's dynamic mmap
+/// threshold on 64-bit. A smaller block freed once raises that threshold to its size, after
+/// which same-sized blocks come from heap arenas that are never given back (measured: resident
+/// memory stuck at 93 MiB after a second flood, instead of falling back).
+const RESERVED_BLOCKS: usize = 32 * 1024 + 1;
+
 /// The submitting side of the pool; cloned cheaply, and the workers stop once the last clone
 /// is dropped.
 #[derive(Clone)]
 pub struct HashPool {
-    queue: SyncSender<Job>,
-    /// Jobs submitted and not yet picked up by a worker.
-    queued: Arc<AtomicUsize>,
+    queue: Sender<Job>,
     workers: usize,
 }
 
@@ -46,32 +54,25 @@ impl HashPool {
     /// # Errors
     /// When the operating system refuses a thread.
     pub fn start(params: &Params, workers: usize, max_queued: usize) -> std::io::Result<Self> {
-        let (queue, jobs) = mpsc::sync_channel(max_queued);
-        let jobs = Arc::new(Mutex::new(jobs));
-        let queued = Arc::new(AtomicUsize::new(0));
+        let (queue, jobs) = crossbeam_channel::bounded(max_queued);
         let workers = workers.max(1);
         for n in 0..workers {
             let worker = Worker {
                 params: params.clone(),
                 memory: Vec::new(),
             };
-            let jobs = Arc::clone(&jobs);
-            let queued = Arc::clone(&queued);
+            let jobs = jobs.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
-                .spawn(move || worker.run(&jobs, &queued))?;
+                .spawn(move || worker.run(&jobs))?;
         }
-        Ok(Self {
-            queue,
-            queued,
-            workers,
-        })
+        Ok(Self { queue, workers })
     }
 
     /// Jobs waiting for a worker right now.
     #[must_use]
     pub fn queue_depth(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
+        self.queue.len()
     }
 
     #[must_use]
@@ -101,18 +102,10 @@ impl HashPool {
     /// Queues `job`, or refuses at once when the queue is full: the caller answers 503 rather
     /// than wait, so a flood cannot pile up work (or memory) behind the workers.
     fn submit(&self, job: Job) -> Result<(), HashError> {
-        // Counted before sending: a worker may take the job (and count it down) before
-        // `try_send` even returns.
-        self.queued.fetch_add(1, Ordering::Relaxed);
         match self.queue.try_send(job) {
             Ok(()) => Ok(()),
-            Err(refused) => {
-                self.queued.fetch_sub(1, Ordering::Relaxed);
-                match refused {
-                    TrySendError::Full(_) => Err(HashError::Overloaded),
-                    TrySendError::Disconnected(_) => Err(stopped()),
-                }
-            }
+            Err(TrySendError::Full(_)) => Err(HashError::Overloaded),
+            Err(TrySendError::Disconnected(_)) => Err(stopped()),
         }
     }
 }
@@ -129,15 +122,16 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self, jobs: &Mutex<Receiver<Job>>, queued: &AtomicUsize) {
+    fn run(mut self, jobs: &Receiver<Job>) {
         loop {
-            // The lock is held only while waiting for the next job, never while hashing.
-            let job = match jobs.lock() {
-                Ok(jobs) => jobs.recv(),
-                Err(_) => return,
+            let job = match jobs.recv_timeout(IDLE_RELEASE) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.memory = Vec::new();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
             };
-            let Ok(job) = job else { return };
-            queued.fetch_sub(1, Ordering::Relaxed);
             match job {
                 // A request that went away (client disconnected, timed out) needs no answer.
                 Job::Hash { reply, .. } if reply.is_closed() => {}
@@ -157,6 +151,12 @@ impl Worker {
     }
 
     fn blocks(&mut self, count: usize) -> &mut [Block] {
+        if self.memory.capacity() < count {
+            // Reserved above glibc's largest mmap threshold, so the block is always its own
+            // mapping, returned to the OS when freed; only the pages argon2 writes (the first
+            // `count` blocks) ever become resident.
+            self.memory = Vec::with_capacity(count.max(RESERVED_BLOCKS));
+        }
         if self.memory.len() < count {
             self.memory.resize(count, Block::default());
         }

@@ -87,6 +87,9 @@ impl From<Refusal> for LoginError {
     }
 }
 
+/// `Retry-After` for an attempt refused because the account's limit of attempts is in flight.
+const IN_FLIGHT_RETRY_SECONDS: u64 = 1;
+
 /// Whole seconds from `now` until `until`, at least 1 (a `Retry-After` of 0 invites a storm).
 fn seconds_until(now: DateTime<Utc>, until: DateTime<Utc>) -> u64 {
     let millis = u64::try_from((until - now).num_milliseconds()).unwrap_or(0);
@@ -129,18 +132,20 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
             }
             Admission::Admitted {
                 attempt,
-                locks,
                 previous_at,
+                ..
             } if attempt > policy.max_failures => {
-                // Attempts beyond the limit are in flight (the one that will lock is still
-                // hashing) or were left by a process that died before it could lock: only the
-                // latter, recognisable by its age, is forgotten.
+                // The limit's worth of attempts is in flight (at most `max_failures` checks of
+                // one account run at once, so parallel guesses cannot pass the limit), or was
+                // left by a process that died before it could lock: only the latter,
+                // recognisable by its age, is forgotten. In-flight ones settle within a hash,
+                // so the retry is soon; if they all fail, the lock they set answers after.
                 let abandoned = previous_at.is_none_or(|at| {
                     now - at > chrono::Duration::from_std(policy.lockout).unwrap_or_default()
                 });
                 if !abandoned {
                     return Err(Refusal::Locked {
-                        retry_after_seconds: policy.lock_duration(locks).as_secs().max(1),
+                        retry_after_seconds: IN_FLIGHT_RETRY_SECONDS,
                     });
                 }
                 self.store.clear_login_attempts(key).await?;

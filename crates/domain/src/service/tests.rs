@@ -640,3 +640,42 @@ async fn a_busy_hasher_is_overloaded_not_a_failure() {
         .await;
     assert!(matches!(create, Err(CreateOrganizationError::Overloaded)));
 }
+
+#[tokio::test]
+async fn attempts_in_flight_up_to_the_limit_make_further_ones_wait_briefly() {
+    use crate::ports::{Clock as _, LoginAttempts as _};
+    let h = harness();
+    create(&h, "Acme", "a@acme.io").await;
+    let key = email("a@acme.io");
+    let now = crate::fakes::FixedClock::default().now();
+    // Five checks of this account are running (begun, not yet answered).
+    for _ in 0..crate::LoginPolicy::default().max_failures {
+        h.store.begin_login_attempt(&key, now).await.unwrap();
+    }
+    let waiting = h.service.login(&key, &password("correct horse")).await;
+    assert!(
+        matches!(
+            waiting,
+            Err(LoginError::Locked {
+                retry_after_seconds: 1
+            })
+        ),
+        "{waiting:?}"
+    );
+}
+
+#[tokio::test]
+async fn attempts_abandoned_by_a_dead_process_are_forgotten_after_a_lockout_period() {
+    use crate::ports::{Clock as _, LoginAttempts as _};
+    let h = harness();
+    create(&h, "Acme", "a@acme.io").await;
+    let key = email("a@acme.io");
+    let long_ago = crate::fakes::FixedClock::default().now() - chrono::Duration::hours(2);
+    for _ in 0..crate::LoginPolicy::default().max_failures {
+        h.store.begin_login_attempt(&key, long_ago).await.unwrap();
+    }
+    h.service
+        .login(&key, &password("correct horse"))
+        .await
+        .unwrap();
+}
