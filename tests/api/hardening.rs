@@ -276,3 +276,63 @@ async fn responses_carry_protective_headers_and_head_works() {
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(response.headers()[header::ALLOW], "POST");
 }
+
+#[tokio::test]
+async fn eddsa_tokens_verify_with_the_published_jwks_alone() {
+    use jsonwebtoken::jwk::JwkSet;
+    use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = helpers::settings(dir.path(), Backend::Embedded, "eddsa").unwrap();
+    settings.auth.algorithm = orgsvc_crypto::JwtAlgorithm::EdDSA;
+    let app = TestApp::spawn_with(settings, dir).await;
+    let (org, token) = app.org_with_token("Acme", "admin@acme.io").await;
+
+    // What another service does: fetch the key set, pick the token's key, verify.
+    let jwks: JwkSet = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kid = decode_header(&token).unwrap().kid.unwrap();
+    let jwk = jwks.find(&kid).expect("the token's key is published");
+    let mut validation = Validation::new(Algorithm::EdDSA);
+    validation.set_audience(&["orgsvc-api"]);
+    validation.set_issuer(&["orgsvc"]);
+    let claims =
+        decode::<serde_json::Value>(&token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
+            .unwrap()
+            .claims;
+    assert_eq!(claims["org_id"], org["id"]);
+    assert_eq!(claims["sub"], org["admin"]["id"]);
+
+    // The generated private key is private, and survives a restart with its tokens.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(app.data.join("jwt_ed25519.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let app = app.restart().await;
+    let (status, _) = app.insert_doc(&token, &json!({"after": "restart"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn with_a_shared_secret_the_key_set_is_empty() {
+    let app = TestApp::spawn(Backend::Embedded, "hs256_jwks")
+        .await
+        .unwrap();
+    let (status, jwks) = app
+        .send(app.client.get(app.url("/.well-known/jwks.json")))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(jwks, json!({"keys": []}));
+}

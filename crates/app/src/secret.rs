@@ -1,5 +1,6 @@
-//! Where the JWT signing secret comes from: the settings, or (outside production) a random
-//! secret generated on first start and kept in a 0600 file so tokens survive restarts.
+//! Where the JWT signing key comes from: the settings or key files, or (outside production) a
+//! random secret or Ed25519 key generated on first start and kept in a 0600 file so tokens
+//! survive restarts.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -8,11 +9,51 @@ use anyhow::Context as _;
 use rand::RngCore as _;
 use secrecy::SecretString;
 
+use orgsvc_crypto::{generate_ed25519_pem, JwtAlgorithm, SigningKey};
+use secrecy::ExposeSecret as _;
+
 use crate::settings::{Profile, Settings};
+
+/// The key for the configured algorithm.
+///
+/// # Errors
+/// In production without a configured secret or key file; when a key file cannot be read or
+/// written.
+pub fn signing_key(settings: &Settings) -> anyhow::Result<SigningKey> {
+    if settings.auth.algorithm != JwtAlgorithm::EdDSA {
+        return jwt_secret(settings).map(SigningKey::Secret);
+    }
+    let path = settings.private_key_file();
+    let private_pem = if settings.profile == Profile::Production {
+        let pem = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "the production profile needs an Ed25519 private key in {} \
+                 (auth.private_key_file)",
+                path.display()
+            )
+        })?;
+        SecretString::from(pem)
+    } else {
+        load_or_create(&path, || generate_ed25519_pem().expose_secret().to_owned())?
+    };
+    let previous_public_pems = settings
+        .auth
+        .previous_public_key_files
+        .iter()
+        .map(|file| {
+            std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read the previous public key {}", file.display()))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(SigningKey::Ed25519 {
+        private_pem,
+        previous_public_pems,
+    })
+}
 
 /// # Errors
 /// In production without a configured secret; when the secret file cannot be read or written.
-pub fn jwt_secret(settings: &Settings) -> anyhow::Result<SecretString> {
+fn jwt_secret(settings: &Settings) -> anyhow::Result<SecretString> {
     if let Some(secret) = &settings.auth.jwt_secret {
         return Ok(secret.clone());
     }
@@ -22,10 +63,17 @@ pub fn jwt_secret(settings: &Settings) -> anyhow::Result<SecretString> {
              (ORGSVC__AUTH__JWT_SECRET) to at least 32 random bytes"
         );
     }
-    load_or_generate(&settings.jwt_secret_file())
+    load_or_create(&settings.jwt_secret_file(), random_hex_secret)
 }
 
-fn load_or_generate(path: &Path) -> anyhow::Result<SecretString> {
+fn random_hex_secret() -> String {
+    let mut bytes = [0u8; 48];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The secret kept at `path`, created there (mode 0600) with `create` on first use.
+fn load_or_create(path: &Path, create: impl Fn() -> String) -> anyhow::Result<SecretString> {
     match std::fs::read_to_string(path) {
         Ok(secret) => return Ok(SecretString::from(secret.trim().to_owned())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -34,9 +82,7 @@ fn load_or_generate(path: &Path) -> anyhow::Result<SecretString> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let mut bytes = [0u8; 48];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let secret = create();
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -46,11 +92,11 @@ fn load_or_generate(path: &Path) -> anyhow::Result<SecretString> {
             file.write_all(secret.as_bytes())
                 .and_then(|()| file.sync_all())
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            tracing::info!(path = %path.display(), "generated a JWT signing secret");
+            tracing::info!(path = %path.display(), "generated a JWT signing key");
             Ok(SecretString::from(secret))
         }
         // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_generate(path),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create(path, create),
         Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
     }
 }
@@ -65,9 +111,9 @@ mod tests {
     fn a_generated_secret_is_kept_private_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/jwt_secret");
-        let first = load_or_generate(&path).unwrap();
+        let first = load_or_create(&path, random_hex_secret).unwrap();
         assert!(first.expose_secret().len() >= 64);
-        let second = load_or_generate(&path).unwrap();
+        let second = load_or_create(&path, random_hex_secret).unwrap();
         assert_eq!(first.expose_secret(), second.expose_secret());
         #[cfg(unix)]
         {

@@ -66,6 +66,10 @@ pub struct AuthSettings {
     pub jwt_secret: Option<SecretString>,
     pub jwt_secret_file: Option<PathBuf>,
     pub algorithm: JwtAlgorithm,
+    /// `EdDSA`: the Ed25519 private key (PKCS#8 PEM).
+    pub private_key_file: Option<PathBuf>,
+    /// `EdDSA`: public keys (SPKI PEM) of rotated-out keys whose tokens stay valid until expiry.
+    pub previous_public_key_files: Vec<PathBuf>,
     pub issuer: String,
     pub audience: String,
     pub token_ttl_seconds: u64,
@@ -127,6 +131,7 @@ impl Settings {
                     .separator("__")
                     .list_separator(",")
                     .with_list_parse_key("http.trusted_proxies")
+                    .with_list_parse_key("auth.previous_public_key_files")
                     .try_parsing(true),
             )
             .build()?
@@ -136,14 +141,28 @@ impl Settings {
     /// The file the generated JWT secret is kept in.
     #[must_use]
     pub fn jwt_secret_file(&self) -> PathBuf {
-        self.auth.jwt_secret_file.clone().unwrap_or_else(|| {
-            self.storage
-                .embedded
-                .path
-                .parent()
-                .unwrap_or_else(|| std::path::Path::new("."))
-                .join("jwt_secret")
-        })
+        self.auth
+            .jwt_secret_file
+            .clone()
+            .unwrap_or_else(|| self.data_directory().join("jwt_secret"))
+    }
+
+    /// The file the Ed25519 private key is read from (and, in development, generated in).
+    #[must_use]
+    pub fn private_key_file(&self) -> PathBuf {
+        self.auth
+            .private_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_directory().join("jwt_ed25519.pem"))
+    }
+
+    fn data_directory(&self) -> PathBuf {
+        self.storage
+            .embedded
+            .path
+            .parent()
+            .unwrap_or_else(|| std::path::Path::new("."))
+            .to_owned()
     }
 }
 

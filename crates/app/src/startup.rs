@@ -12,7 +12,7 @@ use std::time::Duration;
 use actix_web::web;
 use orgsvc_domain::ports::{Store, SystemClock};
 use orgsvc_domain::Service;
-use orgsvc_http::{BodyLimit, HttpOptions, IpThrottle, IpThrottleSettings};
+use orgsvc_http::{BodyLimit, HttpOptions, IpThrottle, IpThrottleSettings, Jwks};
 use orgsvc_storage::{EmbeddedStore, MongoStore};
 
 use crate::secret;
@@ -34,12 +34,13 @@ impl Application {
         // touched, so a misconfigured start leaves no files behind.
         let hasher = Argon2Hasher::new(settings.auth.argon2)?;
         let tokens = JwtCodec::new(&JwtSettings {
-            secret: secret::jwt_secret(&settings)?,
+            key: secret::signing_key(&settings)?,
             algorithm: settings.auth.algorithm,
             issuer: settings.auth.issuer.clone(),
             audience: settings.auth.audience.clone(),
             ttl_seconds: settings.auth.token_ttl_seconds,
         })?;
+        let jwks = Jwks(tokens.jwks().clone());
         let listener = TcpListener::bind(&settings.http.listen)
             .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
         match settings.storage.backend {
@@ -49,13 +50,13 @@ impl Application {
                     tokio::task::spawn_blocking(move || EmbeddedStore::open(&path)).await??;
                 let service = Service::new(store, hasher, tokens, SystemClock)
                     .with_login_policy(settings.auth.login.policy());
-                Self::serve(&settings, listener, service)
+                Self::serve(&settings, listener, service, jwks)
             }
             Backend::Mongodb => {
                 let store = MongoStore::connect(settings.storage.mongodb.clone()).await?;
                 let service = Service::new(store, hasher, tokens, SystemClock)
                     .with_login_policy(settings.auth.login.policy());
-                Self::serve(&settings, listener, service)
+                Self::serve(&settings, listener, service, jwks)
             }
         }
     }
@@ -64,6 +65,7 @@ impl Application {
         settings: &Settings,
         listener: TcpListener,
         service: Service<S, Argon2Hasher, JwtCodec, SystemClock>,
+        jwks: Jwks,
     ) -> anyhow::Result<Self>
     where
         S: Store,
@@ -73,6 +75,7 @@ impl Application {
                 max_bytes: settings.http.body_limit_bytes,
                 timeout: Duration::from_millis(settings.http.body_timeout_ms),
             },
+            jwks: web::Data::new(jwks),
             throttle: web::Data::new(IpThrottle::new(IpThrottleSettings {
                 burst: settings.auth.login.per_ip_burst,
                 per_second: settings.auth.login.per_ip_per_second,

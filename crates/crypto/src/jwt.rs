@@ -1,13 +1,22 @@
-//! Signed JWT bearer tokens (HMAC-SHA2; HS256 unless configured otherwise).
+//! Signed JWT bearer tokens: HMAC-SHA2 with a shared secret (HS256 by default), or Ed25519
+//! (`EdDSA`) whose public keys anyone can fetch as a JWK Set. Every token names its key (`kid`).
 
+mod keys;
+
+pub use keys::{ed25519_public_pem, generate_ed25519_pem};
+
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{
+    decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
 use orgsvc_domain::ports::{IssuedToken, Principal, TokenCodec};
 use orgsvc_domain::{AdminId, OrganizationId};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
 /// Shortest accepted signing secret, in bytes: HMAC keys shorter than the hash output weaken it.
@@ -19,6 +28,8 @@ pub enum JwtAlgorithm {
     HS256,
     HS384,
     HS512,
+    /// Ed25519 signatures; the public keys are published at `/.well-known/jwks.json`.
+    EdDSA,
 }
 
 impl From<JwtAlgorithm> for Algorithm {
@@ -27,14 +38,28 @@ impl From<JwtAlgorithm> for Algorithm {
             JwtAlgorithm::HS256 => Self::HS256,
             JwtAlgorithm::HS384 => Self::HS384,
             JwtAlgorithm::HS512 => Self::HS512,
+            JwtAlgorithm::EdDSA => Self::EdDSA,
         }
     }
+}
+
+/// What tokens are signed with.
+#[derive(Clone, Debug)]
+pub enum SigningKey {
+    /// For the HS algorithms.
+    Secret(SecretString),
+    /// For `EdDSA`: the private key (PKCS#8 PEM) and the public keys (SPKI PEM) of keys rotated
+    /// out, which still verify the tokens they signed until those expire.
+    Ed25519 {
+        private_pem: SecretString,
+        previous_public_pems: Vec<String>,
+    },
 }
 
 /// Everything needed to issue and check tokens.
 #[derive(Clone, Debug)]
 pub struct JwtSettings {
-    pub secret: SecretString,
+    pub key: SigningKey,
     pub algorithm: JwtAlgorithm,
     pub issuer: String,
     pub audience: String,
@@ -47,6 +72,13 @@ pub enum JwtSettingsError {
     SecretTooShort,
     #[error("the token lifetime must be between 1 second and 30 days")]
     BadTtl,
+    #[error("auth.algorithm = {algorithm:?} needs {needs}")]
+    KeyMismatch {
+        algorithm: JwtAlgorithm,
+        needs: &'static str,
+    },
+    #[error("invalid signing key: {0}")]
+    BadKey(String),
 }
 
 /// The claims orgsvc puts in a token.
@@ -74,7 +106,10 @@ pub struct JwtCodec {
 
 struct Inner {
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    decoding: HashMap<String, DecodingKey>,
+    /// The key for tokens without a `kid` (HMAC tokens issued before key ids existed).
+    unnamed: Option<DecodingKey>,
+    jwks: Value,
     header: Header,
     validation: Validation,
     issuer: String,
@@ -93,15 +128,49 @@ impl std::fmt::Debug for JwtCodec {
 
 impl JwtCodec {
     /// # Errors
-    /// When the secret is shorter than 32 bytes or the lifetime is out of range.
+    /// When the key does not suit the algorithm, a secret is shorter than 32 bytes, a PEM key
+    /// does not parse, or the lifetime is out of range.
     pub fn new(settings: &JwtSettings) -> Result<Self, JwtSettingsError> {
-        let secret = settings.secret.expose_secret().as_bytes();
-        if secret.len() < MIN_SECRET_BYTES {
-            return Err(JwtSettingsError::SecretTooShort);
-        }
         if settings.ttl_seconds == 0 || settings.ttl_seconds > 30 * 24 * 3600 {
             return Err(JwtSettingsError::BadTtl);
         }
+        let (keys, unnamed) = match (&settings.key, settings.algorithm) {
+            (
+                SigningKey::Secret(secret),
+                JwtAlgorithm::HS256 | JwtAlgorithm::HS384 | JwtAlgorithm::HS512,
+            ) => {
+                let secret = secret.expose_secret().as_bytes();
+                if secret.len() < MIN_SECRET_BYTES {
+                    return Err(JwtSettingsError::SecretTooShort);
+                }
+                (
+                    keys::Keys::hmac(secret),
+                    Some(DecodingKey::from_secret(secret)),
+                )
+            }
+            (
+                SigningKey::Ed25519 {
+                    private_pem,
+                    previous_public_pems,
+                },
+                JwtAlgorithm::EdDSA,
+            ) => (
+                keys::Keys::ed25519(private_pem, previous_public_pems)?,
+                None,
+            ),
+            (_, algorithm @ JwtAlgorithm::EdDSA) => {
+                return Err(JwtSettingsError::KeyMismatch {
+                    algorithm,
+                    needs: "an Ed25519 private key (auth.private_key_file)",
+                })
+            }
+            (_, algorithm) => {
+                return Err(JwtSettingsError::KeyMismatch {
+                    algorithm,
+                    needs: "a shared secret (auth.jwt_secret)",
+                })
+            }
+        };
         let algorithm = Algorithm::from(settings.algorithm);
         // One algorithm only: a token claiming "none" or another algorithm is rejected.
         let mut validation = Validation::new(algorithm);
@@ -110,17 +179,29 @@ impl JwtCodec {
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         // The issuer is the only verifier, so there is no clock skew to forgive.
         validation.leeway = 0;
+        let mut header = Header::new(algorithm);
+        header.kid = Some(keys.kid);
         Ok(Self {
             inner: Arc::new(Inner {
-                encoding: EncodingKey::from_secret(secret),
-                decoding: DecodingKey::from_secret(secret),
-                header: Header::new(algorithm),
+                encoding: keys.encoding,
+                decoding: keys.decoding,
+                unnamed,
+                jwks: keys.jwks,
+                header,
                 validation,
                 issuer: settings.issuer.clone(),
                 audience: settings.audience.clone(),
                 ttl_seconds: settings.ttl_seconds,
             }),
         })
+    }
+}
+
+impl JwtCodec {
+    /// The public keys as a JWK Set (RFC 7517); empty for the HMAC algorithms.
+    #[must_use]
+    pub fn jwks(&self) -> &Value {
+        &self.inner.jwks
     }
 }
 
@@ -150,7 +231,12 @@ impl TokenCodec for JwtCodec {
     }
 
     fn verify(&self, token: &str) -> Option<Principal> {
-        let data = decode::<Claims>(token, &self.inner.decoding, &self.inner.validation).ok()?;
+        let inner = &self.inner;
+        let key = match decode_header(token).ok()?.kid {
+            Some(kid) => inner.decoding.get(&kid)?,
+            None => inner.unnamed.as_ref()?,
+        };
+        let data = decode::<Claims>(token, key, &inner.validation).ok()?;
         Some(Principal {
             admin_id: AdminId::from_uuid(data.claims.sub),
             organization_id: OrganizationId::from_uuid(data.claims.org_id),
@@ -167,7 +253,7 @@ mod tests {
 
     fn settings() -> JwtSettings {
         JwtSettings {
-            secret: SecretString::from("0123456789abcdef0123456789abcdef"),
+            key: SigningKey::Secret(SecretString::from("0123456789abcdef0123456789abcdef")),
             algorithm: JwtAlgorithm::HS256,
             issuer: "orgsvc".into(),
             audience: "orgsvc-api".into(),
@@ -223,7 +309,7 @@ mod tests {
     #[test]
     fn a_token_signed_with_another_secret_is_rejected() {
         let mut other = settings();
-        other.secret = SecretString::from("another secret that is long enough!!");
+        other.key = SigningKey::Secret(SecretString::from("another secret that is long enough!!"));
         let token = JwtCodec::new(&other)
             .unwrap()
             .issue(&principal(), Utc::now())
@@ -289,7 +375,7 @@ mod tests {
     #[test]
     fn short_secrets_and_silly_lifetimes_are_refused() {
         let mut short = settings();
-        short.secret = SecretString::from("too short");
+        short.key = SigningKey::Secret(SecretString::from("too short"));
         assert!(matches!(
             JwtCodec::new(&short),
             Err(JwtSettingsError::SecretTooShort)
@@ -300,5 +386,99 @@ mod tests {
             JwtCodec::new(&zero),
             Err(JwtSettingsError::BadTtl)
         ));
+    }
+
+    fn eddsa(private: &SecretString, previous: Vec<String>) -> JwtCodec {
+        JwtCodec::new(&JwtSettings {
+            key: SigningKey::Ed25519 {
+                private_pem: private.clone(),
+                previous_public_pems: previous,
+            },
+            algorithm: JwtAlgorithm::EdDSA,
+            ..settings()
+        })
+        .unwrap()
+    }
+
+    fn kid_of(token: &str) -> Option<String> {
+        decode_header(token).unwrap().kid
+    }
+
+    #[test]
+    fn eddsa_tokens_verify_and_name_their_key() {
+        let codec = eddsa(&generate_ed25519_pem(), Vec::new());
+        let who = principal();
+        let token = codec.issue(&who, Utc::now()).unwrap().access_token;
+        assert_eq!(codec.verify(&token), Some(who));
+        assert_eq!(
+            kid_of(&token).as_deref(),
+            codec.jwks()["keys"][0]["kid"].as_str()
+        );
+        // Another key pair's tokens are not ours.
+        let stranger = eddsa(&generate_ed25519_pem(), Vec::new());
+        let foreign = stranger.issue(&who, Utc::now()).unwrap().access_token;
+        assert_eq!(codec.verify(&foreign), None);
+    }
+
+    #[test]
+    fn a_rotated_out_key_still_verifies_its_tokens_when_kept_as_previous() {
+        let old = generate_ed25519_pem();
+        let token = eddsa(&old, Vec::new())
+            .issue(&principal(), Utc::now())
+            .unwrap()
+            .access_token;
+        let new = generate_ed25519_pem();
+        assert_eq!(eddsa(&new, Vec::new()).verify(&token), None);
+        let rotated = eddsa(&new, vec![ed25519_public_pem(&old).unwrap()]);
+        assert!(rotated.verify(&token).is_some());
+        // New tokens are signed with the new key only.
+        let fresh = rotated
+            .issue(&principal(), Utc::now())
+            .unwrap()
+            .access_token;
+        assert_ne!(kid_of(&fresh), kid_of(&token));
+    }
+
+    #[test]
+    fn keys_must_suit_the_algorithm() {
+        let mut hmac_for_eddsa = settings();
+        hmac_for_eddsa.algorithm = JwtAlgorithm::EdDSA;
+        assert!(matches!(
+            JwtCodec::new(&hmac_for_eddsa),
+            Err(JwtSettingsError::KeyMismatch { .. })
+        ));
+        let mut ed_for_hs = settings();
+        ed_for_hs.key = SigningKey::Ed25519 {
+            private_pem: generate_ed25519_pem(),
+            previous_public_pems: Vec::new(),
+        };
+        assert!(matches!(
+            JwtCodec::new(&ed_for_hs),
+            Err(JwtSettingsError::KeyMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn hmac_tokens_carry_a_kid_and_ones_from_before_kids_still_verify() {
+        let codec = JwtCodec::new(&settings()).unwrap();
+        let who = principal();
+        let token = codec.issue(&who, Utc::now()).unwrap().access_token;
+        assert!(kid_of(&token).is_some_and(|kid| kid.starts_with("hs-")));
+        let legacy = encode(
+            &Header::new(Algorithm::HS256),
+            &claims_of(&token),
+            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .unwrap();
+        assert_eq!(codec.verify(&legacy), Some(who));
+        let mut unknown = Header::new(Algorithm::HS256);
+        unknown.kid = Some("hs-someone-else".into());
+        let named_wrong = encode(
+            &unknown,
+            &claims_of(&token),
+            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .unwrap();
+        assert_eq!(codec.verify(&named_wrong), None);
     }
 }

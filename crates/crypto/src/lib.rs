@@ -6,5 +6,8 @@
 mod jwt;
 mod password;
 
-pub use jwt::{JwtAlgorithm, JwtCodec, JwtSettings, JwtSettingsError};
+pub use jwt::{
+    ed25519_public_pem, generate_ed25519_pem, JwtAlgorithm, JwtCodec, JwtSettings,
+    JwtSettingsError, SigningKey,
+};
 pub use password::{Argon2Hasher, Argon2Settings, Argon2SettingsError, HashPool};

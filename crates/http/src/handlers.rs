@@ -4,4 +4,5 @@
 pub mod admin;
 pub mod documents;
 pub mod health;
+pub mod keys;
 pub mod organizations;

@@ -25,7 +25,8 @@ pub use logging::log_request;
 pub use problem::ApiError;
 pub use throttle::{IpThrottle, IpThrottleSettings};
 
-use handlers::{admin, documents, health, organizations};
+pub use handlers::keys::Jwks;
+use handlers::{admin, documents, health, keys, organizations};
 
 /// A resource whose other methods answer 405 as problem+json, with `Allow: allow`.
 fn resource(path: &str, allow: &'static str) -> Resource {
@@ -43,6 +44,7 @@ fn get() -> Route {
 #[derive(Clone)]
 pub struct HttpOptions {
     pub body: BodyLimit,
+    pub jwks: web::Data<Jwks>,
     /// Shared by every worker, so it is built once and handed to each.
     pub throttle: web::Data<IpThrottle>,
 }
@@ -66,6 +68,7 @@ pub fn configure<A: OrgsvcApi>(
         cfg.app_data(web::Data::new(api))
             .app_data(options.body)
             .app_data(options.throttle)
+            .app_data(options.jwks)
             .app_data(web::QueryConfig::default().error_handler(extract::query_error))
             .app_data(web::PathConfig::default().error_handler(extract::path_error))
             .service(
@@ -98,6 +101,7 @@ pub fn configure<A: OrgsvcApi>(
                     .route(web::put().to(documents::replace::<A>))
                     .route(web::delete().to(documents::delete::<A>)),
             )
+            .service(resource("/.well-known/jwks.json", "GET, HEAD").route(get().to(keys::jwks)))
             .service(resource("/health", "GET, HEAD").route(get().to(health::health)))
             .service(resource("/ready", "GET, HEAD").route(get().to(health::ready::<A>)))
             .service(

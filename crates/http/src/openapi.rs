@@ -8,7 +8,7 @@ use crate::dto::{
     DeletedOrganizationResponse, DocumentPageResponse, DocumentRequest, DocumentResponse,
     LoginBody, OrganizationResponse, StatusResponse, TokenResponse, UpdateOrganizationBody,
 };
-use crate::handlers::{admin, documents, health, organizations};
+use crate::handlers::{admin, documents, health, keys, organizations};
 use crate::problem::{FieldError, Problem};
 
 #[derive(OpenApi)]
@@ -28,6 +28,7 @@ use crate::problem::{FieldError, Problem};
         organizations::delete,
         admin::login,
         admin::logout,
+        keys::jwks,
         documents::insert,
         documents::list,
         documents::get,

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use actix_web::web;
 use orgsvc_http::{
-    configure, security_headers, BodyLimit, HttpOptions, IpThrottle, IpThrottleSettings,
+    configure, security_headers, BodyLimit, HttpOptions, IpThrottle, IpThrottleSettings, Jwks,
 };
 use serde_json::{json, Value};
 
@@ -231,6 +231,7 @@ fn options(per_ip_burst: u32) -> HttpOptions {
             max_bytes: 256,
             timeout: Duration::from_secs(10),
         },
+        jwks: web::Data::new(Jwks(json!({"keys": []}))),
         throttle: web::Data::new(IpThrottle::new(IpThrottleSettings {
             burst: per_ip_burst,
             per_second: 0.001,
