@@ -147,7 +147,56 @@ async fn both_backends_store_the_same_documents_and_refuse_the_same_ones(app: Te
     assert_eq!(app.all_docs(&token).await.len(), stored.len());
 }
 
+async fn the_audit_log_tells_the_organization_what_happened_newest_first(app: TestApp) {
+    let (_, token) = app.org_with_token("Acme", "admin@acme.io").await;
+    let (_, other) = app.org_with_token("Globex", "g@globex.io").await;
+    let (status, _) = app.login("admin@acme.io", "not the password").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, doc) = app.insert_doc(&token, &json!({"x": 1})).await;
+    app.update_org(&token, &json!({"organization_name": "Acme Two"}))
+        .await;
+    let audit = |token: &str, query: &str| {
+        let request = app
+            .client
+            .get(app.url(&format!("/org/audit{query}")))
+            .bearer_auth(token);
+        app.send(request)
+    };
+    let (status, page) = audit(&token, "").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let actions: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "organization_renamed",
+            "document_created",
+            "login_failed",
+            "login_succeeded",
+            "organization_created"
+        ]
+    );
+    let events = page["events"].as_array().unwrap();
+    assert_eq!(events[1]["details"]["document_id"], doc["id"]);
+    assert_eq!(events[2]["outcome"], "failure");
+    assert!(events.iter().all(|e| e["ip"] == "127.0.0.1"), "{page}");
+    assert!(!page.to_string().contains("not the password"));
+    // Pages of two, following `next`.
+    let (_, first) = audit(&token, "?limit=2").await;
+    let next = first["next"].as_str().unwrap();
+    let (_, second) = audit(&token, &format!("?limit=2&after={next}")).await;
+    assert_eq!(second["events"][0]["action"], "login_failed");
+    // Another organization sees only its own.
+    let (_, theirs) = audit(&other, "").await;
+    assert_eq!(theirs["events"].as_array().unwrap().len(), 2);
+}
+
 on_both_backends!(
+    the_audit_log_tells_the_organization_what_happened_newest_first,
     credential_changes_need_the_current_password_and_revoke_earlier_tokens,
     parallel_guesses_lock_the_account_after_five_failures,
     both_backends_store_the_same_documents_and_refuse_the_same_ones,

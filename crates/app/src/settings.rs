@@ -20,7 +20,14 @@ pub struct Settings {
     pub http: HttpSettings,
     pub storage: StorageSettings,
     pub auth: AuthSettings,
+    pub audit: AuditSettings,
     pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct AuditSettings {
+    /// Days audit events are kept (MongoDB: TTL index, or the periodic sweep).
+    pub retention_days: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -194,6 +201,7 @@ mod tests {
         assert_eq!(settings.auth.login.per_ip_burst, 30);
         assert!((settings.auth.login.per_ip_per_second - 1.0).abs() < f64::EPSILON);
         assert_eq!(settings.http.body_timeout_ms, 10_000);
+        assert_eq!(settings.audit.retention_days, 90);
         assert!(settings.http.trusted_proxies.is_empty());
         let mongodb = &settings.storage.mongodb;
         assert_eq!(mongodb.master_database, "orgsvc_master");

@@ -53,7 +53,9 @@ impl Application {
                 Self::serve(&settings, listener, service, jwks)
             }
             Backend::Mongodb => {
-                let store = MongoStore::connect(settings.storage.mongodb.clone()).await?;
+                let mut mongodb = settings.storage.mongodb.clone();
+                mongodb.audit_retention_days = settings.audit.retention_days;
+                let store = MongoStore::connect(mongodb).await?;
                 let service = Service::new(store, hasher, tokens, SystemClock)
                     .with_login_policy(settings.auth.login.policy());
                 Self::serve(&settings, listener, service, jwks)

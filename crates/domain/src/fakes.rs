@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::admin::{Admin, EmailAddress, Password, PasswordHash};
+use crate::audit::{AuditEvent, AuditEventId};
 use crate::document::{Document, DocumentBody};
 use crate::errors::{
     CreateOrganizationError, DeleteOrganizationError, DocumentError, HashError, StoreError,
@@ -15,7 +16,7 @@ use crate::errors::{
 use crate::ids::{AdminId, DocumentId, OrganizationId};
 use crate::organization::{Organization, Placement, Slug};
 use crate::ports::{
-    Admission, Clock, IssuedToken, LoginAttempts, OrganizationChange, OrganizationStore,
+    Admission, AuditLog, Clock, IssuedToken, LoginAttempts, OrganizationChange, OrganizationStore,
     PasswordHasher, Principal, TenantStore, TokenCodec,
 };
 
@@ -25,6 +26,7 @@ struct State {
     admins: HashMap<AdminId, Admin>,
     tenants: HashMap<OrganizationId, BTreeMap<DocumentId, DocumentBody>>,
     login_attempts: HashMap<EmailAddress, Attempts>,
+    audit: Vec<AuditEvent>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -215,6 +217,40 @@ impl OrganizationStore for FakeStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.state().map(|_| ())
+    }
+}
+
+impl FakeStore {
+    /// Every recorded audit event, oldest first.
+    pub fn audit_events(&self) -> Vec<AuditEvent> {
+        self.state.lock().expect("fake store lock").audit.clone()
+    }
+}
+
+impl AuditLog for FakeStore {
+    async fn record(&self, event: &AuditEvent) {
+        // Best-effort, like the real adapters: a store that is down loses the line.
+        if let Ok(mut state) = self.state() {
+            state.audit.push(event.clone());
+        }
+    }
+
+    async fn list_audit_events(
+        &self,
+        organization: &OrganizationId,
+        after: Option<&AuditEventId>,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let state = self.state()?;
+        Ok(state
+            .audit
+            .iter()
+            .rev()
+            .filter(|e| e.organization_id.as_ref() == Some(organization))
+            .filter(|e| after.is_none_or(|after| e.id < *after))
+            .take(limit)
+            .cloned()
+            .collect())
     }
 }
 

@@ -6,6 +6,7 @@
 //! already been validated, so services never re-check their inputs.
 
 pub mod admin;
+pub mod audit;
 pub mod document;
 pub mod errors;
 pub mod ids;
@@ -17,6 +18,7 @@ pub mod service;
 mod fakes;
 
 pub use admin::{Admin, EmailAddress, EmailAddressError, Password, PasswordError, PasswordHash};
+pub use audit::{AuditAction, AuditEvent, AuditEventId, AuditPage, Origin, Outcome};
 pub use document::{
     Document, DocumentBody, DocumentBodyError, DocumentPage, PageLimit, PageLimitError,
 };

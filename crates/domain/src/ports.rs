@@ -11,6 +11,7 @@ use std::future::Future;
 use chrono::{DateTime, SubsecRound as _, Utc};
 
 use crate::admin::{Admin, EmailAddress, Password, PasswordHash};
+use crate::audit::{AuditEvent, AuditEventId};
 use crate::document::Document;
 use crate::errors::{
     CreateOrganizationError, DeleteOrganizationError, DocumentError, HashError, StoreError,
@@ -227,10 +228,30 @@ pub trait TenantStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), DocumentError>> + Send;
 }
 
-/// Everything the service needs from storage, as one bound.
-pub trait Store: OrganizationStore + TenantStore + LoginAttempts {}
+/// The append-only audit log.
+pub trait AuditLog: Clone + Send + Sync + 'static {
+    /// Appends `event`. Best-effort by contract: an adapter that cannot write it logs the
+    /// failure itself and returns, so a change that happened is never answered as failed
+    /// because its audit line was lost.
+    fn record(&self, event: &AuditEvent) -> impl Future<Output = ()> + Send;
 
-impl<S: OrganizationStore + TenantStore + LoginAttempts> Store for S {}
+    /// Up to `limit` events of `organization` older than `after` (from the newest when
+    /// `None`), newest first.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn list_audit_events(
+        &self,
+        organization: &OrganizationId,
+        after: Option<&AuditEventId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send;
+}
+
+/// Everything the service needs from storage, as one bound.
+pub trait Store: OrganizationStore + TenantStore + LoginAttempts + AuditLog {}
+
+impl<S: OrganizationStore + TenantStore + LoginAttempts + AuditLog> Store for S {}
 
 /// Slow, salted password hashing. Implementations run the work off the async executor, on a
 /// bounded number of workers behind a bounded queue.

@@ -4,10 +4,13 @@
 use std::future::Future;
 
 use crate::admin::{Admin, EmailAddress, Password};
+use crate::audit::{AuditAction, AuditEventId, AuditPage, Origin, Outcome};
 use crate::document::{Document, DocumentBody, DocumentPage, PageLimit};
 use crate::ids::{AdminId, DocumentId, OrganizationId};
 use crate::organization::{AdminSummary, Organization, OrganizationName, Placement};
 use crate::ports::{Clock, PasswordHasher, Store, TokenCodec};
+use audit::Subject;
+use serde_json::json;
 
 pub use crate::errors::{
     AuthenticateError, CreateOrganizationError, DeleteOrganizationError, DocumentError,
@@ -16,6 +19,7 @@ pub use crate::errors::{
 pub use crate::ports::{IssuedToken, Principal};
 pub use auth::LoginPolicy;
 
+mod audit;
 mod auth;
 mod documents;
 mod organizations;
@@ -47,6 +51,7 @@ pub trait OrgsvcApi: Clone + Send + Sync + 'static {
     /// `NameTaken` when the slug is in use, `EmailTaken` when the email is.
     fn create_organization(
         &self,
+        origin: &Origin,
         command: CreateOrganization,
     ) -> impl Future<Output = Result<Organization, CreateOrganizationError>> + Send;
 
@@ -63,6 +68,7 @@ pub trait OrgsvcApi: Clone + Send + Sync + 'static {
     /// `NotFound` when the caller's organization is gone, `NameTaken`, `EmailTaken`.
     fn update_organization(
         &self,
+        origin: &Origin,
         caller: &Principal,
         command: UpdateOrganization,
     ) -> impl Future<Output = Result<Organization, UpdateOrganizationError>> + Send;
@@ -73,6 +79,7 @@ pub trait OrgsvcApi: Clone + Send + Sync + 'static {
     /// `NotFound` when it does not exist, `Forbidden` when it is another organization.
     fn delete_organization(
         &self,
+        origin: &Origin,
         caller: &Principal,
         name: &OrganizationName,
     ) -> impl Future<Output = Result<Organization, DeleteOrganizationError>> + Send;
@@ -82,6 +89,7 @@ pub trait OrgsvcApi: Clone + Send + Sync + 'static {
     /// many failures (unknown emails lock the same way); `Overloaded` when hashing is at capacity.
     fn login(
         &self,
+        origin: &Origin,
         email: &EmailAddress,
         password: &Password,
     ) -> impl Future<Output = Result<IssuedToken, LoginError>> + Send;
@@ -90,7 +98,22 @@ pub trait OrgsvcApi: Clone + Send + Sync + 'static {
     ///
     /// # Errors
     /// Storage failures only.
-    fn logout(&self, caller: &Principal) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn logout(
+        &self,
+        origin: &Origin,
+        caller: &Principal,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The caller's organization's audit events, newest first, a page at a time.
+    ///
+    /// # Errors
+    /// Storage failures only.
+    fn list_audit_events(
+        &self,
+        caller: &Principal,
+        after: Option<AuditEventId>,
+        limit: PageLimit,
+    ) -> impl Future<Output = Result<AuditPage, StoreError>> + Send;
 
     /// Checks a bearer token, that its admin and organization still exist and that it was not
     /// revoked.
@@ -106,6 +129,7 @@ pub trait OrgsvcApi: Clone + Send + Sync + 'static {
     /// `OrganizationNotFound` when the caller's organization is gone.
     fn insert_document(
         &self,
+        origin: &Origin,
         caller: &Principal,
         body: DocumentBody,
     ) -> impl Future<Output = Result<Document, DocumentError>> + Send;
@@ -131,6 +155,7 @@ pub trait OrgsvcApi: Clone + Send + Sync + 'static {
     /// `NotFound`, `OrganizationNotFound`.
     fn replace_document(
         &self,
+        origin: &Origin,
         caller: &Principal,
         id: DocumentId,
         body: DocumentBody,
@@ -140,6 +165,7 @@ pub trait OrgsvcApi: Clone + Send + Sync + 'static {
     /// `NotFound`, `OrganizationNotFound`.
     fn delete_document(
         &self,
+        origin: &Origin,
         caller: &Principal,
         id: &DocumentId,
     ) -> impl Future<Output = Result<(), DocumentError>> + Send;
@@ -213,9 +239,24 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
 impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> OrgsvcApi for Service<S, H, T, C> {
     async fn create_organization(
         &self,
+        origin: &Origin,
         command: CreateOrganization,
     ) -> Result<Organization, CreateOrganizationError> {
-        self.create(command).await
+        let organization = self.create(command).await?;
+        let subject = Subject {
+            organization: Some(organization.id),
+            actor: Some(organization.admin.id),
+        };
+        let details = json!({"organization_name": organization.name.as_str()});
+        self.audit(
+            origin,
+            subject,
+            AuditAction::OrganizationCreated,
+            Outcome::Success,
+            details,
+        )
+        .await;
+        Ok(organization)
     }
 
     async fn get_organization(
@@ -230,30 +271,61 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> OrgsvcApi for Service
 
     async fn update_organization(
         &self,
+        origin: &Origin,
         caller: &Principal,
         command: UpdateOrganization,
     ) -> Result<Organization, UpdateOrganizationError> {
-        self.update(caller, command).await
+        self.update(origin, caller, command).await
     }
 
     async fn delete_organization(
         &self,
+        origin: &Origin,
         caller: &Principal,
         name: &OrganizationName,
     ) -> Result<Organization, DeleteOrganizationError> {
-        self.delete(caller, name).await
+        let organization = self.delete(caller, name).await?;
+        let details = json!({"organization_name": organization.name.as_str()});
+        self.audit(
+            origin,
+            caller.into(),
+            AuditAction::OrganizationDeleted,
+            Outcome::Success,
+            details,
+        )
+        .await;
+        Ok(organization)
     }
 
     async fn login(
         &self,
+        origin: &Origin,
         email: &EmailAddress,
         password: &Password,
     ) -> Result<IssuedToken, LoginError> {
-        self.log_in(email, password).await
+        self.log_in(origin, email, password).await
     }
 
-    async fn logout(&self, caller: &Principal) -> Result<(), StoreError> {
-        self.store.revoke_tokens(&caller.admin_id).await
+    async fn logout(&self, origin: &Origin, caller: &Principal) -> Result<(), StoreError> {
+        self.store.revoke_tokens(&caller.admin_id).await?;
+        self.audit(
+            origin,
+            caller.into(),
+            AuditAction::TokensRevoked,
+            Outcome::Success,
+            json!({}),
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn list_audit_events(
+        &self,
+        caller: &Principal,
+        after: Option<AuditEventId>,
+        limit: PageLimit,
+    ) -> Result<AuditPage, StoreError> {
+        self.audit_page(caller, after, limit).await
     }
 
     async fn authenticate(&self, token: &str) -> Result<Principal, AuthenticateError> {
@@ -262,10 +334,21 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> OrgsvcApi for Service
 
     async fn insert_document(
         &self,
+        origin: &Origin,
         caller: &Principal,
         body: DocumentBody,
     ) -> Result<Document, DocumentError> {
-        self.insert(caller, body).await
+        let document = self.insert(caller, body).await?;
+        let details = json!({"document_id": document.id.to_string()});
+        self.audit(
+            origin,
+            caller.into(),
+            AuditAction::DocumentCreated,
+            Outcome::Success,
+            details,
+        )
+        .await;
+        Ok(document)
     }
 
     async fn get_document(
@@ -290,6 +373,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> OrgsvcApi for Service
 
     async fn replace_document(
         &self,
+        origin: &Origin,
         caller: &Principal,
         id: DocumentId,
         body: DocumentBody,
@@ -298,17 +382,37 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> OrgsvcApi for Service
         self.store
             .replace_document(&caller.organization_id, &document)
             .await?;
+        let details = json!({"document_id": id.to_string()});
+        self.audit(
+            origin,
+            caller.into(),
+            AuditAction::DocumentReplaced,
+            Outcome::Success,
+            details,
+        )
+        .await;
         Ok(document)
     }
 
     async fn delete_document(
         &self,
+        origin: &Origin,
         caller: &Principal,
         id: &DocumentId,
     ) -> Result<(), DocumentError> {
         self.store
             .delete_document(&caller.organization_id, id)
-            .await
+            .await?;
+        let details = json!({"document_id": id.to_string()});
+        self.audit(
+            origin,
+            caller.into(),
+            AuditAction::DocumentDeleted,
+            Outcome::Success,
+            details,
+        )
+        .await;
+        Ok(())
     }
 
     async fn ready(&self) -> Result<(), StoreError> {

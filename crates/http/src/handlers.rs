@@ -2,6 +2,7 @@
 //! No storage or business logic lives here.
 
 pub mod admin;
+pub mod audit;
 pub mod documents;
 pub mod health;
 pub mod keys;

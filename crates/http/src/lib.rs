@@ -11,6 +11,7 @@ pub mod extract;
 pub mod handlers;
 pub mod logging;
 pub mod openapi;
+pub mod origin;
 pub mod problem;
 pub mod throttle;
 
@@ -26,7 +27,7 @@ pub use problem::ApiError;
 pub use throttle::{IpThrottle, IpThrottleSettings};
 
 pub use handlers::keys::Jwks;
-use handlers::{admin, documents, health, keys, organizations};
+use handlers::{admin, audit, documents, health, keys, organizations};
 
 /// A resource whose other methods answer 405 as problem+json, with `Allow: allow`.
 fn resource(path: &str, allow: &'static str) -> Resource {
@@ -84,6 +85,7 @@ pub fn configure<A: OrgsvcApi>(
                 resource("/org/delete", "DELETE")
                     .route(web::delete().to(organizations::delete::<A>)),
             )
+            .service(resource("/org/audit", "GET, HEAD").route(get().to(audit::list::<A>)))
             .service(
                 resource("/admin/login", "POST")
                     .wrap(from_fn(throttle::per_ip_limit))

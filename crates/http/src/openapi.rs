@@ -4,11 +4,12 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::dto::{
-    AdminResponse, ConnectionResponse, CreateOrganizationBody, DeletedDocumentResponse,
-    DeletedOrganizationResponse, DocumentPageResponse, DocumentRequest, DocumentResponse,
-    LoginBody, OrganizationResponse, StatusResponse, TokenResponse, UpdateOrganizationBody,
+    AdminResponse, AuditEventResponse, AuditPageResponse, ConnectionResponse,
+    CreateOrganizationBody, DeletedDocumentResponse, DeletedOrganizationResponse,
+    DocumentPageResponse, DocumentRequest, DocumentResponse, LoginBody, OrganizationResponse,
+    StatusResponse, TokenResponse, UpdateOrganizationBody,
 };
-use crate::handlers::{admin, documents, health, keys, organizations};
+use crate::handlers::{admin, audit, documents, health, keys, organizations};
 use crate::problem::{FieldError, Problem};
 
 #[derive(OpenApi)]
@@ -26,6 +27,7 @@ use crate::problem::{FieldError, Problem};
         organizations::get,
         organizations::update,
         organizations::delete,
+        audit::list,
         admin::login,
         admin::logout,
         keys::jwks,
@@ -41,7 +43,7 @@ use crate::problem::{FieldError, Problem};
         CreateOrganizationBody, UpdateOrganizationBody, LoginBody, OrganizationResponse,
         ConnectionResponse, AdminResponse, DeletedOrganizationResponse, TokenResponse,
         DocumentRequest, DocumentResponse, DocumentPageResponse, DeletedDocumentResponse,
-        StatusResponse, Problem, FieldError,
+        StatusResponse, Problem, FieldError, AuditEventResponse, AuditPageResponse,
     )),
     modifiers(&BearerScheme),
     tags(

@@ -12,9 +12,10 @@ use orgsvc_domain::errors::{
     GetOrganizationError, LoginError, StoreError, UpdateOrganizationError,
 };
 use orgsvc_domain::{
-    AdminId, AdminSummary, CreateOrganization, Document, DocumentBody, DocumentId, DocumentPage,
-    EmailAddress, IssuedToken, Organization, OrganizationId, OrganizationName, OrgsvcApi,
-    PageLimit, Password, Placement, Principal, UpdateOrganization,
+    AdminId, AdminSummary, AuditAction, AuditEvent, AuditEventId, AuditPage, CreateOrganization,
+    Document, DocumentBody, DocumentId, DocumentPage, EmailAddress, IssuedToken, Organization,
+    OrganizationId, OrganizationName, OrgsvcApi, Origin, Outcome, PageLimit, Password, Placement,
+    Principal, UpdateOrganization,
 };
 use std::time::Duration;
 
@@ -28,6 +29,7 @@ const GOOD_TOKEN: &str = "good-token";
 
 /// The paging arguments the fake last received.
 type PageArguments = Option<(Option<DocumentId>, PageLimit)>;
+type AuditPageArguments = Option<(Option<AuditEventId>, PageLimit)>;
 
 #[derive(Clone, Default)]
 struct FakeApi {
@@ -35,6 +37,8 @@ struct FakeApi {
     logged_out: Arc<AtomicBool>,
     last_update: Arc<Mutex<Option<UpdateOrganization>>>,
     last_page: Arc<Mutex<PageArguments>>,
+    last_audit_page: Arc<Mutex<AuditPageArguments>>,
+    last_origin: Arc<Mutex<Option<Origin>>>,
 }
 
 fn principal() -> Principal {
@@ -78,6 +82,7 @@ impl FakeApi {
 impl OrgsvcApi for FakeApi {
     async fn create_organization(
         &self,
+        _origin: &Origin,
         command: CreateOrganization,
     ) -> Result<Organization, CreateOrganizationError> {
         self.check_up()?;
@@ -112,6 +117,7 @@ impl OrgsvcApi for FakeApi {
 
     async fn update_organization(
         &self,
+        _origin: &Origin,
         _caller: &Principal,
         command: UpdateOrganization,
     ) -> Result<Organization, UpdateOrganizationError> {
@@ -122,6 +128,7 @@ impl OrgsvcApi for FakeApi {
 
     async fn delete_organization(
         &self,
+        _origin: &Origin,
         _caller: &Principal,
         name: &OrganizationName,
     ) -> Result<Organization, DeleteOrganizationError> {
@@ -134,9 +141,11 @@ impl OrgsvcApi for FakeApi {
 
     async fn login(
         &self,
+        origin: &Origin,
         email: &EmailAddress,
         password: &Password,
     ) -> Result<IssuedToken, LoginError> {
+        *self.last_origin.lock().unwrap() = Some(*origin);
         match email.as_str() {
             "admin@acme.io" if password.expose() == "correct horse" => Ok(IssuedToken {
                 access_token: GOOD_TOKEN.into(),
@@ -150,8 +159,9 @@ impl OrgsvcApi for FakeApi {
         }
     }
 
-    async fn logout(&self, caller: &Principal) -> Result<(), StoreError> {
+    async fn logout(&self, origin: &Origin, caller: &Principal) -> Result<(), StoreError> {
         assert_eq!(*caller, principal());
+        assert!(origin.ip.is_some());
         self.logged_out.store(true, Ordering::SeqCst);
         Ok(())
     }
@@ -167,6 +177,7 @@ impl OrgsvcApi for FakeApi {
 
     async fn insert_document(
         &self,
+        _origin: &Origin,
         _caller: &Principal,
         body: DocumentBody,
     ) -> Result<Document, DocumentError> {
@@ -199,6 +210,7 @@ impl OrgsvcApi for FakeApi {
 
     async fn replace_document(
         &self,
+        _origin: &Origin,
         _caller: &Principal,
         id: DocumentId,
         body: DocumentBody,
@@ -208,10 +220,37 @@ impl OrgsvcApi for FakeApi {
 
     async fn delete_document(
         &self,
+        _origin: &Origin,
         _caller: &Principal,
         _id: &DocumentId,
     ) -> Result<(), DocumentError> {
         Err(DocumentError::NotFound)
+    }
+
+    async fn list_audit_events(
+        &self,
+        caller: &Principal,
+        after: Option<AuditEventId>,
+        limit: PageLimit,
+    ) -> Result<AuditPage, StoreError> {
+        assert_eq!(*caller, principal());
+        *self.last_audit_page.lock().unwrap() = Some((after, limit));
+        Ok(AuditPage {
+            events: vec![AuditEvent {
+                id: AuditEventId::from_uuid(uuid::Uuid::from_u128(7)),
+                at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
+                organization_id: Some(caller.organization_id),
+                action: AuditAction::LoginFailed,
+                outcome: Outcome::Failure,
+                actor: None,
+                ip: Some("203.0.113.9".parse().unwrap()),
+                details: json!({"email": "admin@acme.io"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            }],
+            next: None,
+        })
     }
 
     async fn ready(&self) -> Result<(), StoreError> {
@@ -942,4 +981,64 @@ async fn swagger_ui_is_served_at_docs() {
     assert_eq!(response.status(), StatusCode::OK);
     let html = String::from_utf8(test::read_body(response).await.to_vec()).unwrap();
     assert!(html.contains("swagger-ui"), "{html}");
+}
+
+#[actix_web::test]
+async fn the_audit_log_is_served_to_the_organizations_token_with_its_paging() {
+    let api = FakeApi::default();
+    let unauthenticated = call(&api, test::TestRequest::get().uri("/org/audit")).await;
+    assert_problem(&unauthenticated, 401, "unauthorized");
+    let auth = (header::AUTHORIZATION, format!("Bearer {GOOD_TOKEN}"));
+    let page = call(
+        &api,
+        test::TestRequest::get()
+            .uri("/org/audit?limit=10&after=00000000-0000-0000-0000-000000000009")
+            .insert_header(auth.clone()),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.body,
+        json!({"events": [{"id": "00000000-0000-0000-0000-000000000007", "at": "2026-01-02T03:04:05Z",
+            "action": "login_failed", "outcome": "failure", "actor": null, "ip": "203.0.113.9",
+            "details": {"email": "admin@acme.io"}}], "next": null})
+    );
+    let (after, limit) = api.last_audit_page.lock().unwrap().unwrap();
+    assert_eq!(limit.get(), 10);
+    assert_eq!(after.unwrap().as_uuid().as_u128(), 9);
+    let bad = call(
+        &api,
+        test::TestRequest::get()
+            .uri("/org/audit?limit=0&after=yesterday")
+            .insert_header(auth),
+    )
+    .await;
+    assert_problem(&bad, 422, "validation_failed");
+    assert_eq!(bad.body["errors"].as_array().unwrap().len(), 2);
+}
+
+#[actix_web::test]
+async fn the_client_address_comes_from_forwarded_for_only_through_a_trusted_proxy() {
+    let api = FakeApi::default();
+    let mut options = options(1000);
+    options.throttle = web::Data::new(IpThrottle::new(IpThrottleSettings {
+        burst: 1000,
+        per_second: 1.0,
+        trusted_proxies: vec!["10.0.0.5".parse().unwrap()],
+    }));
+    let app = test::init_service(App::new().configure(configure(api.clone(), options))).await;
+    let login = |peer: &str| {
+        test::TestRequest::post()
+            .uri("/admin/login")
+            .peer_addr(peer.parse().unwrap())
+            .insert_header(("x-forwarded-for", "198.51.100.4"))
+            .set_json(json!({"email": "admin@acme.io", "password": "correct horse"}))
+            .to_request()
+    };
+    test::call_service(&app, login("10.0.0.5:1234")).await;
+    let seen = api.last_origin.lock().unwrap().unwrap().ip.unwrap();
+    assert_eq!(seen.to_string(), "198.51.100.4");
+    test::call_service(&app, login("192.0.2.77:1234")).await;
+    let seen = api.last_origin.lock().unwrap().unwrap().ip.unwrap();
+    assert_eq!(seen.to_string(), "192.0.2.77");
 }

@@ -23,6 +23,7 @@ use orgsvc_domain::{
 use redb::{Database, ReadableTable, ReadableTableMetadata};
 use tokio::sync::Semaphore;
 
+mod audit;
 mod records;
 mod tables;
 
@@ -93,6 +94,8 @@ impl EmbeddedStore {
         let db = Database::create(path).map_err(|e| open_error(e.into()))?;
         let txn = db.begin_write().map_err(|e| open_error(e.into()))?;
         tables::create_master_tables(&txn).map_err(|e| open_error(e.into()))?;
+        txn.open_table(audit::AUDIT)
+            .map_err(|e| open_error(e.into()))?;
         txn.commit().map_err(|e| open_error(e.into()))?;
         let database = path
             .file_stem()

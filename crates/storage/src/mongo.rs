@@ -15,6 +15,7 @@
 //! already in flight elsewhere land before copying starts.
 
 mod attempts;
+mod audit;
 mod errors;
 mod lifecycle;
 mod records;
@@ -55,6 +56,7 @@ struct Inner {
     organizations: Collection<OrganizationDoc>,
     admins: Collection<AdminDoc>,
     login_attempts: Collection<attempts::AttemptDoc>,
+    audit: Collection<audit::EventDoc>,
     settings: MongoSettings,
     /// Identifies this process in the intents it owns.
     owner: String,
@@ -125,6 +127,7 @@ impl MongoStore {
                 organizations: master.collection("organizations"),
                 admins: master.collection("admins"),
                 login_attempts: master.collection("login_attempts"),
+                audit: master.collection("audit"),
                 master,
                 clients,
                 settings,
@@ -168,6 +171,9 @@ impl MongoStore {
                 }
                 if let Err(e) = store.forget_old_login_attempts().await {
                     tracing::warn!(error = ?e, "pruning login attempts failed; will retry");
+                }
+                if let Err(e) = store.forget_old_audit_events().await {
+                    tracing::warn!(error = ?e, "pruning audit events failed; will retry");
                 }
             }
         });
@@ -300,7 +306,7 @@ impl MongoStore {
             }
             Err(e) => return Err(e.into()),
         }
-        Ok(())
+        self.create_audit_indexes().await
     }
 
     async fn find_admin(&self, filter: BsonDocument) -> Result<Option<Admin>, StoreError> {

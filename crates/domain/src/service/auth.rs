@@ -5,9 +5,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use serde_json::json;
+
 use crate::admin::{Admin, EmailAddress, Password};
+use crate::audit::{AuditAction, Origin, Outcome};
 use crate::errors::HashError;
 use crate::ports::{Admission, Clock, IssuedToken, PasswordHasher, Principal, Store, TokenCodec};
+use crate::service::audit::Subject;
 use crate::service::{AuthenticateError, LoginError, Service, StoreError};
 
 /// When repeated wrong passwords lock an account, and for how long.
@@ -46,8 +50,11 @@ impl LoginPolicy {
 /// Why a password check did not pass.
 #[derive(Debug)]
 pub(super) enum Refusal {
-    /// Wrong password (or unknown account): counted as a failure.
-    Wrong,
+    /// Wrong password (or unknown account): counted as a failure; `locked_until` when this
+    /// failure locked the account.
+    Wrong {
+        locked_until: Option<DateTime<Utc>>,
+    },
     Locked {
         retry_after_seconds: u64,
     },
@@ -74,7 +81,7 @@ impl From<HashError> for Refusal {
 impl From<Refusal> for LoginError {
     fn from(refusal: Refusal) -> Self {
         match refusal {
-            Refusal::Wrong => Self::InvalidCredentials,
+            Refusal::Wrong { .. } => Self::InvalidCredentials,
             Refusal::Locked {
                 retry_after_seconds,
             } => Self::Locked {
@@ -99,6 +106,7 @@ fn seconds_until(now: DateTime<Utc>, until: DateTime<Utc>) -> u64 {
 impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
     pub(super) async fn log_in(
         &self,
+        origin: &Origin,
         email: &EmailAddress,
         password: &Password,
     ) -> Result<IssuedToken, LoginError> {
@@ -106,17 +114,81 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         // Unknown emails go through the same steps (throttle, then a verification against no
         // hash, which costs the same), so neither the answer nor its timing tells which emails
         // have accounts.
-        self.check_password(email, admin.as_ref(), password).await?;
+        self.check_password(origin, email, admin.as_ref(), password)
+            .await?;
         let admin = admin.ok_or(LoginError::InvalidCredentials)?;
-        self.tokens
+        let token = self
+            .tokens
             .issue(&principal_of(&admin), self.clock.now())
-            .map_err(LoginError::Unknown)
+            .map_err(LoginError::Unknown)?;
+        let subject = Subject::from(&principal_of(&admin));
+        self.audit(
+            origin,
+            subject,
+            AuditAction::LoginSucceeded,
+            Outcome::Success,
+            json!({}),
+        )
+        .await;
+        Ok(token)
     }
 
     /// Verifies `password` for the account `key` (whose admin, if any, is `admin`) behind the
     /// per-account lockout: a locked account is refused without hashing; the attempt is counted
     /// before hashing, so parallel guesses cannot exceed the limit; a success clears the count.
     pub(super) async fn check_password(
+        &self,
+        origin: &Origin,
+        key: &EmailAddress,
+        admin: Option<&Admin>,
+        password: &Password,
+    ) -> Result<(), Refusal> {
+        let refusal = self.verify_throttled(key, admin, password).await;
+        let subject = Subject {
+            organization: admin.map(|admin| admin.organization_id),
+            actor: admin.map(|admin| admin.id),
+        };
+        let failed = |reason: &str| json!({"email": key.as_str(), "reason": reason});
+        match &refusal {
+            Ok(()) | Err(Refusal::Overloaded | Refusal::Store(_) | Refusal::Failed(_)) => {}
+            Err(Refusal::Wrong { locked_until }) => {
+                self.audit(
+                    origin,
+                    subject,
+                    AuditAction::LoginFailed,
+                    Outcome::Failure,
+                    failed("wrong_password"),
+                )
+                .await;
+                if let Some(until) = locked_until {
+                    let details =
+                        json!({"email": key.as_str(), "locked_until": until.to_rfc3339()});
+                    self.audit(
+                        origin,
+                        subject,
+                        AuditAction::AccountLocked,
+                        Outcome::Success,
+                        details,
+                    )
+                    .await;
+                }
+            }
+            Err(Refusal::Locked { .. }) => {
+                self.audit(
+                    origin,
+                    subject,
+                    AuditAction::LoginFailed,
+                    Outcome::Failure,
+                    failed("locked"),
+                )
+                .await;
+            }
+        }
+        refusal
+    }
+
+    /// [`Self::check_password`] without the audit trail.
+    async fn verify_throttled(
         &self,
         key: &EmailAddress,
         admin: Option<&Admin>,
@@ -168,12 +240,14 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
             self.store.clear_login_attempts(key).await?;
             return Ok(());
         }
+        let mut locked_until = None;
         if attempt >= policy.max_failures {
             let until =
                 now + chrono::Duration::from_std(policy.lock_duration(locks)).unwrap_or_default();
             self.store.lock_login(key, until).await?;
+            locked_until = Some(until);
         }
-        Err(Refusal::Wrong)
+        Err(Refusal::Wrong { locked_until })
     }
 
     pub(super) async fn check_token(&self, token: &str) -> Result<Principal, AuthenticateError> {

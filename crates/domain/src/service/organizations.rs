@@ -1,5 +1,6 @@
 //! Creating, renaming and deleting organizations.
 
+use crate::audit::{AuditAction, Origin, Outcome};
 use crate::ids::AdminId;
 use crate::organization::{Organization, OrganizationName};
 use crate::ports::{Clock, OrganizationChange, PasswordHasher, Principal, Store, TokenCodec};
@@ -8,6 +9,7 @@ use crate::service::{
     CreateOrganization, CreateOrganizationError, DeleteOrganizationError, Service,
     UpdateOrganization, UpdateOrganizationError,
 };
+use serde_json::json;
 
 impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
     pub(super) async fn create(
@@ -42,6 +44,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
 
     pub(super) async fn update(
         &self,
+        origin: &Origin,
         caller: &Principal,
         command: UpdateOrganization,
     ) -> Result<Organization, UpdateOrganizationError> {
@@ -65,10 +68,10 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
                 .current_password
                 .as_ref()
                 .ok_or(UpdateOrganizationError::CurrentPasswordRequired)?;
-            self.check_password(&admin.email, Some(&admin), current)
+            self.check_password(origin, &admin.email, Some(&admin), current)
                 .await
                 .map_err(|refusal| match refusal {
-                    Refusal::Wrong => UpdateOrganizationError::CurrentPasswordRequired,
+                    Refusal::Wrong { .. } => UpdateOrganizationError::CurrentPasswordRequired,
                     Refusal::Locked {
                         retry_after_seconds,
                     } => UpdateOrganizationError::Locked {
@@ -83,6 +86,11 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
             Some(password) => Some(self.hasher.hash(password).await?),
             None => None,
         };
+        let before = self
+            .store
+            .find_organization_by_id(&caller.organization_id)
+            .await?
+            .ok_or(UpdateOrganizationError::NotFound)?;
         let change = OrganizationChange {
             organization_id: caller.organization_id,
             admin_id: caller.admin_id,
@@ -91,7 +99,33 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
             password_hash,
             updated_at: self.clock.now(),
         };
-        self.store.update_organization(&change).await
+        let updated = self.store.update_organization(&change).await?;
+        if updated.name != before.name {
+            let details = json!({"from": before.name.as_str(), "to": updated.name.as_str()});
+            self.audit(
+                origin,
+                caller.into(),
+                AuditAction::OrganizationRenamed,
+                Outcome::Success,
+                details,
+            )
+            .await;
+        }
+        if change.email.is_some() || change.password_hash.is_some() {
+            let details = json!({
+                "email_changed": change.email.is_some(),
+                "password_changed": change.password_hash.is_some(),
+            });
+            self.audit(
+                origin,
+                caller.into(),
+                AuditAction::CredentialsChanged,
+                Outcome::Success,
+                details,
+            )
+            .await;
+        }
+        Ok(updated)
     }
 
     pub(super) async fn delete(

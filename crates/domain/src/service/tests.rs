@@ -5,10 +5,10 @@ use serde_json::json;
 use crate::fakes::{FakeHasher, FakeStore, FakeTokens, FixedClock};
 use crate::ports::{OrganizationStore, Principal};
 use crate::{
-    AuthenticateError, CreateOrganization, CreateOrganizationError, DeleteOrganizationError,
-    DocumentBody, DocumentError, DocumentId, EmailAddress, GetOrganizationError, LoginError,
-    Organization, OrganizationName, OrgsvcApi, PageLimit, Password, Service, StoreError,
-    UpdateOrganization, UpdateOrganizationError,
+    AuditAction, AuthenticateError, CreateOrganization, CreateOrganizationError,
+    DeleteOrganizationError, DocumentBody, DocumentError, DocumentId, EmailAddress,
+    GetOrganizationError, LoginError, Organization, OrganizationName, OrgsvcApi, Origin, Outcome,
+    PageLimit, Password, Service, StoreError, UpdateOrganization, UpdateOrganizationError,
 };
 
 type TestService = Service<FakeStore, FakeHasher, FakeTokens, FixedClock>;
@@ -62,7 +62,7 @@ fn create_command(org: &str, admin: &str) -> CreateOrganization {
 async fn create(h: &Harness, org: &str, admin: &str) -> (Organization, Principal) {
     let organization = h
         .service
-        .create_organization(create_command(org, admin))
+        .create_organization(&Origin::default(), create_command(org, admin))
         .await
         .unwrap();
     let principal = Principal {
@@ -98,7 +98,7 @@ async fn a_second_organization_with_the_same_slug_is_rejected() {
     create(&h, "Acme Corp", "a@acme.io").await;
     let err = h
         .service
-        .create_organization(create_command("ACME-corp", "b@acme.io"))
+        .create_organization(&Origin::default(), create_command("ACME-corp", "b@acme.io"))
         .await
         .unwrap_err();
     assert!(
@@ -113,7 +113,7 @@ async fn an_admin_email_can_only_be_used_once() {
     create(&h, "Acme", "a@acme.io").await;
     let err = h
         .service
-        .create_organization(create_command("Other", "A@ACME.io"))
+        .create_organization(&Origin::default(), create_command("Other", "A@ACME.io"))
         .await
         .unwrap_err();
     assert!(matches!(err, CreateOrganizationError::EmailTaken { .. }));
@@ -141,7 +141,11 @@ async fn login_with_the_right_password_yields_a_token_for_admin_and_organization
     let (_, principal) = create(&h, "Acme", "a@acme.io").await;
     let token = h
         .service
-        .login(&email("A@acme.io"), &password("correct horse"))
+        .login(
+            &Origin::default(),
+            &email("A@acme.io"),
+            &password("correct horse"),
+        )
         .await
         .unwrap();
     let back = h.service.authenticate(&token.access_token).await.unwrap();
@@ -154,12 +158,20 @@ async fn a_wrong_password_and_an_unknown_email_fail_alike_and_both_are_verified(
     create(&h, "Acme", "a@acme.io").await;
     let wrong = h
         .service
-        .login(&email("a@acme.io"), &password("wrong password"))
+        .login(
+            &Origin::default(),
+            &email("a@acme.io"),
+            &password("wrong password"),
+        )
         .await;
     assert!(matches!(wrong, Err(LoginError::InvalidCredentials)));
     let unknown = h
         .service
-        .login(&email("nobody@acme.io"), &password("correct horse"))
+        .login(
+            &Origin::default(),
+            &email("nobody@acme.io"),
+            &password("correct horse"),
+        )
         .await;
     assert!(matches!(unknown, Err(LoginError::InvalidCredentials)));
     assert_eq!(h.hasher.verifications.load(Ordering::SeqCst), 2);
@@ -179,7 +191,7 @@ async fn a_forged_token_or_one_whose_admin_is_gone_does_not_authenticate() {
     let mismatched = h.service.authenticate(&token).await;
     assert!(matches!(mismatched, Err(AuthenticateError::InvalidToken)));
     h.service
-        .delete_organization(&principal, &org.name)
+        .delete_organization(&Origin::default(), &principal, &org.name)
         .await
         .unwrap();
     let token = format!("{}:{}", principal.admin_id, principal.organization_id);
@@ -193,13 +205,14 @@ async fn renaming_keeps_the_id_and_every_document() {
     let (org, principal) = create(&h, "Acme", "a@acme.io").await;
     for i in 0..5 {
         h.service
-            .insert_document(&principal, body(json!({ "n": i })))
+            .insert_document(&Origin::default(), &principal, body(json!({ "n": i })))
             .await
             .unwrap();
     }
     let renamed = h
         .service
         .update_organization(
+            &Origin::default(),
             &principal,
             UpdateOrganization {
                 name: name("Acme Industries"),
@@ -229,6 +242,7 @@ async fn renaming_onto_another_organizations_slug_is_rejected() {
     let err = h
         .service
         .update_organization(
+            &Origin::default(),
             &principal,
             UpdateOrganization {
                 name: name("GLOBEX"),
@@ -244,6 +258,7 @@ async fn renaming_onto_another_organizations_slug_is_rejected() {
     let respelled = h
         .service
         .update_organization(
+            &Origin::default(),
             &principal,
             UpdateOrganization {
                 name: name("ACME"),
@@ -265,6 +280,7 @@ async fn an_update_can_change_the_admins_email_and_password() {
     let taken = h
         .service
         .update_organization(
+            &Origin::default(),
             &principal,
             UpdateOrganization {
                 name: name("Acme"),
@@ -281,6 +297,7 @@ async fn an_update_can_change_the_admins_email_and_password() {
     let updated = h
         .service
         .update_organization(
+            &Origin::default(),
             &principal,
             UpdateOrganization {
                 name: name("Acme"),
@@ -294,11 +311,19 @@ async fn an_update_can_change_the_admins_email_and_password() {
     assert_eq!(updated.admin.email.as_str(), "new@acme.io");
     let old = h
         .service
-        .login(&email("a@acme.io"), &password("correct horse"))
+        .login(
+            &Origin::default(),
+            &email("a@acme.io"),
+            &password("correct horse"),
+        )
         .await;
     assert!(matches!(old, Err(LoginError::InvalidCredentials)));
     h.service
-        .login(&email("new@acme.io"), &password("new password"))
+        .login(
+            &Origin::default(),
+            &email("new@acme.io"),
+            &password("new password"),
+        )
         .await
         .unwrap();
 }
@@ -310,17 +335,17 @@ async fn only_an_organizations_own_admin_may_delete_it() {
     let (globex, _) = create(&h, "Globex", "g@globex.io").await;
     let forbidden = h
         .service
-        .delete_organization(&acme_admin, &globex.name)
+        .delete_organization(&Origin::default(), &acme_admin, &globex.name)
         .await;
     assert!(matches!(forbidden, Err(DeleteOrganizationError::Forbidden)));
     let missing = h
         .service
-        .delete_organization(&acme_admin, &name("Initech"))
+        .delete_organization(&Origin::default(), &acme_admin, &name("Initech"))
         .await;
     assert!(matches!(missing, Err(DeleteOrganizationError::NotFound)));
     let deleted = h
         .service
-        .delete_organization(&acme_admin, &acme.name)
+        .delete_organization(&Origin::default(), &acme_admin, &acme.name)
         .await
         .unwrap();
     assert_eq!(deleted.id, acme.id);
@@ -337,7 +362,7 @@ async fn documents_page_in_insertion_order_with_a_cursor() {
     for i in 0..7 {
         let doc = h
             .service
-            .insert_document(&principal, body(json!({ "n": i })))
+            .insert_document(&Origin::default(), &principal, body(json!({ "n": i })))
             .await
             .unwrap();
         ids.push(doc.id);
@@ -366,7 +391,7 @@ async fn a_page_that_ends_exactly_at_the_last_document_has_no_next() {
     let (_, principal) = create(&h, "Acme", "a@acme.io").await;
     for i in 0..3 {
         h.service
-            .insert_document(&principal, body(json!({ "n": i })))
+            .insert_document(&Origin::default(), &principal, body(json!({ "n": i })))
             .await
             .unwrap();
     }
@@ -386,17 +411,25 @@ async fn one_organization_never_sees_anothers_documents() {
     let (_, globex) = create(&h, "Globex", "g@globex.io").await;
     let secret = h
         .service
-        .insert_document(&acme, body(json!({ "secret": true })))
+        .insert_document(&Origin::default(), &acme, body(json!({ "secret": true })))
         .await
         .unwrap();
     let read = h.service.get_document(&globex, &secret.id).await;
     assert!(matches!(read, Err(DocumentError::NotFound)));
     let replace = h
         .service
-        .replace_document(&globex, secret.id, body(json!({ "x": 1 })))
+        .replace_document(
+            &Origin::default(),
+            &globex,
+            secret.id,
+            body(json!({ "x": 1 })),
+        )
         .await;
     assert!(matches!(replace, Err(DocumentError::NotFound)));
-    let delete = h.service.delete_document(&globex, &secret.id).await;
+    let delete = h
+        .service
+        .delete_document(&Origin::default(), &globex, &secret.id)
+        .await;
     assert!(matches!(delete, Err(DocumentError::NotFound)));
     let page = h
         .service
@@ -421,10 +454,13 @@ async fn replacing_and_deleting_a_missing_document_says_not_found() {
     let id = DocumentId::generate();
     let replace = h
         .service
-        .replace_document(&principal, id, body(json!({})))
+        .replace_document(&Origin::default(), &principal, id, body(json!({})))
         .await;
     assert!(matches!(replace, Err(DocumentError::NotFound)));
-    let delete = h.service.delete_document(&principal, &id).await;
+    let delete = h
+        .service
+        .delete_document(&Origin::default(), &principal, &id)
+        .await;
     assert!(matches!(delete, Err(DocumentError::NotFound)));
 }
 
@@ -438,7 +474,7 @@ async fn a_store_outage_surfaces_as_unavailable() {
     ));
     let create = h
         .service
-        .create_organization(create_command("Acme", "a@acme.io"))
+        .create_organization(&Origin::default(), create_command("Acme", "a@acme.io"))
         .await;
     assert!(matches!(
         create,
@@ -463,6 +499,7 @@ async fn changing_credentials_needs_the_current_password() {
         let refused = h
             .service
             .update_organization(
+                &Origin::default(),
                 &principal,
                 UpdateOrganization {
                     email: Some(email("thief@evil.io")),
@@ -478,6 +515,7 @@ async fn changing_credentials_needs_the_current_password() {
         let refused = h
             .service
             .update_organization(
+                &Origin::default(),
                 &principal,
                 UpdateOrganization {
                     password: Some(password("stolen account")),
@@ -492,7 +530,11 @@ async fn changing_credentials_needs_the_current_password() {
     }
     // Nothing changed: the old credentials still work.
     h.service
-        .login(&email("a@acme.io"), &password("correct horse"))
+        .login(
+            &Origin::default(),
+            &email("a@acme.io"),
+            &password("correct horse"),
+        )
         .await
         .unwrap();
 }
@@ -504,6 +546,7 @@ async fn resending_the_current_email_and_password_with_a_rename_needs_no_proof()
     let renamed = h
         .service
         .update_organization(
+            &Origin::default(),
             &principal,
             UpdateOrganization {
                 email: Some(email("A@acme.io")),
@@ -516,7 +559,7 @@ async fn resending_the_current_email_and_password_with_a_rename_needs_no_proof()
     assert_eq!(renamed.name.as_str(), "Acme Industries");
     // No credential changed, so the caller's token is still good.
     h.service
-        .insert_document(&principal, body(json!({})))
+        .insert_document(&Origin::default(), &principal, body(json!({})))
         .await
         .unwrap();
 }
@@ -527,17 +570,22 @@ async fn a_credential_change_revokes_earlier_tokens_but_a_rename_does_not() {
     let (_, principal) = create(&h, "Acme", "a@acme.io").await;
     let token = h
         .service
-        .login(&email("a@acme.io"), &password("correct horse"))
+        .login(
+            &Origin::default(),
+            &email("a@acme.io"),
+            &password("correct horse"),
+        )
         .await
         .unwrap()
         .access_token;
     h.service
-        .update_organization(&principal, rename_to("Acme Two"))
+        .update_organization(&Origin::default(), &principal, rename_to("Acme Two"))
         .await
         .unwrap();
     assert!(h.service.authenticate(&token).await.is_ok());
     h.service
         .update_organization(
+            &Origin::default(),
             &principal,
             UpdateOrganization {
                 password: Some(password("a new password")),
@@ -553,12 +601,16 @@ async fn a_credential_change_revokes_earlier_tokens_but_a_rename_does_not() {
     ));
     let fresh = h
         .service
-        .login(&email("a@acme.io"), &password("a new password"))
+        .login(
+            &Origin::default(),
+            &email("a@acme.io"),
+            &password("a new password"),
+        )
         .await
         .unwrap()
         .access_token;
     let caller = h.service.authenticate(&fresh).await.unwrap();
-    h.service.logout(&caller).await.unwrap();
+    h.service.logout(&Origin::default(), &caller).await.unwrap();
     assert!(h.service.authenticate(&fresh).await.is_err());
 }
 
@@ -571,7 +623,11 @@ async fn an_account_locks_after_the_limit_and_unknown_emails_lock_the_same_way()
         for _ in 0..policy.max_failures {
             let failed = h
                 .service
-                .login(&email(account), &password("wrong guess"))
+                .login(
+                    &Origin::default(),
+                    &email(account),
+                    &password("wrong guess"),
+                )
                 .await;
             assert!(
                 matches!(failed, Err(LoginError::InvalidCredentials)),
@@ -582,7 +638,11 @@ async fn an_account_locks_after_the_limit_and_unknown_emails_lock_the_same_way()
         // Locked: even the right password is refused, and nothing is hashed.
         let locked = h
             .service
-            .login(&email(account), &password("correct horse"))
+            .login(
+                &Origin::default(),
+                &email(account),
+                &password("correct horse"),
+            )
             .await;
         assert!(
             matches!(
@@ -606,11 +666,19 @@ async fn a_success_resets_the_count_of_failures() {
         for _ in 0..policy.max_failures - 1 {
             let _ = h
                 .service
-                .login(&email("a@acme.io"), &password("wrong guess"))
+                .login(
+                    &Origin::default(),
+                    &email("a@acme.io"),
+                    &password("wrong guess"),
+                )
                 .await;
         }
         h.service
-            .login(&email("a@acme.io"), &password("correct horse"))
+            .login(
+                &Origin::default(),
+                &email("a@acme.io"),
+                &password("correct horse"),
+            )
             .await
             .unwrap();
     }
@@ -631,12 +699,16 @@ async fn a_busy_hasher_is_overloaded_not_a_failure() {
     h.hasher.overloaded.store(true, Ordering::SeqCst);
     let login = h
         .service
-        .login(&email("a@acme.io"), &password("correct horse"))
+        .login(
+            &Origin::default(),
+            &email("a@acme.io"),
+            &password("correct horse"),
+        )
         .await;
     assert!(matches!(login, Err(LoginError::Overloaded)));
     let create = h
         .service
-        .create_organization(create_command("Globex", "g@globex.io"))
+        .create_organization(&Origin::default(), create_command("Globex", "g@globex.io"))
         .await;
     assert!(matches!(create, Err(CreateOrganizationError::Overloaded)));
 }
@@ -652,7 +724,10 @@ async fn attempts_in_flight_up_to_the_limit_make_further_ones_wait_briefly() {
     for _ in 0..crate::LoginPolicy::default().max_failures {
         h.store.begin_login_attempt(&key, now).await.unwrap();
     }
-    let waiting = h.service.login(&key, &password("correct horse")).await;
+    let waiting = h
+        .service
+        .login(&Origin::default(), &key, &password("correct horse"))
+        .await;
     assert!(
         matches!(
             waiting,
@@ -675,7 +750,158 @@ async fn attempts_abandoned_by_a_dead_process_are_forgotten_after_a_lockout_peri
         h.store.begin_login_attempt(&key, long_ago).await.unwrap();
     }
     h.service
-        .login(&key, &password("correct horse"))
+        .login(&Origin::default(), &key, &password("correct horse"))
         .await
         .unwrap();
+}
+
+fn origin() -> Origin {
+    Origin {
+        ip: Some("203.0.113.9".parse().unwrap()),
+    }
+}
+
+#[tokio::test]
+async fn every_change_and_login_is_audited_without_secrets() {
+    let h = harness();
+    let organization = h
+        .service
+        .create_organization(&origin(), create_command("Acme", "a@acme.io"))
+        .await
+        .unwrap();
+    let principal = Principal {
+        admin_id: organization.admin.id,
+        organization_id: organization.id,
+        token_version: 0,
+    };
+    let _ = h
+        .service
+        .login(&origin(), &email("a@acme.io"), &password("wrong guess"))
+        .await;
+    h.service
+        .login(&origin(), &email("a@acme.io"), &password("correct horse"))
+        .await
+        .unwrap();
+    let doc = h
+        .service
+        .insert_document(&origin(), &principal, body(json!({"x": 1})))
+        .await
+        .unwrap();
+    h.service
+        .replace_document(&origin(), &principal, doc.id, body(json!({"x": 2})))
+        .await
+        .unwrap();
+    h.service
+        .delete_document(&origin(), &principal, &doc.id)
+        .await
+        .unwrap();
+    h.service
+        .update_organization(
+            &origin(),
+            &principal,
+            UpdateOrganization {
+                password: Some(password("a new password")),
+                current_password: Some(password("correct horse")),
+                ..rename_to("Acme Two")
+            },
+        )
+        .await
+        .unwrap();
+    let principal = Principal {
+        token_version: 1,
+        ..principal
+    };
+    h.service.logout(&origin(), &principal).await.unwrap();
+    h.service
+        .delete_organization(&origin(), &principal, &name("Acme Two"))
+        .await
+        .unwrap();
+
+    let events = h.store.audit_events();
+    let actions: Vec<AuditAction> = events.iter().map(|e| e.action).collect();
+    assert_eq!(
+        actions,
+        [
+            AuditAction::OrganizationCreated,
+            AuditAction::LoginFailed,
+            AuditAction::LoginSucceeded,
+            AuditAction::DocumentCreated,
+            AuditAction::DocumentReplaced,
+            AuditAction::DocumentDeleted,
+            AuditAction::OrganizationRenamed,
+            AuditAction::CredentialsChanged,
+            AuditAction::TokensRevoked,
+            AuditAction::OrganizationDeleted,
+        ]
+    );
+    for event in &events {
+        assert_eq!(event.organization_id, Some(organization.id), "{event:?}");
+        assert_eq!(event.actor, Some(organization.admin.id), "{event:?}");
+        assert_eq!(event.ip, origin().ip);
+        let details = serde_json::to_string(&event.details).unwrap();
+        for secret in ["correct horse", "a new password", "wrong guess", "fake$"] {
+            assert!(!details.contains(secret), "{details}");
+        }
+    }
+    assert_eq!(events[1].outcome, Outcome::Failure);
+    assert_eq!(events[6].details["from"], "Acme");
+    assert_eq!(events[6].details["to"], "Acme Two");
+}
+
+#[tokio::test]
+async fn a_lockout_and_unknown_accounts_are_audited_too() {
+    let h = harness();
+    create(&h, "Acme", "a@acme.io").await;
+    for _ in 0..crate::LoginPolicy::default().max_failures {
+        let _ = h
+            .service
+            .login(&origin(), &email("a@acme.io"), &password("wrong guess"))
+            .await;
+    }
+    let _ = h
+        .service
+        .login(
+            &origin(),
+            &email("nobody@acme.io"),
+            &password("wrong guess"),
+        )
+        .await;
+    let events = h.store.audit_events();
+    let locked = events
+        .iter()
+        .find(|e| e.action == AuditAction::AccountLocked)
+        .expect("the lock is audited");
+    assert!(locked.details["locked_until"].is_string());
+    let unknown = events.last().unwrap();
+    assert_eq!(unknown.action, AuditAction::LoginFailed);
+    assert_eq!((unknown.organization_id, unknown.actor), (None, None));
+    assert_eq!(unknown.details["email"], "nobody@acme.io");
+}
+
+#[tokio::test]
+async fn the_audit_log_pages_newest_first() {
+    let h = harness();
+    let (_, principal) = create(&h, "Acme", "a@acme.io").await;
+    for n in 0..5 {
+        h.service
+            .insert_document(&origin(), &principal, body(json!({ "n": n })))
+            .await
+            .unwrap();
+    }
+    let limit = PageLimit::new(4).unwrap();
+    let first = h
+        .service
+        .list_audit_events(&principal, None, limit)
+        .await
+        .unwrap();
+    assert_eq!(first.events.len(), 4);
+    assert!(first.events.windows(2).all(|w| w[0].id > w[1].id));
+    let second = h
+        .service
+        .list_audit_events(&principal, first.next, limit)
+        .await
+        .unwrap();
+    assert_eq!(second.events.len(), 2);
+    assert_eq!(second.next, None);
+    assert_eq!(second.events[1].action, AuditAction::OrganizationCreated);
 }

@@ -5,6 +5,7 @@ use orgsvc_domain::OrgsvcApi;
 use crate::auth::Caller;
 use crate::dto::{LoginBody, TokenResponse};
 use crate::extract::JsonBody;
+use crate::origin::ClientOrigin;
 use crate::problem::{ApiError, Problem};
 
 /// Log in as an admin
@@ -32,10 +33,11 @@ use crate::problem::{ApiError, Problem};
 )]
 pub async fn login<A: OrgsvcApi>(
     api: web::Data<A>,
+    origin: ClientOrigin,
     body: JsonBody<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
     let (email, password) = body.0.try_into_domain()?;
-    let token = api.login(&email, &password).await?;
+    let token = api.login(&origin.0, &email, &password).await?;
     Ok(HttpResponse::Ok()
         // A token must not be kept by a browser or proxy cache.
         .insert_header(header::CacheControl(vec![CacheDirective::NoStore]))
@@ -59,8 +61,9 @@ pub async fn login<A: OrgsvcApi>(
 )]
 pub async fn logout<A: OrgsvcApi>(
     api: web::Data<A>,
+    origin: ClientOrigin,
     caller: Caller<A>,
 ) -> Result<HttpResponse, ApiError> {
-    api.logout(&caller).await?;
+    api.logout(&origin.0, &caller).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -4,9 +4,10 @@ use orgsvc_domain::{DocumentId, OrgsvcApi};
 use crate::auth::Caller;
 use crate::dto::{
     document_id, DeletedDocumentResponse, DocumentPageResponse, DocumentRequest, DocumentResponse,
-    ListDocumentsQuery,
+    PageQuery,
 };
 use crate::extract::JsonBody;
+use crate::origin::ClientOrigin;
 use crate::problem::{ApiError, Problem};
 
 fn path_id(raw: &str) -> Result<DocumentId, ApiError> {
@@ -27,11 +28,12 @@ fn path_id(raw: &str) -> Result<DocumentId, ApiError> {
 )]
 pub async fn insert<A: OrgsvcApi>(
     api: web::Data<A>,
+    origin: ClientOrigin,
     caller: Caller<A>,
     body: JsonBody<DocumentRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0.try_into_domain()?;
-    let document = api.insert_document(&caller, body).await?;
+    let document = api.insert_document(&origin.0, &caller, body).await?;
     Ok(HttpResponse::Created().json(DocumentResponse::from(document)))
 }
 
@@ -40,7 +42,7 @@ pub async fn insert<A: OrgsvcApi>(
 /// In creation order, a page at a time: pass the `next` of one page as `after` to get the next.
 #[utoipa::path(
     get, path = "/org/documents", tag = "documents",
-    params(ListDocumentsQuery),
+    params(PageQuery),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page", body = DocumentPageResponse),
@@ -51,9 +53,9 @@ pub async fn insert<A: OrgsvcApi>(
 pub async fn list<A: OrgsvcApi>(
     api: web::Data<A>,
     caller: Caller<A>,
-    query: web::Query<ListDocumentsQuery>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (after, limit) = query.into_inner().try_into_domain()?;
+    let (after, limit) = query.into_inner().try_into_domain(document_id)?;
     let page = api.list_documents(&caller, after, limit).await?;
     Ok(HttpResponse::Ok().json(DocumentPageResponse::from(page)))
 }
@@ -94,13 +96,14 @@ pub async fn get<A: OrgsvcApi>(
 )]
 pub async fn replace<A: OrgsvcApi>(
     api: web::Data<A>,
+    origin: ClientOrigin,
     caller: Caller<A>,
     id: web::Path<String>,
     body: JsonBody<DocumentRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id)?;
     let body = body.0.try_into_domain()?;
-    let document = api.replace_document(&caller, id, body).await?;
+    let document = api.replace_document(&origin.0, &caller, id, body).await?;
     Ok(HttpResponse::Ok().json(DocumentResponse::from(document)))
 }
 
@@ -117,11 +120,12 @@ pub async fn replace<A: OrgsvcApi>(
 )]
 pub async fn delete<A: OrgsvcApi>(
     api: web::Data<A>,
+    origin: ClientOrigin,
     caller: Caller<A>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id)?;
-    api.delete_document(&caller, &id).await?;
+    api.delete_document(&origin.0, &caller, &id).await?;
     Ok(HttpResponse::Ok().json(DeletedDocumentResponse {
         deleted: true,
         id: *id.as_uuid(),

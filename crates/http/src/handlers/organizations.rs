@@ -7,6 +7,7 @@ use crate::dto::{
     OrganizationResponse, UpdateOrganizationBody,
 };
 use crate::extract::JsonBody;
+use crate::origin::ClientOrigin;
 use crate::problem::{ApiError, Problem};
 
 /// Create an organization
@@ -31,10 +32,11 @@ use crate::problem::{ApiError, Problem};
 )]
 pub async fn create<A: OrgsvcApi>(
     api: web::Data<A>,
+    origin: ClientOrigin,
     body: JsonBody<CreateOrganizationBody>,
 ) -> Result<HttpResponse, ApiError> {
     let command = body.0.try_into_domain()?;
-    let organization = api.create_organization(command).await?;
+    let organization = api.create_organization(&origin.0, command).await?;
     Ok(HttpResponse::Created().json(OrganizationResponse::from(organization)))
 }
 
@@ -92,11 +94,12 @@ pub async fn get<A: OrgsvcApi>(
 )]
 pub async fn update<A: OrgsvcApi>(
     api: web::Data<A>,
+    origin: ClientOrigin,
     caller: Caller<A>,
     body: JsonBody<UpdateOrganizationBody>,
 ) -> Result<HttpResponse, ApiError> {
     let command = body.0.try_into_domain()?;
-    let organization = api.update_organization(&caller, command).await?;
+    let organization = api.update_organization(&origin.0, &caller, command).await?;
     Ok(HttpResponse::Ok().json(OrganizationResponse::from(organization)))
 }
 
@@ -118,10 +121,11 @@ pub async fn update<A: OrgsvcApi>(
 )]
 pub async fn delete<A: OrgsvcApi>(
     api: web::Data<A>,
+    origin: ClientOrigin,
     caller: Caller<A>,
     query: web::Query<OrganizationNameQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let name = query.into_inner().try_into_domain()?;
-    let organization = api.delete_organization(&caller, &name).await?;
+    let organization = api.delete_organization(&origin.0, &caller, &name).await?;
     Ok(HttpResponse::Ok().json(DeletedOrganizationResponse::from(organization)))
 }

@@ -36,6 +36,13 @@ pub struct MongoSettings {
     pub copy_batch_size: usize,
     /// `auto`: rename within a database with `renameCollection`; `copy`: always copy.
     pub rename: RenameMode,
+    /// Days audit events are kept; set from `audit.retention_days`, not from this section.
+    #[serde(skip, default = "default_audit_retention_days")]
+    pub audit_retention_days: u32,
+}
+
+const fn default_audit_retention_days() -> u32 {
+    90
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -77,6 +84,7 @@ impl MongoSettings {
             recovery_interval_seconds: 30,
             copy_batch_size: 1_000,
             rename: RenameMode::Auto,
+            audit_retention_days: default_audit_retention_days(),
         }
     }
 

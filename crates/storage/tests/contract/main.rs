@@ -35,6 +35,7 @@ macro_rules! all_contract_tests {
             a_reachable_store_answers_ping,
             credential_changes_and_revocation_raise_the_token_version,
             login_attempts_are_numbered_atomically_and_lock_until_a_time,
+            audit_events_are_kept_per_organization_newest_first_and_outlive_it,
         );
     };
 }

@@ -9,6 +9,7 @@ use orgsvc_domain::{
     Admin, AdminId, AdminSummary, Document, DocumentBody, DocumentId, EmailAddress, Organization,
     OrganizationId, OrganizationName, PasswordHash,
 };
+use orgsvc_domain::{AuditAction, AuditEvent, AuditEventId, Outcome};
 use serde_json::json;
 
 pub use orgsvc_domain::ports::Store;
@@ -573,5 +574,79 @@ pub async fn login_attempts_are_numbered_atomically_and_lock_until_a_time(store:
             locks: 0,
             previous_at: None
         }
+    );
+}
+
+fn event(organization: Option<OrganizationId>, action: AuditAction, n: i64) -> AuditEvent {
+    AuditEvent {
+        id: AuditEventId::generate(),
+        at: Utc.with_ymd_and_hms(2026, 5, 6, 7, 8, 9).unwrap() + chrono::Duration::milliseconds(n),
+        organization_id: organization,
+        action,
+        outcome: if n % 2 == 0 {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        },
+        actor: Some(AdminId::generate()),
+        ip: Some(
+            if n % 2 == 0 {
+                "203.0.113.7"
+            } else {
+                "2001:db8::1"
+            }
+            .parse()
+            .unwrap(),
+        ),
+        details: json!({"n": n, "nested": {"list": [1, "two"]}, "email": "a@acme.io"})
+            .as_object()
+            .unwrap()
+            .clone(),
+    }
+}
+
+pub async fn audit_events_are_kept_per_organization_newest_first_and_outlive_it(
+    store: &impl Store,
+) {
+    let acme = create(store, "Acme", "a@acme.io").await;
+    let globex = create(store, "Globex", "g@globex.io").await;
+    let mut recorded = Vec::new();
+    for n in 0..5 {
+        let e = event(Some(acme.id), AuditAction::DocumentCreated, n);
+        store.record(&e).await;
+        recorded.push(e);
+    }
+    store
+        .record(&event(Some(globex.id), AuditAction::LoginSucceeded, 9))
+        .await;
+    store
+        .record(&event(None, AuditAction::LoginFailed, 10))
+        .await;
+
+    let newest = store.list_audit_events(&acme.id, None, 3).await.unwrap();
+    let expected: Vec<AuditEvent> = recorded.iter().rev().take(3).cloned().collect();
+    assert_eq!(newest, expected, "newest first, every field as recorded");
+    let older = store
+        .list_audit_events(&acme.id, Some(&newest[2].id), 10)
+        .await
+        .unwrap();
+    assert_eq!(older, vec![recorded[1].clone(), recorded[0].clone()]);
+    assert_eq!(
+        store
+            .list_audit_events(&globex.id, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    store.delete_organization(&acme.id).await.unwrap();
+    assert_eq!(
+        store
+            .list_audit_events(&acme.id, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        5
     );
 }

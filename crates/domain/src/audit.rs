@@ -1,0 +1,146 @@
+//! The audit log: who did what to which organization, from where, and whether it worked.
+//! Events are appended by the service and never changed; they outlive the organization they
+//! are about for the store's retention period.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::ids::{AdminId, OrganizationId};
+
+/// Where a request came from, as far as the HTTP layer can tell.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub ip: Option<IpAddr>,
+}
+
+/// An event id: a UUIDv7, so id order is time order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AuditEventId(Uuid);
+
+impl AuditEventId {
+    #[must_use]
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    #[must_use]
+    pub const fn from_uuid(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
+
+    #[must_use]
+    pub const fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
+}
+
+impl fmt::Display for AuditEventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What happened. The wire and stored form is the snake_case name, which is stable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditAction {
+    OrganizationCreated,
+    LoginSucceeded,
+    LoginFailed,
+    AccountLocked,
+    OrganizationRenamed,
+    CredentialsChanged,
+    TokensRevoked,
+    DocumentCreated,
+    DocumentReplaced,
+    DocumentDeleted,
+    OrganizationDeleted,
+}
+
+impl AuditAction {
+    pub const ALL: [Self; 11] = [
+        Self::OrganizationCreated,
+        Self::LoginSucceeded,
+        Self::LoginFailed,
+        Self::AccountLocked,
+        Self::OrganizationRenamed,
+        Self::CredentialsChanged,
+        Self::TokensRevoked,
+        Self::DocumentCreated,
+        Self::DocumentReplaced,
+        Self::DocumentDeleted,
+        Self::OrganizationDeleted,
+    ];
+
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::OrganizationCreated => "organization_created",
+            Self::LoginSucceeded => "login_succeeded",
+            Self::LoginFailed => "login_failed",
+            Self::AccountLocked => "account_locked",
+            Self::OrganizationRenamed => "organization_renamed",
+            Self::CredentialsChanged => "credentials_changed",
+            Self::TokensRevoked => "tokens_revoked",
+            Self::DocumentCreated => "document_created",
+            Self::DocumentReplaced => "document_replaced",
+            Self::DocumentDeleted => "document_deleted",
+            Self::OrganizationDeleted => "organization_deleted",
+        }
+    }
+
+    /// The action with that name, for reading stored events back.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|action| action.as_str() == name)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Success, Self::Failure]
+            .into_iter()
+            .find(|outcome| outcome.as_str() == name)
+    }
+}
+
+/// One entry of the audit log. `details` never holds a password, a hash or a token.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEvent {
+    pub id: AuditEventId,
+    pub at: DateTime<Utc>,
+    /// The organization it concerns; `None` for a failed login to an unknown account.
+    pub organization_id: Option<OrganizationId>,
+    pub action: AuditAction,
+    pub outcome: Outcome,
+    /// The admin who acted, when known.
+    pub actor: Option<AdminId>,
+    pub ip: Option<IpAddr>,
+    pub details: Map<String, Value>,
+}
+
+/// One page of an organization's events, newest first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    /// Pass as `after` for the next (older) page; `None` on the last page.
+    pub next: Option<AuditEventId>,
+}

@@ -1,0 +1,73 @@
+//! Appending to and reading the audit log.
+
+use serde_json::Value;
+
+use crate::audit::{AuditAction, AuditEvent, AuditEventId, AuditPage, Origin, Outcome};
+use crate::document::PageLimit;
+use crate::ids::{AdminId, OrganizationId};
+use crate::ports::{Clock, PasswordHasher, Principal, Store, TokenCodec};
+use crate::service::{Service, StoreError};
+
+/// Who an event is about and who acted.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Subject {
+    pub organization: Option<OrganizationId>,
+    pub actor: Option<AdminId>,
+}
+
+impl From<&Principal> for Subject {
+    fn from(caller: &Principal) -> Self {
+        Self {
+            organization: Some(caller.organization_id),
+            actor: Some(caller.admin_id),
+        }
+    }
+}
+
+impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
+    /// Appends one event; `details` is a JSON object without secrets.
+    pub(super) async fn audit(
+        &self,
+        origin: &Origin,
+        subject: Subject,
+        action: AuditAction,
+        outcome: Outcome,
+        details: Value,
+    ) {
+        let details = match details {
+            Value::Object(details) => details,
+            _ => serde_json::Map::new(),
+        };
+        let event = AuditEvent {
+            id: AuditEventId::generate(),
+            at: self.clock.now(),
+            organization_id: subject.organization,
+            action,
+            outcome,
+            actor: subject.actor,
+            ip: origin.ip,
+            details,
+        };
+        self.store.record(&event).await;
+    }
+
+    pub(super) async fn audit_page(
+        &self,
+        caller: &Principal,
+        after: Option<AuditEventId>,
+        limit: PageLimit,
+    ) -> Result<AuditPage, StoreError> {
+        // One more than the page holds: its presence says there is a next page.
+        let mut events = self
+            .store
+            .list_audit_events(&caller.organization_id, after.as_ref(), limit.get() + 1)
+            .await?;
+        let next = if events.len() > limit.get() {
+            events.truncate(limit.get());
+            events.last().map(|event| event.id)
+        } else {
+            None
+        };
+        Ok(AuditPage { events, next })
+    }
+}

@@ -1,0 +1,31 @@
+use actix_web::{web, HttpResponse};
+use orgsvc_domain::OrgsvcApi;
+
+use crate::auth::Caller;
+use crate::dto::{audit_event_id, AuditPageResponse, PageQuery};
+use crate::problem::{ApiError, Problem};
+
+/// Your organization's audit log
+///
+/// Who did what, from where, newest first, a page at a time: pass the `next` of one page as
+/// `after` to get the older ones. Events outlive a deleted organization for the retention
+/// period.
+#[utoipa::path(
+    get, path = "/org/audit", tag = "organizations",
+    params(PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of events", body = AuditPageResponse),
+        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad `limit` or `after`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list<A: OrgsvcApi>(
+    api: web::Data<A>,
+    caller: Caller<A>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (after, limit) = query.into_inner().try_into_domain(audit_event_id)?;
+    let page = api.list_audit_events(&caller, after, limit).await?;
+    Ok(HttpResponse::Ok().json(AuditPageResponse::from(page)))
+}
