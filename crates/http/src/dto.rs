@@ -52,7 +52,7 @@ pub struct CreateOrganizationBody {
     /// The admin's email; unique across all organizations.
     pub email: String,
     /// 8 to 128 characters.
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     pub password: String,
 }
 
@@ -90,10 +90,10 @@ pub struct UpdateOrganizationBody {
     /// A new email for the calling admin.
     pub email: Option<String>,
     /// A new password for the calling admin.
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     pub password: Option<String>,
     /// The calling admin's current password: required to change the email or the password.
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     pub current_password: Option<String>,
 }
 
@@ -128,7 +128,7 @@ impl UpdateOrganizationBody {
 #[schema(example = json!({"email": "admin@acme.example", "password": "correct horse battery"}))]
 pub struct LoginBody {
     pub email: String,
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     pub password: String,
 }
 

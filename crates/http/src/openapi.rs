@@ -45,7 +45,7 @@ use crate::problem::{FieldError, Problem};
         DocumentRequest, DocumentResponse, DocumentPageResponse, DeletedDocumentResponse,
         StatusResponse, Problem, FieldError, AuditEventResponse, AuditPageResponse,
     )),
-    modifiers(&BearerScheme),
+    modifiers(&BearerScheme, &CommonResponses),
     tags(
         (name = "organizations", description = "Create, find, rename and delete organizations"),
         (name = "admin", description = "Admin login"),
@@ -54,6 +54,130 @@ use crate::problem::{FieldError, Problem};
     )
 )]
 pub struct ApiDoc;
+
+/// Adds the answers every operation of a kind can give, so no operation forgets one: request
+/// bodies can be malformed, slow, too large, of the wrong type or invalid; bearer-protected
+/// operations can be unauthorized; anything that reads storage can find it unavailable.
+struct CommonResponses;
+
+/// (status, code, detail) for a problem response.
+type Common = (&'static str, &'static str, &'static str);
+
+const BODY_PROBLEMS: [Common; 5] = [
+    (
+        "400",
+        "malformed_body",
+        "The request body is not valid JSON: EOF while parsing an object",
+    ),
+    (
+        "408",
+        "request_timeout",
+        "The request body was not received in time; send it without pausing.",
+    ),
+    (
+        "413",
+        "payload_too_large",
+        "The request body is larger than the limit of 1048576 bytes.",
+    ),
+    (
+        "415",
+        "unsupported_media_type",
+        "The request body must be sent as Content-Type: application/json.",
+    ),
+    (
+        "422",
+        "validation_failed",
+        "organization_name: must not contain '$'",
+    ),
+];
+const AUTH_PROBLEM: Common = (
+    "401",
+    "unauthorized",
+    "A valid bearer token is required: log in at POST /admin/login and send 'Authorization: Bearer <access_token>'.",
+);
+const STORAGE_PROBLEM: Common = (
+    "503",
+    "storage_unavailable",
+    "Storage is temporarily unavailable; retry in 5 seconds.",
+);
+
+/// Operations that touch no storage: nothing of theirs can be unavailable.
+const WITHOUT_STORAGE: [&str; 2] = ["/health", "/.well-known/jwks.json"];
+
+fn problem_response((status, code, detail): Common) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let title = code
+        .split('_')
+        .enumerate()
+        .map(|(i, word)| {
+            if i == 0 {
+                let mut chars = word.chars();
+                chars
+                    .next()
+                    .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let example = serde_json::json!({
+        "type": format!("urn:orgsvc:problem:{code}"), "title": title,
+        "status": status.parse::<u16>().unwrap_or_default(), "detail": detail, "code": code,
+    });
+    ResponseBuilder::new()
+        .description(format!("`{code}`"))
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .example(Some(example))
+                .build(),
+        )
+        .build()
+}
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in &mut openapi.paths.paths {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let mut common = Vec::new();
+                if operation.request_body.is_some() {
+                    common.extend(BODY_PROBLEMS);
+                }
+                // An empty requirement among them makes the token optional (GET /org/get):
+                // such an operation never answers 401.
+                let protected = operation.security.as_ref().is_some_and(|requirements| {
+                    !requirements.is_empty()
+                        && requirements.iter().all(|requirement| {
+                            serde_json::to_value(requirement)
+                                .is_ok_and(|value| value != serde_json::json!({}))
+                        })
+                });
+                if protected {
+                    common.push(AUTH_PROBLEM);
+                }
+                if !WITHOUT_STORAGE.contains(&path.as_str()) {
+                    common.push(STORAGE_PROBLEM);
+                }
+                for problem in common {
+                    operation
+                        .responses
+                        .responses
+                        .entry(problem.0.to_owned())
+                        .or_insert_with(|| problem_response(problem).into());
+                }
+            }
+        }
+    }
+}
 
 struct BearerScheme;
 

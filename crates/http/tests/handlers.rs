@@ -941,6 +941,9 @@ async fn the_openapi_document_describes_every_endpoint_and_the_bearer_scheme() {
         ("/org/documents/{id}", "delete"),
         ("/health", "get"),
         ("/ready", "get"),
+        ("/admin/logout", "post"),
+        ("/org/audit", "get"),
+        ("/.well-known/jwks.json", "get"),
     ] {
         let operation = &doc["paths"][path][method];
         assert!(operation.is_object(), "{method} {path} is missing");
@@ -958,6 +961,44 @@ async fn the_openapi_document_describes_every_endpoint_and_the_bearer_scheme() {
         json!([])
     );
     assert!(doc["paths"]["/org/create"]["post"]["security"].is_null());
+    // Every status an operation can answer is documented, every error as a problem.
+    for (path, methods) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in methods.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            let mut expected: Vec<&str> = Vec::new();
+            if operation.get("requestBody").is_some() {
+                expected.extend(["400", "408", "413", "415", "422"]);
+            }
+            let security = operation["security"].as_array();
+            let required = security.is_some_and(|s| s.iter().all(|r| r.get("bearer").is_some()));
+            let optional = security.is_some_and(|s| s.iter().any(|r| r == &json!({})));
+            if required {
+                expected.push("401");
+            } else if optional {
+                assert!(
+                    !responses.contains_key("401"),
+                    "{method} {path} cannot answer 401"
+                );
+            }
+            if !["/health", "/.well-known/jwks.json"].contains(&path.as_str()) {
+                expected.push("503");
+            }
+            for status in expected {
+                assert!(
+                    responses.contains_key(status),
+                    "{method} {path} lacks {status}"
+                );
+            }
+            for (status, response) in responses {
+                if !status.starts_with('2') && !status.starts_with('3') {
+                    assert!(
+                        response["content"]["application/problem+json"].is_object(),
+                        "{method} {path} {status} is not a problem"
+                    );
+                }
+            }
+        }
+    }
     let schemas = &doc["components"]["schemas"];
     for schema in [
         "CreateOrganizationBody",
