@@ -334,6 +334,7 @@ pub struct PageQuery {
     #[param(minimum = 1, maximum = 1000, default = 50)]
     pub limit: Option<usize>,
     /// The `next` of the previous page.
+    #[param(value_type = Option<Uuid>)]
     pub after: Option<String>,
 }
 

@@ -151,6 +151,13 @@ impl Modify for CommonResponses {
                 let mut common = Vec::new();
                 if operation.request_body.is_some() {
                     common.extend(BODY_PROBLEMS);
+                } else if operation
+                    .parameters
+                    .as_ref()
+                    .is_some_and(|parameters| !parameters.is_empty())
+                {
+                    // A path or query parameter that does not parse.
+                    common.push(BODY_PROBLEMS[4]);
                 }
                 // An empty requirement among them makes the token optional (GET /org/get):
                 // such an operation never answers 401.
