@@ -37,6 +37,7 @@ mod delete;
 mod documents;
 mod durability;
 mod hardening;
+mod load;
 mod operations;
 mod organizations;
 mod process;
