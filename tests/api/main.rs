@@ -36,6 +36,7 @@ mod crash;
 mod delete;
 mod documents;
 mod durability;
+mod fuzz;
 mod hardening;
 mod load;
 mod operations;

@@ -22,43 +22,29 @@ pub enum EmailAddressError {
 }
 
 impl EmailAddress {
-    /// Practical validation rather than full RFC 5321: one `@`, a non-empty local part of at most
-    /// 64 printable ASCII characters without spaces, and a domain of dot-separated labels of
-    /// letters, digits and inner hyphens, with at least one dot.
+    pub const MAX_CHARS: usize = 254;
+
+    /// Practical validation rather than full RFC 5321, and exactly what the published pattern
+    /// says: ASCII white space trimmed at the edges, at most 254 characters as sent, one `@`, a
+    /// local part of dot-separated runs of [`Self::is_local_char`], and a domain of at least two
+    /// dot-separated labels of 1 to 63 letters, digits and inner hyphens.
     ///
     /// # Errors
     /// When the address is empty, longer than 254 characters or not of that shape.
     pub fn new(raw: &str) -> Result<Self, EmailAddressError> {
-        let email = raw.trim().to_ascii_lowercase();
+        if raw.chars().count() > Self::MAX_CHARS {
+            return Err(EmailAddressError::TooLong);
+        }
+        let email = raw
+            .trim_matches(|c: char| c.is_ascii_whitespace())
+            .to_ascii_lowercase();
         if email.is_empty() {
             return Err(EmailAddressError::Empty);
         }
-        if email.len() > 254 {
-            return Err(EmailAddressError::TooLong);
-        }
         let (local, domain) = email.split_once('@').ok_or(EmailAddressError::Malformed)?;
-        let local_ok = !local.is_empty()
-            && local.len() <= 64
-            && local.bytes().all(|b| {
-                b.is_ascii_graphic()
-                    && !matches!(
-                        b,
-                        b'@' | b'"'
-                            | b'('
-                            | b')'
-                            | b','
-                            | b':'
-                            | b';'
-                            | b'<'
-                            | b'>'
-                            | b'['
-                            | b'\\'
-                            | b']'
-                    )
-            })
-            && !local.starts_with('.')
-            && !local.ends_with('.')
-            && !local.contains("..");
+        let local_ok = local
+            .split('.')
+            .all(|run| !run.is_empty() && run.bytes().all(Self::is_local_char));
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = labels.len() >= 2
             && labels.iter().all(|label| {
@@ -75,6 +61,28 @@ impl EmailAddress {
         } else {
             Err(EmailAddressError::Malformed)
         }
+    }
+
+    /// A character of the local part besides `.`: printable ASCII other than
+    /// `@ " ( ) , : ; < > [ \ ]` and `.`.
+    #[must_use]
+    pub const fn is_local_char(b: u8) -> bool {
+        b.is_ascii_graphic()
+            && !matches!(
+                b,
+                b'.' | b'@'
+                    | b'"'
+                    | b'('
+                    | b')'
+                    | b','
+                    | b':'
+                    | b';'
+                    | b'<'
+                    | b'>'
+                    | b'['
+                    | b'\\'
+                    | b']'
+            )
     }
 
     #[must_use]

@@ -10,21 +10,20 @@ use crate::ids::DocumentId;
 /// store nested arrays), which at worst doubles the depth.
 pub const MAX_DEPTH: usize = 50;
 
-/// Field names starting with this are reserved for storage adapters' own encodings.
-pub const RESERVED_PREFIX: &str = "__orgsvc";
-
-/// A JSON object that every storage backend can keep as it is: no field name starts with `$`
-/// or [`RESERVED_PREFIX`], or contains `.` or NUL (MongoDB servers reserve, reject or
-/// misread those), the top level has no `_id` (the service owns document ids), and nesting
-/// stays within [`MAX_DEPTH`].
+/// A JSON object that every storage backend can keep as it is: no field name starts with `$`,
+/// or contains `.` or a control character U+0000 to U+001F (MongoDB servers reserve, reject
+/// or misread the first ones; the controls are left to storage adapters' own encodings), the
+/// top level has no `_id` (the service owns document ids), nesting stays within [`MAX_DEPTH`],
+/// and every number with no fractional part fits a signed 64-bit integer (as JSON Schema
+/// counts, `1e19` is an integer).
 #[derive(Clone, Debug, PartialEq)]
 pub struct DocumentBody(Map<String, Value>);
 
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum DocumentBodyError {
     #[error(
-        "field name {0:?} is not allowed: names must not start with '$' or '__orgsvc', \
-         or contain '.' or NUL"
+        "field name {0:?} is not allowed: names must not start with '$', \
+         or contain '.' or a control character"
     )]
     ReservedFieldName(String),
     #[error("the top-level field \"_id\" is reserved for the document id")]
@@ -62,8 +61,7 @@ fn check_object(fields: &Map<String, Value>, depth: usize) -> Result<(), Documen
         return Err(DocumentBodyError::TooDeep);
     }
     for (name, value) in fields {
-        if name.starts_with('$') || name.starts_with(RESERVED_PREFIX) || name.contains(['.', '\0'])
-        {
+        if name.starts_with('$') || name.contains(|c: char| c == '.' || c < '\u{20}') {
             return Err(DocumentBodyError::ReservedFieldName(name.clone()));
         }
         check_value(value, depth)?;
@@ -83,12 +81,23 @@ fn check_value(value: &Value, depth: usize) -> Result<(), DocumentBodyError> {
                 .try_for_each(|item| check_value(item, depth + 1))
         }
         // Every backend stores integers as signed 64-bit (BSON Int64); larger ones would come
-        // back changed.
+        // back changed. A whole number written as a float (`1e19`) is an integer too, as JSON
+        // Schema counts.
         Value::Number(n) if n.is_u64() && n.as_i64().is_none() => {
+            Err(DocumentBodyError::IntegerOutOfRange(n.clone()))
+        }
+        Value::Number(n) if n.is_f64() && n.as_f64().is_some_and(whole_beyond_i64) => {
             Err(DocumentBodyError::IntegerOutOfRange(n.clone()))
         }
         _ => Ok(()),
     }
+}
+
+/// 2^63 as f64: the first whole number past i64 (i64::MIN is -2^63, exactly representable).
+const TWO_TO_63: f64 = 9_223_372_036_854_775_808.0;
+
+fn whole_beyond_i64(f: f64) -> bool {
+    f.fract() == 0.0 && !(-TWO_TO_63..TWO_TO_63).contains(&f)
 }
 
 /// A stored document.
@@ -171,11 +180,11 @@ mod tests {
     }
 
     #[test]
-    fn dotted_and_adapter_reserved_field_names_are_rejected_at_any_depth() {
+    fn dotted_and_control_character_field_names_are_rejected_at_any_depth() {
         for bad in [
             json!({"a.b": 1}),
             json!({"x": {"a.b": 1}}),
-            json!({"x": [{"__orgsvc_array": 1}]}),
+            json!({"x": [{"\u{1}array": 1}]}),
         ] {
             assert!(
                 matches!(
@@ -212,12 +221,23 @@ mod tests {
     }
 
     #[test]
-    fn integers_beyond_i64_are_rejected_but_floats_and_i64_extremes_are_fine() {
-        assert!(body(json!({"a": i64::MAX, "b": i64::MIN, "c": 1.5e300})).is_ok());
-        assert!(matches!(
-            body(json!({"a": [u64::MAX]})),
-            Err(DocumentBodyError::IntegerOutOfRange(_))
-        ));
+    fn whole_numbers_beyond_i64_are_rejected_but_fractions_and_i64_extremes_are_fine() {
+        let fine = json!({"a": i64::MAX, "b": i64::MIN, "c": 1.5, "d": 1e18, "e": -1e-300});
+        assert!(body(fine).is_ok());
+        for bad in [
+            json!({"a": [u64::MAX]}),
+            json!({"a": 1e19}),
+            json!({"a": -1e300}),
+            json!({"a": 9.3e18}),
+        ] {
+            assert!(
+                matches!(
+                    body(bad.clone()),
+                    Err(DocumentBodyError::IntegerOutOfRange(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -108,15 +108,16 @@ impl UpdateOrganizationBody {
             self.email.as_deref().map(EmailAddress::new).transpose(),
         );
         let password = fields.check("password", self.password.map(Password::new).transpose());
-        // A current password that could never have been set is simply wrong: the service
-        // answers that it is missing (403), as for any other wrong one.
-        let current_password = self.current_password.and_then(|p| Password::new(p).ok());
+        let current_password = fields.check(
+            "current_password",
+            self.current_password.map(Password::new).transpose(),
+        );
         fields.finish(|| {
             Some(UpdateOrganization {
                 name: name?,
                 email: email?,
                 password: password?,
-                current_password,
+                current_password: current_password?,
             })
         })
     }

@@ -18,7 +18,6 @@ pub mod throttle;
 use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{guard, web, HttpResponse, Resource, Route};
 use orgsvc_domain::OrgsvcApi;
-use utoipa::OpenApi as _;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use extract::BodyLimit;
@@ -107,7 +106,15 @@ pub fn configure<A: OrgsvcApi>(
             .service(resource("/health", "GET, HEAD").route(get().to(health::health)))
             .service(resource("/ready", "GET, HEAD").route(get().to(health::ready::<A>)))
             .service(
-                SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi::ApiDoc::openapi()),
+                resource("/openapi.json", "GET, HEAD").route(get().to(|| async {
+                    HttpResponse::Ok()
+                        .content_type("application/json")
+                        .body(openapi::document())
+                })),
+            )
+            .service(
+                SwaggerUi::new("/docs/{_:.*}")
+                    .config(utoipa_swagger_ui::Config::from("/openapi.json")),
             )
             .service(web::redirect("/docs", "/docs/"))
             .default_service(web::to(|| async {

@@ -55,6 +55,20 @@ use crate::problem::{FieldError, Problem};
 )]
 pub struct ApiDoc;
 
+mod rules;
+
+/// The OpenAPI document as served: what utoipa derives from the handlers, with the domain's
+/// validation rules written in (`rules`). Built once per process.
+#[must_use]
+pub fn document() -> &'static str {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+        rules::apply(&mut doc);
+        doc.to_string()
+    })
+}
+
 /// Adds the answers every operation of a kind can give, so no operation forgets one: request
 /// bodies can be malformed, slow, too large, of the wrong type or invalid; bearer-protected
 /// operations can be unauthorized; anything that reads storage can find it unavailable.

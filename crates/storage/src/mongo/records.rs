@@ -186,10 +186,10 @@ impl AdminDoc {
 }
 
 /// FerretDB 1.x cannot store an array directly inside an array (`[[1, 2]]`), so every such
-/// inner array is stored wrapped as `{"__orgsvc_array": [...]}` and unwrapped when read. Users
-/// cannot write field names starting with `__orgsvc` (the domain refuses them), so the wrapper
-/// is never ambiguous.
-const NESTED_ARRAY: &str = "__orgsvc_array";
+/// inner array is stored wrapped as `{"\u{1}array": [...]}` and unwrapped when read. User field
+/// names cannot hold control characters (the domain refuses them), so the wrapper is never
+/// ambiguous.
+const NESTED_ARRAY: &str = "\u{1}array";
 
 fn holds_nested_array(value: &Value, in_array: bool) -> bool {
     match value {

@@ -1,0 +1,147 @@
+//! The validation rules of the domain, written into the OpenAPI document as JSON Schema, so that
+//! what the schema allows is exactly what the service accepts (schemathesis checks both ways).
+//! Built from the domain's own predicates where a rule is a character class, not copied.
+
+use orgsvc_domain::organization::characters;
+use orgsvc_domain::organization::MAX_NAME_CHARS;
+use orgsvc_domain::EmailAddress;
+use serde_json::{json, Value};
+
+/// ASCII white space, trimmed at the edges of names and emails.
+const EDGE: &str = r"[ \t\n\f\r]*";
+
+fn class_char(out: &mut String, c: char) {
+    if matches!(c, '\\' | ']' | '[' | '^' | '-') {
+        out.push('\\');
+    }
+    out.push(c);
+}
+
+fn class(ranges: &[std::ops::RangeInclusive<char>]) -> String {
+    let mut class = String::from("[");
+    for range in ranges {
+        class_char(&mut class, *range.start());
+        if range.start() != range.end() {
+            class.push('-');
+            class_char(&mut class, *range.end());
+        }
+    }
+    class.push(']');
+    class
+}
+
+/// Allowed characters, at least one of them one that normalizes to an ASCII letter or digit.
+fn name_pattern() -> String {
+    let allowed = class(&characters::ranges(false));
+    let significant = class(&characters::ranges(true));
+    format!("^{EDGE}{allowed}*{significant}{allowed}*{EDGE}$")
+}
+
+fn email_pattern() -> String {
+    let local: String = (0x21u8..=0x7e)
+        .filter(|b| EmailAddress::is_local_char(*b))
+        .map(|b| format!(r"\x{b:02x}"))
+        .collect();
+    let label = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+    format!(r"^{EDGE}[{local}]+(?:\.[{local}]+)*@{label}(?:\.{label})+{EDGE}$")
+}
+
+/// Adds `rules` to the schema object at `target`, keeping what it already says.
+fn constrain(target: &mut Value, rules: &Value) {
+    if let (Some(target), Some(rules)) = (target.as_object_mut(), rules.as_object()) {
+        for (key, value) in rules {
+            target.insert(key.clone(), value.clone());
+        }
+    }
+}
+
+/// Writes every rule into `doc` (the OpenAPI document as JSON).
+pub fn apply(doc: &mut Value) {
+    let name = json!({
+        "minLength": 1, "maxLength": MAX_NAME_CHARS, "pattern": name_pattern(),
+    });
+    let email = json!({"maxLength": EmailAddress::MAX_CHARS, "pattern": email_pattern()});
+    let schemas = &mut doc["components"]["schemas"];
+    for body in ["CreateOrganizationBody", "UpdateOrganizationBody"] {
+        constrain(&mut schemas[body]["properties"]["organization_name"], &name);
+    }
+    for body in [
+        "CreateOrganizationBody",
+        "UpdateOrganizationBody",
+        "LoginBody",
+    ] {
+        constrain(&mut schemas[body]["properties"]["email"], &email);
+    }
+    let value = json!({"anyOf": [
+        {"type": "null"},
+        {"type": "boolean"},
+        {"type": "string"},
+        // As JSON Schema counts: a number with no fractional part is an integer, however written.
+        {"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX},
+        {"type": "number", "not": {"type": "integer"}},
+        {"type": "array", "items": {"$ref": "#/components/schemas/DocumentValue"}},
+        {"$ref": "#/components/schemas/DocumentObject"},
+    ]});
+    let object = json!({
+        "type": "object",
+        "description": "A JSON object. Field names must not start with `$` or contain `.` or a \
+                        control character; numbers with no fractional part must fit a signed \
+                        64-bit integer; nesting is limited to 50 levels.",
+        "propertyNames": {"pattern": "^(?:[^$.\\x00-\\x1f][^.\\x00-\\x1f]*)?$"},
+        "additionalProperties": {"$ref": "#/components/schemas/DocumentValue"},
+    });
+    let request = json!({
+        "allOf": [{"$ref": "#/components/schemas/DocumentObject"}],
+        "not": {"required": ["_id"]},
+        "description": "Any JSON object, stored as sent; the top-level `_id` is the service's.",
+        "example": {"title": "Quarterly report", "tags": ["finance"], "pages": 12},
+    });
+    schemas["DocumentValue"] = value;
+    schemas["DocumentObject"] = object;
+    schemas["DocumentRequest"] = request;
+    schemas["DocumentResponse"]["properties"]["data"] =
+        json!({"$ref": "#/components/schemas/DocumentObject"});
+
+    for (path, method) in [("/org/get", "get"), ("/org/delete", "delete")] {
+        let parameters = doc["paths"][path][method]["parameters"].as_array_mut();
+        for parameter in parameters.into_iter().flatten() {
+            if parameter["name"] == "organization_name" {
+                constrain(&mut parameter["schema"], &name);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(pattern: &str, candidate: &str) -> bool {
+        // The published patterns use only what both ECMA-262 and Rust's regex understand.
+        regex_lite::Regex::new(pattern).unwrap().is_match(candidate)
+    }
+
+    #[test]
+    fn the_email_pattern_agrees_with_the_domain() {
+        let pattern = email_pattern();
+        for candidate in [
+            "a@b.co",
+            "  first.last+tag@sub.example.org\t",
+            "x_y-z@a-b.io",
+            "plain",
+            "a@b",
+            ".a@b.com",
+            "a..b@c.com",
+            "a@-b.com",
+            "a b@c.com",
+            "a$\"@b.com",
+            "é@b.com",
+        ] {
+            assert_eq!(
+                matches(&pattern, candidate),
+                EmailAddress::new(candidate).is_ok(),
+                "{candidate:?}"
+            );
+        }
+    }
+}
