@@ -339,3 +339,100 @@ async fn deletes_killed_midway_are_completed_by_the_recovery_sweep() {
     }
     deployment.assert_consistent().await;
 }
+
+/// What a process killed right after its `renameCollection` leaves behind: the intent, with a
+/// lease still running, and the data already under the new name. Readers must wait (503), not
+/// answer "not found" from the old, now empty, location; once the lease is over the rename is
+/// finished and everything is there under the new name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_during_an_interrupted_in_place_rename_wait_instead_of_answering_not_found() {
+    let Some(uri) = orgsvc_testkit::mongodb_or_skip("interrupted_rename_reads") else {
+        return;
+    };
+    let deployment = Deployment::new(uri).await;
+    let service = deployment.start().await;
+    assert_eq!(
+        create(&service, "Acme", "admin@acme.io").await,
+        StatusCode::CREATED
+    );
+    let token = token(&service, "admin@acme.io").await;
+    let document = service
+        .json(
+            service
+                .client
+                .post(service.url("/org/documents"))
+                .bearer_auth(&token)
+                .json(&json!({"kept": true})),
+        )
+        .await;
+    let id = document["id"].as_str().unwrap().to_owned();
+
+    let organizations = deployment
+        .master_db()
+        .collection::<Document>("organizations");
+    let organization = organizations
+        .find_one(doc! {"slug": "acme"})
+        .await
+        .unwrap()
+        .unwrap();
+    let from = organization.get_document("connection").unwrap().clone();
+    let mut to = from.clone();
+    to.insert("collection", "org_acme_two");
+    let lease = mongodb::bson::DateTime::from_millis(
+        mongodb::bson::DateTime::now().timestamp_millis() + 60_000,
+    );
+    organizations
+        .update_one(
+            doc! {"_id": organization.get_str("_id").unwrap()},
+            doc! {"$set": {"slug": "acme_two", "intent": {
+                "op": "rename", "phase": "started", "owner": "a process that died",
+                "lease_until": lease, "from": &from, "to": &to, "new_name": "Acme Two",
+            }}},
+        )
+        .await
+        .unwrap();
+    mongodb::Client::with_uri_str(uri)
+        .await
+        .unwrap()
+        .database("admin")
+        .run_command(doc! {
+            "renameCollection": format!("{}.org_acme", deployment.tenants),
+            "to": format!("{}.org_acme_two", deployment.tenants),
+        })
+        .await
+        .unwrap();
+
+    let read = |path: String| {
+        service
+            .client
+            .get(service.url(&path))
+            .bearer_auth(&token)
+            .send()
+    };
+    for path in [format!("/org/documents/{id}"), "/org/documents".to_owned()] {
+        let response = read(path.clone()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert!(response.headers().contains_key("retry-after"));
+    }
+
+    // The owner is gone for good: its lease runs out, and the next request finishes the rename.
+    organizations
+        .update_one(
+            doc! {"_id": organization.get_str("_id").unwrap()},
+            doc! {"$set": {"intent.lease_until": mongodb::bson::DateTime::from_millis(0)}},
+        )
+        .await
+        .unwrap();
+    let response = read(format!("/org/documents/{id}")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let found = service
+        .json(
+            service
+                .client
+                .get(service.url("/org/get"))
+                .query(&[("organization_name", "acme two")]),
+        )
+        .await;
+    assert_eq!(found["collection_name"], "org_acme_two");
+    deployment.assert_consistent().await;
+}

@@ -39,7 +39,7 @@ fn assert_clean(report: &Report, label: &str) {
         report.violations.is_empty(),
         "{label}: {} broken promises, first: {:#?}",
         report.violations.len(),
-        &report.violations[..report.violations.len().min(5)]
+        &report.violations[..report.violations.len().min(20)]
     );
 }
 

@@ -439,8 +439,7 @@ impl MongoStore {
                     }
                 }
             }
-            let same_database = from.cluster == to.cluster && from.database == to.database;
-            if same_database && self.inner.settings.rename == RenameMode::Auto {
+            if self.renames_in_place(&intent) {
                 self.rename_collection(&record, &intent, &from, &to).await?;
             } else {
                 self.copy_collection(&record, &intent, &from, &to).await?;
@@ -467,6 +466,20 @@ impl MongoStore {
         )
         .await?;
         Ok(())
+    }
+
+    /// Whether `intent` moves its collection with one server-side renameCollection (within a
+    /// database, `rename = "auto"`) rather than by copying: then the data changes place at one
+    /// instant that nobody records, and the source is empty afterwards.
+    pub(super) fn renames_in_place(&self, intent: &Intent) -> bool {
+        match (&intent.from, &intent.to) {
+            (Some(from), Some(to)) => {
+                from.cluster == to.cluster
+                    && from.database == to.database
+                    && self.inner.settings.rename == RenameMode::Auto
+            }
+            _ => false,
+        }
     }
 
     /// `$set`s fields on an organization whose intent this process owns; losing the claim

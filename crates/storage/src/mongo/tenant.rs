@@ -47,6 +47,16 @@ impl MongoStore {
                     ))
                     .into())
                 }
+                // A rename in place moves the data with one renameCollection, at an instant
+                // the intent does not record: the recorded location may already be empty, and
+                // reading it would answer "not found" for documents that exist. (Copies keep
+                // the source complete until the switch, so reads go on during those.)
+                Some(intent) if self.renames_in_place(intent) => {
+                    return Err(StoreError::Unavailable(anyhow::anyhow!(
+                        "the organization is being renamed; retry shortly"
+                    ))
+                    .into())
+                }
                 Some(_) => {}
             }
             let collection = self
