@@ -133,6 +133,25 @@ impl PageLimit {
     pub const fn get(self) -> usize {
         self.0
     }
+
+    /// How many items to ask storage for: one more than a page holds, since its presence is
+    /// what says there is a next page.
+    #[must_use]
+    pub const fn fetch(self) -> usize {
+        self.0 + 1
+    }
+
+    /// Cuts `items` (fetched with [`Self::fetch`]) to one page and returns it with the cursor
+    /// of the next page (`cursor` of its last item), if there is one.
+    pub fn page<T, C>(self, mut items: Vec<T>, cursor: impl Fn(&T) -> C) -> (Vec<T>, Option<C>) {
+        if items.len() > self.0 {
+            items.truncate(self.0);
+            let next = items.last().map(cursor);
+            (items, next)
+        } else {
+            (items, None)
+        }
+    }
 }
 
 impl Default for PageLimit {

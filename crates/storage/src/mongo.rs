@@ -286,7 +286,21 @@ impl MongoStore {
             )
             .build();
         timed(limit, attempts.create_index(by_epoch)).await?;
-        let expiring = |ttl: Option<Duration>| {
+        let retention = Duration::from_secs(attempts::ATTEMPTS_RETENTION_SECONDS);
+        self.create_expiring_index(attempts, retention).await?;
+        self.create_audit_indexes().await
+    }
+
+    /// An index on `at` that expires documents after `retention` (a TTL index), or, on
+    /// servers without TTL indexes (FerretDB 1.x), a plain one: the recovery sweep then deletes
+    /// what is older.
+    async fn create_expiring_index<T: Send + Sync>(
+        &self,
+        collection: &Collection<T>,
+        retention: Duration,
+    ) -> Result<(), StoreError> {
+        let limit = self.op_timeout();
+        let index = |ttl: Option<Duration>| {
             IndexModel::builder()
                 .keys(doc! {"at": 1})
                 .options(
@@ -297,16 +311,14 @@ impl MongoStore {
                 )
                 .build()
         };
-        let retention = Duration::from_secs(attempts::ATTEMPTS_RETENTION_SECONDS);
-        match timed(limit, attempts.create_index(expiring(Some(retention)))).await {
-            Ok(_) => {}
-            // FerretDB 1.x has no TTL indexes; the recovery sweep deletes expired documents.
+        match timed(limit, collection.create_index(index(Some(retention)))).await {
+            Ok(_) => Ok(()),
             Err(DbError::NotImplemented(_)) => {
-                timed(limit, attempts.create_index(expiring(None))).await?;
+                timed(limit, collection.create_index(index(None))).await?;
+                Ok(())
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => Err(e.into()),
         }
-        self.create_audit_indexes().await
     }
 
     async fn find_admin(&self, filter: BsonDocument) -> Result<Option<Admin>, StoreError> {

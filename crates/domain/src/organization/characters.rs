@@ -60,16 +60,23 @@ pub fn classify(c: char) -> NameCharacter {
     }
 }
 
-/// The characters allowed in a name (`significant = false`), or those that count as an ASCII
-/// letter or digit (`significant = true`), as sorted, disjoint ranges. Scans every code point:
-/// compute once.
+impl NameCharacter {
+    #[must_use]
+    pub const fn is_allowed(self) -> bool {
+        matches!(self, Self::Allowed | Self::Significant)
+    }
+
+    #[must_use]
+    pub const fn is_significant(self) -> bool {
+        matches!(self, Self::Significant)
+    }
+}
+
+/// The characters whose class passes `include` (for instance [`NameCharacter::is_allowed`]),
+/// as sorted, disjoint ranges. Scans every code point: compute once.
 #[must_use]
-pub fn ranges(significant: bool) -> Vec<RangeInclusive<char>> {
-    let wanted = |c: char| match classify(c) {
-        NameCharacter::Significant => true,
-        NameCharacter::Allowed => !significant,
-        NameCharacter::Invisible | NameCharacter::Forbidden => false,
-    };
+pub fn ranges(include: fn(NameCharacter) -> bool) -> Vec<RangeInclusive<char>> {
+    let wanted = |c: char| include(classify(c));
     let mut ranges: Vec<RangeInclusive<char>> = Vec::new();
     for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
         if !wanted(c) {

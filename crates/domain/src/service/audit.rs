@@ -57,17 +57,11 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         after: Option<AuditEventId>,
         limit: PageLimit,
     ) -> Result<AuditPage, StoreError> {
-        // One more than the page holds: its presence says there is a next page.
-        let mut events = self
+        let events = self
             .store
-            .list_audit_events(&caller.organization_id, after.as_ref(), limit.get() + 1)
+            .list_audit_events(&caller.organization_id, after.as_ref(), limit.fetch())
             .await?;
-        let next = if events.len() > limit.get() {
-            events.truncate(limit.get());
-            events.last().map(|event| event.id)
-        } else {
-            None
-        };
+        let (events, next) = limit.page(events, |event| event.id);
         Ok(AuditPage { events, next })
     }
 }

@@ -27,17 +27,11 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         after: Option<DocumentId>,
         limit: PageLimit,
     ) -> Result<DocumentPage, DocumentError> {
-        // Ask for one more than the page holds: its presence is what says there is a next page.
-        let mut documents = self
+        let documents = self
             .store
-            .list_documents(&caller.organization_id, after.as_ref(), limit.get() + 1)
+            .list_documents(&caller.organization_id, after.as_ref(), limit.fetch())
             .await?;
-        let next = if documents.len() > limit.get() {
-            documents.truncate(limit.get());
-            documents.last().map(|document| document.id)
-        } else {
-            None
-        };
+        let (documents, next) = limit.page(documents, |document| document.id);
         Ok(DocumentPage { documents, next })
     }
 }

@@ -2,7 +2,7 @@
 //! what the schema allows is exactly what the service accepts (schemathesis checks both ways).
 //! Built from the domain's own predicates where a rule is a character class, not copied.
 
-use orgsvc_domain::organization::characters;
+use orgsvc_domain::organization::characters::{self, NameCharacter};
 use orgsvc_domain::organization::MAX_NAME_CHARS;
 use orgsvc_domain::EmailAddress;
 use serde_json::{json, Value};
@@ -32,8 +32,8 @@ fn class(ranges: &[std::ops::RangeInclusive<char>]) -> String {
 
 /// Allowed characters, at least one of them one that normalizes to an ASCII letter or digit.
 fn name_pattern() -> String {
-    let allowed = class(&characters::ranges(false));
-    let significant = class(&characters::ranges(true));
+    let allowed = class(&characters::ranges(NameCharacter::is_allowed));
+    let significant = class(&characters::ranges(NameCharacter::is_significant));
     format!("^{EDGE}{allowed}*{significant}{allowed}*{EDGE}$")
 }
 

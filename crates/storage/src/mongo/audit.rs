@@ -14,7 +14,7 @@ use orgsvc_domain::ports::AuditLog;
 use orgsvc_domain::{AuditAction, AuditEvent, AuditEventId, OrganizationId, Outcome};
 use serde::{Deserialize, Serialize};
 
-use super::errors::{timed, DbError};
+use super::errors::timed;
 use super::MongoStore;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -88,30 +88,8 @@ impl MongoStore {
             )
             .build();
         timed(limit, audit.create_index(by_organization)).await?;
-        let expiring = |ttl: Option<Duration>| {
-            IndexModel::builder()
-                .keys(doc! {"at": 1})
-                .options(
-                    IndexOptions::builder()
-                        .name("at".to_owned())
-                        .expire_after(ttl)
-                        .build(),
-                )
-                .build()
-        };
-        match timed(
-            limit,
-            audit.create_index(expiring(Some(self.audit_retention()))),
-        )
-        .await
-        {
-            Ok(_) => Ok(()),
-            Err(DbError::NotImplemented(_)) => {
-                timed(limit, audit.create_index(expiring(None))).await?;
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
-        }
+        self.create_expiring_index(audit, self.audit_retention())
+            .await
     }
 
     /// Deletes events older than the retention period (the TTL index's job, done by the sweep
