@@ -8,14 +8,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use orgsvc_domain::errors::{
     CreateOrganizationError, DeleteOrganizationError, DocumentError, StoreError,
     UpdateOrganizationError,
 };
-use orgsvc_domain::ports::{
-    Admission, LoginAttempts, OrganizationChange, OrganizationStore, TenantStore,
-};
+use orgsvc_domain::ports::{OrganizationChange, OrganizationStore, TenantStore};
 use orgsvc_domain::{
     Admin, AdminId, Document, DocumentId, EmailAddress, Organization, OrganizationId, Placement,
     Slug,
@@ -23,6 +20,7 @@ use orgsvc_domain::{
 use redb::{Database, ReadableTable, ReadableTableMetadata};
 use tokio::sync::Semaphore;
 
+mod attempts;
 mod audit;
 mod records;
 mod tables;
@@ -304,57 +302,6 @@ impl OrganizationStore for EmbeddedStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.run(|db| db.begin_read().map(|_| ()).map_err(db_err))
             .await
-    }
-}
-
-/// Each call is one write transaction, so concurrent attempts are numbered one after another.
-impl LoginAttempts for EmbeddedStore {
-    async fn begin_login_attempt(
-        &self,
-        key: &EmailAddress,
-        now: DateTime<Utc>,
-    ) -> Result<Admission, StoreError> {
-        let key = key.clone();
-        self.write(move |txn| {
-            tables::update_attempts(txn, key.as_str(), |attempts| {
-                if let Some(until) = attempts.locked_until.filter(|until| *until > now) {
-                    return Admission::Locked { until };
-                }
-                let previous_at = attempts.last_at.replace(now);
-                attempts.count += 1;
-                Admission::Admitted {
-                    attempt: attempts.count,
-                    locks: attempts.locks,
-                    previous_at,
-                }
-            })
-        })
-        .await
-    }
-
-    async fn lock_login(&self, key: &EmailAddress, until: DateTime<Utc>) -> Result<(), StoreError> {
-        let key = key.clone();
-        self.write(move |txn| {
-            tables::update_attempts(txn, key.as_str(), |attempts| {
-                attempts.count = 0;
-                attempts.last_at = None;
-                attempts.locks += 1;
-                attempts.locked_until = Some(until);
-            })
-        })
-        .await
-    }
-
-    async fn clear_login_attempts(&self, key: &EmailAddress) -> Result<(), StoreError> {
-        let key = key.clone();
-        self.write(move |txn| {
-            txn.open_table(tables::LOGIN_ATTEMPTS)
-                .map_err(db_err)?
-                .remove(key.as_str())
-                .map_err(db_err)?;
-            Ok(())
-        })
-        .await
     }
 }
 

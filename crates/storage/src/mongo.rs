@@ -17,6 +17,7 @@
 mod attempts;
 mod audit;
 mod errors;
+mod indexes;
 mod lifecycle;
 mod records;
 mod settings;
@@ -29,8 +30,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bson::{doc, Document as BsonDocument};
-use mongodb::options::{ClientOptions, IndexOptions};
-use mongodb::{Client, Collection, Database, IndexModel};
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Collection, Database};
 use orgsvc_domain::errors::{
     CreateOrganizationError, DeleteOrganizationError, StoreError, UpdateOrganizationError,
 };
@@ -238,87 +239,6 @@ impl MongoStore {
             })
             .await
             .map(|_| ())
-    }
-
-    async fn create_indexes(&self) -> Result<(), StoreError> {
-        let unique = |keys: BsonDocument, name: &str| {
-            IndexModel::builder()
-                .keys(keys)
-                .options(
-                    IndexOptions::builder()
-                        .unique(true)
-                        .name(name.to_owned())
-                        .build(),
-                )
-                .build()
-        };
-        let limit = self.op_timeout();
-        timed(
-            limit,
-            self.inner
-                .organizations
-                .create_index(unique(doc! {"slug": 1}, "slug_unique")),
-        )
-        .await?;
-        timed(
-            limit,
-            self.inner
-                .admins
-                .create_index(unique(doc! {"email": 1}, "email_unique")),
-        )
-        .await?;
-        let by_organization = IndexModel::builder()
-            .keys(doc! {"organization_id": 1})
-            .options(
-                IndexOptions::builder()
-                    .name("organization_id".to_owned())
-                    .build(),
-            )
-            .build();
-        timed(limit, self.inner.admins.create_index(by_organization)).await?;
-        let attempts = &self.inner.login_attempts;
-        let by_epoch = IndexModel::builder()
-            .keys(doc! {"key": 1, "epoch": -1, "n": -1})
-            .options(
-                IndexOptions::builder()
-                    .name("key_epoch_n".to_owned())
-                    .build(),
-            )
-            .build();
-        timed(limit, attempts.create_index(by_epoch)).await?;
-        let retention = Duration::from_secs(attempts::ATTEMPTS_RETENTION_SECONDS);
-        self.create_expiring_index(attempts, retention).await?;
-        self.create_audit_indexes().await
-    }
-
-    /// An index on `at` that expires documents after `retention` (a TTL index), or, on
-    /// servers without TTL indexes (FerretDB 1.x), a plain one: the recovery sweep then deletes
-    /// what is older.
-    async fn create_expiring_index<T: Send + Sync>(
-        &self,
-        collection: &Collection<T>,
-        retention: Duration,
-    ) -> Result<(), StoreError> {
-        let limit = self.op_timeout();
-        let index = |ttl: Option<Duration>| {
-            IndexModel::builder()
-                .keys(doc! {"at": 1})
-                .options(
-                    IndexOptions::builder()
-                        .name("at".to_owned())
-                        .expire_after(ttl)
-                        .build(),
-                )
-                .build()
-        };
-        match timed(limit, collection.create_index(index(Some(retention)))).await {
-            Ok(_) => Ok(()),
-            Err(DbError::NotImplemented(_)) => {
-                timed(limit, collection.create_index(index(None))).await?;
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
-        }
     }
 
     async fn find_admin(&self, filter: BsonDocument) -> Result<Option<Admin>, StoreError> {
