@@ -12,8 +12,9 @@ pub const NAMESPACE_EXISTS: i32 = 48;
 pub const NAMESPACE_NOT_FOUND: i32 = 26;
 pub const NOT_IMPLEMENTED: i32 = 238;
 
-/// Server codes that mean "not now": shutdown, stepdown, no primary, network trouble.
-const UNAVAILABLE_CODES: &[i32] = &[6, 7, 89, 91, 189, 10107, 11600, 11602, 13435, 13436];
+/// Server codes that mean "not now": shutdown, stepdown, no primary, network trouble, and an
+/// operation that ran out of time on the server (50, MaxTimeMSExpired).
+const UNAVAILABLE_CODES: &[i32] = &[6, 7, 50, 89, 91, 189, 10107, 11600, 11602, 13435, 13436];
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -75,9 +76,20 @@ fn ferretdb_unique_violation(error: &Error) -> bool {
     matches!(error.kind.as_ref(), ErrorKind::Command(c) if c.code == 1 && c.message.contains("UNIQUE constraint failed"))
 }
 
+/// FerretDB 1.x reports a query that ran out of time (seen right after a restart, under load)
+/// as InternalError (code 1) with "context canceled" from its MaxTimeMS handler, not as
+/// MaxTimeMSExpired (50). Found by the load test across a database restart, as a 500.
+fn ferretdb_timeout(error: &Error) -> bool {
+    matches!(error.kind.as_ref(), ErrorKind::Command(c) if c.code == 1
+        && (c.message.contains("context canceled") || c.message.contains("MaxTimeMS")))
+}
+
 fn classify(error: Error) -> DbError {
     if ferretdb_unique_violation(&error) {
         return DbError::Duplicate;
+    }
+    if ferretdb_timeout(&error) {
+        return DbError::Unavailable(error.into());
     }
     let unavailable = matches!(
         error.kind.as_ref(),
