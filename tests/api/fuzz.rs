@@ -37,7 +37,10 @@ fn schemathesis() -> Option<PathBuf> {
 fn run(st: &PathBuf, app: &TestApp, token: &str, filter: &[&str]) -> (bool, String) {
     let seed = std::env::var("ORGSVC_FUZZ_SEED").unwrap_or_else(|_| "20261124".into());
     let examples = std::env::var("ORGSVC_FUZZ_EXAMPLES").unwrap_or_else(|_| "25".into());
+    // schemathesis keeps a cache in its working directory; keep it out of the source tree.
+    let scratch = tempfile::tempdir().expect("a scratch directory");
     let output = Command::new(st)
+        .current_dir(scratch.path())
         .arg("run")
         .arg(app.url("/openapi.json"))
         .args(["--checks", "all"])
