@@ -1,37 +1,84 @@
-//! orgsvc: load settings, then serve, or run an operator command.
-//!
-//! ```text
-//! orgsvc                                            serve the API
-//! orgsvc move-org --org NAME --to-cluster CLUSTER   move an organization's data (MongoDB)
-//! ```
+//! orgsvc: parse the command line, load settings, then serve or run an operator command.
+//! Failures print one line (the error and its causes) and a hint, and exit non-zero.
 
-use anyhow::Context as _;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 use orgsvc_app::{operations, telemetry, Application, Settings};
 
-const USAGE: &str = "usage: orgsvc [move-org --org NAME --to-cluster CLUSTER]";
+/// Multi-tenant organization service: a REST API (Swagger UI at /docs).
+///
+/// Settings come from config/default.toml (built in), the file named by ORGSVC_CONFIG, and
+/// ORGSVC__SECTION__KEY environment variables.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let settings = Settings::load()?;
-    telemetry::init(&settings.log);
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None => serve(settings).await,
-        Some("move-org") => {
-            let org = flag(&args, "--org").context(USAGE)?;
-            let cluster = flag(&args, "--to-cluster").context(USAGE)?;
-            let done = operations::move_organization(&settings, org, cluster).await?;
-            println!("{done}");
-            Ok(())
-        }
-        Some(_) => anyhow::bail!(USAGE),
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (what `orgsvc` alone does).
+    Serve,
+    /// Load and check the settings, print them with secrets redacted.
+    CheckConfig,
+    /// Print the OpenAPI document (for client generators).
+    Openapi,
+    /// Print a new signing key: a random HMAC secret, or an Ed25519 private key (PEM).
+    GenKey {
+        /// An Ed25519 private key for `auth.algorithm = "EdDSA"`.
+        #[arg(long)]
+        ed25519: bool,
+    },
+    /// Move an organization's collection to another cluster while serving (MongoDB).
+    MoveOrg {
+        /// The organization's name (any spelling of it).
+        #[arg(long = "org", value_name = "NAME")]
+        organization: String,
+        /// The cluster to move it to (a name under storage.mongodb.clusters).
+        #[arg(long = "to-cluster", value_name = "CLUSTER")]
+        cluster: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&e.into()),
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
     }
 }
 
-fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    args.windows(2)
-        .find(|pair| pair[0] == name)
-        .map(|pair| pair[1].as_str())
+async fn run(command: Command) -> anyhow::Result<()> {
+    // Commands that need no settings work even where the settings are broken.
+    match &command {
+        Command::Openapi => {
+            return print(orgsvc_http::openapi::document());
+        }
+        Command::GenKey { ed25519 } => {
+            return print(&operations::generate_key(*ed25519));
+        }
+        _ => {}
+    }
+    let settings = Settings::load()?;
+    telemetry::init(&settings.log);
+    match command {
+        Command::CheckConfig => print(&operations::check_config(&settings)?)?,
+        Command::MoveOrg {
+            organization,
+            cluster,
+        } => {
+            let done = operations::move_organization(&settings, &organization, &cluster).await?;
+            print(&done)?;
+        }
+        Command::Serve | Command::Openapi | Command::GenKey { .. } => serve(settings).await?,
+    }
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
@@ -46,4 +93,24 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
     application.run_until_stopped().await?;
     Ok(())
+}
+
+/// Writes `text` and a newline to stdout; a reader that went away (`orgsvc openapi | head`)
+/// is not an error.
+fn print(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// One line with the whole cause chain, then a hint where one is known. Never a backtrace.
+fn fail(error: &anyhow::Error) -> ExitCode {
+    eprintln!("orgsvc: {error:#}");
+    if let Some(hint) = operations::hint(error) {
+        eprintln!("hint: {hint}");
+    }
+    ExitCode::FAILURE
 }

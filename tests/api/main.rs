@@ -30,6 +30,7 @@ macro_rules! on_both_backends {
 }
 
 mod auth;
+mod cli;
 mod clusters;
 mod concurrency;
 mod crash;

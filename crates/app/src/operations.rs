@@ -30,3 +30,111 @@ pub async fn move_organization(
         location.database, location.collection, location.cluster
     ))
 }
+
+/// A new signing key for `auth.jwt_secret` (48 random bytes, hex), or with `ed25519` a new
+/// Ed25519 private key in PKCS#8 PEM for `auth.private_key_file`.
+#[must_use]
+pub fn generate_key(ed25519: bool) -> String {
+    use secrecy::ExposeSecret as _;
+    if ed25519 {
+        orgsvc_crypto::generate_ed25519_pem()
+            .expose_secret()
+            .trim_end()
+            .to_owned()
+    } else {
+        crate::secret::random_hex_secret()
+    }
+}
+
+/// Checks what can be checked without touching storage or writing anything, and describes the
+/// effective settings (secrets redacted).
+///
+/// # Errors
+/// The first setting that cannot work.
+pub fn check_config(settings: &Settings) -> anyhow::Result<String> {
+    use std::net::ToSocketAddrs as _;
+    settings
+        .http
+        .listen
+        .to_socket_addrs()
+        .with_context(|| format!("http.listen = {:?} is not an address", settings.http.listen))?;
+    orgsvc_crypto::Argon2Settings::validate(&settings.auth.argon2)?;
+    let key = crate::secret::signing_key(settings, crate::secret::Absent::Report)?;
+    if let Some(key) = key {
+        orgsvc_crypto::JwtCodec::new(&orgsvc_crypto::JwtSettings {
+            key,
+            algorithm: settings.auth.algorithm,
+            issuer: settings.auth.issuer.clone(),
+            audience: settings.auth.audience.clone(),
+            ttl_seconds: settings.auth.token_ttl_seconds,
+        })?;
+    }
+    if settings.storage.backend == Backend::Mongodb
+        && settings.storage.mongodb.uri.is_none()
+        && !settings
+            .storage
+            .mongodb
+            .clusters
+            .contains_key(orgsvc_storage::mongo::DEFAULT_CLUSTER)
+    {
+        anyhow::bail!("storage.mongodb needs a default cluster: set storage.mongodb.uri");
+    }
+    Ok(format!("{settings:#?}\nthe configuration is valid"))
+}
+
+/// Advice for the failures a first start runs into.
+#[must_use]
+pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
+    for cause in error.chain() {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::AddrInUse => {
+                    return Some(
+                        "another process listens on that address: stop it, or choose another \
+                         with ORGSVC__HTTP__LISTEN=127.0.0.1:8081",
+                    )
+                }
+                std::io::ErrorKind::PermissionDenied => {
+                    return Some(
+                        "a file or directory is not writable: choose another data file with \
+                         ORGSVC__STORAGE__EMBEDDED__PATH=/some/writable/dir/orgsvc.redb",
+                    )
+                }
+                _ => {}
+            }
+        }
+        if let Some(store) = cause.downcast_ref::<orgsvc_storage::OpenEmbeddedStoreError>() {
+            return Some(match store {
+                orgsvc_storage::OpenEmbeddedStoreError::Open { .. } => {
+                    "another orgsvc may be using the database file: stop it, or point this one \
+                     elsewhere with ORGSVC__STORAGE__EMBEDDED__PATH"
+                }
+                _ => {
+                    "the data directory cannot be used: choose another with \
+                     ORGSVC__STORAGE__EMBEDDED__PATH"
+                }
+            });
+        }
+        if let Some(jwt) = cause.downcast_ref::<orgsvc_crypto::JwtSettingsError>() {
+            return Some(match jwt {
+                orgsvc_crypto::JwtSettingsError::SecretTooShort => {
+                    "make one with `orgsvc gen-key` and set ORGSVC__AUTH__JWT_SECRET"
+                }
+                _ => "see the auth section of the README",
+            });
+        }
+        if cause.downcast_ref::<config::ConfigError>().is_some() {
+            return Some(
+                "check the file named by ORGSVC_CONFIG and the ORGSVC__… variables; \
+                 `orgsvc check-config` shows what was read",
+            );
+        }
+        if cause
+            .downcast_ref::<orgsvc_storage::ConnectMongoError>()
+            .is_some()
+        {
+            return Some("check storage.mongodb.uri (ORGSVC__STORAGE__MONGODB__URI)");
+        }
+    }
+    None
+}

@@ -14,14 +14,24 @@ use secrecy::ExposeSecret as _;
 
 use crate::settings::{Profile, Settings};
 
-/// The key for the configured algorithm.
+/// What to do when a development key does not exist yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Absent {
+    /// Generate it (a start).
+    Generate,
+    /// Leave it missing (`check-config`, which writes nothing): the answer is `None`.
+    Report,
+}
+
+/// The key for the configured algorithm; `None` only with [`Absent::Report`] when a
+/// development key would be generated.
 ///
 /// # Errors
 /// In production without a configured secret or key file; when a key file cannot be read or
 /// written.
-pub fn signing_key(settings: &Settings) -> anyhow::Result<SigningKey> {
+pub fn signing_key(settings: &Settings, absent: Absent) -> anyhow::Result<Option<SigningKey>> {
     if settings.auth.algorithm != JwtAlgorithm::EdDSA {
-        return jwt_secret(settings).map(SigningKey::Secret);
+        return Ok(jwt_secret(settings, absent)?.map(SigningKey::Secret));
     }
     let path = settings.private_key_file();
     let private_pem = if settings.profile == Profile::Production {
@@ -34,7 +44,11 @@ pub fn signing_key(settings: &Settings) -> anyhow::Result<SigningKey> {
         })?;
         SecretString::from(pem)
     } else {
-        load_or_create(&path, || generate_ed25519_pem().expose_secret().to_owned())?
+        let generate = || generate_ed25519_pem().expose_secret().to_owned();
+        match development_key(&path, absent, generate)? {
+            Some(pem) => pem,
+            None => return Ok(None),
+        }
     };
     let previous_public_pems = settings
         .auth
@@ -45,17 +59,33 @@ pub fn signing_key(settings: &Settings) -> anyhow::Result<SigningKey> {
                 .with_context(|| format!("cannot read the previous public key {}", file.display()))
         })
         .collect::<anyhow::Result<_>>()?;
-    Ok(SigningKey::Ed25519 {
+    Ok(Some(SigningKey::Ed25519 {
         private_pem,
         previous_public_pems,
-    })
+    }))
+}
+
+/// A development key kept at `path`: read, or generated there, or (`Absent::Report`) `None`.
+fn development_key(
+    path: &Path,
+    absent: Absent,
+    create: impl Fn() -> String,
+) -> anyhow::Result<Option<SecretString>> {
+    match absent {
+        Absent::Generate => load_or_create(path, create).map(Some),
+        Absent::Report => match std::fs::read_to_string(path) {
+            Ok(key) => Ok(Some(SecretString::from(key.trim().to_owned()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        },
+    }
 }
 
 /// # Errors
 /// In production without a configured secret; when the secret file cannot be read or written.
-fn jwt_secret(settings: &Settings) -> anyhow::Result<SecretString> {
+fn jwt_secret(settings: &Settings, absent: Absent) -> anyhow::Result<Option<SecretString>> {
     if let Some(secret) = &settings.auth.jwt_secret {
-        return Ok(secret.clone());
+        return Ok(Some(secret.clone()));
     }
     if settings.profile == Profile::Production {
         anyhow::bail!(
@@ -63,10 +93,10 @@ fn jwt_secret(settings: &Settings) -> anyhow::Result<SecretString> {
              (ORGSVC__AUTH__JWT_SECRET) to at least 32 random bytes"
         );
     }
-    load_or_create(&settings.jwt_secret_file(), random_hex_secret)
+    development_key(&settings.jwt_secret_file(), absent, random_hex_secret)
 }
 
-fn random_hex_secret() -> String {
+pub fn random_hex_secret() -> String {
     let mut bytes = [0u8; 48];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()

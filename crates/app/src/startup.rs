@@ -34,7 +34,8 @@ impl Application {
         // touched, so a misconfigured start leaves no files behind.
         let hasher = Argon2Hasher::new(settings.auth.argon2)?;
         let tokens = JwtCodec::new(&JwtSettings {
-            key: secret::signing_key(&settings)?,
+            key: secret::signing_key(&settings, secret::Absent::Generate)?
+                .ok_or_else(|| anyhow::anyhow!("no JWT signing key could be had"))?,
             algorithm: settings.auth.algorithm,
             issuer: settings.auth.issuer.clone(),
             audience: settings.auth.audience.clone(),

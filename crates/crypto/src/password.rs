@@ -61,6 +61,16 @@ impl std::fmt::Debug for Argon2Hasher {
     }
 }
 
+impl Argon2Settings {
+    /// # Errors
+    /// When the cost parameters are outside what argon2 accepts.
+    pub fn validate(&self) -> Result<(), Argon2SettingsError> {
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map(|_| ())
+            .map_err(|e| Argon2SettingsError(e.to_string()))
+    }
+}
+
 impl Argon2Hasher {
     /// Starts the hashing threads and computes the dummy hash (once, at startup).
     ///

@@ -1,0 +1,114 @@
+//! The command line, as an operator meets it: help, version, the operator commands, and
+//! startup failures as one line with a hint (never a backtrace).
+
+use std::process::{Command, Output};
+
+fn orgsvc(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let data = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_orgsvc"));
+    command
+        .args(args)
+        .env_remove("ORGSVC_CONFIG")
+        .env("RUST_BACKTRACE", "1")
+        .env(
+            "ORGSVC__STORAGE__EMBEDDED__PATH",
+            data.path().join("orgsvc.redb"),
+        );
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().expect("orgsvc runs");
+    // Checking and printing write nothing to the data directory.
+    if args.first() != Some(&"serve") {
+        assert_eq!(
+            std::fs::read_dir(data.path()).unwrap().count(),
+            0,
+            "{args:?}"
+        );
+    }
+    output
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_and_version_answer_and_exit_0() {
+    let help = orgsvc(&["--help"], &[]);
+    assert!(help.status.success());
+    for command in ["serve", "check-config", "openapi", "gen-key", "move-org"] {
+        assert!(text(&help.stdout).contains(command), "{command}");
+    }
+    let version = orgsvc(&["--version"], &[]);
+    assert!(version.status.success());
+    assert_eq!(
+        text(&version.stdout).trim(),
+        format!("orgsvc {}", env!("CARGO_PKG_VERSION"))
+    );
+    let wrong = orgsvc(&["no-such-command"], &[]);
+    assert!(!wrong.status.success());
+    assert!(!text(&wrong.stderr).contains("backtrace"));
+}
+
+#[test]
+fn openapi_prints_the_served_document() {
+    let output = orgsvc(&["openapi"], &[]);
+    assert!(output.status.success());
+    assert_eq!(
+        text(&output.stdout).trim(),
+        orgsvc_http::openapi::document()
+    );
+}
+
+#[test]
+fn gen_key_prints_a_usable_hmac_secret_or_ed25519_key() {
+    let secret = text(&orgsvc(&["gen-key"], &[]).stdout);
+    let secret = secret.trim();
+    assert_eq!(secret.len(), 96);
+    assert!(secret.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_ne!(text(&orgsvc(&["gen-key"], &[]).stdout).trim(), secret);
+    let pem = text(&orgsvc(&["gen-key", "--ed25519"], &[]).stdout);
+    let public = orgsvc_crypto::ed25519_public_pem(&secrecy::SecretString::from(pem));
+    assert!(public.is_ok(), "{public:?}");
+}
+
+#[test]
+fn check_config_shows_the_settings_without_secrets_and_refuses_bad_ones() {
+    let secret = "a-very-secret-value-that-is-long-enough-0123";
+    let ok = orgsvc(&["check-config"], &[("ORGSVC__AUTH__JWT_SECRET", secret)]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    let shown = text(&ok.stdout);
+    assert!(shown.contains("the configuration is valid"), "{shown}");
+    assert!(shown.contains("127.0.0.1:8080"), "{shown}");
+    assert!(!shown.contains(secret));
+
+    for (key, value) in [
+        ("ORGSVC__HTTP__WORKERS", "many"),
+        ("ORGSVC__AUTH__JWT_SECRET", "short"),
+        ("ORGSVC__AUTH__ARGON2__ITERATIONS", "0"),
+        ("ORGSVC__HTTP__LISTEN", "not an address"),
+    ] {
+        let bad = orgsvc(&["check-config"], &[(key, value)]);
+        assert!(!bad.status.success(), "{key}");
+        let said = text(&bad.stderr);
+        assert!(said.starts_with("orgsvc: "), "{key}: {said}");
+        assert!(!said.contains("backtrace"), "{key}: {said}");
+        assert!(said.lines().count() <= 2, "{key}: {said}");
+    }
+}
+
+#[test]
+fn a_taken_port_is_one_line_with_a_hint() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = orgsvc(&["serve"], &[("ORGSVC__HTTP__LISTEN", &address)]);
+    assert!(!output.status.success());
+    let said = text(&output.stderr);
+    assert!(said.contains("cannot listen on"), "{said}");
+    assert!(
+        said.contains("hint: ") && said.contains("ORGSVC__HTTP__LISTEN"),
+        "{said}"
+    );
+    assert!(!said.contains("backtrace"), "{said}");
+}
