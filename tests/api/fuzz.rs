@@ -78,10 +78,18 @@ async fn the_openapi_document_tells_the_truth_about_every_operation(app: TestApp
         vec!["--exclude-path", "/admin/logout"],
         vec!["--include-path", "/admin/logout"],
     ] {
-        let (app, st, token) = (app.clone(), st.clone(), token.clone());
-        let (passed, report) = tokio::task::spawn_blocking(move || run(&st, &app, &token, &filter))
-            .await
-            .unwrap();
+        let attempt = || {
+            let (app, st, token, filter) = (app.clone(), st.clone(), token.clone(), filter.clone());
+            tokio::task::spawn_blocking(move || run(&st, &app, &token, &filter))
+        };
+        let (mut passed, mut report) = attempt().await.unwrap();
+        // schemathesis 4.32 now and then stops a phase on an error of its own (a KeyError in
+        // its coverage code, seen once in ~15 runs) with no finding about the API: that, and
+        // only that, earns one more run.
+        if !passed && only_tool_errors(&report) {
+            println!("schemathesis hit an internal error; running once more:\n{report}");
+            (passed, report) = attempt().await.unwrap();
+        }
         let summary = report
             .lines()
             .filter(|line| {
@@ -92,6 +100,15 @@ async fn the_openapi_document_tells_the_truth_about_every_operation(app: TestApp
         println!("schemathesis: {summary}");
         assert!(passed, "schemathesis found failures:\n{report}");
     }
+}
+
+/// Whether a failed run's closing line counts errors of the tool's own and no failure.
+fn only_tool_errors(report: &str) -> bool {
+    report
+        .lines()
+        .rev()
+        .find(|line| line.starts_with("====") && line.contains(" in "))
+        .is_some_and(|summary| summary.contains("error") && !summary.contains("failure"))
 }
 
 /// Cheap hashes: this is about the HTTP contract, and the fuzzer creates many organizations.

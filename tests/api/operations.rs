@@ -58,3 +58,45 @@ on_both_backends!(
     health_and_readiness_answer,
     swagger_ui_and_the_openapi_document_are_served
 );
+
+#[tokio::test]
+async fn a_request_id_is_echoed_kept_when_sane_and_quoted_in_problems() {
+    let app = TestApp::spawn(Backend::Embedded, "request_id")
+        .await
+        .unwrap();
+    let answered = app
+        .client
+        .get(app.url("/no-such-route"))
+        .header("x-request-id", "trace-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.headers()["x-request-id"], "trace-42");
+    let problem: serde_json::Value = answered.json().await.unwrap();
+    assert_eq!(problem["request_id"], "trace-42");
+    assert_eq!(problem["code"], "not_found");
+    for sent in [None, Some("x".repeat(200)), Some("two words".to_owned())] {
+        let mut request = app.client.get(app.url("/health"));
+        if let Some(sent) = &sent {
+            request = request.header("x-request-id", sent.as_str());
+        }
+        let answered = request.send().await.unwrap();
+        let id = answered.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(id.parse::<uuid::Uuid>().is_ok(), "{sent:?} -> {id}");
+    }
+}
+
+#[tokio::test]
+async fn the_root_leads_to_the_docs() {
+    let app = TestApp::spawn(Backend::Embedded, "root").await.unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answered = client.get(app.url("/")).send().await.unwrap();
+    assert!(answered.status().is_redirection(), "{}", answered.status());
+    assert_eq!(answered.headers()["location"], "/docs/");
+}

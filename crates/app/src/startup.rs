@@ -87,10 +87,13 @@ impl Application {
         };
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
+            // The last wrap is the outermost: compression sees the finished body, after the
+            // request id went into it; the request log line is inside the request-id span.
             App::new()
-                .wrap(Compress::default())
                 .wrap(orgsvc_http::security_headers())
                 .wrap(from_fn(orgsvc_http::log_request))
+                .wrap(from_fn(orgsvc_http::request_id))
+                .wrap(Compress::default())
                 .configure(orgsvc_http::configure(service.clone(), options.clone()))
         })
         .listen(listener)?;

@@ -13,6 +13,7 @@ pub mod logging;
 pub mod openapi;
 pub mod origin;
 pub mod problem;
+pub mod request_id;
 pub mod throttle;
 
 use actix_web::middleware::{from_fn, DefaultHeaders};
@@ -23,6 +24,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use extract::BodyLimit;
 pub use logging::log_request;
 pub use problem::ApiError;
+pub use request_id::request_id;
 pub use throttle::{IpThrottle, IpThrottleSettings};
 
 pub use handlers::keys::Jwks;
@@ -117,6 +119,7 @@ pub fn configure<A: OrgsvcApi>(
                     .config(utoipa_swagger_ui::Config::from("/openapi.json")),
             )
             .service(web::redirect("/docs", "/docs/"))
+            .service(web::redirect("/", "/docs/"))
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::RouteNotFound)
             }));

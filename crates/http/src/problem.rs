@@ -42,6 +42,9 @@ pub struct Problem {
     /// For `validation_failed`: every offending field and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// The request's `X-Request-Id`, to quote when reporting the error (its log lines carry it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// One invalid field of a request.
@@ -257,6 +260,8 @@ impl ApiError {
                 Self::Validation(errors) => errors.clone(),
                 _ => Vec::new(),
             },
+            // Added on the way out by the request-id middleware, which knows the request.
+            request_id: None,
         }
     }
 }
