@@ -32,9 +32,13 @@ async fn login_returns_a_bearer_jwt_naming_the_admin_and_the_organization(app: T
 
 async fn a_wrong_password_and_an_unknown_email_are_indistinguishable(app: TestApp) {
     app.create_org("Acme", "admin@acme.io").await;
-    let (wrong_status, wrong) = app.login("admin@acme.io", "not the password").await;
-    let (unknown_status, unknown) = app.login("nobody@acme.io", PASSWORD).await;
+    let (wrong_status, mut wrong) = app.login("admin@acme.io", "not the password").await;
+    let (unknown_status, mut unknown) = app.login("nobody@acme.io", PASSWORD).await;
     assert_problem(wrong_status, &wrong, 401, "invalid_credentials");
+    // Each answer names its own request; everything else must be the same.
+    for body in [&mut wrong, &mut unknown] {
+        assert!(body.as_object_mut().unwrap().remove("request_id").is_some());
+    }
     assert_eq!((wrong_status, &wrong), (unknown_status, &unknown));
 }
 
