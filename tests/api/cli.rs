@@ -112,3 +112,78 @@ fn a_taken_port_is_one_line_with_a_hint() {
     );
     assert!(!said.contains("backtrace"), "{said}");
 }
+
+/// SIGTERM while a request is still sending its body: no new connection is accepted, the one
+/// in flight is answered, and the process exits 0.
+#[test]
+fn sigterm_lets_the_request_in_flight_finish_and_exits_0() {
+    use std::io::{Read as _, Write as _};
+    use std::time::{Duration, Instant};
+
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orgsvc"))
+        .env_remove("ORGSVC_CONFIG")
+        .env("ORGSVC__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "ORGSVC__STORAGE__EMBEDDED__PATH",
+            data.path().join("orgsvc.redb"),
+        )
+        .env("ORGSVC__LOG__FILTER", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let address = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut stream = loop {
+        match std::net::TcpStream::connect(&address) {
+            Ok(stream) => break stream,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("orgsvc did not come up: {e}"),
+        }
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let body = br#"{"organization_name": "In Flight", "email": "f@flight.io", "password": "correct horse battery"}"#;
+    let head = format!(
+        "POST /org/create HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&body[..20]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    let signalled = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    std::thread::sleep(Duration::from_millis(500));
+    // Stopped accepting.
+    assert!(
+        std::net::TcpStream::connect(&address).is_err(),
+        "a new connection was accepted"
+    );
+
+    stream.write_all(&body[20..]).unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("\"slug\"") {
+        let n = stream.read(&mut buffer).unwrap();
+        assert!(
+            n > 0,
+            "connection closed: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        answer.extend_from_slice(&buffer[..n]);
+    }
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 201"));
+    drop(stream);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}

@@ -46,6 +46,8 @@ pub struct HttpSettings {
     pub workers: usize,
     /// Proxies whose `X-Forwarded-For` names the client (for the per-IP limit).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// On SIGTERM or SIGINT, how long requests in flight may take to finish.
+    pub shutdown_grace_seconds: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -202,6 +204,7 @@ mod tests {
         assert!((settings.auth.login.per_ip_per_second - 1.0).abs() < f64::EPSILON);
         assert_eq!(settings.http.body_timeout_ms, 10_000);
         assert_eq!(settings.audit.retention_days, 90);
+        assert_eq!(settings.http.shutdown_grace_seconds, 30);
         assert!(settings.http.trusted_proxies.is_empty());
         let mongodb = &settings.storage.mongodb;
         assert_eq!(mongodb.master_database, "orgsvc_master");

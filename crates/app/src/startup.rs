@@ -96,6 +96,10 @@ impl Application {
                 .wrap(Compress::default())
                 .configure(orgsvc_http::configure(service.clone(), options.clone()))
         })
+        // SIGTERM or SIGINT: stop accepting, let requests in flight finish within the grace
+        // period, then return (the binary exits 0). A rename or move in progress on MongoDB is
+        // left to recovery.
+        .shutdown_timeout(settings.http.shutdown_grace_seconds)
         .listen(listener)?;
         if settings.http.workers > 0 {
             server = server.workers(settings.http.workers);
