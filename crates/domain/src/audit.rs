@@ -2,46 +2,17 @@
 //! Events are appended by the service and never changed; they outlive the organization they
 //! are about for the store's retention period.
 
-use std::fmt;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use uuid::Uuid;
 
-use crate::ids::{AdminId, OrganizationId};
+use crate::ids::{AdminId, AuditEventId, OrganizationId};
 
 /// Where a request came from, as far as the HTTP layer can tell.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Origin {
     pub ip: Option<IpAddr>,
-}
-
-/// An event id: a UUIDv7, so id order is time order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct AuditEventId(Uuid);
-
-impl AuditEventId {
-    #[must_use]
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    #[must_use]
-    pub const fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
-
-    #[must_use]
-    pub const fn as_uuid(&self) -> &Uuid {
-        &self.0
-    }
-}
-
-impl fmt::Display for AuditEventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
 }
 
 /// What happened. The wire and stored form is the snake_case name, which is stable.

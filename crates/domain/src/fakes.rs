@@ -7,13 +7,13 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::admin::{Admin, EmailAddress, Password, PasswordHash};
-use crate::audit::{AuditEvent, AuditEventId};
+use crate::audit::AuditEvent;
 use crate::document::{Document, DocumentBody};
 use crate::errors::{
     CreateOrganizationError, DeleteOrganizationError, DocumentError, HashError, StoreError,
     UpdateOrganizationError,
 };
-use crate::ids::{AdminId, DocumentId, OrganizationId};
+use crate::ids::{AdminId, AuditEventId, DocumentId, OrganizationId};
 use crate::organization::{Organization, Placement, Slug};
 use crate::ports::{
     Admission, AuditLog, Clock, IssuedToken, LoginAttempts, OrganizationChange, OrganizationStore,

@@ -63,3 +63,8 @@ uuid_id!(
     DocumentId,
     Uuid::now_v7()
 );
+uuid_id!(
+    /// The identity of an audit event; time-ordered, so id order is the order events happened.
+    AuditEventId,
+    Uuid::now_v7()
+);

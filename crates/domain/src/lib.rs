@@ -18,11 +18,11 @@ pub mod service;
 mod fakes;
 
 pub use admin::{Admin, EmailAddress, EmailAddressError, Password, PasswordError, PasswordHash};
-pub use audit::{AuditAction, AuditEvent, AuditEventId, AuditPage, Origin, Outcome};
+pub use audit::{AuditAction, AuditEvent, AuditPage, Origin, Outcome};
 pub use document::{
     Document, DocumentBody, DocumentBodyError, DocumentPage, PageLimit, PageLimitError,
 };
-pub use ids::{AdminId, DocumentId, OrganizationId};
+pub use ids::{AdminId, AuditEventId, DocumentId, OrganizationId};
 pub use organization::{
     AdminSummary, CollectionName, Organization, OrganizationName, OrganizationNameError, Placement,
     Slug,

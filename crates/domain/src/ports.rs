@@ -11,13 +11,13 @@ use std::future::Future;
 use chrono::{DateTime, SubsecRound as _, Utc};
 
 use crate::admin::{Admin, EmailAddress, Password, PasswordHash};
-use crate::audit::{AuditEvent, AuditEventId};
+use crate::audit::AuditEvent;
 use crate::document::Document;
 use crate::errors::{
     CreateOrganizationError, DeleteOrganizationError, DocumentError, HashError, StoreError,
     UpdateOrganizationError,
 };
-use crate::ids::{AdminId, DocumentId, OrganizationId};
+use crate::ids::{AdminId, AuditEventId, DocumentId, OrganizationId};
 use crate::organization::{Organization, OrganizationName, Placement, Slug};
 
 /// What an admin asks to change about their organization, resolved by the service.

@@ -4,9 +4,9 @@
 use std::future::Future;
 
 use crate::admin::{Admin, EmailAddress, Password};
-use crate::audit::{AuditAction, AuditEventId, AuditPage, Origin, Outcome};
+use crate::audit::{AuditAction, AuditPage, Origin, Outcome};
 use crate::document::{Document, DocumentBody, DocumentPage, PageLimit};
-use crate::ids::{AdminId, DocumentId, OrganizationId};
+use crate::ids::{AdminId, AuditEventId, DocumentId, OrganizationId};
 use crate::organization::{AdminSummary, Organization, OrganizationName, Placement};
 use crate::ports::{Clock, PasswordHasher, Store, TokenCodec};
 use audit::Subject;

@@ -363,8 +363,7 @@ impl PageQuery {
 /// # Errors
 /// When `raw` is not a UUID.
 pub fn audit_event_id(raw: &str) -> Result<AuditEventId, &'static str> {
-    raw.parse::<Uuid>()
-        .map(AuditEventId::from_uuid)
+    raw.parse()
         .map_err(|_| "must be an audit event id (a UUID)")
 }
 

@@ -2,9 +2,9 @@
 
 use serde_json::Value;
 
-use crate::audit::{AuditAction, AuditEvent, AuditEventId, AuditPage, Origin, Outcome};
+use crate::audit::{AuditAction, AuditEvent, AuditPage, Origin, Outcome};
 use crate::document::PageLimit;
-use crate::ids::{AdminId, OrganizationId};
+use crate::ids::{AdminId, AuditEventId, OrganizationId};
 use crate::ports::{Clock, PasswordHasher, Principal, Store, TokenCodec};
 use crate::service::{Service, StoreError};
 
