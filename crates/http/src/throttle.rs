@@ -11,7 +11,7 @@ use std::time::Instant;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{web, ResponseError as _};
+use actix_web::{web, HttpRequest, ResponseError as _};
 
 use crate::problem::ApiError;
 
@@ -105,6 +105,24 @@ impl IpThrottle {
     }
 }
 
+/// The client's address for `req`, as [`IpThrottle::client_ip`] decides it with the app's
+/// trusted proxies (the socket peer when no throttle is configured). What the per-IP limit
+/// counts and the audit log records.
+#[must_use]
+pub fn client_address(req: &HttpRequest) -> Option<IpAddr> {
+    let peer = req.peer_addr().map(|addr| addr.ip());
+    match req.app_data::<web::Data<IpThrottle>>() {
+        Some(throttle) => {
+            let forwarded = req
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok());
+            throttle.client_ip(peer, forwarded)
+        }
+        None => peer,
+    }
+}
+
 /// Middleware for the password-hashing endpoints: 429 with `Retry-After` once an address has
 /// used its bucket, answered before the handler (and so before any hashing).
 ///
@@ -115,12 +133,7 @@ pub async fn per_ip_limit<B: MessageBody>(
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     if let Some(throttle) = req.app_data::<web::Data<IpThrottle>>() {
-        let forwarded = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
-        let peer = req.peer_addr().map(|addr| addr.ip());
-        if let Some(ip) = throttle.client_ip(peer, forwarded) {
+        if let Some(ip) = client_address(req.request()) {
             if let Err(retry_after) = throttle.take(ip, Instant::now()) {
                 let refusal = ApiError::TooManyRequests { retry_after }.error_response();
                 return Ok(req.into_response(refusal).map_into_right_body());
