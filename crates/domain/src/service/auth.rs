@@ -12,7 +12,7 @@ use crate::audit::{AuditAction, Origin, Outcome};
 use crate::errors::HashError;
 use crate::ports::{Admission, Clock, IssuedToken, PasswordHasher, Principal, Store, TokenCodec};
 use crate::service::audit::Subject;
-use crate::service::{AuthenticateError, LoginError, Service, StoreError};
+use crate::service::{AuthenticateError, LoginError, Service, StoreError, UpdateOrganizationError};
 
 /// When repeated wrong passwords lock an account, and for how long.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,21 +78,31 @@ impl From<HashError> for Refusal {
     }
 }
 
-impl From<Refusal> for LoginError {
-    fn from(refusal: Refusal) -> Self {
-        match refusal {
-            Refusal::Wrong { .. } => Self::InvalidCredentials,
-            Refusal::Locked {
-                retry_after_seconds,
-            } => Self::Locked {
-                retry_after_seconds,
-            },
-            Refusal::Overloaded => Self::Overloaded,
-            Refusal::Store(e) => Self::Store(e),
-            Refusal::Failed(e) => Self::Unknown(e),
+/// A refused password check as an operation's error; only what a wrong password means differs.
+macro_rules! from_refusal {
+    ($($error:ident: wrong password => $wrong:ident),+ $(,)?) => {$(
+        impl From<Refusal> for $error {
+            fn from(refusal: Refusal) -> Self {
+                match refusal {
+                    Refusal::Wrong { .. } => Self::$wrong,
+                    Refusal::Locked {
+                        retry_after_seconds,
+                    } => Self::Locked {
+                        retry_after_seconds,
+                    },
+                    Refusal::Overloaded => Self::Overloaded,
+                    Refusal::Store(e) => Self::Store(e),
+                    Refusal::Failed(e) => Self::Unknown(e),
+                }
+            }
         }
-    }
+    )+};
 }
+
+from_refusal!(
+    LoginError: wrong password => InvalidCredentials,
+    UpdateOrganizationError: wrong password => CurrentPasswordRequired,
+);
 
 /// `Retry-After` for an attempt refused because the account's limit of attempts is in flight.
 const IN_FLIGHT_RETRY_SECONDS: u64 = 1;

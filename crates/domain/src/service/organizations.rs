@@ -4,7 +4,6 @@ use crate::audit::{AuditAction, Origin, Outcome};
 use crate::ids::AdminId;
 use crate::organization::{Organization, OrganizationName};
 use crate::ports::{Clock, OrganizationChange, PasswordHasher, Principal, Store, TokenCodec};
-use crate::service::auth::Refusal;
 use crate::service::{
     CreateOrganization, CreateOrganizationError, DeleteOrganizationError, Service,
     UpdateOrganization, UpdateOrganizationError,
@@ -69,18 +68,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
                 .as_ref()
                 .ok_or(UpdateOrganizationError::CurrentPasswordRequired)?;
             self.check_password(origin, &admin.email, Some(&admin), current)
-                .await
-                .map_err(|refusal| match refusal {
-                    Refusal::Wrong { .. } => UpdateOrganizationError::CurrentPasswordRequired,
-                    Refusal::Locked {
-                        retry_after_seconds,
-                    } => UpdateOrganizationError::Locked {
-                        retry_after_seconds,
-                    },
-                    Refusal::Overloaded => UpdateOrganizationError::Overloaded,
-                    Refusal::Store(e) => UpdateOrganizationError::Store(e),
-                    Refusal::Failed(e) => UpdateOrganizationError::Unknown(e),
-                })?;
+                .await?;
         }
         let password_hash = match &password {
             Some(password) => Some(self.hasher.hash(password).await?),
