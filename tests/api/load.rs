@@ -145,23 +145,36 @@ impl Drop for Process {
     }
 }
 
-/// Runs the load and, a third of the way in, SIGKILLs the service and starts it again. The
-/// fault window covers the restart and `recovery` (the time interrupted operations may keep an
-/// organization busy).
-async fn load_across_a_kill(mut process: Process, recovery: Duration, label: &str) {
+/// Runs the load against `base` for at least `minimum`, and a third of the way in runs
+/// `inject` with the fault window open: while it lasts, 503s and lost requests are expected.
+async fn load_with_fault(
+    base: String,
+    minimum: Duration,
+    inject: impl std::future::Future<Output = ()>,
+) -> Report {
     let fault = Arc::new(AtomicBool::new(false));
     let target = Target {
-        base: process.base(),
+        base,
         fault: Arc::clone(&fault),
     };
-    let duration = seconds().max(Duration::from_secs(4));
+    let duration = seconds().max(minimum);
     let load = tokio::spawn(driver::run(target, clients(), duration));
     tokio::time::sleep(duration / 3).await;
     fault.store(true, Ordering::SeqCst);
-    process.kill_and_restart().await;
-    tokio::time::sleep(recovery).await;
+    inject.await;
     fault.store(false, Ordering::SeqCst);
-    let report = load.await.unwrap();
+    load.await.unwrap()
+}
+
+/// SIGKILLs the service mid-load and starts it again. The fault window covers the restart and
+/// `recovery` (the time interrupted operations may keep an organization busy).
+async fn load_across_a_kill(mut process: Process, recovery: Duration, label: &str) {
+    let base = process.base();
+    let report = load_with_fault(base, Duration::from_secs(4), async {
+        process.kill_and_restart().await;
+        tokio::time::sleep(recovery).await;
+    })
+    .await;
     assert_clean(&report, label);
     assert!(
         report.transport_errors > 0 || report.statuses.contains_key(&503),
@@ -236,22 +249,14 @@ async fn mongodb_a_database_restart_mid_load_loses_nothing_acknowledged() {
         }
     };
     let process = Process::start(mongodb_env(&server.uri())).await;
-    let fault = Arc::new(AtomicBool::new(false));
-    let target = Target {
-        base: process.base(),
-        fault: Arc::clone(&fault),
-    };
-    let duration = seconds().max(Duration::from_secs(5));
-    let load = tokio::spawn(driver::run(target, clients(), duration));
-    tokio::time::sleep(duration / 3).await;
-    fault.store(true, Ordering::SeqCst);
-    server.stop();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    server.resume().unwrap();
-    // Reconnecting, then interrupted renames finishing once their 2 s lease is over.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    fault.store(false, Ordering::SeqCst);
-    let report = load.await.unwrap();
+    let report = load_with_fault(process.base(), Duration::from_secs(5), async {
+        server.stop();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        server.resume().unwrap();
+        // Reconnecting, then interrupted renames finishing once their 2 s lease is over.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    })
+    .await;
     assert_clean(&report, "mongodb, database restart mid-load");
     assert!(
         report.statuses.contains_key(&503),
