@@ -10,7 +10,9 @@ use crate::dto::{
     StatusResponse, TokenResponse, UpdateOrganizationBody,
 };
 use crate::handlers::{admin, audit, documents, health, keys, organizations};
-use crate::problem::{FieldError, Problem};
+use actix_web::ResponseError as _;
+
+use crate::problem::{ApiError, FieldError, Problem};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -74,78 +76,35 @@ pub fn document() -> &'static str {
 /// operations can be unauthorized; anything that reads storage can find it unavailable.
 struct CommonResponses;
 
-/// (status, code, detail) for a problem response.
-type Common = (&'static str, &'static str, &'static str);
+/// The errors a request body can run into, as served (the detail of 400 and 413 is an example).
+fn body_problems() -> [ApiError; 5] {
+    [
+        ApiError::MalformedBody("EOF while parsing an object".into()),
+        ApiError::RequestTimeout,
+        ApiError::PayloadTooLarge { limit: 1_048_576 },
+        ApiError::UnsupportedMediaType,
+        unparsable_field(),
+    ]
+}
 
-const BODY_PROBLEMS: [Common; 5] = [
-    (
-        "400",
-        "malformed_body",
-        "The request body is not valid JSON: EOF while parsing an object",
-    ),
-    (
-        "408",
-        "request_timeout",
-        "The request body was not received in time; send it without pausing.",
-    ),
-    (
-        "413",
-        "payload_too_large",
-        "The request body is larger than the limit of 1048576 bytes.",
-    ),
-    (
-        "415",
-        "unsupported_media_type",
-        "The request body must be sent as Content-Type: application/json.",
-    ),
-    (
-        "422",
-        "validation_failed",
-        "organization_name: must not contain '$'",
-    ),
-];
-const AUTH_PROBLEM: Common = (
-    "401",
-    "unauthorized",
-    "A valid bearer token is required: log in at POST /admin/login and send 'Authorization: Bearer <access_token>'.",
-);
-const STORAGE_PROBLEM: Common = (
-    "503",
-    "storage_unavailable",
-    "Storage is temporarily unavailable; retry in 5 seconds.",
-);
+fn unparsable_field() -> ApiError {
+    ApiError::field("organization_name", "must not contain '$'")
+}
 
 /// Operations that touch no storage: nothing of theirs can be unavailable.
 const WITHOUT_STORAGE: [&str; 2] = ["/health", "/.well-known/jwks.json"];
 
-fn problem_response((status, code, detail): Common) -> utoipa::openapi::Response {
+/// A documented answer whose example is the very body the service sends for `error`.
+fn problem_response(error: &ApiError) -> utoipa::openapi::Response {
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-    let title = code
-        .split('_')
-        .enumerate()
-        .map(|(i, word)| {
-            if i == 0 {
-                let mut chars = word.chars();
-                chars
-                    .next()
-                    .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
-            } else {
-                word.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
-    let example = serde_json::json!({
-        "type": format!("urn:orgsvc:problem:{code}"), "title": title,
-        "status": status.parse::<u16>().unwrap_or_default(), "detail": detail, "code": code,
-    });
+    let problem = error.problem();
     ResponseBuilder::new()
-        .description(format!("`{code}`"))
+        .description(format!("`{}`", problem.code))
         .content(
             "application/problem+json",
             ContentBuilder::new()
                 .schema(Some(Ref::from_schema_name("Problem")))
-                .example(Some(example))
+                .example(serde_json::to_value(&problem).ok())
                 .build(),
         )
         .build()
@@ -164,14 +123,14 @@ impl Modify for CommonResponses {
             for operation in operations.into_iter().flatten() {
                 let mut common = Vec::new();
                 if operation.request_body.is_some() {
-                    common.extend(BODY_PROBLEMS);
+                    common.extend(body_problems());
                 } else if operation
                     .parameters
                     .as_ref()
                     .is_some_and(|parameters| !parameters.is_empty())
                 {
                     // A path or query parameter that does not parse.
-                    common.push(BODY_PROBLEMS[4]);
+                    common.push(unparsable_field());
                 }
                 // An empty requirement among them makes the token optional (GET /org/get):
                 // such an operation never answers 401.
@@ -183,17 +142,17 @@ impl Modify for CommonResponses {
                         })
                 });
                 if protected {
-                    common.push(AUTH_PROBLEM);
+                    common.push(ApiError::Unauthorized);
                 }
                 if !WITHOUT_STORAGE.contains(&path.as_str()) {
-                    common.push(STORAGE_PROBLEM);
+                    common.push(ApiError::StorageUnavailable(anyhow::anyhow!("unreachable")));
                 }
-                for problem in common {
+                for error in &common {
                     operation
                         .responses
                         .responses
-                        .entry(problem.0.to_owned())
-                        .or_insert_with(|| problem_response(problem).into());
+                        .entry(error.status_code().as_str().to_owned())
+                        .or_insert_with(|| problem_response(error).into());
                 }
             }
         }
