@@ -223,6 +223,9 @@ pub fn anonymous(mut organization: Value) -> Value {
     if let Some(admin) = organization["admin"].as_object_mut() {
         admin.remove("email");
     }
+    if let Some(organization) = organization.as_object_mut() {
+        organization.remove("admin_email");
+    }
     organization
 }
 

@@ -29,6 +29,7 @@ macro_rules! on_both_backends {
     };
 }
 
+mod assignment;
 mod auth;
 mod cli;
 mod clusters;

@@ -55,6 +55,9 @@ pub enum UpdateOrganizationError {
     /// The organization (or the admin acting on it) no longer exists.
     #[error("organization not found")]
     NotFound,
+    /// The request names an organization other than the caller's.
+    #[error("the organization named is not the caller's")]
+    Forbidden,
     /// The change needs the current password, and it was missing or wrong.
     #[error("the current password is missing or wrong")]
     CurrentPasswordRequired,

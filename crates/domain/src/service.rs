@@ -40,6 +40,10 @@ pub struct CreateOrganization {
 #[derive(Debug, Clone)]
 pub struct UpdateOrganization {
     pub name: OrganizationName,
+    /// The organization the caller means to change, when the client names it (clients of the
+    /// original assignment send `organization_name` beside `new_organization_name`): it must be
+    /// the caller's own, or nothing changes.
+    pub current_name: Option<OrganizationName>,
     pub email: Option<EmailAddress>,
     pub password: Option<Password>,
     pub current_password: Option<Password>,

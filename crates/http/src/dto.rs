@@ -85,8 +85,12 @@ impl CreateOrganizationBody {
 }))]
 pub struct UpdateOrganizationBody {
     /// The desired name. When it normalizes differently from the current one, the organization's
-    /// collection is renamed to match, with all its documents.
+    /// collection is renamed to match, with all its documents. With `new_organization_name`:
+    /// the current name of the caller's organization (403 `forbidden` for any other).
     pub organization_name: String,
+    /// The desired name, for clients that send the current name in `organization_name` (the
+    /// original assignment's form).
+    pub new_organization_name: Option<String>,
     /// A new email for the calling admin.
     pub email: Option<String>,
     /// A new password for the calling admin.
@@ -102,7 +106,16 @@ impl UpdateOrganizationBody {
     /// A validation error listing every invalid field.
     pub fn try_into_domain(self) -> Result<UpdateOrganization, ApiError> {
         let mut fields = Fields::default();
-        let name = organization_name(&mut fields, &self.organization_name);
+        let (name, current_name) = match &self.new_organization_name {
+            None => (
+                organization_name(&mut fields, &self.organization_name),
+                Some(None),
+            ),
+            Some(new) => (
+                fields.check("new_organization_name", OrganizationName::new(new)),
+                organization_name(&mut fields, &self.organization_name).map(Some),
+            ),
+        };
         let email = fields.check(
             "email",
             self.email.as_deref().map(EmailAddress::new).transpose(),
@@ -115,6 +128,7 @@ impl UpdateOrganizationBody {
         fields.finish(|| {
             Some(UpdateOrganization {
                 name: name?,
+                current_name: current_name?,
                 email: email?,
                 password: password?,
                 current_password: current_password?,
@@ -146,22 +160,14 @@ impl LoginBody {
     }
 }
 
-/// Names an organization in the query string.
+/// Names an organization in the query string (for the OpenAPI document; the handlers read it
+/// with [`crate::extract::NamedOrganization`]).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct OrganizationNameQuery {
     /// Any spelling of the name: it is matched by its normalized form.
     #[param(example = "Acme Corp")]
     pub organization_name: String,
-}
-
-impl OrganizationNameQuery {
-    /// # Errors
-    /// A validation error when the name is invalid.
-    pub fn try_into_domain(self) -> Result<OrganizationName, ApiError> {
-        OrganizationName::new(&self.organization_name)
-            .map_err(|e| ApiError::field("organization_name", e))
-    }
 }
 
 /// Where an organization's collection lives.
@@ -199,6 +205,11 @@ pub struct OrganizationResponse {
     pub collection_name: String,
     pub connection: ConnectionResponse,
     pub admin: AdminResponse,
+    /// `admin.email` again, flat, for clients of the original assignment; present exactly when
+    /// `admin.email` is.
+    #[schema(example = "admin@acme.example")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_email: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -214,6 +225,7 @@ impl From<Organization> for OrganizationResponse {
                 cluster: organization.placement.cluster,
                 database: organization.placement.database,
             },
+            admin_email: Some(organization.admin.email.to_string()),
             admin: AdminResponse {
                 id: *organization.admin.id.as_uuid(),
                 email: Some(organization.admin.email.to_string()),
@@ -229,6 +241,7 @@ impl OrganizationResponse {
     #[must_use]
     pub fn without_admin_email(mut self) -> Self {
         self.admin.email = None;
+        self.admin_email = None;
         self
     }
 }

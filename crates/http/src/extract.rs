@@ -15,6 +15,9 @@ use serde::de::DeserializeOwned;
 use crate::problem::{ApiError, FieldError};
 
 mod literals;
+mod organization_name;
+
+pub use organization_name::NamedOrganization;
 
 /// How large a request body may be and how long it may take to arrive; set as app data.
 #[derive(Clone, Copy, Debug)]
@@ -43,31 +46,50 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let BodyLimit {
-            max_bytes: limit,
-            timeout,
-        } = req.app_data::<BodyLimit>().copied().unwrap_or_default();
-        let checked = check_content_type(req).and_then(|()| check_declared_length(req, limit));
-        let mut payload = payload.take();
-        Box::pin(async move {
-            checked?;
-            let read = async {
-                let mut body = Vec::new();
-                while let Some(chunk) = payload.next().await {
-                    let chunk = chunk.map_err(|e| ApiError::MalformedBody(e.to_string()))?;
-                    if body.len() + chunk.len() > limit {
-                        return Err(ApiError::PayloadTooLarge { limit });
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(body)
-            };
-            let body = tokio::time::timeout(timeout, read)
-                .await
-                .map_err(|_| ApiError::RequestTimeout)??;
-            parse_json(&body).map(JsonBody)
-        })
+        let body = read_json(req, payload);
+        Box::pin(async move { body.await.map(JsonBody) })
     }
+}
+
+/// Reads and parses a JSON body within the limits of the request's [`BodyLimit`].
+fn read_json<T: DeserializeOwned + 'static>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> LocalBoxFuture<'static, Result<T, ApiError>> {
+    let BodyLimit {
+        max_bytes: limit,
+        timeout,
+    } = req.app_data::<BodyLimit>().copied().unwrap_or_default();
+    let checked = check_content_type(req).and_then(|()| check_declared_length(req, limit));
+    let mut payload = payload.take();
+    Box::pin(async move {
+        checked?;
+        let read = async {
+            let mut body = Vec::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(ApiError::PayloadTooLarge { limit });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(body)
+        };
+        let body = tokio::time::timeout(timeout, read)
+            .await
+            .map_err(|_| ApiError::RequestTimeout)??;
+        parse_json(&body)
+    })
+}
+
+/// Whether the request carries a body at all (a declared non-zero length, or chunks).
+fn has_body(req: &HttpRequest) -> bool {
+    let headers = req.headers();
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
 }
 
 fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
@@ -151,11 +173,15 @@ fn data_error(path: &str, message: &str) -> ApiError {
 
 /// For `web::QueryConfig`: a bad query string is a validation error naming the parameter.
 pub fn query_error(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    let message = match &error {
+    query_problem(&error).into()
+}
+
+fn query_problem(error: &QueryPayloadError) -> ApiError {
+    let message = match error {
         QueryPayloadError::Deserialize(e) => e.to_string(),
         other => other.to_string(),
     };
-    data_error(".", &message).into()
+    data_error(".", &message)
 }
 
 /// For `web::PathConfig`.

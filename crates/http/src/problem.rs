@@ -336,6 +336,7 @@ impl From<UpdateOrganizationError> for ApiError {
     fn from(error: UpdateOrganizationError) -> Self {
         match error {
             UpdateOrganizationError::NotFound => Self::OrganizationNotFound,
+            UpdateOrganizationError::Forbidden => Self::Forbidden,
             UpdateOrganizationError::NameTaken { slug } => Self::OrganizationExists {
                 slug: slug.to_string(),
             },

@@ -53,6 +53,16 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
             .await?
             .filter(|admin| admin.organization_id == caller.organization_id)
             .ok_or(UpdateOrganizationError::NotFound)?;
+        let before = self
+            .store
+            .find_organization_by_id(&caller.organization_id)
+            .await?
+            .ok_or(UpdateOrganizationError::NotFound)?;
+        if let Some(named) = &command.current_name {
+            if named.slug() != before.slug() {
+                return Err(UpdateOrganizationError::Forbidden);
+            }
+        }
         let email = command.email.filter(|email| *email != admin.email);
         let mut password = command.password;
         // Clients of the original assignment send their current password with every rename:
@@ -74,11 +84,6 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
             Some(password) => Some(self.hasher.hash(password).await?),
             None => None,
         };
-        let before = self
-            .store
-            .find_organization_by_id(&caller.organization_id)
-            .await?
-            .ok_or(UpdateOrganizationError::NotFound)?;
         let change = OrganizationChange {
             organization_id: caller.organization_id,
             admin_id: caller.admin_id,

@@ -216,6 +216,7 @@ async fn renaming_keeps_the_id_and_every_document() {
             &principal,
             UpdateOrganization {
                 name: name("Acme Industries"),
+                current_name: None,
                 email: None,
                 password: None,
                 current_password: None,
@@ -235,6 +236,32 @@ async fn renaming_keeps_the_id_and_every_document() {
 }
 
 #[tokio::test]
+async fn an_update_naming_another_organization_as_current_is_forbidden_and_changes_nothing() {
+    let h = harness();
+    create(&h, "Globex", "g@globex.io").await;
+    let (_, principal) = create(&h, "Acme", "a@acme.io").await;
+    let mut command = rename_to("Initech");
+    command.current_name = Some(name("GLOBEX"));
+    let err = h
+        .service
+        .update_organization(&Origin::default(), &principal, command)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, UpdateOrganizationError::Forbidden), "{err:?}");
+    assert!(h.service.get_organization(&name("Initech")).await.is_err());
+    assert!(h.service.get_organization(&name("Acme")).await.is_ok());
+    // Any spelling of the caller's own name is the caller's organization.
+    let mut command = rename_to("Initech");
+    command.current_name = Some(name("ACME"));
+    let renamed = h
+        .service
+        .update_organization(&Origin::default(), &principal, command)
+        .await
+        .unwrap();
+    assert_eq!(renamed.name.as_str(), "Initech");
+}
+
+#[tokio::test]
 async fn renaming_onto_another_organizations_slug_is_rejected() {
     let h = harness();
     create(&h, "Globex", "g@globex.io").await;
@@ -246,6 +273,7 @@ async fn renaming_onto_another_organizations_slug_is_rejected() {
             &principal,
             UpdateOrganization {
                 name: name("GLOBEX"),
+                current_name: None,
                 email: None,
                 password: None,
                 current_password: None,
@@ -262,6 +290,7 @@ async fn renaming_onto_another_organizations_slug_is_rejected() {
             &principal,
             UpdateOrganization {
                 name: name("ACME"),
+                current_name: None,
                 email: None,
                 password: None,
                 current_password: None,
@@ -284,6 +313,7 @@ async fn an_update_can_change_the_admins_email_and_password() {
             &principal,
             UpdateOrganization {
                 name: name("Acme"),
+                current_name: None,
                 email: Some(email("g@globex.io")),
                 password: None,
                 current_password: Some(password("correct horse")),
@@ -301,6 +331,7 @@ async fn an_update_can_change_the_admins_email_and_password() {
             &principal,
             UpdateOrganization {
                 name: name("Acme"),
+                current_name: None,
                 email: Some(email("new@acme.io")),
                 password: Some(password("new password")),
                 current_password: Some(password("correct horse")),
@@ -485,6 +516,7 @@ async fn a_store_outage_surfaces_as_unavailable() {
 fn rename_to(org: &str) -> UpdateOrganization {
     UpdateOrganization {
         name: name(org),
+        current_name: None,
         email: None,
         password: None,
         current_password: None,

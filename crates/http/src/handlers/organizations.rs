@@ -6,7 +6,7 @@ use crate::dto::{
     CreateOrganizationBody, DeletedOrganizationResponse, OrganizationNameQuery,
     OrganizationResponse, UpdateOrganizationBody,
 };
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, NamedOrganization};
 use crate::origin::ClientOrigin;
 use crate::problem::{ApiError, Problem};
 
@@ -43,7 +43,8 @@ pub async fn create<A: OrgsvcApi>(
 /// Get an organization by name
 ///
 /// Any spelling that normalizes to the same slug finds the organization. The admin's email is
-/// included only for a bearer token of this organization.
+/// included only for a bearer token of this organization. Clients of the original assignment may
+/// send `{"organization_name": ...}` as a JSON body instead of the query parameter.
 #[utoipa::path(
     get, path = "/org/get", tag = "organizations",
     params(OrganizationNameQuery),
@@ -57,9 +58,8 @@ pub async fn create<A: OrgsvcApi>(
 pub async fn get<A: OrgsvcApi>(
     api: web::Data<A>,
     caller: Option<Caller<A>>,
-    query: web::Query<OrganizationNameQuery>,
+    NamedOrganization(name): NamedOrganization,
 ) -> Result<HttpResponse, ApiError> {
-    let name = query.into_inner().try_into_domain()?;
     let organization = api.get_organization(&name).await?;
     let own = caller.is_some_and(|caller| caller.organization_id == organization.id);
     let response = OrganizationResponse::from(organization);
@@ -78,6 +78,10 @@ pub async fn get<A: OrgsvcApi>(
 /// removed, in one step that cannot be half done. The organization id and existing tokens stay
 /// valid across a rename. Changing the email or password needs `current_password` and revokes
 /// every token issued before (log in again); sending the current email or password is no change.
+///
+/// Two forms: `{"organization_name": "<new name>", ...}`, or the original assignment's
+/// `{"organization_name": "<current name>", "new_organization_name": "<new name>", ...}`, where the
+/// current name must be the caller's organization (403 `forbidden` otherwise).
 #[utoipa::path(
     put, path = "/org/update", tag = "organizations",
     request_body = UpdateOrganizationBody,
@@ -85,7 +89,7 @@ pub async fn get<A: OrgsvcApi>(
     responses(
         (status = 200, description = "Updated", body = OrganizationResponse),
         (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`current_password_required`: an email or password change without the right `current_password`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`current_password_required`: an email or password change without the right `current_password`; `forbidden`: `organization_name` beside `new_organization_name` is not the caller's organization", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`organization_exists` or `admin_email_taken`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is missing or invalid", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`too_many_requests`: locked after repeated wrong passwords (see `Retry-After`)", body = Problem, content_type = "application/problem+json"),
@@ -106,7 +110,9 @@ pub async fn update<A: OrgsvcApi>(
 /// Delete your organization
 ///
 /// Removes the organization, its admins and its collection. Only an admin of that organization
-/// may do so; afterwards its tokens are refused and its admins cannot log in.
+/// may do so; afterwards its tokens are refused and its admins cannot log in. Clients of the
+/// original assignment may send `{"organization_name": ...}` as a JSON body instead of the query
+/// parameter.
 #[utoipa::path(
     delete, path = "/org/delete", tag = "organizations",
     params(OrganizationNameQuery),
@@ -123,9 +129,8 @@ pub async fn delete<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
     caller: Caller<A>,
-    query: web::Query<OrganizationNameQuery>,
+    NamedOrganization(name): NamedOrganization,
 ) -> Result<HttpResponse, ApiError> {
-    let name = query.into_inner().try_into_domain()?;
     let organization = api.delete_organization(&origin.0, &caller, &name).await?;
     Ok(HttpResponse::Ok().json(DeletedOrganizationResponse::from(organization)))
 }
