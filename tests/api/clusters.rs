@@ -192,6 +192,12 @@ async fn organizations_spread_over_two_clusters_by_policy_and_move_between_them_
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("on cluster eu"));
+    // Not a terminal: progress comes as plain lines, the last one when every document is copied.
+    let progress = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        progress.contains("copied 3000 of 3000 documents (100%)"),
+        "{progress}"
+    );
 
     let (_, moved) = app.get_org("Spread 0").await;
     assert_eq!(moved["connection"]["cluster"], "eu");

@@ -14,26 +14,6 @@ use crate::helpers::{self, Backend, TestApp};
 
 const PASSWORD: &str = "fuzzing passphrase 1";
 
-/// The `st` command, installed by the project's script; `None` (after a loud line) where it
-/// cannot be had off CI. On CI a missing fuzzer fails the test.
-fn schemathesis() -> Option<PathBuf> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/schemathesis.sh");
-    let output = Command::new(&script).arg("install").output();
-    match output {
-        Ok(output) if output.status.success() => Some(PathBuf::from(
-            String::from_utf8_lossy(&output.stdout).trim().to_owned(),
-        )),
-        other => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "schemathesis could not be installed on CI: {other:?}"
-            );
-            eprintln!("\n!!! SKIPPED: schemathesis could not be installed here: {other:?}\n");
-            None
-        }
-    }
-}
-
 fn run(st: &PathBuf, app: &TestApp, token: &str, filter: &[&str]) -> (bool, String) {
     let seed = std::env::var("ORGSVC_FUZZ_SEED").unwrap_or_else(|_| "20261124".into());
     let examples = std::env::var("ORGSVC_FUZZ_EXAMPLES").unwrap_or_else(|_| "25".into());
@@ -61,7 +41,9 @@ fn run(st: &PathBuf, app: &TestApp, token: &str, filter: &[&str]) -> (bool, Stri
 }
 
 async fn the_openapi_document_tells_the_truth_about_every_operation(app: TestApp) {
-    let Some(st) = schemathesis() else { return };
+    let Some(st) = helpers::project_tool("schemathesis.sh") else {
+        return;
+    };
     // Not the schema's example name ("Acme Corp"), which the examples phase deletes.
     let body = json!({"organization_name": "Fuzz Target", "email": "fuzz@orgsvc.test", "password": PASSWORD});
     let (status, created) = app

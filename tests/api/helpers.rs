@@ -73,6 +73,14 @@ impl TestApp {
         }
     }
 
+    /// The storage backend's name, as metrics label it.
+    pub fn backend_name(&self) -> &'static str {
+        match self.settings.storage.backend {
+            orgsvc_app::settings::Backend::Embedded => "embedded",
+            orgsvc_app::settings::Backend::Mongodb => "mongodb",
+        }
+    }
+
     /// The `connection` a new organization should report on this app's backend.
     pub fn expected_connection(&self) -> Value {
         match self.settings.storage.backend {
@@ -234,4 +242,28 @@ pub fn assert_problem(status: StatusCode, body: &Value, expected: u16, code: &st
     assert_eq!(status.as_u16(), expected, "{body}");
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["status"], expected, "{body}");
+}
+
+/// A tool the project's `scripts/<script> install` provides (it prints the path to use);
+/// `None`, after a loud line, where it cannot be had off CI. On CI a missing tool fails the test.
+pub fn project_tool(script: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(script);
+    let output = std::process::Command::new(&path).arg("install").output();
+    match output {
+        Ok(output) if output.status.success() => Some(PathBuf::from(
+            String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+        )),
+        other => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "scripts/{script} could not install its tool on CI: {other:?}"
+            );
+            eprintln!(
+                "\n!!! SKIPPED: scripts/{script} could not install its tool here: {other:?}\n"
+            );
+            None
+        }
+    }
 }

@@ -41,6 +41,7 @@ mod durability;
 mod fuzz;
 mod hardening;
 mod load;
+mod metrics;
 mod operations;
 mod organizations;
 mod process;

@@ -2,7 +2,13 @@
 
 use anyhow::Context as _;
 use orgsvc_domain::OrganizationName;
+use std::io::IsTerminal as _;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use orgsvc_storage::mongo::CopyProgress;
 use orgsvc_storage::MongoStore;
+use tokio::sync::watch;
 
 use crate::settings::{Backend, Settings};
 
@@ -24,11 +30,50 @@ pub async fn move_organization(
     }
     let name = OrganizationName::new(organization).context("invalid organization name")?;
     let store = MongoStore::connect(settings.storage.mongodb.clone()).await?;
-    let location = store.move_organization(&name, cluster).await?;
+    let reporter = tokio::spawn(report_progress(store.copy_progress()));
+    let moved = store.move_organization(&name, cluster).await;
+    reporter.abort();
+    let _ = reporter.await;
+    let location = moved?;
     Ok(format!(
         "{name} now lives in {}.{} on cluster {}",
         location.database, location.collection, location.cluster
     ))
+}
+
+/// Shows a copy's progress on stderr: a progress bar on a terminal, otherwise (a log, a CI job)
+/// a plain line every few seconds while documents are being copied, and one when all are.
+async fn report_progress(mut progress: watch::Receiver<CopyProgress>) {
+    const EVERY: Duration = Duration::from_secs(5);
+    if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(0).with_style(
+            ProgressStyle::with_template(
+                "{spinner} copying [{bar:40}] {pos}/{len} documents ({per_sec}, {eta} left)",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        // The bar goes when this task is aborted, at the end of the move.
+        while progress.changed().await.is_ok() {
+            let now = progress.borrow_and_update().clone();
+            bar.set_length(now.total);
+            bar.set_position(now.copied);
+        }
+        return;
+    }
+    let mut printed: Option<std::time::Instant> = None;
+    while progress.changed().await.is_ok() {
+        let now = progress.borrow_and_update().clone();
+        let done = now.copied == now.total;
+        if now.total > 0 && (done || printed.is_none_or(|at| at.elapsed() >= EVERY)) {
+            eprintln!(
+                "copied {} of {} documents ({}%)",
+                now.copied,
+                now.total,
+                now.copied * 100 / now.total
+            );
+            printed = Some(std::time::Instant::now());
+        }
+    }
 }
 
 /// A new signing key for `auth.jwt_secret` (48 random bytes, hex), or with `ed25519` a new

@@ -22,6 +22,15 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub audit: AuditSettings,
     pub log: LogSettings,
+    pub metrics: MetricsSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct MetricsSettings {
+    /// Serve `GET /metrics` (Prometheus text format).
+    pub enabled: bool,
+    /// When set, scrapes must send it as a bearer token. `Debug` prints `[REDACTED]`.
+    pub token: Option<SecretString>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

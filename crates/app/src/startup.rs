@@ -12,8 +12,9 @@ use std::time::Duration;
 use actix_web::web;
 use orgsvc_domain::ports::{Store, SystemClock};
 use orgsvc_domain::Service;
-use orgsvc_http::{BodyLimit, HttpOptions, IpThrottle, IpThrottleSettings, Jwks};
-use orgsvc_storage::{EmbeddedStore, MongoStore};
+use orgsvc_http::{BodyLimit, HttpOptions, IpThrottle, IpThrottleSettings, Jwks, MetricsEndpoint};
+use orgsvc_storage::{EmbeddedStore, Instrumented, MongoStore};
+use secrecy::ExposeSecret as _;
 
 use crate::secret;
 use crate::settings::{Backend, Settings};
@@ -49,6 +50,7 @@ impl Application {
                 let path = settings.storage.embedded.path.clone();
                 let store =
                     tokio::task::spawn_blocking(move || EmbeddedStore::open(&path)).await??;
+                let store = Instrumented::new(store, "embedded");
                 let service = Service::new(store, hasher, tokens, SystemClock)
                     .with_login_policy(settings.auth.login.policy());
                 Self::serve(&settings, listener, service, jwks)
@@ -56,7 +58,7 @@ impl Application {
             Backend::Mongodb => {
                 let mut mongodb = settings.storage.mongodb.clone();
                 mongodb.audit_retention_days = settings.audit.retention_days;
-                let store = MongoStore::connect(mongodb).await?;
+                let store = Instrumented::new(MongoStore::connect(mongodb).await?, "mongodb");
                 let service = Service::new(store, hasher, tokens, SystemClock)
                     .with_login_policy(settings.auth.login.policy());
                 Self::serve(&settings, listener, service, jwks)
@@ -84,6 +86,17 @@ impl Application {
                 per_second: settings.auth.login.per_ip_per_second,
                 trusted_proxies: settings.http.trusted_proxies.clone(),
             })),
+            metrics: settings.metrics.enabled.then(|| {
+                let handle = crate::telemetry::metrics();
+                web::Data::new(MetricsEndpoint::new(
+                    move || handle.render(),
+                    settings
+                        .metrics
+                        .token
+                        .as_ref()
+                        .map(|token| token.expose_secret().to_owned()),
+                ))
+            }),
         };
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
@@ -92,6 +105,7 @@ impl Application {
             App::new()
                 .wrap(orgsvc_http::security_headers())
                 .wrap(from_fn(orgsvc_http::log_request))
+                .wrap(from_fn(orgsvc_http::record_request))
                 .wrap(from_fn(orgsvc_http::request_id))
                 .wrap(Compress::default())
                 .configure(orgsvc_http::configure(service.clone(), options.clone()))

@@ -137,3 +137,46 @@ macro_rules! from_hash_error {
 }
 
 from_hash_error!(CreateOrganizationError, UpdateOrganizationError, LoginError);
+
+impl StoreError {
+    /// A stable name for the kind of failure (a metrics label).
+    #[must_use]
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::Unavailable(_) => "unavailable",
+            Self::Unknown(_) => "unknown",
+        }
+    }
+}
+
+/// The storage failure inside an operation's error, when that is what it is, as opposed to an
+/// answer about the request (not found, name taken, ...). Metrics count only these.
+pub trait AsStoreError {
+    fn as_store_error(&self) -> Option<&StoreError>;
+}
+
+impl AsStoreError for StoreError {
+    fn as_store_error(&self) -> Option<&StoreError> {
+        Some(self)
+    }
+}
+
+macro_rules! as_store_error {
+    ($($error:ident),+) => {$(
+        impl AsStoreError for $error {
+            fn as_store_error(&self) -> Option<&StoreError> {
+                match self {
+                    Self::Store(error) => Some(error),
+                    _ => None,
+                }
+            }
+        }
+    )+};
+}
+
+as_store_error!(
+    CreateOrganizationError,
+    UpdateOrganizationError,
+    DeleteOrganizationError,
+    DocumentError
+);

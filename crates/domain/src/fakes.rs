@@ -215,6 +215,10 @@ impl OrganizationStore for FakeStore {
         Ok(())
     }
 
+    async fn count_organizations(&self) -> Result<u64, StoreError> {
+        Ok(self.state()?.organizations.len() as u64)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.state().map(|_| ())
     }

@@ -117,6 +117,13 @@ pub trait OrganizationStore: Clone + Send + Sync + 'static {
         id: &OrganizationId,
     ) -> impl Future<Output = Result<(), DeleteOrganizationError>> + Send;
 
+    /// How many organizations exist (for the metrics gauge; an adapter may answer from an
+    /// estimate that counts an organization being created or deleted right now).
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn count_organizations(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// Whether the store can serve requests now, answered within a bounded time.
     ///
     /// # Errors

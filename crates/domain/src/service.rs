@@ -179,6 +179,12 @@ pub trait OrgsvcApi: Clone + Send + Sync + 'static {
     /// # Errors
     /// `Unavailable` when it cannot.
     fn ready(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// How many organizations exist (possibly an estimate; see the store port).
+    ///
+    /// # Errors
+    /// Storage failures only.
+    fn organization_count(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// The implementation of [`OrgsvcApi`] over the driven ports.
@@ -421,5 +427,9 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> OrgsvcApi for Service
 
     async fn ready(&self) -> Result<(), StoreError> {
         self.store.ping().await
+    }
+
+    async fn organization_count(&self) -> Result<u64, StoreError> {
+        self.store.count_organizations().await
     }
 }

@@ -10,6 +10,7 @@ pub mod dto;
 pub mod extract;
 pub mod handlers;
 pub mod logging;
+pub mod metrics;
 pub mod openapi;
 pub mod origin;
 pub mod problem;
@@ -23,6 +24,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use extract::BodyLimit;
 pub use logging::log_request;
+pub use metrics::{record_request, MetricsEndpoint};
 pub use problem::ApiError;
 pub use request_id::request_id;
 pub use throttle::{IpThrottle, IpThrottleSettings};
@@ -49,7 +51,12 @@ pub struct HttpOptions {
     pub jwks: web::Data<Jwks>,
     /// Shared by every worker, so it is built once and handed to each.
     pub throttle: web::Data<IpThrottle>,
+    /// `GET /metrics`; `None` leaves the route out (404).
+    pub metrics: Option<web::Data<MetricsEndpoint>>,
 }
+
+/// The login route, which the per-IP limit's metrics tell apart.
+pub const LOGIN_ROUTE: &str = "/admin/login";
 
 /// Headers every response carries: no MIME sniffing, and no framing of any page (Swagger UI
 /// included: clickjacking the Authorize dialog would hand over a token).
@@ -88,7 +95,7 @@ pub fn configure<A: OrgsvcApi>(
             )
             .service(resource("/org/audit", "GET, HEAD").route(get().to(audit::list::<A>)))
             .service(
-                resource("/admin/login", "POST")
+                resource(LOGIN_ROUTE, "POST")
                     .wrap(from_fn(throttle::per_ip_limit))
                     .route(web::post().to(admin::login::<A>)),
             )
@@ -106,6 +113,13 @@ pub fn configure<A: OrgsvcApi>(
             )
             .service(resource("/.well-known/jwks.json", "GET, HEAD").route(get().to(keys::jwks)))
             .service(resource("/health", "GET, HEAD").route(get().to(health::health)))
+            .configure(|cfg| {
+                if let Some(endpoint) = options.metrics {
+                    cfg.app_data(endpoint).service(
+                        resource("/metrics", "GET, HEAD").route(get().to(metrics::scrape::<A>)),
+                    );
+                }
+            })
             .service(resource("/ready", "GET, HEAD").route(get().to(health::ready::<A>)))
             .service(
                 resource("/openapi.json", "GET, HEAD").route(get().to(|| async {

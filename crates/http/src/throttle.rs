@@ -13,7 +13,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, ResponseError as _};
 
+use crate::metrics::LoginOutcome;
 use crate::problem::ApiError;
+use crate::LOGIN_ROUTE;
 
 /// Addresses tracked at once. Past that, buckets that have refilled (idle clients) are
 /// forgotten; if every one is still in use, new addresses are refused until some refill.
@@ -135,6 +137,9 @@ pub async fn per_ip_limit<B: MessageBody>(
     if let Some(throttle) = req.app_data::<web::Data<IpThrottle>>() {
         if let Some(ip) = client_address(req.request()) {
             if let Err(retry_after) = throttle.take(ip, Instant::now()) {
+                if req.match_pattern().as_deref() == Some(LOGIN_ROUTE) {
+                    LoginOutcome::Throttled.count();
+                }
                 let refusal = ApiError::TooManyRequests { retry_after }.error_response();
                 return Ok(req.into_response(refusal).map_into_right_body());
             }

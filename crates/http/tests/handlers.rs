@@ -22,6 +22,7 @@ use std::time::Duration;
 use actix_web::web;
 use orgsvc_http::{
     configure, security_headers, BodyLimit, HttpOptions, IpThrottle, IpThrottleSettings, Jwks,
+    MetricsEndpoint,
 };
 use serde_json::{json, Value};
 
@@ -256,6 +257,11 @@ impl OrgsvcApi for FakeApi {
     async fn ready(&self) -> Result<(), StoreError> {
         self.check_up()
     }
+
+    async fn organization_count(&self) -> Result<u64, StoreError> {
+        self.check_up()?;
+        Ok(3)
+    }
 }
 
 struct Response {
@@ -276,6 +282,7 @@ fn options(per_ip_burst: u32) -> HttpOptions {
             per_second: 0.001,
             trusted_proxies: Vec::new(),
         })),
+        metrics: None,
     }
 }
 
@@ -1082,4 +1089,43 @@ async fn the_client_address_comes_from_forwarded_for_only_through_a_trusted_prox
     test::call_service(&app, login("192.0.2.77:1234")).await;
     let seen = api.last_origin.lock().unwrap().unwrap().ip.unwrap();
     assert_eq!(seen.to_string(), "192.0.2.77");
+}
+
+#[actix_web::test]
+async fn metrics_are_served_only_when_enabled_and_only_with_the_scrape_token_when_set() {
+    let api = FakeApi::default();
+    let off = call(&api, test::TestRequest::get().uri("/metrics")).await;
+    assert_problem(&off, 404, "not_found");
+
+    let with_token = || HttpOptions {
+        metrics: Some(web::Data::new(MetricsEndpoint::new(
+            || "# TYPE fake counter\nfake 1\n".to_owned(),
+            Some("scrape-token".to_owned()),
+        ))),
+        ..options(1000)
+    };
+    for authorization in [None, Some("Bearer wrong-token"), Some("Basic scrape-token")] {
+        let mut request = test::TestRequest::get().uri("/metrics");
+        if let Some(value) = authorization {
+            request = request.insert_header((header::AUTHORIZATION, value));
+        }
+        let refused = call_with(&api, with_token(), request).await;
+        assert_problem(&refused, 401, "unauthorized");
+    }
+    let scraped = call_with(
+        &api,
+        with_token(),
+        test::TestRequest::get()
+            .uri("/metrics")
+            .insert_header((header::AUTHORIZATION, "bearer scrape-token")),
+    )
+    .await;
+    assert_eq!(scraped.status, StatusCode::OK);
+    assert!(scraped
+        .headers
+        .get(header::CONTENT_TYPE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
 }

@@ -299,6 +299,14 @@ impl OrganizationStore for EmbeddedStore {
         .await
     }
 
+    async fn count_organizations(&self) -> Result<u64, StoreError> {
+        self.run(|db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            tables::count_organizations(&txn)
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.run(|db| db.begin_read().map(|_| ()).map_err(db_err))
             .await

@@ -9,7 +9,9 @@
 //! appears in a public signature of this crate.
 
 pub mod embedded;
+pub mod instrumented;
 pub mod mongo;
 
 pub use embedded::{EmbeddedStore, OpenEmbeddedStoreError};
+pub use instrumented::Instrumented;
 pub use mongo::{ConnectMongoError, MongoSettings, MongoStore};

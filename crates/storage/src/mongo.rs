@@ -19,6 +19,7 @@ mod audit;
 mod errors;
 mod indexes;
 mod lifecycle;
+mod progress;
 mod records;
 mod settings;
 mod tenant;
@@ -40,6 +41,7 @@ use orgsvc_domain::{Admin, AdminId, EmailAddress, Organization, OrganizationId, 
 use tokio::sync::{OnceCell, RwLock};
 
 use errors::{timed, DbError};
+pub use progress::CopyProgress;
 pub use records::Location;
 use records::{AdminDoc, Intent, IntentOp, OrganizationDoc, Phase};
 pub use settings::{ClusterSettings, MongoSettings, PlacementPolicy, RenameMode, DEFAULT_CLUSTER};
@@ -66,6 +68,8 @@ struct Inner {
     /// Indexes created and interrupted operations recovered, once per process.
     ready: OnceCell<()>,
     validators: AtomicBool,
+    /// The latest collection copy's progress (see [`MongoStore::copy_progress`]).
+    copies: tokio::sync::watch::Sender<CopyProgress>,
 }
 
 impl std::fmt::Debug for MongoStore {
@@ -137,6 +141,7 @@ impl MongoStore {
                 next_cluster: AtomicUsize::new(0),
                 ready: OnceCell::new(),
                 validators: AtomicBool::new(true),
+                copies: tokio::sync::watch::Sender::new(CopyProgress::default()),
             }),
         };
         store.spawn_recovery_sweep();
@@ -148,6 +153,13 @@ impl MongoStore {
             Err(e) => return Err(ConnectMongoError::Prepare(e)),
         }
         Ok(store)
+    }
+
+    /// The progress of this store's latest collection copy (a rename across databases, a move,
+    /// or recovery finishing one), updated after every batch.
+    #[must_use]
+    pub fn copy_progress(&self) -> tokio::sync::watch::Receiver<CopyProgress> {
+        self.inner.copies.subscribe()
     }
 
     /// Periodically recovers operations whose owner stopped renewing them, so an organization
@@ -369,6 +381,16 @@ impl OrganizationStore for MongoStore {
         )
         .await?;
         Ok(())
+    }
+
+    async fn count_organizations(&self) -> Result<u64, StoreError> {
+        // From the collection's metadata: no scan, whatever the number of organizations.
+        let counted = timed(
+            self.op_timeout(),
+            self.inner.organizations.estimated_document_count(),
+        )
+        .await?;
+        Ok(counted)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

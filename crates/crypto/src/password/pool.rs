@@ -103,11 +103,24 @@ impl HashPool {
     /// than wait, so a flood cannot pile up work (or memory) behind the workers.
     fn submit(&self, job: Job) -> Result<(), HashError> {
         match self.queue.try_send(job) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(HashError::Overloaded),
+            Ok(()) => {
+                queue_depth(self.queue.len());
+                Ok(())
+            }
+            Err(TrySendError::Full(_)) => {
+                metrics::counter!("orgsvc_password_hash_rejected_total").increment(1);
+                Err(HashError::Overloaded)
+            }
             Err(TrySendError::Disconnected(_)) => Err(stopped()),
         }
     }
+}
+
+/// Metrics: `orgsvc_password_hash_queue_depth` (jobs waiting), `orgsvc_password_hash_busy_workers`
+/// (jobs running), `orgsvc_password_hash_rejected_total` (refused because the queue was full).
+#[allow(clippy::cast_precision_loss)] // a queue holds far fewer than 2^52 jobs
+fn queue_depth(depth: usize) {
+    metrics::gauge!("orgsvc_password_hash_queue_depth").set(depth as f64);
 }
 
 fn stopped() -> HashError {
@@ -132,6 +145,9 @@ impl Worker {
                 }
                 Err(RecvTimeoutError::Disconnected) => return,
             };
+            queue_depth(jobs.len());
+            let busy = metrics::gauge!("orgsvc_password_hash_busy_workers");
+            busy.increment(1.0);
             match job {
                 // A request that went away (client disconnected, timed out) needs no answer.
                 Job::Hash { reply, .. } if reply.is_closed() => {}
@@ -147,6 +163,7 @@ impl Worker {
                     let _ = reply.send(self.verify(password.as_bytes(), &phc));
                 }
             }
+            busy.decrement(1.0);
         }
     }
 

@@ -5,6 +5,7 @@ use orgsvc_domain::OrgsvcApi;
 use crate::auth::Caller;
 use crate::dto::{LoginBody, TokenResponse};
 use crate::extract::JsonBody;
+use crate::metrics::LoginOutcome;
 use crate::origin::ClientOrigin;
 use crate::problem::{ApiError, Problem};
 
@@ -32,6 +33,18 @@ use crate::problem::{ApiError, Problem};
     )
 )]
 pub async fn login<A: OrgsvcApi>(
+    api: web::Data<A>,
+    origin: ClientOrigin,
+    body: JsonBody<LoginBody>,
+) -> Result<HttpResponse, ApiError> {
+    let result = attempt(api, origin, body).await;
+    if let Some(outcome) = LoginOutcome::of(&result) {
+        outcome.count();
+    }
+    result
+}
+
+async fn attempt<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
     body: JsonBody<LoginBody>,

@@ -65,6 +65,10 @@ pub fn apply(doc: &mut Value) {
     for body in ["CreateOrganizationBody", "UpdateOrganizationBody"] {
         constrain(&mut schemas[body]["properties"]["organization_name"], &name);
     }
+    constrain(
+        &mut schemas["UpdateOrganizationBody"]["properties"]["new_organization_name"],
+        &name,
+    );
     for body in [
         "CreateOrganizationBody",
         "UpdateOrganizationBody",

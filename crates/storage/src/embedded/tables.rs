@@ -118,6 +118,14 @@ pub fn read_organization(
     organization.into_domain(&admin).map(Some)
 }
 
+pub fn count_organizations(txn: &ReadTransaction) -> Result<u64, StoreError> {
+    use redb::ReadableTableMetadata as _;
+    txn.open_table(ORGANIZATIONS)
+        .map_err(db_err)?
+        .len()
+        .map_err(db_err)
+}
+
 pub fn read_admin(txn: &impl RecordTables, id: u128) -> Result<Option<Admin>, StoreError> {
     admin_record(txn, id)?
         .map(AdminRecord::into_domain)

@@ -11,6 +11,7 @@ use orgsvc_domain::ports::OrganizationChange;
 use orgsvc_domain::{Admin, Organization, OrganizationId, OrganizationName};
 
 use super::errors::{timed, DbError};
+use super::progress::Copy;
 use super::records::{AdminChange, AdminDoc, Intent, IntentOp, Location, OrganizationDoc, Phase};
 use super::{MongoStore, RenameMode};
 
@@ -574,6 +575,8 @@ impl MongoStore {
             .copied_until
             .as_ref()
             .map_or_else(BsonDocument::new, |after| doc! {"_id": {"$gt": after}});
+        let remaining = timed(limit, source.count_documents(filter.clone())).await?;
+        let mut progress = Copy::start(&self.inner.copies, intent.op, &record.id, remaining);
         let mut cursor = timed(
             limit,
             source
@@ -601,10 +604,12 @@ impl MongoStore {
             else {
                 break;
             };
+            let documents = batch.len() as u64;
             match timed(limit, target.insert_many(batch).ordered(false)).await {
                 Ok(_) | Err(DbError::Duplicate) => {}
                 Err(e) => return Err(e.into()),
             }
+            progress.copied(documents);
             self.update_owned(&record.id, doc! {"intent.copied_until": &last})
                 .await?;
         }
