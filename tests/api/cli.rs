@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output};
 
-fn orgsvc(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub fn orgsvc(args: &[&str], env: &[(&str, &str)]) -> Output {
     let data = tempfile::tempdir().unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_orgsvc"));
     command
@@ -29,7 +29,7 @@ fn orgsvc(args: &[&str], env: &[(&str, &str)]) -> Output {
     output
 }
 
-fn text(bytes: &[u8]) -> String {
+pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 

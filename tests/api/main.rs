@@ -44,5 +44,6 @@ mod load;
 mod metrics;
 mod operations;
 mod organizations;
+mod packaging;
 mod process;
 mod update;
