@@ -31,6 +31,7 @@ macro_rules! on_both_backends {
 
 mod assignment;
 mod auth;
+mod browser;
 mod cli;
 mod clusters;
 mod concurrency;

@@ -55,6 +55,10 @@ pub struct HttpOptions {
     pub metrics: Option<web::Data<MetricsEndpoint>>,
 }
 
+/// The OpenAPI document as Swagger UI reads it (see [`openapi::Dialect::Utf16`]); clients and
+/// generators use `/openapi.json`.
+const SWAGGER_UI_DOCUMENT: &str = "/docs/openapi.json";
+
 /// The login route, which the per-IP limit's metrics tell apart.
 pub const LOGIN_ROUTE: &str = "/admin/login";
 
@@ -128,9 +132,17 @@ pub fn configure<A: OrgsvcApi>(
                         .body(openapi::document())
                 })),
             )
+            // Before Swagger UI, whose catch-all would take this path too.
+            .service(
+                resource(SWAGGER_UI_DOCUMENT, "GET, HEAD").route(get().to(|| async {
+                    HttpResponse::Ok()
+                        .content_type("application/json")
+                        .body(openapi::swagger_ui_document())
+                })),
+            )
             .service(
                 SwaggerUi::new("/docs/{_:.*}")
-                    .config(utoipa_swagger_ui::Config::from("/openapi.json")),
+                    .config(utoipa_swagger_ui::Config::from(SWAGGER_UI_DOCUMENT)),
             )
             .service(web::redirect("/docs", "/docs/"))
             .service(web::redirect("/", "/docs/"))

@@ -59,16 +59,28 @@ pub struct ApiDoc;
 
 mod rules;
 
-/// The OpenAPI document as served: what utoipa derives from the handlers, with the domain's
-/// validation rules written in (`rules`). Built once per process.
+pub use rules::Dialect;
+
+/// The OpenAPI document as served at `/openapi.json`: what utoipa derives from the handlers,
+/// with the domain's validation rules written in (`rules`). Built once per process.
 #[must_use]
 pub fn document() -> &'static str {
     static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DOCUMENT.get_or_init(|| {
-        let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
-        rules::apply(&mut doc);
-        doc.to_string()
-    })
+    DOCUMENT.get_or_init(|| build(Dialect::Unicode))
+}
+
+/// The same document for Swagger UI (`/docs/openapi.json`): its patterns are written for a
+/// regular-expression engine without Unicode mode (see [`Dialect::Utf16`]).
+#[must_use]
+pub fn swagger_ui_document() -> &'static str {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| build(Dialect::Utf16))
+}
+
+fn build(dialect: Dialect) -> String {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+    rules::apply(&mut doc, dialect);
+    doc.to_string()
 }
 
 /// Adds the answers every operation of a kind can give, so no operation forgets one: request
@@ -174,5 +186,30 @@ impl Modify for BearerScheme {
                     .build(),
             ),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    #[test]
+    fn every_operation_has_its_own_id_in_both_documents() {
+        // Swagger UI builds a request from the operationId: two "get"s made "Execute" on GET
+        // /org/get send GET /org/documents/{id}.
+        for document in [super::document(), super::swagger_ui_document()] {
+            let doc: Value = serde_json::from_str(document).unwrap();
+            let ids: Vec<&str> = doc["paths"]
+                .as_object()
+                .unwrap()
+                .values()
+                .flat_map(|operations| operations.as_object().unwrap().values())
+                .map(|operation| operation["operationId"].as_str().unwrap())
+                .collect();
+            let unique: BTreeSet<&str> = ids.iter().copied().collect();
+            assert_eq!(unique.len(), ids.len(), "{ids:?}");
+        }
     }
 }

@@ -15,7 +15,7 @@ use crate::problem::{ApiError, Problem};
 /// paste the `access_token`. After repeated wrong passwords the account is locked for a while
 /// (429, also for unknown emails, so the answer never tells whether an account exists).
 #[utoipa::path(
-    post, path = "/admin/login", tag = "admin",
+    post, path = "/admin/login", operation_id = "login", tag = "admin",
     request_body = LoginBody,
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
@@ -65,7 +65,7 @@ async fn attempt<A: OrgsvcApi>(
 ///
 /// Revokes every token issued to the calling admin, the one used for this request included.
 #[utoipa::path(
-    post, path = "/admin/logout", tag = "admin",
+    post, path = "/admin/logout", operation_id = "logout", tag = "admin",
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Every token of the admin is revoked"),

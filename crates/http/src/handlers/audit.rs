@@ -11,7 +11,7 @@ use crate::problem::{ApiError, Problem};
 /// `after` to get the older ones. Events outlive a deleted organization for the retention
 /// period.
 #[utoipa::path(
-    get, path = "/org/audit", tag = "organizations",
+    get, path = "/org/audit", operation_id = "list_audit_events", tag = "organizations",
     params(PageQuery),
     security(("bearer" = [])),
     responses(

@@ -16,7 +16,7 @@ fn path_id(raw: &str) -> Result<DocumentId, ApiError> {
 
 /// Add a document to your organization's collection
 #[utoipa::path(
-    post, path = "/org/documents", tag = "documents",
+    post, path = "/org/documents", operation_id = "insert_document", tag = "documents",
     request_body = DocumentRequest,
     security(("bearer" = [])),
     responses(
@@ -41,7 +41,7 @@ pub async fn insert<A: OrgsvcApi>(
 ///
 /// In creation order, a page at a time: pass the `next` of one page as `after` to get the next.
 #[utoipa::path(
-    get, path = "/org/documents", tag = "documents",
+    get, path = "/org/documents", operation_id = "list_documents", tag = "documents",
     params(PageQuery),
     security(("bearer" = [])),
     responses(
@@ -62,7 +62,7 @@ pub async fn list<A: OrgsvcApi>(
 
 /// Read one of your organization's documents
 #[utoipa::path(
-    get, path = "/org/documents/{id}", tag = "documents",
+    get, path = "/org/documents/{id}", operation_id = "get_document", tag = "documents",
     params(("id" = Uuid, Path, description = "Document id")),
     security(("bearer" = [])),
     responses(
@@ -83,7 +83,7 @@ pub async fn get<A: OrgsvcApi>(
 
 /// Replace one of your organization's documents
 #[utoipa::path(
-    put, path = "/org/documents/{id}", tag = "documents",
+    put, path = "/org/documents/{id}", operation_id = "replace_document", tag = "documents",
     params(("id" = Uuid, Path, description = "Document id")),
     request_body = DocumentRequest,
     security(("bearer" = [])),
@@ -109,7 +109,7 @@ pub async fn replace<A: OrgsvcApi>(
 
 /// Delete one of your organization's documents
 #[utoipa::path(
-    delete, path = "/org/documents/{id}", tag = "documents",
+    delete, path = "/org/documents/{id}", operation_id = "delete_document", tag = "documents",
     params(("id" = Uuid, Path, description = "Document id")),
     security(("bearer" = [])),
     responses(

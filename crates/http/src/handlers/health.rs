@@ -6,7 +6,7 @@ use crate::problem::{ApiError, Problem};
 
 /// Liveness: the process serves HTTP
 #[utoipa::path(
-    get, path = "/health", tag = "operations",
+    get, path = "/health", operation_id = "health", tag = "operations",
     responses((status = 200, description = "Alive", body = StatusResponse))
 )]
 pub async fn health() -> HttpResponse {
@@ -15,7 +15,7 @@ pub async fn health() -> HttpResponse {
 
 /// Readiness: storage answers
 #[utoipa::path(
-    get, path = "/ready", tag = "operations",
+    get, path = "/ready", operation_id = "ready", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = StatusResponse),
         (status = 503, description = "`storage_unavailable`", body = Problem, content_type = "application/problem+json"),

@@ -12,7 +12,7 @@ pub struct Jwks(pub Value);
 /// names one. With `auth.algorithm = "EdDSA"` other services verify tokens with these alone;
 /// with the HMAC algorithms the set is empty (the secret is not public).
 #[utoipa::path(
-    get, path = "/.well-known/jwks.json", tag = "admin",
+    get, path = "/.well-known/jwks.json", operation_id = "jwks", tag = "admin",
     responses((status = 200, description = "The JWK Set", content_type = "application/json",
         example = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
             "kid": "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k", "use": "sig", "alg": "EdDSA"}]})))

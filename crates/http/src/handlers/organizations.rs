@@ -15,7 +15,7 @@ use crate::problem::{ApiError, Problem};
 /// Records the organization and its admin in the master database and creates its own empty
 /// collection, `org_<slug>`. Log in with the admin's email and password afterwards.
 #[utoipa::path(
-    post, path = "/org/create", tag = "organizations",
+    post, path = "/org/create", operation_id = "create_organization", tag = "organizations",
     request_body = CreateOrganizationBody,
     responses(
         (status = 201, description = "Created", body = OrganizationResponse),
@@ -46,7 +46,7 @@ pub async fn create<A: OrgsvcApi>(
 /// included only for a bearer token of this organization. Clients of the original assignment may
 /// send `{"organization_name": ...}` as a JSON body instead of the query parameter.
 #[utoipa::path(
-    get, path = "/org/get", tag = "organizations",
+    get, path = "/org/get", operation_id = "get_organization", tag = "organizations",
     params(OrganizationNameQuery),
     security((), ("bearer" = [])),
     responses(
@@ -83,7 +83,7 @@ pub async fn get<A: OrgsvcApi>(
 /// `{"organization_name": "<current name>", "new_organization_name": "<new name>", ...}`, where the
 /// current name must be the caller's organization (403 `forbidden` otherwise).
 #[utoipa::path(
-    put, path = "/org/update", tag = "organizations",
+    put, path = "/org/update", operation_id = "update_organization", tag = "organizations",
     request_body = UpdateOrganizationBody,
     security(("bearer" = [])),
     responses(
@@ -114,7 +114,7 @@ pub async fn update<A: OrgsvcApi>(
 /// original assignment may send `{"organization_name": ...}` as a JSON body instead of the query
 /// parameter.
 #[utoipa::path(
-    delete, path = "/org/delete", tag = "organizations",
+    delete, path = "/org/delete", operation_id = "delete_organization", tag = "organizations",
     params(OrganizationNameQuery),
     security(("bearer" = [])),
     responses(

@@ -17,23 +17,49 @@ fn class_char(out: &mut String, c: char) {
     out.push(c);
 }
 
-fn class(ranges: &[std::ops::RangeInclusive<char>]) -> String {
+/// Which regular-expression engine the patterns are written for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// ECMA-262 in Unicode mode, as JSON Schema asks (Python's `re`, which schemathesis uses,
+    /// reads the same): exact.
+    Unicode,
+    /// ECMA-262 without Unicode mode, which is how Swagger UI compiles patterns. There a
+    /// character beyond U+FFFF is two UTF-16 surrogates, and a class naming one does not even
+    /// compile ("Range out of order"), so the class takes any surrogate instead: looser than the
+    /// service, which still checks every character.
+    Utf16,
+}
+
+fn class(ranges: &[std::ops::RangeInclusive<char>], dialect: Dialect) -> String {
+    const BMP_END: char = '\u{ffff}';
     let mut class = String::from("[");
+    let mut astral = false;
     for range in ranges {
-        class_char(&mut class, *range.start());
-        if range.start() != range.end() {
-            class.push('-');
-            class_char(&mut class, *range.end());
+        let (start, mut end) = (*range.start(), *range.end());
+        if dialect == Dialect::Utf16 && end > BMP_END {
+            astral = true;
+            if start > BMP_END {
+                continue;
+            }
+            end = BMP_END;
         }
+        class_char(&mut class, start);
+        if start != end {
+            class.push('-');
+            class_char(&mut class, end);
+        }
+    }
+    if astral {
+        class.push_str(r"\uD800-\uDFFF");
     }
     class.push(']');
     class
 }
 
 /// Allowed characters, at least one of them one that normalizes to an ASCII letter or digit.
-fn name_pattern() -> String {
-    let allowed = class(&characters::ranges(NameCharacter::is_allowed));
-    let significant = class(&characters::ranges(NameCharacter::is_significant));
+fn name_pattern(dialect: Dialect) -> String {
+    let allowed = class(&characters::ranges(NameCharacter::is_allowed), dialect);
+    let significant = class(&characters::ranges(NameCharacter::is_significant), dialect);
     format!("^{EDGE}{allowed}*{significant}{allowed}*{EDGE}$")
 }
 
@@ -56,9 +82,9 @@ fn constrain(target: &mut Value, rules: &Value) {
 }
 
 /// Writes every rule into `doc` (the OpenAPI document as JSON).
-pub fn apply(doc: &mut Value) {
+pub fn apply(doc: &mut Value, dialect: Dialect) {
     let name = json!({
-        "minLength": 1, "maxLength": MAX_NAME_CHARS, "pattern": name_pattern(),
+        "minLength": 1, "maxLength": MAX_NAME_CHARS, "pattern": name_pattern(dialect),
     });
     let email = json!({"maxLength": EmailAddress::MAX_CHARS, "pattern": email_pattern()});
     let schemas = &mut doc["components"]["schemas"];
@@ -147,5 +173,36 @@ mod tests {
                 "{candidate:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_name_pattern_agrees_with_the_domain_and_has_a_swagger_ui_form() {
+        use orgsvc_domain::OrganizationName;
+        let exact = name_pattern(Dialect::Unicode);
+        for candidate in [
+            "Acme Corp",
+            " acme_corp ",
+            "Ünïcödé 1",
+            "ＡＣＭＥ",
+            "𝐀cme",
+            "Acme 🚀",
+            "---",
+            "a$b",
+            "a.b",
+            "",
+            "a\u{200b}b",
+            "\u{1f680}",
+        ] {
+            assert_eq!(
+                matches(&exact, candidate),
+                OrganizationName::new(candidate).is_ok(),
+                "{candidate:?}"
+            );
+        }
+        // Swagger UI's engine cannot compile a class naming characters beyond U+FFFF.
+        let loose = name_pattern(Dialect::Utf16);
+        assert!(loose.chars().all(|c| c <= '\u{ffff}'));
+        assert!(loose.contains(r"\uD800-\uDFFF"));
+        assert!(!exact.contains(r"\uD800"));
     }
 }
