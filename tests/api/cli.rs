@@ -113,6 +113,34 @@ fn a_taken_port_is_one_line_with_a_hint() {
     assert!(!said.contains("backtrace"), "{said}");
 }
 
+#[test]
+fn move_org_against_an_unreachable_database_is_one_line_with_a_hint() {
+    // Nothing listens on port 1 of loopback.
+    let output = orgsvc(
+        &["move-org", "--org", "Acme", "--to-cluster", "eu"],
+        &[
+            ("ORGSVC__STORAGE__BACKEND", "mongodb"),
+            ("ORGSVC__STORAGE__MONGODB__URI", "mongodb://127.0.0.1:1/"),
+            (
+                "ORGSVC__STORAGE__MONGODB__SERVER_SELECTION_TIMEOUT_MS",
+                "300",
+            ),
+        ],
+    );
+    assert!(!output.status.success());
+    let said = text(&output.stderr);
+    assert!(
+        said.contains("hint: ") && said.contains("ORGSVC__STORAGE__MONGODB__URI"),
+        "{said}"
+    );
+    assert!(!said.contains("backtrace"), "{said}");
+    let lines: Vec<&str> = said
+        .lines()
+        .filter(|l| l.contains("error") || l.contains("hint"))
+        .collect();
+    assert!(lines.len() <= 3, "{said}");
+}
+
 /// SIGTERM while a request is still sending its body: no new connection is accepted, the one
 /// in flight is answered, and the process exits 0.
 #[test]

@@ -174,6 +174,14 @@ pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
                  `orgsvc check-config` shows what was read",
             );
         }
+        if let Some(orgsvc_domain::errors::StoreError::Unavailable(_)) =
+            cause.downcast_ref::<orgsvc_domain::errors::StoreError>()
+        {
+            return Some(
+                "the database did not answer: check that it is up and storage.mongodb.uri \
+                 (ORGSVC__STORAGE__MONGODB__URI)",
+            );
+        }
         if cause
             .downcast_ref::<orgsvc_storage::ConnectMongoError>()
             .is_some()

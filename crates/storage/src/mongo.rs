@@ -148,7 +148,11 @@ impl MongoStore {
         match store.ensure_ready().await {
             Ok(()) => {}
             Err(StoreError::Unavailable(e)) => {
-                tracing::warn!(error = ?e, "MongoDB is not reachable yet; will prepare on first use");
+                tracing::warn!(
+                    error = %e,
+                    "MongoDB is not reachable yet: storage answers unavailable (HTTP 503, /ready \
+                     503) until it is; check storage.mongodb.uri if this lasts"
+                );
             }
             Err(e) => return Err(ConnectMongoError::Prepare(e)),
         }
