@@ -24,6 +24,7 @@ mod attempts;
 mod audit;
 mod records;
 mod tables;
+mod writer;
 
 use records::{AdminRecord, OrganizationRecord};
 use tables::{
@@ -41,6 +42,8 @@ pub struct EmbeddedStore {
     /// with a blocking pool of up to 512 threads, so without this a read flood grew the
     /// process to ~100 threads; callers beyond the bound wait here, as futures, not threads.
     blocking: Arc<Semaphore>,
+    /// Small writes, committed in groups (see `writer`).
+    writer: writer::Writer,
 }
 
 /// redb calls in flight at once: enough to keep both the disk and every core busy.
@@ -62,6 +65,8 @@ pub enum OpenEmbeddedStoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot start the embedded database's writer thread")]
+    Writer(#[source] std::io::Error),
     #[error("cannot open the embedded database {path} (is another orgsvc using it?)")]
     Open {
         path: PathBuf,
@@ -102,9 +107,11 @@ impl EmbeddedStore {
             path: path.to_owned(),
             source,
         })?;
+        let db = Arc::new(db);
         Ok(Self {
             blocking: Arc::new(Semaphore::new(blocking_permits())),
-            db: Arc::new(db),
+            writer: writer::Writer::start(&db).map_err(OpenEmbeddedStoreError::Writer)?,
+            db,
             placement: Placement {
                 cluster: EMBEDDED_CLUSTER.to_owned(),
                 database,
@@ -314,41 +321,34 @@ impl OrganizationStore for EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    /// Runs `work` in one write transaction on the blocking pool, committing when it succeeds.
+    /// Runs `work` in a write transaction, committed (with whatever other small writes are
+    /// queued: group commit) before this returns. `work` may run again in a fresh transaction
+    /// (see `writer`), so it must not consume what it captured.
     async fn write<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&redb::WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+        work: impl FnMut(&redb::WriteTransaction) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(db_err)?;
-            let answer = work(&txn)?;
-            txn.commit().map_err(db_err)?;
-            Ok(answer)
-        })
-        .await
+        self.writer.write(work).await
     }
 
-    /// Runs `work` on the organization's current tenant table inside one write transaction,
-    /// committing only when it succeeds.
+    /// Runs `work` on the organization's current tenant table in a write transaction (resolved
+    /// inside it, so a concurrent rename cannot send the write to a table it has emptied),
+    /// committed before this returns.
     async fn write_tenant<T: Send + 'static>(
         &self,
         organization: &OrganizationId,
-        work: impl FnOnce(&mut redb::Table<'_, u128, &'static [u8]>) -> Result<T, DocumentError>
+        mut work: impl FnMut(&mut redb::Table<'_, u128, &'static [u8]>) -> Result<T, DocumentError>
             + Send
             + 'static,
     ) -> Result<T, DocumentError> {
         let org = organization.as_uuid().as_u128();
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(db_err)?;
-            let result = {
-                let name = tables::tenant_table_name(&txn, org)?;
+        self.writer
+            .write(move |txn| {
+                let name = tables::tenant_table_name(txn, org)?;
                 let mut tenant = txn.open_table(tenant_table(&name)).map_err(db_err)?;
-                work(&mut tenant)?
-            };
-            txn.commit().map_err(db_err)?;
-            Ok(result)
-        })
-        .await
+                work(&mut tenant)
+            })
+            .await
     }
 
     /// Runs `work` on the organization's current tenant table in a read transaction.
