@@ -199,6 +199,8 @@ async fn organizations_spread_over_two_clusters_by_policy_and_move_between_them_
         "{progress}"
     );
 
+    // Another process moved it: the serving app's cache shows that within cache.ttl_ms.
+    tokio::time::sleep(Duration::from_millis(app_settings.cache.ttl_ms + 100)).await;
     let (_, moved) = app.get_org("Spread 0").await;
     assert_eq!(moved["connection"]["cluster"], "eu");
     let ids: BTreeSet<String> = app

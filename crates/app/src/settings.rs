@@ -23,6 +23,13 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub log: LogSettings,
     pub metrics: MetricsSettings,
+    pub cache: CacheSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct CacheSettings {
+    /// How long organizations and admins are kept in memory; 0: no cache.
+    pub ttl_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]

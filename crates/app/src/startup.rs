@@ -13,7 +13,7 @@ use actix_web::web;
 use orgsvc_domain::ports::{Store, SystemClock};
 use orgsvc_domain::Service;
 use orgsvc_http::{BodyLimit, HttpOptions, IpThrottle, IpThrottleSettings, Jwks, MetricsEndpoint};
-use orgsvc_storage::{EmbeddedStore, Instrumented, MongoStore};
+use orgsvc_storage::{Cached, EmbeddedStore, Instrumented, MongoStore};
 use secrecy::ExposeSecret as _;
 
 use crate::secret;
@@ -51,17 +51,36 @@ impl Application {
                 let store =
                     tokio::task::spawn_blocking(move || EmbeddedStore::open(&path)).await??;
                 let store = Instrumented::new(store, "embedded");
-                let service = Service::new(store, hasher, tokens, SystemClock)
-                    .with_login_policy(settings.auth.login.policy());
-                Self::serve(&settings, listener, service, jwks)
+                Self::with_cache(&settings, listener, store, hasher, tokens, jwks)
             }
             Backend::Mongodb => {
                 let mut mongodb = settings.storage.mongodb.clone();
                 mongodb.audit_retention_days = settings.audit.retention_days;
                 let store = Instrumented::new(MongoStore::connect(mongodb).await?, "mongodb");
-                let service = Service::new(store, hasher, tokens, SystemClock)
-                    .with_login_policy(settings.auth.login.policy());
-                Self::serve(&settings, listener, service, jwks)
+                Self::with_cache(&settings, listener, store, hasher, tokens, jwks)
+            }
+        }
+    }
+
+    /// Puts the in-process cache in front of `store` unless `cache.ttl_ms` is 0.
+    fn with_cache<S: Store>(
+        settings: &Settings,
+        listener: TcpListener,
+        store: S,
+        hasher: Argon2Hasher,
+        tokens: JwtCodec,
+        jwks: Jwks,
+    ) -> anyhow::Result<Self> {
+        let policy = settings.auth.login.policy();
+        match settings.cache.ttl_ms {
+            0 => {
+                let service = Service::new(store, hasher, tokens, SystemClock);
+                Self::serve(settings, listener, service.with_login_policy(policy), jwks)
+            }
+            ttl => {
+                let store = Cached::new(store, Duration::from_millis(ttl));
+                let service = Service::new(store, hasher, tokens, SystemClock);
+                Self::serve(settings, listener, service.with_login_policy(policy), jwks)
             }
         }
     }

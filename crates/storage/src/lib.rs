@@ -8,10 +8,12 @@
 //! Adapters translate their driver's errors into the domain's error variants; no driver type
 //! appears in a public signature of this crate.
 
+pub mod cached;
 pub mod embedded;
 pub mod instrumented;
 pub mod mongo;
 
+pub use cached::Cached;
 pub use embedded::{EmbeddedStore, OpenEmbeddedStoreError};
 pub use instrumented::Instrumented;
 pub use mongo::{ConnectMongoError, MongoSettings, MongoStore};

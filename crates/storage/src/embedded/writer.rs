@@ -285,7 +285,10 @@ mod tests {
         // The writer holds the database weakly: it can be opened again at once.
         let reopened = Database::create(&path).unwrap();
         let txn = reopened.begin_read().unwrap();
-        assert_eq!(txn.open_table(T).unwrap().get(1).unwrap().unwrap().value(), 1);
+        assert_eq!(
+            txn.open_table(T).unwrap().get(1).unwrap().unwrap().value(),
+            1
+        );
         drop(writer);
     }
 }

@@ -40,5 +40,6 @@ macro_rules! all_contract_tests {
     };
 }
 
+mod cached;
 mod embedded;
 mod mongodb;

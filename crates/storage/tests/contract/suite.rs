@@ -79,7 +79,7 @@ async fn all_documents(store: &impl Store, organization: &OrganizationId) -> Vec
     all
 }
 
-fn change(organization: &Organization, name: &str) -> OrganizationChange {
+pub fn change(organization: &Organization, name: &str) -> OrganizationChange {
     OrganizationChange {
         organization_id: organization.id,
         admin_id: organization.admin.id,

@@ -1,0 +1,304 @@
+//! An in-process cache in front of any store: organizations by id and by slug, and admins by id
+//! (which carry the token version every authenticated request checks). It answers repeated
+//! reads without a database round trip.
+//!
+//! Freshness: this instance's own changes go through this decorator, which forgets what they
+//! touch at once, so one instance always reads its own writes. Changes made by *other*
+//! instances are seen once an entry expires: at most `ttl` late. A token revoked, an
+//! organization renamed or deleted through another instance is therefore honoured here within
+//! `ttl`. Misses are never cached (a new organization is visible at once everywhere), and a
+//! slug is only answered from the cache when the cached organization still has that slug.
+//!
+//! Only metadata is cached: tenant documents, login attempts and the audit log pass through.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use moka::sync::Cache;
+use orgsvc_domain::errors::{
+    CreateOrganizationError, DeleteOrganizationError, DocumentError, StoreError,
+    UpdateOrganizationError,
+};
+use orgsvc_domain::ports::{
+    Admission, AuditLog, LoginAttempts, OrganizationChange, OrganizationStore, TenantStore,
+};
+use orgsvc_domain::{
+    Admin, AdminId, AuditEvent, AuditEventId, Document, DocumentId, EmailAddress, Organization,
+    OrganizationId, Placement, Slug,
+};
+
+/// Entries per map at most (an organization record is well under a kilobyte).
+const CAPACITY: u64 = 100_000;
+
+/// `inner` with its organization and admin reads cached for `ttl`.
+#[derive(Clone)]
+pub struct Cached<S> {
+    inner: S,
+    organizations: Cache<OrganizationId, Organization>,
+    slugs: Cache<Slug, OrganizationId>,
+    admins: Cache<AdminId, Admin>,
+    /// Raised by every invalidation. A reader that missed keeps what it read only if no
+    /// invalidation happened meanwhile, so a slow read of the old state cannot outlive this
+    /// instance's own change in the cache.
+    generation: Arc<AtomicU64>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for Cached<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cached")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl<S> Cached<S> {
+    pub fn new(inner: S, ttl: Duration) -> Self {
+        fn cache<K, V>(ttl: Duration) -> Cache<K, V>
+        where
+            K: std::hash::Hash + Eq + Send + Sync + 'static,
+            V: Clone + Send + Sync + 'static,
+        {
+            Cache::builder()
+                .max_capacity(CAPACITY)
+                .time_to_live(ttl)
+                .build()
+        }
+        Self {
+            inner,
+            organizations: cache(ttl),
+            slugs: cache(ttl),
+            admins: cache(ttl),
+            generation: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Whether nothing was invalidated since `generation` was read.
+    fn unchanged_since(&self, generation: u64) -> bool {
+        self.generation() == generation
+    }
+
+    pub const fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    fn remember(&self, organization: &Organization) {
+        self.slugs
+            .insert(organization.slug().clone(), organization.id);
+        self.organizations
+            .insert(organization.id, organization.clone());
+    }
+
+    fn forget_admin(&self, admin: &AdminId) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.admins.invalidate(admin);
+    }
+
+    /// Forgets an organization and its admin. Slug entries that still point at it are
+    /// harmless: a slug is answered from the cache only when the organization still has it.
+    fn forget(&self, organization: &OrganizationId, admin: Option<&AdminId>) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Some(cached) = self.organizations.remove(organization) {
+            self.admins.invalidate(&cached.admin.id);
+        }
+        if let Some(admin) = admin {
+            self.admins.invalidate(admin);
+        }
+    }
+}
+
+fn counted(cache: &'static str, hit: bool) {
+    let result = if hit { "hit" } else { "miss" };
+    metrics::counter!("orgsvc_cache_requests_total", "cache" => cache, "result" => result)
+        .increment(1);
+}
+
+impl<S: OrganizationStore> OrganizationStore for Cached<S> {
+    async fn place_new_organization(&self) -> Result<Placement, StoreError> {
+        self.inner.place_new_organization().await
+    }
+
+    async fn create_organization(
+        &self,
+        organization: &Organization,
+        admin: &Admin,
+    ) -> Result<(), CreateOrganizationError> {
+        self.inner.create_organization(organization, admin).await
+    }
+
+    async fn find_organization_by_slug(
+        &self,
+        slug: &Slug,
+    ) -> Result<Option<Organization>, StoreError> {
+        let cached = self
+            .slugs
+            .get(slug)
+            .and_then(|id| self.organizations.get(&id))
+            .filter(|organization| organization.slug() == slug);
+        counted("organization", cached.is_some());
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let generation = self.generation();
+        let found = self.inner.find_organization_by_slug(slug).await?;
+        if let Some(organization) = found.as_ref().filter(|_| self.unchanged_since(generation)) {
+            self.remember(organization);
+        }
+        Ok(found)
+    }
+
+    async fn find_organization_by_id(
+        &self,
+        id: &OrganizationId,
+    ) -> Result<Option<Organization>, StoreError> {
+        if let Some(organization) = self.organizations.get(id) {
+            counted("organization", true);
+            return Ok(Some(organization));
+        }
+        counted("organization", false);
+        let generation = self.generation();
+        let found = self.inner.find_organization_by_id(id).await?;
+        if let Some(organization) = found.as_ref().filter(|_| self.unchanged_since(generation)) {
+            self.remember(organization);
+        }
+        Ok(found)
+    }
+
+    async fn find_admin_by_email(&self, email: &EmailAddress) -> Result<Option<Admin>, StoreError> {
+        // Logins: dominated by hashing, and must see a new password at once.
+        self.inner.find_admin_by_email(email).await
+    }
+
+    async fn find_admin_by_id(&self, id: &AdminId) -> Result<Option<Admin>, StoreError> {
+        if let Some(admin) = self.admins.get(id) {
+            counted("admin", true);
+            return Ok(Some(admin));
+        }
+        counted("admin", false);
+        let generation = self.generation();
+        let found = self.inner.find_admin_by_id(id).await?;
+        if let Some(admin) = found.as_ref().filter(|_| self.unchanged_since(generation)) {
+            self.admins.insert(*id, admin.clone());
+        }
+        Ok(found)
+    }
+
+    async fn update_organization(
+        &self,
+        change: &OrganizationChange,
+    ) -> Result<Organization, UpdateOrganizationError> {
+        // Forgotten before and after: a reader in between may have cached the old state.
+        self.forget(&change.organization_id, Some(&change.admin_id));
+        let result = self.inner.update_organization(change).await;
+        self.forget(&change.organization_id, Some(&change.admin_id));
+        result
+    }
+
+    async fn revoke_tokens(&self, admin: &AdminId) -> Result<(), StoreError> {
+        self.forget_admin(admin);
+        let result = self.inner.revoke_tokens(admin).await;
+        self.forget_admin(admin);
+        result
+    }
+
+    async fn delete_organization(
+        &self,
+        id: &OrganizationId,
+    ) -> Result<(), DeleteOrganizationError> {
+        self.forget(id, None);
+        let result = self.inner.delete_organization(id).await;
+        self.forget(id, None);
+        result
+    }
+
+    async fn count_organizations(&self) -> Result<u64, StoreError> {
+        self.inner.count_organizations().await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+}
+
+impl<S: LoginAttempts> LoginAttempts for Cached<S> {
+    async fn begin_login_attempt(
+        &self,
+        key: &EmailAddress,
+        now: DateTime<Utc>,
+    ) -> Result<Admission, StoreError> {
+        self.inner.begin_login_attempt(key, now).await
+    }
+
+    async fn lock_login(&self, key: &EmailAddress, until: DateTime<Utc>) -> Result<(), StoreError> {
+        self.inner.lock_login(key, until).await
+    }
+
+    async fn clear_login_attempts(&self, key: &EmailAddress) -> Result<(), StoreError> {
+        self.inner.clear_login_attempts(key).await
+    }
+}
+
+impl<S: TenantStore> TenantStore for Cached<S> {
+    async fn insert_document(
+        &self,
+        organization: &OrganizationId,
+        document: &Document,
+    ) -> Result<(), DocumentError> {
+        self.inner.insert_document(organization, document).await
+    }
+
+    async fn get_document(
+        &self,
+        organization: &OrganizationId,
+        id: &DocumentId,
+    ) -> Result<Option<Document>, DocumentError> {
+        self.inner.get_document(organization, id).await
+    }
+
+    async fn list_documents(
+        &self,
+        organization: &OrganizationId,
+        after: Option<&DocumentId>,
+        limit: usize,
+    ) -> Result<Vec<Document>, DocumentError> {
+        self.inner.list_documents(organization, after, limit).await
+    }
+
+    async fn replace_document(
+        &self,
+        organization: &OrganizationId,
+        document: &Document,
+    ) -> Result<(), DocumentError> {
+        self.inner.replace_document(organization, document).await
+    }
+
+    async fn delete_document(
+        &self,
+        organization: &OrganizationId,
+        id: &DocumentId,
+    ) -> Result<(), DocumentError> {
+        self.inner.delete_document(organization, id).await
+    }
+}
+
+impl<S: AuditLog> AuditLog for Cached<S> {
+    async fn record(&self, event: &AuditEvent) {
+        self.inner.record(event).await;
+    }
+
+    async fn list_audit_events(
+        &self,
+        organization: &OrganizationId,
+        after: Option<&AuditEventId>,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        self.inner
+            .list_audit_events(organization, after, limit)
+            .await
+    }
+}
