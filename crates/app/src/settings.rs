@@ -83,6 +83,8 @@ pub enum Backend {
 #[derive(Clone, Debug, Deserialize)]
 pub struct EmbeddedSettings {
     pub path: PathBuf,
+    /// The database's page cache, in MiB.
+    pub cache_mib: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -48,8 +48,15 @@ impl Application {
         match settings.storage.backend {
             Backend::Embedded => {
                 let path = settings.storage.embedded.path.clone();
-                let store =
-                    tokio::task::spawn_blocking(move || EmbeddedStore::open(&path)).await??;
+                let cache = settings
+                    .storage
+                    .embedded
+                    .cache_mib
+                    .saturating_mul(1024 * 1024);
+                let store = tokio::task::spawn_blocking(move || {
+                    EmbeddedStore::open_with_cache(&path, cache)
+                })
+                .await??;
                 let store = Instrumented::new(store, "embedded");
                 Self::with_cache(&settings, listener, store, hasher, tokens, jwks)
             }

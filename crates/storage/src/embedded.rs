@@ -31,6 +31,9 @@ use tables::{
     tenant_table, ADMINS, ADMIN_EMAILS, ORGANIZATIONS, ORGANIZATION_ADMINS, ORGANIZATION_SLUGS,
 };
 
+/// The page cache of [`EmbeddedStore::open`]: 64 MiB.
+pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 /// The cluster name the embedded store reports in an organization's placement.
 pub const EMBEDDED_CLUSTER: &str = "embedded";
 
@@ -76,12 +79,25 @@ pub enum OpenEmbeddedStoreError {
 }
 
 impl EmbeddedStore {
-    /// Opens (creating if needed) the database file at `path` and its master tables.
+    /// Opens (creating if needed) the database file at `path` and its master tables, with a
+    /// page cache of [`DEFAULT_CACHE_BYTES`].
     ///
     /// # Errors
     /// When the directory cannot be created or the file cannot be opened, for instance because
     /// another process holds it.
     pub fn open(path: &Path) -> Result<Self, OpenEmbeddedStoreError> {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`EmbeddedStore::open`] with a page cache of `cache_bytes` (redb's own default is 1 GiB;
+    /// pages beyond the cache are still in the operating system's file cache).
+    ///
+    /// # Errors
+    /// As [`EmbeddedStore::open`].
+    pub fn open_with_cache(
+        path: &Path,
+        cache_bytes: usize,
+    ) -> Result<Self, OpenEmbeddedStoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| {
                 OpenEmbeddedStoreError::CreateDirectory {
@@ -94,7 +110,10 @@ impl EmbeddedStore {
             path: path.to_owned(),
             source: Box::new(source),
         };
-        let db = Database::create(path).map_err(|e| open_error(e.into()))?;
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(|e| open_error(e.into()))?;
         let txn = db.begin_write().map_err(|e| open_error(e.into()))?;
         tables::create_master_tables(&txn).map_err(|e| open_error(e.into()))?;
         txn.open_table(audit::AUDIT)
