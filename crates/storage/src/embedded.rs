@@ -387,6 +387,24 @@ impl EmbeddedStore {
         })
         .await
     }
+
+    /// [`Self::read_tenant`] on the calling thread, for a read of one document: a point lookup
+    /// in the page cache takes microseconds, while the round trip to the blocking pool costs
+    /// two thread switches (measured: half of all CPU time of `GET /org/documents/{id}`, which
+    /// runs at 1.8x the rate without it). Only where the work is bounded by one document (at
+    /// most the body limit); pages and lifecycle operations stay on the pool. The price: a
+    /// document whose pages are in neither redb's cache nor the operating system's holds this
+    /// worker for one disk read.
+    fn read_tenant_here<T>(
+        &self,
+        organization: &OrganizationId,
+        work: impl FnOnce(&redb::ReadOnlyTable<u128, &'static [u8]>) -> Result<T, DocumentError>,
+    ) -> Result<T, DocumentError> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let name = tables::tenant_table_name(&txn, organization.as_uuid().as_u128())?;
+        let tenant = txn.open_table(tenant_table(&name)).map_err(db_err)?;
+        work(&tenant)
+    }
 }
 
 impl TenantStore for EmbeddedStore {
@@ -410,14 +428,13 @@ impl TenantStore for EmbeddedStore {
         id: &DocumentId,
     ) -> Result<Option<Document>, DocumentError> {
         let id = *id;
-        self.read_tenant(organization, move |tenant| {
+        self.read_tenant_here(organization, move |tenant| {
             let found = tenant.get(id.as_uuid().as_u128()).map_err(db_err)?;
             found
                 .map(|bytes| records::document_from(id, bytes.value()))
                 .transpose()
                 .map_err(DocumentError::from)
         })
-        .await
     }
 
     async fn list_documents(
