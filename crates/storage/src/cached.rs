@@ -83,10 +83,6 @@ impl<S> Cached<S> {
         self.generation() == generation
     }
 
-    pub const fn inner(&self) -> &S {
-        &self.inner
-    }
-
     fn remember(&self, organization: &Organization) {
         self.slugs
             .insert(organization.slug().clone(), organization.id);

@@ -34,11 +34,6 @@ impl<S> Instrumented<S> {
         Self { inner, backend }
     }
 
-    /// The decorated store, for what the ports do not cover (a MongoDB move, say).
-    pub const fn inner(&self) -> &S {
-        &self.inner
-    }
-
     async fn measure<T, E: AsStoreError>(
         &self,
         operation: &'static str,

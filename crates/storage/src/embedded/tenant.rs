@@ -39,14 +39,9 @@ impl EmbeddedStore {
             + Send
             + 'static,
     ) -> Result<T, DocumentError> {
-        let org = organization.as_uuid().as_u128();
-        self.run(move |db| {
-            let txn = db.begin_read().map_err(db_err)?;
-            let name = tables::tenant_table_name(&txn, org)?;
-            let tenant = txn.open_table(tenant_table(&name)).map_err(db_err)?;
-            work(&tenant)
-        })
-        .await
+        let organization = *organization;
+        self.run(move |db| read_tenant_table(db, &organization, work))
+            .await
     }
 
     /// [`Self::read_tenant`] on the calling thread, for a read of one document: a point lookup
@@ -61,11 +56,20 @@ impl EmbeddedStore {
         organization: &OrganizationId,
         work: impl FnOnce(&redb::ReadOnlyTable<u128, &'static [u8]>) -> Result<T, DocumentError>,
     ) -> Result<T, DocumentError> {
-        let txn = self.db.begin_read().map_err(db_err)?;
-        let name = tables::tenant_table_name(&txn, organization.as_uuid().as_u128())?;
-        let tenant = txn.open_table(tenant_table(&name)).map_err(db_err)?;
-        work(&tenant)
+        read_tenant_table(&self.db, organization, work)
     }
+}
+
+/// Runs `work` on the organization's current tenant table in a read transaction.
+fn read_tenant_table<T>(
+    db: &redb::Database,
+    organization: &OrganizationId,
+    work: impl FnOnce(&redb::ReadOnlyTable<u128, &'static [u8]>) -> Result<T, DocumentError>,
+) -> Result<T, DocumentError> {
+    let txn = db.begin_read().map_err(db_err)?;
+    let name = tables::tenant_table_name(&txn, organization.as_uuid().as_u128())?;
+    let tenant = txn.open_table(tenant_table(&name)).map_err(db_err)?;
+    work(&tenant)
 }
 
 impl TenantStore for EmbeddedStore {

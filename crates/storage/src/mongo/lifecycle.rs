@@ -11,7 +11,7 @@ use orgsvc_domain::ports::OrganizationChange;
 use orgsvc_domain::{Admin, Organization, OrganizationId, OrganizationName};
 
 use super::errors::{timed, DbError};
-use super::progress::Copy;
+use super::progress::RunningCopy;
 use super::records::{AdminChange, AdminDoc, Intent, IntentOp, Location, OrganizationDoc, Phase};
 use super::{MongoStore, RenameMode};
 
@@ -576,7 +576,7 @@ impl MongoStore {
             .as_ref()
             .map_or_else(BsonDocument::new, |after| doc! {"_id": {"$gt": after}});
         let remaining = timed(limit, source.count_documents(filter.clone())).await?;
-        let mut progress = Copy::start(&self.inner.copies, intent.op, &record.id, remaining);
+        let mut progress = RunningCopy::start(&self.inner.copies, intent.op, &record.id, remaining);
         let mut cursor = timed(
             limit,
             source

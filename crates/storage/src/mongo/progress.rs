@@ -22,13 +22,13 @@ pub struct CopyProgress {
 
 /// One running copy: reports its progress, and leaves the in-progress gauge when dropped
 /// (whichever way the copy ends).
-pub(super) struct Copy<'a> {
+pub(super) struct RunningCopy<'a> {
     sink: &'a watch::Sender<CopyProgress>,
     operation: &'static str,
     progress: CopyProgress,
 }
 
-impl<'a> Copy<'a> {
+impl<'a> RunningCopy<'a> {
     pub(super) fn start(
         sink: &'a watch::Sender<CopyProgress>,
         op: IntentOp,
@@ -65,7 +65,7 @@ impl<'a> Copy<'a> {
     }
 }
 
-impl Drop for Copy<'_> {
+impl Drop for RunningCopy<'_> {
     fn drop(&mut self) {
         metrics::gauge!("orgsvc_copies_in_progress", "operation" => self.operation).decrement(1.0);
     }
