@@ -48,16 +48,23 @@ impl<A: OrgsvcApi> FromRequest for Caller<A> {
     }
 }
 
-/// The token of an `Authorization: Bearer <token>` header. The scheme is case-insensitive
-/// (RFC 9110 section 11.1); the token must be RFC 6750's `b64token`.
+/// The token of an `Authorization: Bearer <token>` header; it must be RFC 6750's `b64token`
+/// (as every token orgsvc issues is).
 fn bearer_token(req: &HttpRequest) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim_start();
+    let token = bearer_credentials(req)?;
     let b64token = |c: char| c.is_ascii_alphanumeric() || "-._~+/".contains(c);
     let body = token.trim_end_matches('=');
-    let well_formed = !body.is_empty() && body.chars().all(b64token);
-    (scheme.eq_ignore_ascii_case("bearer") && well_formed).then_some(token)
+    (!body.is_empty() && body.chars().all(b64token)).then_some(token)
+}
+
+/// Whatever follows the `Bearer` scheme of the `Authorization` header, trimmed. The scheme is
+/// case-insensitive (RFC 9110 section 11.1).
+pub(crate) fn bearer_credentials(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim_start())
 }
 
 #[cfg(test)]

@@ -84,12 +84,17 @@ fn read_json<T: DeserializeOwned + 'static>(
 
 /// Whether the request carries a body at all (a declared non-zero length, or chunks).
 fn has_body(req: &HttpRequest) -> bool {
-    let headers = req.headers();
-    headers.contains_key(header::TRANSFER_ENCODING)
-        || headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim() != "0")
+    req.headers().contains_key(header::TRANSFER_ENCODING)
+        || declared_length(req).is_some_and(|length| length > 0)
+}
+
+/// The body length the client announced in `Content-Length` (actix refuses a malformed one
+/// before any handler runs).
+fn declared_length(req: &HttpRequest) -> Option<usize> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
 }
 
 fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
@@ -103,12 +108,7 @@ fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
 
 /// Refuses early when the client announces a body over the limit.
 fn check_declared_length(req: &HttpRequest, limit: usize) -> Result<(), ApiError> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    match declared {
+    match declared_length(req) {
         Some(length) if length > limit => Err(ApiError::PayloadTooLarge { limit }),
         _ => Ok(()),
     }

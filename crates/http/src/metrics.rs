@@ -9,11 +9,12 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{header, Method};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 use orgsvc_domain::OrgsvcApi;
 
+use crate::auth::bearer_credentials;
 use crate::problem::ApiError;
 
 /// What `GET /metrics` serves, and who may read it.
@@ -36,14 +37,8 @@ impl MetricsEndpoint {
         let Some(expected) = &self.token else {
             return Ok(());
         };
-        let sent = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim());
-        match sent {
+        // The configured token may hold any characters, not only a JWT's.
+        match bearer_credentials(req) {
             Some(sent) if constant_time_eq(sent.as_bytes(), expected.as_bytes()) => Ok(()),
             _ => Err(ApiError::Unauthorized),
         }
