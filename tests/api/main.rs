@@ -41,6 +41,7 @@ mod documents;
 mod durability;
 mod fuzz;
 mod hardening;
+mod instances;
 mod load;
 mod metrics;
 mod operations;
