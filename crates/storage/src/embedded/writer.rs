@@ -120,6 +120,9 @@ fn stopped() -> StoreError {
     StoreError::Unknown(anyhow::anyhow!("the embedded writer has stopped"))
 }
 
+/// A job with the outcome of its transaction, to be answered.
+type Outcome = (Box<dyn Job>, Result<(), StoreError>);
+
 fn run(db: &Weak<Database>, mut jobs: mpsc::Receiver<Box<dyn Job>>) {
     while let Some(first) = jobs.blocking_recv() {
         let mut batch = vec![first];
@@ -129,64 +132,65 @@ fn run(db: &Weak<Database>, mut jobs: mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
-        let Some(db) = db.upgrade() else {
-            for job in batch {
-                job.answer(Err(stopped()));
-            }
-            continue;
+        let outcomes = match db.upgrade() {
+            Some(db) => commit_batch(&db, batch),
+            None => batch.into_iter().map(|job| (job, Err(stopped()))).collect(),
         };
-        commit_batch(&db, batch);
+        // Answered only once the database is let go of: a caller that drops the store after
+        // its last write can open the file again at once.
+        for (job, committed) in outcomes {
+            job.answer(committed);
+        }
     }
 }
 
-fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>) {
+fn commit_batch(db: &Database, mut batch: Vec<Box<dyn Job>>) -> Vec<Outcome> {
     if batch.len() == 1 {
-        return commit_alone(db, batch.pop().expect("one job"));
+        return vec![commit_alone(db, batch.pop().expect("one job"))];
     }
     let txn = match db.begin_write() {
         Ok(txn) => txn,
-        Err(e) => return answer_all(batch, &db_err(e)),
+        Err(e) => return fail_all(batch, &db_err(e)),
     };
     if batch.iter_mut().all(|job| job.apply(&txn)) {
         match txn.commit() {
-            Ok(()) => batch.into_iter().for_each(|job| job.answer(Ok(()))),
-            Err(e) => answer_all(batch, &db_err(e)),
+            Ok(()) => batch.into_iter().map(|job| (job, Ok(()))).collect(),
+            Err(e) => fail_all(batch, &db_err(e)),
         }
     } else {
         // Someone failed, possibly half-way: forget the lot, then let each job stand alone.
         let _ = txn.abort();
-        for job in batch {
-            commit_alone(db, job);
-        }
+        batch.into_iter().map(|job| commit_alone(db, job)).collect()
     }
 }
 
-fn commit_alone(db: &Database, mut job: Box<dyn Job>) {
+fn commit_alone(db: &Database, mut job: Box<dyn Job>) -> Outcome {
     let txn = match db.begin_write() {
         Ok(txn) => txn,
-        Err(e) => return job.answer(Err(db_err(e))),
+        Err(e) => return (job, Err(db_err(e))),
     };
     if job.apply(&txn) {
         let committed = txn.commit().map_err(db_err);
-        job.answer(committed);
+        (job, committed)
     } else {
         let _ = txn.abort();
         // Its own error is its answer.
-        job.answer(Ok(()));
+        (job, Ok(()))
     }
 }
 
 /// `StoreError` is not `Clone` (it carries its cause); every job gets the same message.
-fn answer_all(batch: Vec<Box<dyn Job>>, error: &StoreError) {
+fn fail_all(batch: Vec<Box<dyn Job>>, error: &StoreError) -> Vec<Outcome> {
     let mut message = error.to_string();
     let mut cause = std::error::Error::source(error);
     while let Some(e) = cause {
         message = format!("{message}: {e}");
         cause = e.source();
     }
-    for job in batch {
-        job.answer(Err(StoreError::Unknown(anyhow::anyhow!(message.clone()))));
-    }
+    batch
+        .into_iter()
+        .map(|job| (job, Err(StoreError::Unknown(anyhow::anyhow!(message.clone())))))
+        .collect()
 }
 
 #[cfg(test)]
