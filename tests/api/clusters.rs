@@ -167,7 +167,8 @@ async fn organizations_spread_over_two_clusters_by_policy_and_move_between_them_
 
     let mover = deployment.run(&["move-org", "--org", "Spread 0", "--to-cluster", "eu"]);
     let watcher = async {
-        // While the move runs, the serving app keeps answering reads and refuses writes.
+        // While the move runs, the serving app keeps answering reads; a write waits for the
+        // copy (up to two seconds) and lands on the new cluster, or is refused.
         let deadline = Instant::now() + Duration::from_secs(60);
         while deployment.pending_intents().await == 0 {
             assert!(Instant::now() < deadline, "the move never started");
@@ -182,9 +183,15 @@ async fn organizations_spread_over_two_clusters_by_policy_and_move_between_them_
             .await;
         assert_eq!(status, StatusCode::OK, "{page}");
         let (status, body) = app.insert_doc(&token, &json!({"during": "move"})).await;
-        assert_problem(status, &body, 503, "storage_unavailable");
+        if status == StatusCode::CREATED {
+            Some(body["id"].as_str().unwrap().to_owned())
+        } else {
+            assert_problem(status, &body, 503, "storage_unavailable");
+            None
+        }
     };
-    let (output, ()) = tokio::join!(mover, watcher);
+    let (output, written) = tokio::join!(mover, watcher);
+    seeded.extend(written);
     let output = output.unwrap();
     assert!(
         output.status.success(),

@@ -12,6 +12,10 @@ pub enum StoreError {
     /// The backend cannot be reached or did not answer in time; retrying later may succeed.
     #[error("storage is unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// A multi-step change is recorded and will be finished, but was not over in time to
+    /// answer: the database stopped answering halfway. Its outcome is visible when it is done.
+    #[error("the change is recorded and still being carried out")]
+    Pending(#[source] anyhow::Error),
     /// Anything else: a bug, corrupt data, a driver failure.
     #[error("storage failed")]
     Unknown(#[source] anyhow::Error),
@@ -144,6 +148,7 @@ impl StoreError {
     pub const fn kind(&self) -> &'static str {
         match self {
             Self::Unavailable(_) => "unavailable",
+            Self::Pending(_) => "pending",
             Self::Unknown(_) => "unknown",
         }
     }

@@ -105,6 +105,10 @@ pub enum ApiError {
     Overloaded,
     #[error("storage unavailable")]
     StorageUnavailable(#[source] anyhow::Error),
+    /// 202: a multi-step change is recorded but the database stopped answering before it was
+    /// over; it is finished as soon as it answers, and the outcome shows on reading.
+    #[error("change recorded, still being carried out")]
+    OperationPending(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -174,6 +178,7 @@ impl ApiError {
                 "storage_unavailable",
                 "Storage unavailable",
             ),
+            Self::OperationPending(_) => (S::ACCEPTED, "operation_pending", "Accepted"),
             Self::Internal(_) => (
                 S::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -189,7 +194,7 @@ impl ApiError {
     /// Seconds the client should wait before retrying, for the errors that say so.
     const fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::StorageUnavailable(_) => Some(RETRY_AFTER_SECONDS),
+            Self::StorageUnavailable(_) | Self::OperationPending(_) => Some(RETRY_AFTER_SECONDS),
             Self::Overloaded => Some(OVERLOADED_RETRY_AFTER_SECONDS),
             Self::TooManyRequests { retry_after } => Some(*retry_after),
             _ => None,
@@ -243,6 +248,11 @@ impl ApiError {
             Self::StorageUnavailable(_) => format!(
                 "Storage is temporarily unavailable; retry in {RETRY_AFTER_SECONDS} seconds."
             ),
+            Self::OperationPending(_) => format!(
+                "The change is recorded, but storage stopped answering before it was complete; \
+                 it completes as soon as storage answers again. Read the organization (GET \
+                 /org/get) in {RETRY_AFTER_SECONDS} seconds or later to see the outcome."
+            ),
             Self::Internal(_) => "An unexpected error occurred; it has been logged.".into(),
         }
     }
@@ -277,6 +287,9 @@ impl ResponseError for ApiError {
             Self::StorageUnavailable(cause) => {
                 tracing::warn!(error = ?cause, "storage unavailable");
             }
+            Self::OperationPending(cause) => {
+                tracing::warn!(error = ?cause, "answered before the change was complete");
+            }
             _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
@@ -304,6 +317,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Unavailable(cause) => Self::StorageUnavailable(cause),
+            StoreError::Pending(cause) => Self::OperationPending(cause),
             StoreError::Unknown(cause) => Self::Internal(cause),
         }
     }

@@ -3,31 +3,33 @@
 //!
 //! Standalone servers have no multi-document transactions, so every multi-step operation
 //! (create, rename, move, delete) first records an [`records::Intent`] in the organization
-//! document, performs idempotent steps, and removes the intent last. Whoever finds an intent
-//! whose lease has expired (startup, or any request touching that organization) claims it
-//! atomically and finishes it: a create is undone, a rename, move or delete is completed. So
-//! after a crash at any point no document is lost or duplicated, no collection is orphaned, no
-//! admin outlives its organization, and the metadata names the collection holding the data.
+//! document, raising its epoch, then runs idempotent steps ([`machine`]) and removes the intent
+//! last. Only one process can start an operation on an organization, and of all the processes
+//! that find an intent whose lease has expired, only one takes it over (`operation_claims`).
+//! So after a crash at any point no document is lost or duplicated, no collection is orphaned,
+//! no admin outlives its organization, and the metadata names the collection holding the data.
 //!
-//! Within this process a per-organization lock keeps tenant reads and writes out of the way of
-//! lifecycle operations; other processes see the intent and get "unavailable, retry" for writes,
-//! and copy-mode moves wait one operation timeout after recording their intent so that writes
-//! already in flight elsewhere land before copying starts.
+//! Any number of processes may serve the same databases: tenant writes check the epoch after
+//! writing and put themselves right when an operation began meanwhile ([`tenant`]), and a
+//! collection left behind by a writer that died at that moment is dropped by the sweep.
 
 mod attempts;
 mod audit;
+mod claims;
+mod collections;
 mod errors;
+mod executor;
 mod indexes;
 mod lifecycle;
+mod machine;
 mod progress;
 mod records;
 mod settings;
 mod tenant;
 
-use std::collections::BTreeMap;
-use std::hash::{Hash as _, Hasher as _};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bson::{doc, Document as BsonDocument};
@@ -38,15 +40,13 @@ use orgsvc_domain::errors::{
 };
 use orgsvc_domain::ports::{OrganizationChange, OrganizationStore};
 use orgsvc_domain::{Admin, AdminId, EmailAddress, Organization, OrganizationId, Placement, Slug};
-use tokio::sync::{OnceCell, RwLock};
+use tokio::sync::OnceCell;
 
 use errors::{timed, DbError};
 pub use progress::CopyProgress;
 pub use records::Location;
-use records::{AdminDoc, Intent, IntentOp, OrganizationDoc, Phase};
+use records::{AdminDoc, ClaimDoc, Operation, OrganizationDoc, Phase};
 pub use settings::{ClusterSettings, MongoSettings, PlacementPolicy, RenameMode, DEFAULT_CLUSTER};
-
-const LOCK_STRIPES: usize = 64;
 
 #[derive(Clone)]
 pub struct MongoStore {
@@ -60,10 +60,12 @@ struct Inner {
     admins: Collection<AdminDoc>,
     login_attempts: Collection<attempts::AttemptDoc>,
     audit: Collection<audit::EventDoc>,
+    claims: Collection<ClaimDoc>,
     settings: MongoSettings,
     /// Identifies this process in the intents it owns.
     owner: String,
-    locks: Vec<RwLock<()>>,
+    /// Collections the last sweep found unreferenced; dropped if the next finds them again.
+    strays: Mutex<BTreeSet<Location>>,
     next_cluster: AtomicUsize,
     /// Indexes created and interrupted operations recovered, once per process.
     ready: OnceCell<()>,
@@ -133,11 +135,12 @@ impl MongoStore {
                 admins: master.collection("admins"),
                 login_attempts: master.collection("login_attempts"),
                 audit: master.collection("audit"),
+                claims: master.collection("operation_claims"),
                 master,
                 clients,
                 settings,
                 owner: uuid::Uuid::new_v4().to_string(),
-                locks: (0..LOCK_STRIPES).map(|_| RwLock::new(())).collect(),
+                strays: Mutex::new(BTreeSet::new()),
                 next_cluster: AtomicUsize::new(0),
                 ready: OnceCell::new(),
                 validators: AtomicBool::new(true),
@@ -192,6 +195,12 @@ impl MongoStore {
                 if let Err(e) = store.forget_old_audit_events().await {
                     tracing::warn!(error = ?e, "pruning audit events failed; will retry");
                 }
+                if let Err(e) = store.forget_old_claims().await {
+                    tracing::warn!(error = ?e, "pruning operation claims failed; will retry");
+                }
+                if let Err(e) = store.sweep_strays().await {
+                    tracing::warn!(error = ?e, "looking for stray collections failed; will retry");
+                }
             }
         });
     }
@@ -204,28 +213,6 @@ impl MongoStore {
         let lease =
             i64::try_from(self.inner.settings.intent_lease_seconds).unwrap_or(i64::MAX / 2000);
         bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() + lease * 1000)
-    }
-
-    fn new_intent(&self, op: IntentOp) -> Intent {
-        Intent {
-            op,
-            phase: Phase::Started,
-            owner: self.inner.owner.clone(),
-            lease_until: self.lease_until(),
-            from: None,
-            to: None,
-            new_name: None,
-            admin: None,
-            updated_at: None,
-            copied_until: None,
-        }
-    }
-
-    fn lock(&self, organization_id: &str) -> &RwLock<()> {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        organization_id.hash(&mut hasher);
-        let stripe = usize::try_from(hasher.finish() % LOCK_STRIPES as u64).unwrap_or(0);
-        &self.inner.locks[stripe]
     }
 
     fn database(&self, location: &Location) -> Result<Database, DbError> {
@@ -263,9 +250,10 @@ impl MongoStore {
         found.map(AdminDoc::into_domain).transpose()
     }
 
-    /// The organization with its admin's email, as the domain sees it.
+    /// The organization with its admin's email, as the domain sees it. Until a rename switches,
+    /// that is the email from before the rename, like the name.
     async fn assemble(&self, organization: OrganizationDoc) -> Result<Organization, StoreError> {
-        let admin = timed(
+        let mut admin = timed(
             self.op_timeout(),
             self.inner
                 .admins
@@ -278,6 +266,19 @@ impl MongoStore {
                 organization.id
             ))
         })?;
+        if let Some(intent) = &organization.intent {
+            if let Operation::Rename {
+                admin: Some(change),
+                ..
+            } = &intent.operation
+            {
+                if let (Some(previous), true) =
+                    (&change.previous_email, intent.phase < Phase::Switched)
+                {
+                    previous.clone_into(&mut admin.email);
+                }
+            }
+        }
         organization.into_domain(&admin)
     }
 }
@@ -333,7 +334,7 @@ impl OrganizationStore for MongoStore {
         slug: &Slug,
     ) -> Result<Option<Organization>, StoreError> {
         self.ensure_ready().await?;
-        match self.visible(doc! {"slug": slug.as_str()}).await? {
+        match self.visible_by_slug(slug.as_str()).await? {
             Some(organization) => self.assemble(organization).await.map(Some),
             None => Ok(None),
         }
@@ -344,7 +345,7 @@ impl OrganizationStore for MongoStore {
         id: &OrganizationId,
     ) -> Result<Option<Organization>, StoreError> {
         self.ensure_ready().await?;
-        match self.visible(doc! {"_id": id.to_string()}).await? {
+        match self.visible_by_id(&id.to_string()).await? {
             Some(organization) => self.assemble(organization).await.map(Some),
             None => Ok(None),
         }

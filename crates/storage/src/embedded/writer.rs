@@ -189,7 +189,12 @@ fn fail_all(batch: Vec<Box<dyn Job>>, error: &StoreError) -> Vec<Outcome> {
     }
     batch
         .into_iter()
-        .map(|job| (job, Err(StoreError::Unknown(anyhow::anyhow!(message.clone())))))
+        .map(|job| {
+            (
+                job,
+                Err(StoreError::Unknown(anyhow::anyhow!(message.clone()))),
+            )
+        })
         .collect()
 }
 

@@ -12,7 +12,25 @@ use super::attempts;
 use super::errors::{timed, DbError};
 use super::MongoStore;
 
+/// How long operation claims are kept: far longer than any operation or lease, so a claim is
+/// never forgotten while it can still matter.
+const CLAIMS_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+
 impl MongoStore {
+    /// Deletes claims older than [`CLAIMS_RETENTION`] (the TTL index's job, done by the sweep
+    /// on servers without TTL indexes).
+    pub(super) async fn forget_old_claims(&self) -> Result<(), StoreError> {
+        let retention = i64::try_from(CLAIMS_RETENTION.as_millis()).unwrap_or(i64::MAX);
+        let cutoff =
+            bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() - retention);
+        timed(
+            self.op_timeout(),
+            self.inner.claims.delete_many(doc! {"at": {"$lt": cutoff}}),
+        )
+        .await?;
+        Ok(())
+    }
+
     pub(super) async fn create_indexes(&self) -> Result<(), StoreError> {
         let unique = |keys: BsonDocument, name: &str| {
             IndexModel::builder()
@@ -49,6 +67,18 @@ impl MongoStore {
             )
             .build();
         timed(limit, self.inner.admins.create_index(by_organization)).await?;
+        // Finding an organization by its old name while a rename is under way.
+        let by_old_slug = IndexModel::builder()
+            .keys(doc! {"intent.from_slug": 1})
+            .options(
+                IndexOptions::builder()
+                    .name("intent_from_slug".to_owned())
+                    .build(),
+            )
+            .build();
+        timed(limit, self.inner.organizations.create_index(by_old_slug)).await?;
+        self.create_expiring_index(&self.inner.claims, CLAIMS_RETENTION)
+            .await?;
         let attempts = &self.inner.login_attempts;
         let by_epoch = IndexModel::builder()
             .keys(doc! {"key": 1, "epoch": -1, "n": -1})

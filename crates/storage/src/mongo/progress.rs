@@ -7,8 +7,6 @@
 
 use tokio::sync::watch;
 
-use super::records::IntentOp;
-
 /// Where the latest copy of this store stands.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CopyProgress {
@@ -31,14 +29,10 @@ pub(super) struct RunningCopy<'a> {
 impl<'a> RunningCopy<'a> {
     pub(super) fn start(
         sink: &'a watch::Sender<CopyProgress>,
-        op: IntentOp,
+        operation: &'static str,
         organization: &str,
         total: u64,
     ) -> Self {
-        let operation = match op {
-            IntentOp::Move => "move",
-            _ => "rename",
-        };
         metrics::gauge!("orgsvc_copies_in_progress", "operation" => operation).increment(1.0);
         let copy = Self {
             sink,

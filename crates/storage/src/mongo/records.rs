@@ -16,60 +16,113 @@ fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
 }
 
 /// Where a tenant collection is: cluster NAME (never a URI), database, collection.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Location {
     pub cluster: String,
     pub database: String,
     pub collection: String,
 }
 
-/// A multi-step operation in progress on an organization. Written before the first step and
-/// removed after the last, so that whoever finds it after a crash can finish the work (or, for
-/// a create, undo it). `owner` and `lease_until` say who is doing it and until when the claim
-/// holds without renewal.
+/// A multi-step operation in progress on an organization. Written (with the organization's
+/// epoch raised) before the first step and removed after the last, so that whoever finds it
+/// after a crash can finish the work (or, for a create, undo it). `owner` and `lease_until` say
+/// who is doing it and until when the claim holds without renewal; `phase` is the last step
+/// done (see [`super::machine`] for what comes next).
+///
+/// The stored shape is flat (`{op, phase, owner, lease_until, from, to, ...}`) and is the one
+/// earlier versions wrote, so intents survive a rolling upgrade.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Intent {
-    pub op: IntentOp,
+    #[serde(flatten)]
+    pub operation: Operation,
     pub phase: Phase,
     pub owner: String,
     pub lease_until: bson::DateTime,
-    /// rename and move: where the collection was when the operation began.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<Location>,
-    /// rename and move: where the collection is going.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<Location>,
-    /// rename: the name to switch to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub new_name: Option<String>,
-    /// rename: the admin's new email and password hash, applied with it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub admin: Option<AdminChange>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub updated_at: Option<bson::DateTime>,
-    /// Copy mode: every source document with `_id` up to this one is in the target.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub copied_until: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IntentOp {
+/// What the operation does, with the fields only it needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Operation {
+    /// The organization is being created; recovery undoes it.
     Create,
-    Rename,
-    Move,
+    /// New name (and slug, and collection), with the admin's credential change, if any.
+    Rename {
+        from: Location,
+        to: Location,
+        /// The slug readers find the organization by until the switch. Absent in intents
+        /// written by earlier versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_slug: Option<String>,
+        new_name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        admin: Option<AdminChange>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        updated_at: Option<bson::DateTime>,
+        /// Copying: every source document with `_id` up to this one is in the target.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        copied_until: Option<String>,
+    },
+    /// The collection to another cluster (an operator's action).
+    Move {
+        from: Location,
+        to: Location,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        copied_until: Option<String>,
+    },
+    /// The organization, its admins and its collection are being removed.
     Delete,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+impl Operation {
+    /// Where the collection is and is going, for renames and moves.
+    pub fn relocation(&self) -> Option<(&Location, &Location)> {
+        match self {
+            Self::Rename { from, to, .. } | Self::Move { from, to, .. } => Some((from, to)),
+            Self::Create | Self::Delete => None,
+        }
+    }
+
+    pub fn copied_until(&self) -> Option<&str> {
+        match self {
+            Self::Rename { copied_until, .. } | Self::Move { copied_until, .. } => {
+                copied_until.as_deref()
+            }
+            Self::Create | Self::Delete => None,
+        }
+    }
+
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Rename { .. } => "rename",
+            Self::Move { .. } => "move",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// The last step an operation completed. Each operation goes through its own subset, in this
+/// order (see [`super::machine::next_step`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Phase {
-    /// Recorded; nothing moved yet.
+    /// Recorded; nothing done yet.
     Started,
-    /// Documents are being copied to `to`.
+    /// Rename: the admin's credential change is applied.
+    AdminApplied,
+    /// Documents are being copied to `to` (progress in `copied_until`).
     Copying,
+    /// Every document is at `to`; metadata still points at `from`.
+    Moved,
     /// Metadata points at `to`; the source is still to be dropped.
     Switched,
+    /// Rename and move: the source is gone; only the intent is left to remove.
+    SourceDropped,
+    /// Delete: no admin of the organization is left.
+    AdminsRemoved,
+    /// Delete: the collection is gone; only the record is left to remove.
+    CollectionDropped,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,12 +130,25 @@ pub struct AdminChange {
     pub admin_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The email before the change: what readers see until the rename switches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_hash: Option<String>,
     /// The admin's token version once the change is applied (one above the version read
     /// before it), set with `$max` so re-applying it after a crash never lowers it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_version: Option<i64>,
+}
+
+/// A claim in `operation_claims`: `_id` names what was claimed (an organization's next epoch,
+/// or the recovery of one lease of an operation), and only one insert of it can succeed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClaimDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub owner: String,
+    pub at: bson::DateTime,
 }
 
 /// An organization in `organizations`.
@@ -97,6 +163,11 @@ pub struct OrganizationDoc {
     pub connection: Location,
     pub created_at: bson::DateTime,
     pub updated_at: bson::DateTime,
+    /// Raised by every operation when it records its intent. A tenant write that finds the
+    /// epoch it read before writing, after writing, knows no operation began in between, so
+    /// its document is where the metadata says (absent in records of earlier versions: 0).
+    #[serde(default)]
+    pub epoch: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intent: Option<Intent>,
 }
@@ -115,6 +186,7 @@ impl OrganizationDoc {
             },
             created_at: bson::DateTime::from_chrono(organization.created_at),
             updated_at: bson::DateTime::from_chrono(organization.updated_at),
+            epoch: 1,
             intent: Some(intent),
         }
     }
@@ -290,6 +362,68 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn roundtrip(intent: &Intent) -> Intent {
+        // As the driver does it: to BSON bytes and back through the raw deserializer.
+        let stored = bson::to_document(intent).unwrap();
+        let bytes = bson::to_vec(&stored).unwrap();
+        bson::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn intents_are_stored_flat_and_read_back_whole_including_those_of_earlier_versions() {
+        let location = |c: &str| Location {
+            cluster: "default".into(),
+            database: "t".into(),
+            collection: c.into(),
+        };
+        let rename = Intent {
+            operation: Operation::Rename {
+                from: location("org_a"),
+                to: location("org_b"),
+                from_slug: Some("a".into()),
+                new_name: "B".into(),
+                admin: Some(AdminChange {
+                    admin_id: "x".into(),
+                    email: Some("n@b.io".into()),
+                    previous_email: Some("o@b.io".into()),
+                    password_hash: None,
+                    token_version: Some(3),
+                }),
+                updated_at: Some(bson::DateTime::from_millis(1_700_000_000_000)),
+                copied_until: Some("0190".into()),
+            },
+            phase: Phase::Copying,
+            owner: "me".into(),
+            lease_until: bson::DateTime::from_millis(1_800_000_000_000),
+        };
+        let stored = bson::to_document(&rename).unwrap();
+        assert_eq!(stored.get_str("op"), Ok("rename"));
+        assert_eq!(stored.get_str("phase"), Ok("copying"));
+        assert_eq!(stored.get_str("copied_until"), Ok("0190"));
+        assert_eq!(roundtrip(&rename), rename);
+        for operation in [Operation::Create, Operation::Delete] {
+            let intent = Intent {
+                operation,
+                ..rename.clone()
+            };
+            assert_eq!(roundtrip(&intent), intent);
+        }
+        // What an earlier version wrote for a rename: no old slug, no earlier email.
+        let legacy = doc! {
+            "op": "rename", "phase": "started", "owner": "old", "lease_until": bson::DateTime::now(),
+            "from": bson::to_bson(&location("org_a")).unwrap(),
+            "to": bson::to_bson(&location("org_b")).unwrap(), "new_name": "B",
+        };
+        let read: Intent = bson::from_slice(&bson::to_vec(&legacy).unwrap()).unwrap();
+        assert!(matches!(
+            read.operation,
+            Operation::Rename {
+                from_slug: None,
+                ..
+            }
+        ));
+    }
 
     #[test]
     fn tenant_documents_survive_the_trip_through_bson_unchanged() {

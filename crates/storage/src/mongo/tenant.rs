@@ -1,4 +1,15 @@
-//! Documents in tenant collections.
+//! Documents in tenant collections, safe while other processes rename, move and delete.
+//!
+//! A request reads the organization's record (location and epoch), then works on the
+//! collection. An operation may begin in between, on any process: a write could then land in a
+//! collection that has just been renamed away, dropped or copied from, and even recreate it. So
+//! every write checks afterwards that the epoch has not moved. If it has, the write waits until
+//! the operation is over, does its work again where the documents now are, and removes
+//! whatever it left behind in the old place. A write is acknowledged only once its document is
+//! where the metadata says; reads that found nothing check the same way before answering.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use bson::{doc, Document as BsonDocument};
 use futures_util::TryStreamExt as _;
@@ -6,68 +17,145 @@ use mongodb::Collection;
 use orgsvc_domain::errors::{DocumentError, StoreError};
 use orgsvc_domain::ports::TenantStore;
 use orgsvc_domain::{Document, DocumentId, OrganizationId};
-use tokio::sync::RwLockReadGuard;
 
-use super::errors::timed;
-use super::records::{document_from_bson, document_to_bson, IntentOp};
-use super::MongoStore;
+use super::claims::at_epoch;
+use super::errors::{timed, DbError};
+use super::machine::{tenant_access, Access};
+use super::records::{document_from_bson, document_to_bson, Location};
+use super::{MongoStore, RenameMode};
+
+/// Where a tenant request goes, and the epoch of the record that said so.
+struct Target {
+    location: Location,
+    collection: Collection<BsonDocument>,
+    epoch: i64,
+}
 
 impl MongoStore {
-    /// The organization's collection, with its lock held for reading so no lifecycle operation
-    /// of this process moves it meanwhile. Writes are refused while another process moves it.
-    async fn tenant(
+    /// How long a request waits for an operation that makes the data unavailable (a
+    /// `renameCollection` about to happen, a copy under way for writes) before answering 503.
+    fn access_wait(&self) -> Duration {
+        self.op_timeout().min(Duration::from_secs(2))
+    }
+
+    /// How long a write that raced an operation waits for it to end: a lease (after which
+    /// another process takes the operation over) and one more operation.
+    fn settle_wait(&self) -> Duration {
+        Duration::from_secs(self.inner.settings.intent_lease_seconds) + self.op_timeout()
+    }
+
+    /// The organization's collection for a read or a write, per [`tenant_access`].
+    async fn target(
         &self,
         organization: &OrganizationId,
         write: bool,
-    ) -> Result<(RwLockReadGuard<'_, ()>, Collection<BsonDocument>), DocumentError> {
+        wait: Duration,
+    ) -> Result<Target, DocumentError> {
         self.ensure_ready().await?;
         let id = organization.to_string();
-        for _ in 0..2 {
-            let guard = self.lock(&id).read().await;
-            let record = timed(
-                self.op_timeout(),
-                self.inner.organizations.find_one(doc! {"_id": &id}),
-            )
-            .await
-            .map_err(StoreError::from)?
-            .ok_or(DocumentError::OrganizationNotFound)?;
-            match &record.intent {
-                None => {}
-                Some(intent) if intent.lease_until < bson::DateTime::now() => {
-                    drop(guard);
-                    self.recover(record).await?;
-                    continue;
+        let deadline = Instant::now() + wait;
+        let in_place = self.inner.settings.rename == RenameMode::Auto;
+        loop {
+            let record = self
+                .current(&id)
+                .await?
+                .ok_or(DocumentError::OrganizationNotFound)?;
+            match tenant_access(&record, write, in_place) {
+                Access::At(location) => {
+                    return Ok(Target {
+                        collection: self.collection(location).map_err(StoreError::from)?,
+                        location: location.clone(),
+                        epoch: record.epoch,
+                    })
                 }
-                Some(intent) if matches!(intent.op, IntentOp::Create | IntentOp::Delete) => {
-                    return Err(DocumentError::OrganizationNotFound)
+                Access::Absent => return Err(DocumentError::OrganizationNotFound),
+                Access::Wait if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                Some(_) if write => {
+                Access::Wait => {
                     return Err(StoreError::Unavailable(anyhow::anyhow!(
-                        "the organization's collection is being moved; retry shortly"
+                        "the organization's documents are being moved; retry shortly"
                     ))
                     .into())
                 }
-                // A rename in place moves the data with one renameCollection, at an instant
-                // the intent does not record: the recorded location may already be empty, and
-                // reading it would answer "not found" for documents that exist. (Copies keep
-                // the source complete until the switch, so reads go on during those.)
-                Some(intent) if self.renames_in_place(intent) => {
-                    return Err(StoreError::Unavailable(anyhow::anyhow!(
-                        "the organization is being renamed; retry shortly"
-                    ))
-                    .into())
-                }
-                Some(_) => {}
             }
-            let collection = self
-                .collection(&record.connection)
-                .map_err(StoreError::from)?;
-            return Ok((guard, collection));
         }
-        Err(
-            StoreError::Unavailable(anyhow::anyhow!("the organization is busy; retry shortly"))
-                .into(),
+    }
+
+    /// Whether no operation began on the organization since `target` was read.
+    async fn unchanged(
+        &self,
+        organization: &OrganizationId,
+        target: &Target,
+    ) -> Result<bool, StoreError> {
+        let filter = at_epoch(&organization.to_string(), target.epoch);
+        let count = timed(
+            self.op_timeout(),
+            self.inner.organizations.count_documents(filter).limit(1),
         )
+        .await?;
+        Ok(count == 1)
+    }
+
+    /// Runs `write` on the organization's collection until it has run where the documents are
+    /// with no operation beginning meanwhile; returns each run's outcome, the last one from
+    /// there. A copy of `document` left in a collection the documents have left is removed.
+    async fn write_checked<T, F, Fut>(
+        &self,
+        organization: &OrganizationId,
+        document: &DocumentId,
+        write: F,
+    ) -> Result<Vec<T>, DocumentError>
+    where
+        F: Fn(Collection<BsonDocument>) -> Fut,
+        Fut: Future<Output = Result<T, DbError>>,
+    {
+        let mut target = self.target(organization, true, self.access_wait()).await?;
+        let mut outcomes = Vec::new();
+        for _ in 0..4 {
+            outcomes.push(
+                write(target.collection.clone())
+                    .await
+                    .map_err(StoreError::from)?,
+            );
+            if self.unchanged(organization, &target).await? {
+                return Ok(outcomes);
+            }
+            tracing::info!(organization = %organization, "a write raced an operation; redoing it where the documents are");
+            let earlier = target.location;
+            target = match self.target(organization, true, self.settle_wait()).await {
+                Ok(next) => next,
+                Err(DocumentError::OrganizationNotFound) => {
+                    self.remove_left_behind(&earlier, document).await?;
+                    return Err(DocumentError::OrganizationNotFound);
+                }
+                Err(e) => return Err(e),
+            };
+            if target.location != earlier {
+                self.remove_left_behind(&earlier, document).await?;
+            }
+        }
+        Err(StoreError::Unavailable(anyhow::anyhow!(
+            "the organization keeps changing under this write; retry shortly"
+        ))
+        .into())
+    }
+
+    /// Removes `document` from a collection the organization's documents have left, and the
+    /// collection too if that write recreated it and nobody else uses it.
+    async fn remove_left_behind(
+        &self,
+        location: &Location,
+        document: &DocumentId,
+    ) -> Result<(), StoreError> {
+        let collection = self.collection(location)?;
+        timed(
+            self.op_timeout(),
+            collection.delete_one(doc! {"_id": document.to_string()}),
+        )
+        .await?;
+        self.drop_if_stray(location, false).await?;
+        Ok(())
     }
 }
 
@@ -77,11 +165,18 @@ impl TenantStore for MongoStore {
         organization: &OrganizationId,
         document: &Document,
     ) -> Result<(), DocumentError> {
-        let (_guard, collection) = self.tenant(organization, true).await?;
         let stored = document_to_bson(document).map_err(StoreError::from)?;
-        timed(self.op_timeout(), collection.insert_one(stored))
-            .await
-            .map_err(StoreError::from)?;
+        self.write_checked(organization, &document.id, |collection| {
+            let stored = stored.clone();
+            async move {
+                // Again after a race: already there is fine.
+                match timed(self.op_timeout(), collection.insert_one(stored)).await {
+                    Ok(_) | Err(DbError::Duplicate) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+        })
+        .await?;
         Ok(())
     }
 
@@ -90,14 +185,20 @@ impl TenantStore for MongoStore {
         organization: &OrganizationId,
         id: &DocumentId,
     ) -> Result<Option<Document>, DocumentError> {
-        let (_guard, collection) = self.tenant(organization, false).await?;
-        let found = timed(
-            self.op_timeout(),
-            collection.find_one(doc! {"_id": id.to_string()}),
-        )
-        .await
-        .map_err(StoreError::from)?;
-        Ok(found.map(document_from_bson).transpose()?)
+        for _ in 0..2 {
+            let target = self.target(organization, false, self.access_wait()).await?;
+            let found = timed(
+                self.op_timeout(),
+                target.collection.find_one(doc! {"_id": id.to_string()}),
+            )
+            .await
+            .map_err(StoreError::from)?;
+            // Found: it exists. Not found: unless the documents moved meanwhile.
+            if found.is_some() || self.unchanged(organization, &target).await? {
+                return Ok(found.map(document_from_bson).transpose()?);
+            }
+        }
+        Err(StoreError::Unavailable(anyhow::anyhow!("the organization is changing; retry")).into())
     }
 
     async fn list_documents(
@@ -106,24 +207,31 @@ impl TenantStore for MongoStore {
         after: Option<&DocumentId>,
         limit: usize,
     ) -> Result<Vec<Document>, DocumentError> {
-        let (_guard, collection) = self.tenant(organization, false).await?;
         let filter = after.map_or_else(BsonDocument::new, |a| doc! {"_id": {"$gt": a.to_string()}});
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let found: Vec<BsonDocument> = timed(self.op_timeout(), async {
-            collection
-                .find(filter)
-                .sort(doc! {"_id": 1})
-                .limit(limit)
-                .await?
-                .try_collect()
-                .await
-        })
-        .await
-        .map_err(StoreError::from)?;
-        Ok(found
-            .into_iter()
-            .map(document_from_bson)
-            .collect::<Result<_, _>>()?)
+        for _ in 0..2 {
+            let target = self.target(organization, false, self.access_wait()).await?;
+            let found: Vec<BsonDocument> = timed(self.op_timeout(), async {
+                target
+                    .collection
+                    .find(filter.clone())
+                    .sort(doc! {"_id": 1})
+                    .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .await?
+                    .try_collect()
+                    .await
+            })
+            .await
+            .map_err(StoreError::from)?;
+            // A full page comes from a collection holding the documents; a short one may come
+            // from one they have just left.
+            if found.len() >= limit || self.unchanged(organization, &target).await? {
+                return Ok(found
+                    .into_iter()
+                    .map(document_from_bson)
+                    .collect::<Result<_, _>>()?);
+            }
+        }
+        Err(StoreError::Unavailable(anyhow::anyhow!("the organization is changing; retry")).into())
     }
 
     async fn replace_document(
@@ -131,15 +239,20 @@ impl TenantStore for MongoStore {
         organization: &OrganizationId,
         document: &Document,
     ) -> Result<(), DocumentError> {
-        let (_guard, collection) = self.tenant(organization, true).await?;
         let stored = document_to_bson(document).map_err(StoreError::from)?;
-        let result = timed(
-            self.op_timeout(),
-            collection.replace_one(doc! {"_id": document.id.to_string()}, stored),
-        )
-        .await
-        .map_err(StoreError::from)?;
-        if result.matched_count == 0 {
+        let matched = self
+            .write_checked(organization, &document.id, |collection| {
+                let stored = stored.clone();
+                async move {
+                    let filter = doc! {"_id": document.id.to_string()};
+                    timed(self.op_timeout(), collection.replace_one(filter, stored))
+                        .await
+                        .map(|r| r.matched_count)
+                }
+            })
+            .await?;
+        // What counts is where the documents are: the last run.
+        if matched.last().copied().unwrap_or(0) == 0 {
             return Err(DocumentError::NotFound);
         }
         Ok(())
@@ -150,14 +263,18 @@ impl TenantStore for MongoStore {
         organization: &OrganizationId,
         id: &DocumentId,
     ) -> Result<(), DocumentError> {
-        let (_guard, collection) = self.tenant(organization, true).await?;
-        let result = timed(
-            self.op_timeout(),
-            collection.delete_one(doc! {"_id": id.to_string()}),
-        )
-        .await
-        .map_err(StoreError::from)?;
-        if result.deleted_count == 0 {
+        let deleted = self
+            .write_checked(organization, id, |collection| async move {
+                timed(
+                    self.op_timeout(),
+                    collection.delete_one(doc! {"_id": id.to_string()}),
+                )
+                .await
+                .map(|r| r.deleted_count)
+            })
+            .await?;
+        // Deleted by any run: it existed when this request began.
+        if deleted.iter().all(|&n| n == 0) {
             return Err(DocumentError::NotFound);
         }
         Ok(())

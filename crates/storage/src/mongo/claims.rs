@@ -1,0 +1,199 @@
+//! Starting an operation and taking one over: each is a claim in `operation_claims` that only
+//! one process can win (an insert under a unique `_id` is atomic on every server, unlike a
+//! conditional update on some, FerretDB 1.x among them). Starting claims the organization's
+//! next epoch; recovery claims one lease of an expired operation, then runs it to the end.
+
+use bson::{doc, Document as BsonDocument};
+use futures_util::TryStreamExt as _;
+use orgsvc_domain::errors::StoreError;
+
+use super::errors::{timed, DbError};
+use super::executor::{is_lost, to_bson};
+use super::records::{ClaimDoc, Operation, OrganizationDoc};
+use super::MongoStore;
+
+/// Matches a record at `epoch` (records of earlier versions have none: epoch 0).
+pub(super) fn at_epoch(id: &str, epoch: i64) -> BsonDocument {
+    if epoch == 0 {
+        doc! {"_id": id, "$or": [{"epoch": 0_i64}, {"epoch": {"$exists": false}}]}
+    } else {
+        doc! {"_id": id, "epoch": epoch}
+    }
+}
+
+/// Why an operation could not be started.
+pub(super) enum BeginError {
+    /// Another operation holds the organization.
+    Busy,
+    /// The new slug is taken.
+    SlugTaken,
+    Store(StoreError),
+}
+
+impl From<StoreError> for BeginError {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+impl From<DbError> for BeginError {
+    fn from(error: DbError) -> Self {
+        Self::Store(error.into())
+    }
+}
+impl MongoStore {
+    /// Inserts the claim `key`; `false` if somebody holds it. A claim is never taken twice, so
+    /// of any number of processes trying, exactly one wins (an insert under a unique `_id` is
+    /// atomic on every server, unlike a conditional update on some).
+    async fn claim(&self, key: &str) -> Result<bool, StoreError> {
+        let claim = ClaimDoc {
+            id: key.to_owned(),
+            owner: self.inner.owner.clone(),
+            at: bson::DateTime::now(),
+        };
+        match timed(self.op_timeout(), self.inner.claims.insert_one(&claim)).await {
+            Ok(_) => Ok(true),
+            Err(DbError::Duplicate) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        timed(
+            self.op_timeout(),
+            self.inner
+                .claims
+                .delete_one(doc! {"_id": key, "owner": &self.inner.owner}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Records `operation` on `record` (read at its current epoch, without an intent), raising
+    /// the epoch, together with `set`. The claim of the next epoch makes this exclusive; a claim
+    /// whose holder died before using it is taken over once its lease has passed.
+    pub(super) async fn begin(
+        &self,
+        record: &OrganizationDoc,
+        operation: Operation,
+        mut set: BsonDocument,
+    ) -> Result<OrganizationDoc, BeginError> {
+        let epoch = record.epoch + 1;
+        let key = format!("{}/{epoch}", record.id);
+        if !self.claim(&key).await? {
+            let stale = bson::DateTime::from_millis(
+                bson::DateTime::now().timestamp_millis()
+                    - i64::try_from(self.inner.settings.intent_lease_seconds * 1000)
+                        .unwrap_or(i64::MAX / 2),
+            );
+            timed(
+                self.op_timeout(),
+                self.inner
+                    .claims
+                    .delete_one(doc! {"_id": &key, "at": {"$lt": stale}}),
+            )
+            .await?;
+            if !self.claim(&key).await? {
+                return Err(BeginError::Busy);
+            }
+        }
+        let intent = self.new_intent(operation);
+        set.insert("intent", to_bson(&intent)?);
+        set.insert("epoch", epoch);
+        let mut filter = at_epoch(&record.id, record.epoch);
+        filter.insert("intent", doc! {"$exists": false});
+        let recorded = timed(
+            self.op_timeout(),
+            self.inner
+                .organizations
+                .update_one(filter, doc! {"$set": set.clone()}),
+        )
+        .await;
+        let failed = match recorded {
+            Ok(result) if result.matched_count == 1 => None,
+            Ok(_) => Some(BeginError::Busy),
+            Err(DbError::Duplicate) => Some(BeginError::SlugTaken),
+            Err(e) => Some(BeginError::Store(e.into())),
+        };
+        if let Some(error) = failed {
+            self.release(&key).await?;
+            return Err(error);
+        }
+        let mut started = record.clone();
+        if let Ok(slug) = set.get_str("slug") {
+            slug.clone_into(&mut started.slug);
+        }
+        started.epoch = epoch;
+        started.intent = Some(intent);
+        Ok(started)
+    }
+
+    // ---- Recovery ----
+
+    /// Finishes (or for a create, undoes) an operation whose owner stopped renewing its lease.
+    /// Of all the processes that find it, exactly one wins the claim on that lease and runs it.
+    pub(super) async fn recover(&self, record: OrganizationDoc) -> Result<(), StoreError> {
+        let Some(stale) = &record.intent else {
+            return Ok(());
+        };
+        let key = format!(
+            "{}/{}/{}/{}",
+            record.id,
+            record.epoch,
+            stale.owner,
+            stale.lease_until.timestamp_millis()
+        );
+        if !self.claim(&key).await? {
+            return Ok(());
+        }
+        let mut filter = at_epoch(&record.id, record.epoch);
+        filter.insert("intent.owner", &stale.owner);
+        filter.insert("intent.lease_until", stale.lease_until);
+        let taken = timed(
+            self.op_timeout(),
+            self.inner.organizations.update_one(
+                filter,
+                doc! {"$set": {"intent.owner": &self.inner.owner, "intent.lease_until": self.lease_until()}},
+            ),
+        )
+        .await?;
+        if taken.matched_count == 0 {
+            // Renewed by its owner, or finished, since it was read.
+            return Ok(());
+        }
+        tracing::warn!(organization = %record.id, op = stale.operation.name(), phase = ?stale.phase,
+            "recovering an interrupted operation");
+        let mut claimed = record.clone();
+        if let Some(intent) = &mut claimed.intent {
+            intent.owner.clone_from(&self.inner.owner);
+        }
+        match self.run_to_end(claimed, None).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_lost(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Recovers every operation whose owner stopped renewing it.
+    pub(super) async fn recover_expired(&self) -> Result<(), StoreError> {
+        let filter = doc! {"intent": {"$exists": true}, "intent.lease_until": {"$lt": bson::DateTime::now()}};
+        let stale: Vec<OrganizationDoc> = timed(self.op_timeout(), async {
+            self.inner
+                .organizations
+                .find(filter)
+                .await?
+                .try_collect()
+                .await
+        })
+        .await?;
+        let mut failed = None;
+        for record in stale {
+            let id = record.id.clone();
+            if let Err(e) = self.recover(record).await {
+                tracing::warn!(organization = %id, error = ?e, "recovery failed; will retry");
+                failed = Some(e);
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+}

@@ -1,0 +1,357 @@
+//! The executor: runs the step [`machine::next_step`] names, records the phase it reaches,
+//! and asks again until the operation is over.
+//!
+//! The process that started an operation drives it in a task of its own: when the database
+//! stops answering halfway, the task retries each step until it answers again (or another
+//! process has taken the operation over), so an operation never waits out its own lease. The
+//! request waits for the task a bounded time and then answers "accepted, finishing".
+
+use std::time::Duration;
+
+use bson::{doc, Document as BsonDocument};
+use orgsvc_domain::errors::StoreError;
+
+use super::collections::MoveError;
+use super::errors::{timed, DbError};
+use super::machine::{self, can_abandon, next_step, Step};
+use super::records::{AdminChange, AdminDoc, Intent, Operation, OrganizationDoc, Phase};
+use super::{MongoStore, RenameMode};
+
+/// Returned when this process's claim on an operation is gone: another process recovered it.
+#[derive(Debug, thiserror::Error)]
+#[error("lost the claim on organization {0}'s operation to another process")]
+pub(super) struct LostClaim(String);
+
+pub(super) fn is_lost(error: &StoreError) -> bool {
+    matches!(error, StoreError::Unavailable(e) if e.downcast_ref::<LostClaim>().is_some())
+}
+
+pub(super) fn busy() -> StoreError {
+    StoreError::Unavailable(anyhow::anyhow!(
+        "another operation on this organization is in progress"
+    ))
+}
+
+pub(super) fn to_bson<T: serde::Serialize>(value: &T) -> Result<bson::Bson, StoreError> {
+    bson::to_bson(value).map_err(|e| StoreError::Unknown(e.into()))
+}
+
+/// How an operation that ran to its end came out.
+#[derive(Debug)]
+pub(super) enum Ended {
+    Done,
+    /// Given up before anything moved: the admin's new email belongs to someone else.
+    EmailTaken,
+    /// Given up before anything moved: the target collection is another organization's.
+    TargetBusy,
+}
+
+/// What the process that started an operation knows and recovery does not: it may give the
+/// operation up (and put the admin's credentials back as they were read) instead of finishing.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Live {
+    pub(super) admin_before: Option<AdminDoc>,
+}
+
+impl MongoStore {
+    fn in_place(&self, intent: &Intent) -> bool {
+        intent.operation.relocation().is_some_and(|(from, to)| {
+            machine::moves_in_place(from, to, self.inner.settings.rename == RenameMode::Auto)
+        })
+    }
+
+    /// Runs `record`'s operation to its end in a task of its own (so neither a dropped request
+    /// nor a database outage leaves it half done while this process lives), and waits for it
+    /// up to `wait`.
+    pub(super) async fn drive(
+        &self,
+        record: OrganizationDoc,
+        live: Live,
+        wait: Option<Duration>,
+    ) -> Result<Option<Ended>, StoreError> {
+        let store = self.clone();
+        let task = tokio::spawn(async move { store.run_to_end(record, Some(&live)).await });
+        let joined = match wait {
+            Some(limit) => match tokio::time::timeout(limit, task).await {
+                Ok(joined) => joined,
+                Err(_) => return Ok(None),
+            },
+            None => task.await,
+        };
+        match joined.map_err(|e| StoreError::Unknown(e.into()))? {
+            Ok(ended) => Ok(Some(ended)),
+            Err(e) if is_lost(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The executor: the machine's next step, run, recorded; again until the operation is
+    /// over. With `live` (the process that started it) a step the database could not take is
+    /// retried until it can; recovery leaves that to its next attempt.
+    pub(super) async fn run_to_end(
+        &self,
+        mut record: OrganizationDoc,
+        live: Option<&Live>,
+    ) -> Result<Ended, StoreError> {
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let Some(intent) = record.intent.clone() else {
+                return Ok(Ended::Done);
+            };
+            let step = next_step(&intent, self.in_place(&intent))
+                .map_err(|e| StoreError::Unknown(e.into()))?;
+            match self.run_step(&mut record, &intent, step, live).await {
+                Ok(Some(ended)) => return Ok(ended),
+                Ok(None) => pause = Duration::from_millis(50),
+                Err(MoveError::Store(e @ StoreError::Unavailable(_)))
+                    if live.is_some() && !is_lost(&e) =>
+                {
+                    tracing::warn!(organization = %record.id, ?step, error = %e,
+                        "an operation step failed; retrying until the database answers");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Err(MoveError::TargetBusy) => match live {
+                    Some(live) if can_abandon(intent.phase) => {
+                        self.abandon(&record, &intent, live).await?;
+                        return Ok(Ended::TargetBusy);
+                    }
+                    // Left for a later attempt: the other organization is still moving away.
+                    _ => return Err(busy()),
+                },
+                Err(MoveError::Store(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// Runs one step and records where the operation stands; `Some` when it ended.
+    async fn run_step(
+        &self,
+        record: &mut OrganizationDoc,
+        intent: &Intent,
+        step: Step,
+        live: Option<&Live>,
+    ) -> Result<Option<Ended>, MoveError> {
+        let mut set = BsonDocument::new();
+        match step {
+            Step::ApplyAdmin => {
+                if let Operation::Rename {
+                    admin: Some(change),
+                    ..
+                } = &intent.operation
+                {
+                    match self.apply_admin_change(change).await {
+                        Ok(()) => {}
+                        Err(DbError::Duplicate) => match live {
+                            Some(live) => {
+                                self.abandon(record, intent, live).await?;
+                                return Ok(Some(Ended::EmailTaken));
+                            }
+                            None => tracing::warn!(organization = %record.id,
+                                "email change skipped: taken meanwhile"),
+                        },
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            Step::RenameCollection | Step::Copy => {
+                let (from, to) = intent.operation.relocation().ok_or_else(|| {
+                    StoreError::Unknown(anyhow::anyhow!("{step:?} without locations"))
+                })?;
+                if step == Step::RenameCollection {
+                    self.rename_collection(record, intent, from, to).await?;
+                } else {
+                    self.copy_collection(record, intent, from, to).await?;
+                }
+            }
+            Step::Switch => {
+                let (_, to) = intent.operation.relocation().ok_or_else(|| {
+                    StoreError::Unknown(anyhow::anyhow!("switch without locations"))
+                })?;
+                set.insert("connection", to_bson(to)?);
+                if let Operation::Rename {
+                    new_name,
+                    updated_at,
+                    ..
+                } = &intent.operation
+                {
+                    set.insert("name", new_name);
+                    if let Some(at) = updated_at {
+                        set.insert("updated_at", at);
+                    }
+                    new_name.clone_into(&mut record.name);
+                }
+                record.connection = to.clone();
+            }
+            Step::DropSource => {
+                if let Some((from, to)) = intent.operation.relocation() {
+                    if from != to {
+                        self.drop_collection(from).await?;
+                    }
+                }
+            }
+            Step::Finish => {
+                self.update_owned(&record.id, doc! {}, doc! {"intent": ""})
+                    .await?;
+                record.intent = None;
+                return Ok(Some(Ended::Done));
+            }
+            Step::UndoCreate => {
+                // Still ours? (If the create's last write landed after all, it is over.)
+                self.update_owned(&record.id, doc! {}, doc! {}).await?;
+                self.remove_organization(record).await?;
+                return Ok(Some(Ended::Done));
+            }
+            Step::RemoveAdmins => {
+                timed(
+                    self.op_timeout(),
+                    self.inner
+                        .admins
+                        .delete_many(doc! {"organization_id": &record.id}),
+                )
+                .await?;
+            }
+            Step::DropCollection => self.drop_collection(&record.connection).await?,
+            Step::RemoveRecord => {
+                self.remove_record(&record.id).await?;
+                return Ok(Some(Ended::Done));
+            }
+        }
+        let phase = step.reaches().ok_or_else(|| {
+            StoreError::Unknown(anyhow::anyhow!("{step:?} does not end the operation"))
+        })?;
+        set.insert("intent.phase", to_bson(&phase)?);
+        self.update_owned(&record.id, set, doc! {}).await?;
+        if let Some(intent) = &mut record.intent {
+            intent.phase = phase;
+        }
+        Ok(None)
+    }
+
+    /// `$set`s (renewing the lease) and `$unset`s fields of a record whose intent this process
+    /// owns; losing the claim (another process recovered it meanwhile) stops the operation.
+    pub(super) async fn update_owned(
+        &self,
+        id: &str,
+        mut set: BsonDocument,
+        unset: BsonDocument,
+    ) -> Result<(), StoreError> {
+        let mut update = BsonDocument::new();
+        if unset.is_empty() {
+            set.insert("intent.lease_until", self.lease_until());
+        }
+        if !set.is_empty() {
+            update.insert("$set", set);
+        }
+        if !unset.is_empty() {
+            update.insert("$unset", unset);
+        }
+        let result = timed(
+            self.op_timeout(),
+            self.inner
+                .organizations
+                .update_one(doc! {"_id": id, "intent.owner": &self.inner.owner}, update),
+        )
+        .await?;
+        if result.matched_count == 0 {
+            return Err(StoreError::Unavailable(LostClaim(id.to_owned()).into()));
+        }
+        Ok(())
+    }
+
+    /// Gives up a rename or move before anything moved: the admin's credentials as they were
+    /// read, the old slug back, the intent removed.
+    async fn abandon(
+        &self,
+        record: &OrganizationDoc,
+        intent: &Intent,
+        live: &Live,
+    ) -> Result<(), StoreError> {
+        if let Some(before) = &live.admin_before {
+            if intent.phase >= Phase::AdminApplied {
+                self.restore_admin(before).await?;
+            }
+        }
+        let mut set = doc! {};
+        if let Operation::Rename {
+            from_slug: Some(old),
+            ..
+        } = &intent.operation
+        {
+            set.insert("slug", old);
+        }
+        self.update_owned(&record.id, set, doc! {"intent": ""})
+            .await
+    }
+
+    /// Puts an admin's credentials back as they were read before a change.
+    async fn restore_admin(&self, before: &AdminDoc) -> Result<(), StoreError> {
+        timed(
+            self.op_timeout(),
+            self.inner.admins.update_one(
+                doc! {"_id": &before.id},
+                doc! {"$set": {
+                    "email": &before.email,
+                    "password_hash": &before.password_hash,
+                    "token_version": before.token_version,
+                }},
+            ),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn apply_admin_change(&self, change: &AdminChange) -> Result<(), DbError> {
+        let mut set = BsonDocument::new();
+        if let Some(email) = &change.email {
+            set.insert("email", email);
+        }
+        if let Some(hash) = &change.password_hash {
+            set.insert("password_hash", hash);
+        }
+        if set.is_empty() {
+            return Ok(());
+        }
+        let mut update = doc! {"$set": set};
+        if let Some(version) = change.token_version {
+            update.insert("$max", doc! {"token_version": version});
+        }
+        timed(
+            self.op_timeout(),
+            self.inner
+                .admins
+                .update_one(doc! {"_id": &change.admin_id}, update),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Admins, then (unless another organization uses it) the collection, then the record.
+    async fn remove_organization(&self, record: &OrganizationDoc) -> Result<(), StoreError> {
+        timed(
+            self.op_timeout(),
+            self.inner
+                .admins
+                .delete_many(doc! {"organization_id": &record.id}),
+        )
+        .await?;
+        if !self.used_by_another(&record.connection, &record.id).await? {
+            self.drop_collection(&record.connection).await?;
+        }
+        self.remove_record(&record.id).await
+    }
+
+    async fn remove_record(&self, id: &str) -> Result<(), StoreError> {
+        let result = timed(
+            self.op_timeout(),
+            self.inner
+                .organizations
+                .delete_one(doc! {"_id": id, "intent.owner": &self.inner.owner}),
+        )
+        .await?;
+        if result.deleted_count == 0 {
+            return Err(StoreError::Unavailable(LostClaim(id.to_owned()).into()));
+        }
+        Ok(())
+    }
+}
