@@ -16,7 +16,7 @@ use crate::helpers::{assert_problem, settings, Backend, TestApp};
 use crate::process::Deployment;
 
 /// A FerretDB of the test's own, or `None` (said loudly) off CI where none can be started.
-fn own_server(test: &str) -> Option<FerretDb> {
+pub fn own_server(test: &str) -> Option<FerretDb> {
     match FerretDb::start() {
         Ok(server) => Some(server),
         Err(e) if std::env::var_os("CI").is_none() => {

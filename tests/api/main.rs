@@ -48,4 +48,5 @@ mod operations;
 mod organizations;
 mod packaging;
 mod process;
+mod scale_out;
 mod update;

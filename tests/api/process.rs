@@ -1,5 +1,6 @@
 //! The real `orgsvc` binary as a child process on MongoDB, for tests that kill it.
 
+use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,17 +28,39 @@ pub struct Deployment {
     pub tenants: String,
     pub extra_env: Vec<(String, String)>,
     client: Client,
+    /// Every cluster by name, `default` included.
+    clusters: BTreeMap<String, Client>,
 }
 
 impl Deployment {
     pub async fn new(uri: &str) -> Self {
+        let client = Client::with_uri_str(uri).await.unwrap();
         Self {
             uri: uri.to_owned(),
             master: orgsvc_testkit::unique_name("master"),
             tenants: orgsvc_testkit::unique_name("tenants"),
             extra_env: Vec::new(),
-            client: Client::with_uri_str(uri).await.unwrap(),
+            client: client.clone(),
+            clusters: BTreeMap::from([("default".to_owned(), client)]),
         }
+    }
+
+    /// Another named cluster for tenants.
+    pub async fn add_cluster(&mut self, name: &str, uri: &str) {
+        self.extra_env.push((
+            format!(
+                "ORGSVC__STORAGE__MONGODB__CLUSTERS__{}__URI",
+                name.to_uppercase()
+            ),
+            uri.to_owned(),
+        ));
+        self.clusters
+            .insert(name.to_owned(), Client::with_uri_str(uri).await.unwrap());
+    }
+
+    /// The tenant database on `cluster`.
+    pub fn tenant_db_on(&self, cluster: &str) -> Database {
+        self.clusters[cluster].database(&self.tenants)
     }
 
     pub fn master_db(&self) -> Database {
@@ -69,7 +92,12 @@ impl Deployment {
             )
             .env("ORGSVC__LOG__FILTER", "warn")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            // The service logs to stdout: shown with ORGSVC_TEST_SERVICE_LOGS=1.
+            .stdout(if std::env::var_os("ORGSVC_TEST_SERVICE_LOGS").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .stderr(Stdio::inherit());
         for (key, value) in &self.extra_env {
             command.env(key, value);
@@ -123,46 +151,79 @@ impl Deployment {
 
     /// The storage invariants that must hold whenever no operation is in progress.
     pub async fn assert_consistent(&self) {
+        let broken = self.inconsistencies().await;
+        assert!(broken.is_empty(), "{}", broken.join("\n"));
+    }
+
+    /// What breaks the storage invariants right now (empty when they hold).
+    pub async fn inconsistencies(&self) -> Vec<String> {
         let organizations = find_all(&self.master_db().collection("organizations"), doc! {}).await;
         let admins = find_all(&self.master_db().collection("admins"), doc! {}).await;
-        let collections = self.tenant_db().list_collection_names().await.unwrap();
+        let collections = self.collections().await;
+        let mut broken = Vec::new();
         let mut referenced = Vec::new();
         for organization in &organizations {
             let id = organization.get_str("_id").unwrap();
-            assert!(
-                !organization.contains_key("intent"),
-                "unfinished operation: {organization}"
-            );
+            if organization.contains_key("intent") {
+                broken.push(format!("unfinished operation: {organization}"));
+            }
             let admin_id = organization.get_str("admin_id").unwrap();
-            assert!(
-                admins
-                    .iter()
-                    .any(|a| a.get_str("_id") == Ok(admin_id)
-                        && a.get_str("organization_id") == Ok(id)),
-                "organization without its admin: {organization}"
-            );
-            let connection = organization.get_document("connection").unwrap();
-            let collection = connection.get_str("collection").unwrap().to_owned();
-            assert!(
-                collections.contains(&collection),
-                "metadata points at a missing collection: {organization}"
-            );
-            referenced.push(collection);
+            if !admins
+                .iter()
+                .any(|a| a.get_str("_id") == Ok(admin_id) && a.get_str("organization_id") == Ok(id))
+            {
+                broken.push(format!("organization without its admin: {organization}"));
+            }
+            let location = location_of(organization);
+            if !collections.contains(&location) {
+                broken.push(format!(
+                    "metadata points at a missing collection: {organization}"
+                ));
+            }
+            referenced.push(location);
         }
         for admin in &admins {
             let organization = admin.get_str("organization_id").unwrap();
-            assert!(
-                organizations
-                    .iter()
-                    .any(|o| o.get_str("_id") == Ok(organization)),
-                "admin without an organization: {admin}"
-            );
+            if !organizations
+                .iter()
+                .any(|o| o.get_str("_id") == Ok(organization))
+            {
+                broken.push(format!("admin without an organization: {admin}"));
+            }
         }
         for collection in &collections {
             let owners = referenced.iter().filter(|c| *c == collection).count();
-            assert_eq!(owners, 1, "collection {collection} has {owners} owners");
+            if owners != 1 {
+                broken.push(format!("collection {collection:?} has {owners} owners"));
+            }
         }
+        broken
     }
+
+    /// Every tenant collection as (cluster, name).
+    pub async fn collections(&self) -> Vec<(String, String)> {
+        let mut collections = Vec::new();
+        for cluster in self.clusters.keys() {
+            for name in self
+                .tenant_db_on(cluster)
+                .list_collection_names()
+                .await
+                .unwrap()
+            {
+                collections.push((cluster.clone(), name));
+            }
+        }
+        collections
+    }
+}
+
+/// Where an organization record says its documents are: (cluster, collection).
+pub fn location_of(organization: &Document) -> (String, String) {
+    let connection = organization.get_document("connection").unwrap();
+    (
+        connection.get_str("cluster").unwrap().to_owned(),
+        connection.get_str("collection").unwrap().to_owned(),
+    )
 }
 
 pub struct Service {
@@ -179,6 +240,10 @@ impl Service {
     /// Sends `request` and reads its JSON body.
     pub async fn json(&self, request: reqwest::RequestBuilder) -> serde_json::Value {
         request.send().await.unwrap().json().await.unwrap()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: no shutdown code runs.

@@ -62,7 +62,8 @@ struct Inner {
     audit: Collection<audit::EventDoc>,
     claims: Collection<ClaimDoc>,
     settings: MongoSettings,
-    /// Identifies this process in the intents it owns.
+    /// Identifies this process in the intents it owns: `<host>/<pid>/<uuid>`, so an operator
+    /// (or a test) can tell which instance holds an operation.
     owner: String,
     /// Collections the last sweep found unreferenced; dropped if the next finds them again.
     strays: Mutex<BTreeSet<Location>>,
@@ -139,7 +140,7 @@ impl MongoStore {
                 master,
                 clients,
                 settings,
-                owner: uuid::Uuid::new_v4().to_string(),
+                owner: owner_id(),
                 strays: Mutex::new(BTreeSet::new()),
                 next_cluster: AtomicUsize::new(0),
                 ready: OnceCell::new(),
@@ -407,4 +408,15 @@ impl OrganizationStore for MongoStore {
         // A server that is back after an outage may still need its indexes and recovery.
         self.ensure_ready().await
     }
+}
+
+/// `<host>/<pid>/<uuid>`: unique per process (the uuid), readable by people (host and pid).
+fn owner_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    format!("{host}/{}/{}", std::process::id(), uuid::Uuid::new_v4())
 }

@@ -19,7 +19,7 @@ use orgsvc_domain::ports::TenantStore;
 use orgsvc_domain::{Document, DocumentId, OrganizationId};
 
 use super::claims::at_epoch;
-use super::errors::{timed, DbError};
+use super::errors::{absent_as, timed, DbError};
 use super::machine::{tenant_access, Access};
 use super::records::{document_from_bson, document_to_bson, Location};
 use super::{MongoStore, RenameMode};
@@ -113,13 +113,16 @@ impl MongoStore {
         let mut target = self.target(organization, true, self.access_wait()).await?;
         let mut outcomes = Vec::new();
         for _ in 0..4 {
-            outcomes.push(
-                write(target.collection.clone())
-                    .await
-                    .map_err(StoreError::from)?,
-            );
-            if self.unchanged(organization, &target).await? {
-                return Ok(outcomes);
+            match write(target.collection.clone()).await {
+                Ok(outcome) => {
+                    outcomes.push(outcome);
+                    if self.unchanged(organization, &target).await? {
+                        return Ok(outcomes);
+                    }
+                }
+                // The collection went away under the write (FerretDB): where is it now?
+                Err(DbError::NamespaceNotFound) => {}
+                Err(e) => return Err(StoreError::from(e).into()),
             }
             tracing::info!(organization = %organization, "a write raced an operation; redoing it where the documents are");
             let earlier = target.location;
@@ -149,11 +152,15 @@ impl MongoStore {
         document: &DocumentId,
     ) -> Result<(), StoreError> {
         let collection = self.collection(location)?;
-        timed(
+        let removed = timed(
             self.op_timeout(),
             collection.delete_one(doc! {"_id": document.to_string()}),
         )
-        .await?;
+        .await;
+        match removed {
+            Ok(_) | Err(DbError::NamespaceNotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
         self.drop_if_stray(location, false).await?;
         Ok(())
     }
@@ -191,8 +198,8 @@ impl TenantStore for MongoStore {
                 self.op_timeout(),
                 target.collection.find_one(doc! {"_id": id.to_string()}),
             )
-            .await
-            .map_err(StoreError::from)?;
+            .await;
+            let found = absent_as(found, None).map_err(StoreError::from)?;
             // Found: it exists. Not found: unless the documents moved meanwhile.
             if found.is_some() || self.unchanged(organization, &target).await? {
                 return Ok(found.map(document_from_bson).transpose()?);
@@ -210,7 +217,7 @@ impl TenantStore for MongoStore {
         let filter = after.map_or_else(BsonDocument::new, |a| doc! {"_id": {"$gt": a.to_string()}});
         for _ in 0..2 {
             let target = self.target(organization, false, self.access_wait()).await?;
-            let found: Vec<BsonDocument> = timed(self.op_timeout(), async {
+            let found = timed(self.op_timeout(), async {
                 target
                     .collection
                     .find(filter.clone())
@@ -220,8 +227,9 @@ impl TenantStore for MongoStore {
                     .try_collect()
                     .await
             })
-            .await
-            .map_err(StoreError::from)?;
+            .await;
+            let found: Vec<BsonDocument> =
+                absent_as(found, Vec::new()).map_err(StoreError::from)?;
             // A full page comes from a collection holding the documents; a short one may come
             // from one they have just left.
             if found.len() >= limit || self.unchanged(organization, &target).await? {
