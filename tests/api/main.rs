@@ -48,5 +48,7 @@ mod operations;
 mod organizations;
 mod packaging;
 mod process;
+mod proxy;
+mod rename_outage;
 mod scale_out;
 mod update;

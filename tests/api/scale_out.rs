@@ -19,93 +19,17 @@ use serde_json::{json, Value};
 
 use crate::clusters::own_server;
 use crate::helpers::PASSWORD;
-use crate::process::{find_all, location_of, Deployment, Service};
+use crate::process::{Deployment, Service};
+
+mod checks;
+mod clients;
+
+use clients::{signal, soak, Pool, Tally, Tenant};
 
 const INSTANCES: usize = 3;
 /// The instance that is killed, and through which most renames go.
 const VICTIM: usize = 1;
 const WRITERS: usize = 8;
-
-fn soak() -> Duration {
-    let seconds = std::env::var("ORGSVC_SOAK_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(8);
-    Duration::from_secs(seconds)
-}
-
-/// The instances' addresses and which of them are alive; clients skip dead ones.
-#[derive(Clone)]
-struct Pool {
-    addresses: Arc<Vec<String>>,
-    alive: Arc<Vec<AtomicBool>>,
-    client: reqwest::Client,
-}
-
-impl Pool {
-    /// Instance `n` (modulo their number), or the next live one after it.
-    fn pick(&self, n: usize) -> &str {
-        (0..INSTANCES)
-            .map(|k| (n + k) % INSTANCES)
-            .find(|&i| self.alive[i].load(Ordering::SeqCst))
-            .map(|i| self.addresses[i].as_str())
-            .expect("an instance is alive")
-    }
-}
-
-struct Tenant {
-    name: String,
-    id: String,
-    token: String,
-}
-
-/// Counts of answers by kind, per client role, and the bodies of server errors.
-#[derive(Default)]
-struct Tally(Mutex<BTreeMap<String, usize>>, Mutex<Vec<String>>);
-
-impl Tally {
-    fn add(&self, what: impl Into<String>) {
-        *self.0.lock().unwrap().entry(what.into()).or_default() += 1;
-    }
-
-    /// Counts the answer; gives back the response unless it was a server error.
-    async fn outcome(
-        &self,
-        answer: Result<reqwest::Response, reqwest::Error>,
-    ) -> Option<reqwest::Response> {
-        let Ok(response) = answer else {
-            self.add("no answer");
-            return None;
-        };
-        let status = response.status();
-        self.add(status.as_u16().to_string());
-        if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
-            let body = response.text().await.unwrap_or_default();
-            self.1.lock().unwrap().push(body);
-            return None;
-        }
-        Some(response)
-    }
-
-    fn get(&self, what: &str) -> usize {
-        self.0.lock().unwrap().get(what).copied().unwrap_or(0)
-    }
-
-    fn show(&self) -> String {
-        format!("{:?}", self.0.lock().unwrap())
-    }
-
-    /// Panics on any answer outside `allowed` (a 500 most of all).
-    fn only(&self, role: &str, allowed: &[&str]) {
-        for (what, count) in self.0.lock().unwrap().iter() {
-            assert!(
-                allowed.contains(&what.as_str()),
-                "{role}: {count} answers {what}: {:?}",
-                self.1.lock().unwrap()
-            );
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_instances_renaming_moving_deleting_and_one_killed_lose_no_acknowledged_write() {
@@ -376,108 +300,11 @@ async fn three_instances_renaming_moving_deleting_and_one_killed_lose_no_acknowl
         "no move succeeded: {move_failures:?}"
     );
 
-    // Where every document is, by id.
-    let mut found: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    for (cluster, collection) in deployment.collections().await {
-        let documents = find_all(
-            &deployment.tenant_db_on(&cluster).collection(&collection),
-            doc! {},
-        )
-        .await;
-        for document in documents {
-            found
-                .entry(document.get_str("_id").unwrap().to_owned())
-                .or_default()
-                .push((cluster.clone(), collection.clone()));
-        }
-    }
-    let organizations: BTreeMap<String, Document> =
-        find_all(&deployment.master_db().collection("organizations"), doc! {})
-            .await
-            .into_iter()
-            .map(|o| (o.get_str("_id").unwrap().to_owned(), o))
-            .collect();
     let acked = acked.lock().unwrap().clone();
-    let mut checked = 0;
-    for tenant in tenants.iter() {
-        let ids = acked.get(&tenant.id).cloned().unwrap_or_default();
-        match organizations.get(&tenant.id) {
-            None => {
-                assert!(tenant.name.starts_with("Doomed"), "{} is gone", tenant.name);
-                for id in &ids {
-                    assert!(
-                        !found.contains_key(id),
-                        "{id} of deleted {} survives in {:?}",
-                        tenant.name,
-                        found[id]
-                    );
-                }
-            }
-            Some(organization) => {
-                assert!(!tenant.name.starts_with("Doomed"), "{} lives", tenant.name);
-                let location = location_of(organization);
-                for id in &ids {
-                    assert_eq!(
-                        found.get(id),
-                        Some(&vec![location.clone()]),
-                        "acknowledged write {id} of {} (now at {location:?})",
-                        tenant.name
-                    );
-                    checked += 1;
-                }
-            }
-        }
-    }
-
-    // The survivors answer alike, once their caches have expired (cache.ttl_ms: 1 s).
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let checked =
+        checks::every_acknowledged_write_is_where_it_belongs(&deployment, &tenants, &acked).await;
     let survivors: Vec<&Service> = services.iter().flatten().collect();
-    for tenant in tenants.iter() {
-        let name = organizations
-            .get(&tenant.id)
-            .map_or(tenant.name.clone(), |o| {
-                o.get_str("name").unwrap().to_owned()
-            });
-        let mut answers = Vec::new();
-        for service in &survivors {
-            let response = service
-                .client
-                .get(service.url("/org/get"))
-                .query(&[("organization_name", &name)])
-                .send()
-                .await
-                .unwrap();
-            let status = response.status();
-            let mut body: Value = response.json().await.unwrap();
-            if let Some(body) = body.as_object_mut() {
-                body.remove("request_id");
-            }
-            let documents = if organizations.contains_key(&tenant.id) {
-                Some(document_ids(service, &tenant.token).await)
-            } else {
-                None
-            };
-            answers.push((status, body, documents));
-        }
-        let expected = if organizations.contains_key(&tenant.id) {
-            StatusCode::OK
-        } else {
-            StatusCode::NOT_FOUND
-        };
-        assert_eq!(answers[0].0, expected, "{name}: {}", answers[0].1);
-        assert!(
-            answers.iter().all(|a| *a == answers[0]),
-            "the survivors disagree on {name}: {answers:?}"
-        );
-        if let Some(location) = organizations.get(&tenant.id).map(location_of) {
-            let stored: BTreeSet<String> = found
-                .iter()
-                .filter(|(_, at)| at.contains(&location))
-                .map(|(id, _)| id.clone())
-                .collect();
-            assert_eq!(answers[0].2.as_ref(), Some(&stored), "{name}");
-        }
-    }
+    checks::the_survivors_answer_alike(&deployment, &survivors, &tenants).await;
 
     let intent = held.get_document("intent").unwrap();
     println!(
@@ -491,39 +318,4 @@ async fn three_instances_renaming_moving_deleting_and_one_killed_lose_no_acknowl
         intent.get_str("op").unwrap(),
         intent.get_str("phase").unwrap(),
     );
-}
-
-/// The ids `GET /org/documents` lists through `service`, following the cursor.
-async fn document_ids(service: &Service, token: &str) -> BTreeSet<String> {
-    let mut ids = BTreeSet::new();
-    let mut after: Option<String> = None;
-    loop {
-        let mut request = service
-            .client
-            .get(service.url("/org/documents"))
-            .bearer_auth(token)
-            .query(&[("limit", "100")]);
-        if let Some(after) = &after {
-            request = request.query(&[("after", after)]);
-        }
-        let page: Value = request.send().await.unwrap().json().await.unwrap();
-        let documents = page["documents"].as_array().expect("a page");
-        ids.extend(
-            documents
-                .iter()
-                .map(|d| d["id"].as_str().unwrap().to_owned()),
-        );
-        match page["next"].as_str() {
-            Some(next) => after = Some(next.to_owned()),
-            None => return ids,
-        }
-    }
-}
-
-fn signal(pid: u32, signal: &str) {
-    let sent = std::process::Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success(), "kill -{signal} {pid}");
 }

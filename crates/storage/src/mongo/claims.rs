@@ -3,12 +3,14 @@
 //! conditional update on some, FerretDB 1.x among them). Starting claims the organization's
 //! next epoch; recovery claims one lease of an expired operation, then runs it to the end.
 
+use std::time::{Duration, Instant};
+
 use bson::{doc, Document as BsonDocument};
 use futures_util::TryStreamExt as _;
 use orgsvc_domain::errors::StoreError;
 
 use super::errors::{timed, DbError};
-use super::executor::{is_lost, to_bson};
+use super::executor::{is_lost, to_bson, Live};
 use super::records::{ClaimDoc, Operation, OrganizationDoc};
 use super::MongoStore;
 
@@ -116,7 +118,10 @@ impl MongoStore {
             Err(e) => Some(BeginError::Store(e.into())),
         };
         if let Some(error) = failed {
-            self.release(&key).await?;
+            // Not recorded (busy, taken), or perhaps recorded with the answer lost.
+            if matches!(error, BeginError::Store(_)) || self.release(&key).await.is_err() {
+                self.settle_failed_begin(record.id.clone(), epoch, key);
+            }
             return Err(error);
         }
         let mut started = record.clone();
@@ -126,6 +131,44 @@ impl MongoStore {
         started.epoch = epoch;
         started.intent = Some(intent);
         Ok(started)
+    }
+
+    /// A begin that failed may have been recorded all the same (its answer lost in an outage),
+    /// and its claim is still held. As soon as the database answers, an intent it did record
+    /// is abandoned (the caller was told the operation failed, so nothing may change) and the
+    /// claim released, instead of both waiting a lease for recovery. Given up after a lease:
+    /// by then any process's recovery takes over.
+    fn settle_failed_begin(&self, id: String, epoch: i64, key: String) {
+        let store = self.clone();
+        let give_up =
+            Instant::now() + Duration::from_secs(self.inner.settings.intent_lease_seconds);
+        tokio::spawn(async move {
+            let mut pause = Duration::from_millis(50);
+            while let Err(e) = store.undo_begin(&id, epoch, &key).await {
+                if Instant::now() > give_up {
+                    tracing::warn!(organization = %id, error = %e,
+                        "could not undo a failed start; recovery will");
+                    return;
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+        });
+    }
+
+    async fn undo_begin(&self, id: &str, epoch: i64, key: &str) -> Result<(), StoreError> {
+        let mut filter = at_epoch(id, epoch);
+        filter.insert("intent.owner", &self.inner.owner);
+        let recorded = timed(self.op_timeout(), self.inner.organizations.find_one(filter)).await?;
+        if let Some(record) = &recorded {
+            if let Some(intent) = &record.intent {
+                tracing::info!(organization = %id, op = intent.operation.name(),
+                    "undoing an operation whose start was recorded, although it failed");
+                let live = Live { admin_before: None };
+                self.abandon(record, intent, &live).await?;
+            }
+        }
+        self.release(key).await
     }
 
     // ---- Recovery ----

@@ -261,7 +261,7 @@ impl MongoStore {
 
     /// Gives up a rename or move before anything moved: the admin's credentials as they were
     /// read, the old slug back, the intent removed.
-    async fn abandon(
+    pub(super) async fn abandon(
         &self,
         record: &OrganizationDoc,
         intent: &Intent,

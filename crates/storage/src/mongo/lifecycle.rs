@@ -287,11 +287,16 @@ impl MongoStore {
                 None => return Err(pending("rename").into()),
             }
         }
+        // Done: if it cannot be read back now, the client must not think it failed.
+        let done = |e: StoreError| match e {
+            StoreError::Unavailable(_) => pending("rename"),
+            other => other,
+        };
         let record = timed(limit, self.inner.organizations.find_one(doc! {"_id": &id}))
             .await
-            .map_err(StoreError::from)?
+            .map_err(|e| done(e.into()))?
             .ok_or(UpdateOrganizationError::NotFound)?;
-        Ok(self.assemble(record).await?)
+        Ok(self.assemble(record).await.map_err(done)?)
     }
 
     /// Moves an organization's collection to another cluster (an operator's action), copying
