@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use orgsvc_app::{operations, telemetry, Application, Settings};
+use orgsvc_app::{operations, telemetry, Application, Settings, TenancyModel};
 
 /// Multi-tenant organization service: a REST API (Swagger UI at /docs).
 ///
@@ -31,14 +31,22 @@ enum Command {
         #[arg(long)]
         ed25519: bool,
     },
-    /// Move an organization's collection to another cluster while serving (MongoDB).
+    /// Move an organization's documents to another cluster and/or tenancy model while serving
+    /// (MongoDB).
     MoveOrg {
         /// The organization's name (any spelling of it).
         #[arg(long = "org", value_name = "NAME")]
         organization: String,
         /// The cluster to move it to (a name under storage.mongodb.clusters).
-        #[arg(long = "to-cluster", value_name = "CLUSTER")]
-        cluster: String,
+        #[arg(
+            long = "to-cluster",
+            value_name = "CLUSTER",
+            required_unless_present = "model"
+        )]
+        cluster: Option<String>,
+        /// The tenancy model to move it to: collection, database or shared.
+        #[arg(long = "to-model", value_name = "MODEL")]
+        model: Option<TenancyModel>,
     },
 }
 
@@ -72,8 +80,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::MoveOrg {
             organization,
             cluster,
+            model,
         } => {
-            let done = operations::move_organization(&settings, &organization, &cluster).await?;
+            let done =
+                operations::move_organization(&settings, &organization, cluster.as_deref(), model)
+                    .await?;
             print(&done)?;
         }
         Command::Serve | Command::Openapi | Command::GenKey { .. } => serve(settings).await?,

@@ -111,7 +111,7 @@ async fn embedded_schemathesis_finds_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mongodb_schemathesis_finds_nothing() {
-    if let Some(app) = fuzz_app(Backend::Mongodb, "fuzz").await {
+    if let Some(app) = fuzz_app(crate::helpers::MONGODB, "fuzz").await {
         the_openapi_document_tells_the_truth_about_every_operation(app).await;
     }
 }

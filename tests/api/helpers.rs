@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use orgsvc_app::settings::Profile;
-use orgsvc_app::{Application, Settings};
+use orgsvc_app::{Application, Settings, TenancyModel};
 use orgsvc_storage::{MongoSettings, OpenEmbeddedStoreError};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
@@ -12,8 +12,12 @@ pub const PASSWORD: &str = "correct horse battery";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Embedded,
-    Mongodb,
+    /// With new organizations under this tenancy model.
+    Mongodb(TenancyModel),
 }
+
+/// MongoDB with the default tenancy model.
+pub const MONGODB: Backend = Backend::Mongodb(TenancyModel::Collection);
 
 /// A running orgsvc and a client for it.
 pub struct TestApp {
@@ -38,10 +42,11 @@ pub fn settings(data: &Path, backend: Backend, test: &str) -> Option<Settings> {
     settings.auth.jwt_secret_file = None;
     // Tests log in far more often than a person; the per-IP limit has tests of its own.
     settings.auth.login.per_ip_burst = 10_000;
-    if backend == Backend::Mongodb {
+    if let Backend::Mongodb(model) = backend {
         let mut mongodb = MongoSettings::for_uri(orgsvc_testkit::mongodb_or_skip(test)?);
         mongodb.master_database = orgsvc_testkit::unique_name("master");
         mongodb.tenant_database = orgsvc_testkit::unique_name("tenants");
+        mongodb.tenancy = model;
         mongodb.operation_timeout_ms = 5_000;
         settings.storage.backend = orgsvc_app::settings::Backend::Mongodb;
         settings.storage.mongodb = mongodb;
@@ -81,16 +86,24 @@ impl TestApp {
         }
     }
 
-    /// The `connection` a new organization should report on this app's backend.
-    pub fn expected_connection(&self) -> Value {
+    /// The `connection` the new `organization` should report on this app's backend.
+    pub fn expected_connection(&self, organization: &Value) -> Value {
         match self.settings.storage.backend {
             orgsvc_app::settings::Backend::Embedded => {
-                json!({"cluster": "embedded", "database": "orgsvc"})
+                json!({"cluster": "embedded", "database": "orgsvc", "model": "collection"})
             }
-            orgsvc_app::settings::Backend::Mongodb => json!({
-                "cluster": "default",
-                "database": self.settings.storage.mongodb.tenant_database,
-            }),
+            orgsvc_app::settings::Backend::Mongodb => {
+                let mongodb = &self.settings.storage.mongodb;
+                let tenants = &mongodb.tenant_database;
+                let database = match mongodb.tenancy {
+                    TenancyModel::Database => {
+                        let id = organization["id"].as_str().unwrap().replace('-', "");
+                        format!("{tenants}_{id}")
+                    }
+                    TenancyModel::Collection | TenancyModel::Shared => tenants.clone(),
+                };
+                json!({"cluster": "default", "database": database, "model": mongodb.tenancy.as_str()})
+            }
         }
     }
 

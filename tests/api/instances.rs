@@ -8,12 +8,12 @@ use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::json;
 
-use crate::helpers::{settings, Backend, TestApp};
+use crate::helpers::{settings, TestApp, MONGODB};
 
 /// Two instances sharing the database and the signing secret.
 async fn two_instances(test: &str, ttl_ms: u64) -> Option<(TestApp, TestApp)> {
     let first_dir = tempfile::tempdir().unwrap();
-    let mut first = settings(first_dir.path(), Backend::Mongodb, test)?;
+    let mut first = settings(first_dir.path(), MONGODB, test)?;
     first.auth.jwt_secret = Some(SecretString::from(
         "a secret both instances share, over 32 bytes",
     ));

@@ -3,8 +3,9 @@
 
 mod helpers;
 
-/// Runs each named `async fn(TestApp)` once per storage backend: `embedded::name` and
-/// `mongodb::name` (the latter skips, loudly, only where no MongoDB server can be had off CI).
+/// Runs each named `async fn(TestApp)` once per storage backend, and on MongoDB once per
+/// tenancy model: `embedded::name`, `mongodb::name` (collection), `mongodb_database::name`,
+/// `mongodb_shared::name` (MongoDB skips, loudly, only where no server can be had off CI).
 macro_rules! on_both_backends {
     ($($test:ident),+ $(,)?) => {
         mod embedded {
@@ -16,11 +17,20 @@ macro_rules! on_both_backends {
                 }
             )+
         }
-        mod mongodb {
+        on_mongodb!(mongodb, Collection; $($test),+);
+        on_mongodb!(mongodb_database, Database; $($test),+);
+        on_mongodb!(mongodb_shared, Shared; $($test),+);
+    };
+}
+
+macro_rules! on_mongodb {
+    ($module:ident, $model:ident; $($test:ident),+) => {
+        mod $module {
             $(
                 #[tokio::test]
                 async fn $test() {
-                    if let Some(app) = crate::helpers::TestApp::spawn(crate::helpers::Backend::Mongodb, stringify!($test)).await {
+                    let backend = crate::helpers::Backend::Mongodb(orgsvc_app::TenancyModel::$model);
+                    if let Some(app) = crate::helpers::TestApp::spawn(backend, stringify!($test)).await {
                         super::$test(app).await;
                     }
                 }
@@ -51,4 +61,5 @@ mod process;
 mod proxy;
 mod rename_outage;
 mod scale_out;
+mod tenancy;
 mod update;

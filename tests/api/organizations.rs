@@ -9,7 +9,7 @@ async fn a_created_organization_can_be_fetched_by_any_spelling_of_its_name(app: 
     assert_eq!(created["organization_name"], "Acme Corp");
     assert_eq!(created["slug"], "acme_corp");
     assert_eq!(created["collection_name"], "org_acme_corp");
-    assert_eq!(created["connection"], app.expected_connection());
+    assert_eq!(created["connection"], app.expected_connection(&created));
     assert_eq!(created["admin"]["email"], "admin@acme.io");
     for field in ["id", "created_at", "updated_at"] {
         assert!(created[field].is_string(), "{field}");

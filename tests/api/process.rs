@@ -58,11 +58,6 @@ impl Deployment {
             .insert(name.to_owned(), Client::with_uri_str(uri).await.unwrap());
     }
 
-    /// The tenant database on `cluster`.
-    pub fn tenant_db_on(&self, cluster: &str) -> Database {
-        self.clusters[cluster].database(&self.tenants)
-    }
-
     pub fn master_db(&self) -> Database {
         self.client.database(&self.master)
     }
@@ -193,35 +188,53 @@ impl Deployment {
         }
         for collection in &collections {
             let owners = referenced.iter().filter(|c| *c == collection).count();
-            if owners != 1 {
+            // The shared collection has any number of owners, none included.
+            if owners != 1 && collection.2 != SHARED {
                 broken.push(format!("collection {collection:?} has {owners} owners"));
             }
         }
         broken
     }
 
-    /// Every tenant collection as (cluster, name).
-    pub async fn collections(&self) -> Vec<(String, String)> {
+    /// Every tenant collection as (cluster, database, name): in the tenant database, and in
+    /// organizations' own databases.
+    pub async fn collections(&self) -> Vec<Place> {
         let mut collections = Vec::new();
-        for cluster in self.clusters.keys() {
-            for name in self
-                .tenant_db_on(cluster)
-                .list_collection_names()
-                .await
-                .unwrap()
-            {
-                collections.push((cluster.clone(), name));
+        for (cluster, client) in &self.clusters {
+            let own = format!("{}_", self.tenants);
+            for database in client.list_database_names().await.unwrap() {
+                if database != self.tenants && !database.starts_with(&own) {
+                    continue;
+                }
+                let names = client.database(&database).list_collection_names().await;
+                for name in names.unwrap() {
+                    collections.push((cluster.clone(), database.clone(), name));
+                }
             }
         }
         collections
     }
+
+    /// The documents at `place`, as stored.
+    pub async fn documents_at(&self, place: &Place) -> Vec<Document> {
+        let (cluster, database, collection) = place;
+        let database = self.clusters[cluster].database(database);
+        find_all(&database.collection(collection), doc! {}).await
+    }
 }
 
-/// Where an organization record says its documents are: (cluster, collection).
-pub fn location_of(organization: &Document) -> (String, String) {
+/// The shared collection of the `shared` tenancy model.
+pub const SHARED: &str = "tenant_documents";
+
+/// Where documents are: (cluster, database, collection).
+pub type Place = (String, String, String);
+
+/// Where an organization record says its documents are.
+pub fn location_of(organization: &Document) -> Place {
     let connection = organization.get_document("connection").unwrap();
     (
         connection.get_str("cluster").unwrap().to_owned(),
+        connection.get_str("database").unwrap().to_owned(),
         connection.get_str("collection").unwrap().to_owned(),
     )
 }

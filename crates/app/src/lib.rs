@@ -10,5 +10,6 @@ pub mod settings;
 mod startup;
 pub mod telemetry;
 
+pub use orgsvc_domain::TenancyModel;
 pub use settings::Settings;
 pub use startup::Application;

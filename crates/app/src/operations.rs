@@ -1,7 +1,7 @@
 //! Operator commands, run by the binary instead of the server.
 
 use anyhow::Context as _;
-use orgsvc_domain::OrganizationName;
+use orgsvc_domain::{OrganizationName, TenancyModel};
 use std::io::IsTerminal as _;
 use std::time::Duration;
 
@@ -12,17 +12,22 @@ use tokio::sync::watch;
 
 use crate::settings::{Backend, Settings};
 
-/// `orgsvc move-org --org NAME --to-cluster CLUSTER`: moves an organization's collection to
-/// another cluster while running services keep serving it (writes to it answer 503 for the
-/// duration). Safe to interrupt: the move is finished by recovery.
+/// `orgsvc move-org --org NAME [--to-cluster CLUSTER] [--to-model MODEL]`: moves an
+/// organization's documents to another cluster and/or tenancy model while running services keep
+/// serving it (writes to it wait, then answer 503, while the documents are copied). Safe to
+/// interrupt: the move is finished by recovery.
 ///
 /// # Errors
 /// When the backend is not MongoDB, the organization or cluster does not exist, or the move fails.
 pub async fn move_organization(
     settings: &Settings,
     organization: &str,
-    cluster: &str,
+    cluster: Option<&str>,
+    model: Option<TenancyModel>,
 ) -> anyhow::Result<String> {
+    if cluster.is_none() && model.is_none() {
+        anyhow::bail!("say where to: --to-cluster, --to-model or both");
+    }
     if settings.storage.backend != Backend::Mongodb {
         anyhow::bail!(
             "move-org needs storage.backend = \"mongodb\" (ORGSVC__STORAGE__BACKEND=mongodb)"
@@ -31,13 +36,13 @@ pub async fn move_organization(
     let name = OrganizationName::new(organization).context("invalid organization name")?;
     let store = MongoStore::connect(settings.storage.mongodb.clone()).await?;
     let reporter = tokio::spawn(report_progress(store.copy_progress()));
-    let moved = store.move_organization(&name, cluster).await;
+    let moved = store.move_organization(&name, cluster, model).await;
     reporter.abort();
     let _ = reporter.await;
     let location = moved?;
     Ok(format!(
-        "{name} now lives in {}.{} on cluster {}",
-        location.database, location.collection, location.cluster
+        "{name} now lives in {}.{} on cluster {} (tenancy model {})",
+        location.database, location.collection, location.cluster, location.model
     ))
 }
 

@@ -14,7 +14,7 @@ use crate::errors::{
     UpdateOrganizationError,
 };
 use crate::ids::{AdminId, AuditEventId, DocumentId, OrganizationId};
-use crate::organization::{Organization, Placement, Slug};
+use crate::organization::{Organization, Placement, Slug, TenancyModel};
 use crate::ports::{
     Admission, AuditLog, Clock, IssuedToken, LoginAttempts, OrganizationChange, OrganizationStore,
     PasswordHasher, Principal, TenantStore, TokenCodec,
@@ -87,11 +87,15 @@ fn email_taken(state: &State, email: &EmailAddress, except: Option<AdminId>) -> 
 }
 
 impl OrganizationStore for FakeStore {
-    async fn place_new_organization(&self) -> Result<Placement, StoreError> {
+    async fn place_new_organization(
+        &self,
+        _organization: &OrganizationId,
+    ) -> Result<Placement, StoreError> {
         drop(self.state()?);
         Ok(Placement {
             cluster: "default".into(),
             database: "tenants".into(),
+            model: TenancyModel::Collection,
         })
     }
 

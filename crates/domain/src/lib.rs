@@ -25,7 +25,7 @@ pub use document::{
 pub use ids::{AdminId, AuditEventId, DocumentId, OrganizationId};
 pub use organization::{
     AdminSummary, CollectionName, Organization, OrganizationName, OrganizationNameError, Placement,
-    Slug,
+    Slug, TenancyModel, UnknownTenancyModel,
 };
 pub use service::{
     AuthenticateError, CreateOrganization, CreateOrganizationError, DeleteOrganizationError,

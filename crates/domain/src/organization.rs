@@ -163,6 +163,67 @@ impl fmt::Display for CollectionName {
 pub struct Placement {
     pub cluster: String,
     pub database: String,
+    pub model: TenancyModel,
+}
+
+/// How an organization's documents are kept apart from other organizations'.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum TenancyModel {
+    /// A collection of its own, `org_<slug>`, in the shared tenant database.
+    #[default]
+    Collection,
+    /// A database of its own (named after its immutable id), holding its collection.
+    Database,
+    /// One collection shared by many organizations; every document carries its owner's id.
+    Shared,
+}
+
+impl TenancyModel {
+    pub const ALL: [Self; 3] = [Self::Collection, Self::Database, Self::Shared];
+
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Collection => "collection",
+            Self::Database => "database",
+            Self::Shared => "shared",
+        }
+    }
+}
+
+impl fmt::Display for TenancyModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not one of [`TenancyModel::ALL`].
+#[derive(Debug, thiserror::Error)]
+#[error("unknown tenancy model {0:?}: expected collection, database or shared")]
+pub struct UnknownTenancyModel(pub String);
+
+impl std::str::FromStr for TenancyModel {
+    type Err = UnknownTenancyModel;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| UnknownTenancyModel(s.to_owned()))
+    }
 }
 
 /// The admin that owns an organization, as shown with it.

@@ -35,11 +35,15 @@ pub struct OrganizationChange {
 
 /// The master store: organizations, their admins and their tenant collections' lifecycles.
 pub trait OrganizationStore: Clone + Send + Sync + 'static {
-    /// Where the next new organization's collection goes (the adapter's placement policy).
+    /// Where the new organization `organization`'s documents go (the adapter's placement
+    /// policy and tenancy model; a database of its own is named after its id).
     ///
     /// # Errors
     /// [`StoreError`] when the policy needs data it cannot read.
-    fn place_new_organization(&self) -> impl Future<Output = Result<Placement, StoreError>> + Send;
+    fn place_new_organization(
+        &self,
+        organization: &OrganizationId,
+    ) -> impl Future<Output = Result<Placement, StoreError>> + Send;
 
     /// Records the organization and its admin and creates its empty tenant collection
     /// (`organization.collection_name()`), all or nothing: after a crash at any point either all

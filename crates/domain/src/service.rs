@@ -217,12 +217,13 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
     fn new_organization(
         &self,
         command: &CreateOrganization,
+        id: OrganizationId,
         admin_id: AdminId,
         placement: Placement,
     ) -> Organization {
         let now = self.clock.now();
         Organization {
-            id: OrganizationId::generate(),
+            id,
             name: command.name.clone(),
             placement,
             admin: AdminSummary {

@@ -58,6 +58,7 @@ fn organization(name: &OrganizationName) -> Organization {
         placement: Placement {
             cluster: "default".into(),
             database: "tenants".into(),
+            model: orgsvc_domain::TenancyModel::Collection,
         },
         admin: AdminSummary {
             id: principal().admin_id,

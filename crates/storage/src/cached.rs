@@ -115,8 +115,11 @@ fn counted(cache: &'static str, hit: bool) {
 }
 
 impl<S: OrganizationStore> OrganizationStore for Cached<S> {
-    async fn place_new_organization(&self) -> Result<Placement, StoreError> {
-        self.inner.place_new_organization().await
+    async fn place_new_organization(
+        &self,
+        organization: &OrganizationId,
+    ) -> Result<Placement, StoreError> {
+        self.inner.place_new_organization(organization).await
     }
 
     async fn create_organization(

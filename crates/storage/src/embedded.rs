@@ -12,7 +12,9 @@ use orgsvc_domain::errors::{
     CreateOrganizationError, DeleteOrganizationError, StoreError, UpdateOrganizationError,
 };
 use orgsvc_domain::ports::{OrganizationChange, OrganizationStore};
-use orgsvc_domain::{Admin, AdminId, EmailAddress, Organization, OrganizationId, Placement, Slug};
+use orgsvc_domain::{
+    Admin, AdminId, EmailAddress, Organization, OrganizationId, Placement, Slug, TenancyModel,
+};
 use redb::{Database, ReadableTable, ReadableTableMetadata};
 use tokio::sync::Semaphore;
 
@@ -131,6 +133,7 @@ impl EmbeddedStore {
             placement: Placement {
                 cluster: EMBEDDED_CLUSTER.to_owned(),
                 database,
+                model: TenancyModel::Collection,
             },
         })
     }
@@ -180,7 +183,10 @@ fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
 }
 
 impl OrganizationStore for EmbeddedStore {
-    async fn place_new_organization(&self) -> Result<Placement, StoreError> {
+    async fn place_new_organization(
+        &self,
+        _organization: &OrganizationId,
+    ) -> Result<Placement, StoreError> {
         Ok(self.placement.clone())
     }
 

@@ -65,10 +65,13 @@ impl<S> Instrumented<S> {
 }
 
 impl<S: OrganizationStore> OrganizationStore for Instrumented<S> {
-    async fn place_new_organization(&self) -> Result<Placement, StoreError> {
+    async fn place_new_organization(
+        &self,
+        organization: &OrganizationId,
+    ) -> Result<Placement, StoreError> {
         self.measure(
             "place_new_organization",
-            self.inner.place_new_organization(),
+            self.inner.place_new_organization(organization),
         )
         .await
     }

@@ -25,6 +25,7 @@ mod machine;
 mod progress;
 mod records;
 mod settings;
+mod tenancy;
 mod tenant;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -67,6 +68,8 @@ struct Inner {
     owner: String,
     /// Collections the last sweep found unreferenced; dropped if the next finds them again.
     strays: Mutex<BTreeSet<Location>>,
+    /// (cluster, database) pairs whose shared collection and index this process made sure of.
+    shared_ready: Mutex<BTreeSet<(String, String)>>,
     next_cluster: AtomicUsize,
     /// Indexes created and interrupted operations recovered, once per process.
     ready: OnceCell<()>,
@@ -96,6 +99,8 @@ pub enum ConnectMongoError {
     },
     #[error("preparing the master database failed")]
     Prepare(#[source] StoreError),
+    #[error("storage.mongodb.tenancy: {0}")]
+    Tenancy(String),
 }
 
 impl MongoStore {
@@ -111,6 +116,9 @@ impl MongoStore {
         if !uris.contains_key(DEFAULT_CLUSTER) {
             return Err(ConnectMongoError::NoDefaultCluster);
         }
+        settings
+            .check_model(settings.tenancy)
+            .map_err(ConnectMongoError::Tenancy)?;
         let selection = Duration::from_millis(settings.server_selection_timeout_ms);
         let mut clients = BTreeMap::new();
         for (name, uri) in uris {
@@ -142,6 +150,7 @@ impl MongoStore {
                 settings,
                 owner: owner_id(),
                 strays: Mutex::new(BTreeSet::new()),
+                shared_ready: Mutex::new(BTreeSet::new()),
                 next_cluster: AtomicUsize::new(0),
                 ready: OnceCell::new(),
                 validators: AtomicBool::new(true),
@@ -285,7 +294,10 @@ impl MongoStore {
 }
 
 impl OrganizationStore for MongoStore {
-    async fn place_new_organization(&self) -> Result<Placement, StoreError> {
+    async fn place_new_organization(
+        &self,
+        organization: &OrganizationId,
+    ) -> Result<Placement, StoreError> {
         let names = self.inner.clients.keys();
         let cluster = match self.inner.settings.placement {
             PlacementPolicy::Default => DEFAULT_CLUSTER.to_owned(),
@@ -315,9 +327,12 @@ impl OrganizationStore for MongoStore {
                 best.map_or_else(|| DEFAULT_CLUSTER.to_owned(), |(_, name)| name.clone())
             }
         };
+        let model = self.inner.settings.tenancy;
+        let location = self.new_location(organization, "", &cluster, model);
         Ok(Placement {
             cluster,
-            database: self.inner.settings.tenant_database.clone(),
+            database: location.database,
+            model,
         })
     }
 

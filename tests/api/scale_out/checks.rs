@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::clients::Tenant;
-use crate::process::{find_all, location_of, Deployment, Service};
+use crate::process::{find_all, location_of, Deployment, Place, Service};
 
 /// Every acknowledged write (by organization id) is in its organization's current collection
 /// and nowhere else; a deleted organization's are nowhere. Returns how many were checked.
@@ -53,20 +53,15 @@ pub async fn every_acknowledged_write_is_where_it_belongs(
     checked
 }
 
-/// Where every document is, by id: (cluster, collection) for each copy.
-async fn documents_by_id(deployment: &Deployment) -> BTreeMap<String, Vec<(String, String)>> {
-    let mut found: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    for (cluster, collection) in deployment.collections().await {
-        let documents = find_all(
-            &deployment.tenant_db_on(&cluster).collection(&collection),
-            doc! {},
-        )
-        .await;
-        for document in documents {
+/// Where every document is, by id: each place that holds a copy.
+async fn documents_by_id(deployment: &Deployment) -> BTreeMap<String, Vec<Place>> {
+    let mut found: BTreeMap<String, Vec<Place>> = BTreeMap::new();
+    for place in deployment.collections().await {
+        for document in deployment.documents_at(&place).await {
             found
                 .entry(document.get_str("_id").unwrap().to_owned())
                 .or_default()
-                .push((cluster.clone(), collection.clone()));
+                .push(place.clone());
         }
     }
     found

@@ -1,7 +1,7 @@
 //! Creating, renaming and deleting organizations.
 
 use crate::audit::{AuditAction, Origin, Outcome};
-use crate::ids::AdminId;
+use crate::ids::{AdminId, OrganizationId};
 use crate::organization::{Organization, OrganizationName};
 use crate::ports::{Clock, OrganizationChange, PasswordHasher, Principal, Store, TokenCodec};
 use crate::service::{
@@ -32,8 +32,9 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
             });
         }
         let hash = self.hasher.hash(&command.password).await?;
-        let placement = self.store.place_new_organization().await?;
-        let organization = self.new_organization(&command, AdminId::generate(), placement);
+        let id = OrganizationId::generate();
+        let placement = self.store.place_new_organization(&id).await?;
+        let organization = self.new_organization(&command, id, AdminId::generate(), placement);
         let admin = self.new_admin(&organization, hash);
         self.store
             .create_organization(&organization, &admin)

@@ -156,6 +156,11 @@ pub struct ConnectionResponse {
     pub cluster: String,
     #[schema(example = "orgsvc_tenants")]
     pub database: String,
+    /// How its documents are kept: `collection` (a collection of its own), `database` (a
+    /// database of its own) or `shared` (one collection with other organizations, every
+    /// document tagged with its organization).
+    #[schema(example = "collection")]
+    pub model: &'static str,
 }
 
 /// An organization's admin.
@@ -202,6 +207,7 @@ impl From<Organization> for OrganizationResponse {
             connection: ConnectionResponse {
                 cluster: organization.placement.cluster,
                 database: organization.placement.database,
+                model: organization.placement.model.as_str(),
             },
             admin_email: Some(organization.admin.email.to_string()),
             admin: AdminResponse {

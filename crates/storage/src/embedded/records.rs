@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use orgsvc_domain::errors::StoreError;
 use orgsvc_domain::{
     Admin, AdminId, AdminSummary, Document, DocumentBody, DocumentId, EmailAddress, Organization,
-    OrganizationId, OrganizationName, PasswordHash, Placement,
+    OrganizationId, OrganizationName, PasswordHash, Placement, TenancyModel,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -46,6 +46,7 @@ impl OrganizationRecord {
             placement: Placement {
                 cluster: self.cluster,
                 database: self.database,
+                model: TenancyModel::Collection,
             },
             admin: AdminSummary {
                 id: AdminId::from_uuid(Uuid::from_u128(admin.id)),

@@ -7,10 +7,12 @@ use std::sync::atomic::Ordering;
 use bson::{doc, Document as BsonDocument};
 use futures_util::TryStreamExt as _;
 use orgsvc_domain::errors::StoreError;
+use orgsvc_domain::TenancyModel;
 
 use super::errors::{timed, DbError};
 use super::progress::RunningCopy;
 use super::records::{Intent, Location, OrganizationDoc};
+use super::tenancy::{own_database, OWN_DATABASE_COLLECTION};
 use super::MongoStore;
 
 /// Why moving a collection could not proceed.
@@ -100,8 +102,15 @@ impl MongoStore {
         }
     }
 
+    /// Drops the collection; a database of its own goes with it (whole: an empty database
+    /// lingers on some servers).
     pub(super) async fn drop_collection(&self, location: &Location) -> Result<(), StoreError> {
-        match timed(self.op_timeout(), self.collection(location)?.drop()).await {
+        let dropped = if location.model == TenancyModel::Database {
+            timed(self.op_timeout(), self.database(location)?.drop()).await
+        } else {
+            timed(self.op_timeout(), self.collection(location)?.drop()).await
+        };
+        match dropped {
             Ok(()) | Err(DbError::NamespaceNotFound) => Ok(()),
             Err(e) => Err(e.into()),
         }
@@ -141,7 +150,8 @@ impl MongoStore {
         location: &Location,
         even_with_data: bool,
     ) -> Result<bool, StoreError> {
-        if self.used_by_another(location, "").await? {
+        // The shared collection is never a stray, whoever uses it.
+        if location.model == TenancyModel::Shared || self.used_by_another(location, "").await? {
             return Ok(false);
         }
         let collection = self.collection(location)?;
@@ -162,8 +172,9 @@ impl MongoStore {
         Ok(true)
     }
 
-    /// Tenant collections that no organization points at. Listed before the records are read:
-    /// a collection is always created after the record that points at it.
+    /// Tenant collections and organizations' own databases that no organization points at
+    /// (the shared collection is everybody's). Listed before the records are read: a
+    /// collection is always created after the record that points at it.
     pub(super) async fn unreferenced_collections(&self) -> Result<BTreeSet<Location>, StoreError> {
         let limit = self.op_timeout();
         let database = &self.inner.settings.tenant_database;
@@ -181,7 +192,25 @@ impl MongoStore {
                 cluster: cluster.clone(),
                 database: database.clone(),
                 collection,
+                model: TenancyModel::Collection,
             }));
+            let own = own_database(database, "");
+            let databases = timed(limit, client.list_database_names()).await?;
+            found.extend(
+                databases
+                    .into_iter()
+                    .filter(|name| {
+                        name.strip_prefix(&own).is_some_and(|id| {
+                            id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+                        })
+                    })
+                    .map(|database| Location {
+                        cluster: cluster.clone(),
+                        database,
+                        collection: OWN_DATABASE_COLLECTION.to_owned(),
+                        model: TenancyModel::Database,
+                    }),
+            );
         }
         let records: Vec<BsonDocument> = timed(limit, async {
             self.inner
@@ -273,26 +302,32 @@ impl MongoStore {
         to: &Location,
     ) -> Result<(), MoveError> {
         let limit = self.op_timeout();
-        match self.create_tenant_collection(to).await {
-            Ok(()) => {}
-            // What an earlier attempt copied is kept: the copy resumes after `copied_until`.
-            Err(DbError::NamespaceExists) => {
-                if self.used_by_another(to, &record.id).await? {
-                    return Err(MoveError::TargetBusy);
+        if to.model == TenancyModel::Shared {
+            self.ensure_shared(to).await?;
+        } else {
+            match self.create_tenant_collection(to).await {
+                Ok(()) => {}
+                // What an earlier attempt copied is kept: the copy resumes after `copied_until`.
+                Err(DbError::NamespaceExists) => {
+                    if self.used_by_another(to, &record.id).await? {
+                        return Err(MoveError::TargetBusy);
+                    }
                 }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
         }
-        let source = self.collection(from)?;
-        let target = self.collection(to)?;
+        let source = self.view(from, &record.id)?;
+        let target = self.view(to, &record.id)?;
         let batch_size = self.inner.settings.copy_batch_size.max(1);
         // One sorted cursor for the whole copy (a query per batch would sort again each time
         // on servers that do not walk the _id index); progress is still saved per batch.
-        let filter = intent
-            .operation
-            .copied_until()
-            .map_or_else(BsonDocument::new, |after| doc! {"_id": {"$gt": after}});
-        let remaining = timed(limit, source.count_documents(filter.clone())).await?;
+        let filter = source.filter(
+            intent
+                .operation
+                .copied_until()
+                .map_or_else(BsonDocument::new, |after| doc! {"_id": {"$gt": after}}),
+        );
+        let remaining = timed(limit, source.collection.count_documents(filter.clone())).await?;
         let mut progress = RunningCopy::start(
             &self.inner.copies,
             intent.operation.name(),
@@ -302,6 +337,7 @@ impl MongoStore {
         let mut cursor = timed(
             limit,
             source
+                .collection
                 .find(filter)
                 .sort(doc! {"_id": 1})
                 .batch_size(u32::try_from(batch_size).unwrap_or(u32::MAX)),
@@ -327,7 +363,10 @@ impl MongoStore {
                 return Ok(());
             };
             let documents = batch.len() as u64;
-            match timed(limit, target.insert_many(batch).ordered(false)).await {
+            let batch = batch
+                .into_iter()
+                .map(|stored| target.store(source.load(stored)));
+            match timed(limit, target.collection.insert_many(batch).ordered(false)).await {
                 Ok(_) | Err(DbError::Duplicate) => {}
                 Err(e) => return Err(e.into()),
             }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bson::{doc, Document as BsonDocument};
 use orgsvc_domain::errors::StoreError;
+use orgsvc_domain::TenancyModel;
 
 use super::collections::MoveError;
 use super::errors::{timed, DbError};
@@ -158,7 +159,9 @@ impl MongoStore {
                 let (from, to) = intent.operation.relocation().ok_or_else(|| {
                     StoreError::Unknown(anyhow::anyhow!("{step:?} without locations"))
                 })?;
-                if step == Step::RenameCollection {
+                if from == to {
+                    // A rename that moves nothing: a database of its own, or the shared one.
+                } else if step == Step::RenameCollection {
                     self.rename_collection(record, intent, from, to).await?;
                 } else {
                     self.copy_collection(record, intent, from, to).await?;
@@ -186,7 +189,7 @@ impl MongoStore {
             Step::DropSource => {
                 if let Some((from, to)) = intent.operation.relocation() {
                     if from != to {
-                        self.drop_collection(from).await?;
+                        self.clear_tenant(from, &record.id).await?;
                     }
                 }
             }
@@ -211,7 +214,7 @@ impl MongoStore {
                 )
                 .await?;
             }
-            Step::DropCollection => self.drop_collection(&record.connection).await?,
+            Step::DropCollection => self.clear_tenant(&record.connection, &record.id).await?,
             Step::RemoveRecord => {
                 self.remove_record(&record.id).await?;
                 return Ok(Some(Ended::Done));
@@ -326,7 +329,8 @@ impl MongoStore {
         .map(|_| ())
     }
 
-    /// Admins, then (unless another organization uses it) the collection, then the record.
+    /// Admins, then its documents (a collection of its own unless another organization took it
+    /// over; its documents in the shared one), then the record.
     async fn remove_organization(&self, record: &OrganizationDoc) -> Result<(), StoreError> {
         timed(
             self.op_timeout(),
@@ -335,8 +339,9 @@ impl MongoStore {
                 .delete_many(doc! {"organization_id": &record.id}),
         )
         .await?;
-        if !self.used_by_another(&record.connection, &record.id).await? {
-            self.drop_collection(&record.connection).await?;
+        let shared = record.connection.model == TenancyModel::Shared;
+        if shared || !self.used_by_another(&record.connection, &record.id).await? {
+            self.clear_tenant(&record.connection, &record.id).await?;
         }
         self.remove_record(&record.id).await
     }

@@ -10,13 +10,16 @@ use orgsvc_domain::errors::{
     CreateOrganizationError, DeleteOrganizationError, StoreError, UpdateOrganizationError,
 };
 use orgsvc_domain::ports::OrganizationChange;
-use orgsvc_domain::{Admin, Organization, OrganizationId, OrganizationName};
+use orgsvc_domain::{
+    Admin, CollectionName, Organization, OrganizationId, OrganizationName, TenancyModel,
+};
 
 use super::claims::BeginError;
 use super::errors::{timed, DbError};
 use super::executor::{busy, Ended, Live};
 use super::machine::found_by_slug;
 use super::records::{AdminChange, AdminDoc, Intent, Location, Operation, OrganizationDoc, Phase};
+use super::tenancy::renamed;
 use super::MongoStore;
 
 /// The operation is recorded and will be finished (by this process when the database answers
@@ -126,8 +129,18 @@ impl MongoStore {
         organization: &Organization,
         admin: &Admin,
     ) -> Result<(), CreateOrganizationError> {
-        let record = OrganizationDoc::new(organization, self.new_intent(Operation::Create));
-        let location = record.connection.clone();
+        let placement = &organization.placement;
+        let location = self.new_location(
+            &organization.id,
+            organization.collection_name().as_str(),
+            &placement.cluster,
+            placement.model,
+        );
+        let record = OrganizationDoc::new(
+            organization,
+            location.clone(),
+            self.new_intent(Operation::Create),
+        );
         self.database(&location).map_err(StoreError::from)?;
         match timed(
             self.op_timeout(),
@@ -145,7 +158,7 @@ impl MongoStore {
         }
         let outcome = async {
             // Taken: the collection of an organization renaming away from this slug.
-            if !self.create_owned_collection(&location, &record.id).await? {
+            if !self.prepare_tenant(&location, &record.id).await? {
                 return Err(CreateOrganizationError::NameTaken {
                     slug: organization.slug().clone(),
                 });
@@ -250,10 +263,10 @@ impl MongoStore {
         } else {
             let operation = Operation::Rename {
                 from: organization.connection.clone(),
-                to: Location {
-                    collection: new_slug.collection_name().as_str().to_owned(),
-                    ..organization.connection.clone()
-                },
+                to: renamed(
+                    &organization.connection,
+                    new_slug.collection_name().as_str(),
+                ),
                 from_slug: Some(organization.slug.clone()),
                 new_name: change.name.as_str().to_owned(),
                 admin: credentials_change.then_some(admin_change),
@@ -299,8 +312,9 @@ impl MongoStore {
         Ok(self.assemble(record).await.map_err(done)?)
     }
 
-    /// Moves an organization's collection to another cluster (an operator's action), copying
-    /// it while the service keeps serving reads. Waits for the end, however long the copy.
+    /// Moves an organization's documents to another cluster and/or tenancy model (an
+    /// operator's action; `None` keeps the current one), copying them while the service keeps
+    /// serving reads. Waits for the end, however long the copy.
     ///
     /// # Errors
     /// When the organization or cluster does not exist, the target is in use, or the database
@@ -308,13 +322,20 @@ impl MongoStore {
     pub async fn move_organization(
         &self,
         name: &OrganizationName,
-        cluster: &str,
+        cluster: Option<&str>,
+        model: Option<TenancyModel>,
     ) -> Result<Location, StoreError> {
         self.ensure_ready().await?;
-        if !self.inner.clients.contains_key(cluster) {
+        if let Some(cluster) = cluster.filter(|c| !self.inner.clients.contains_key(*c)) {
             return Err(StoreError::Unknown(anyhow::anyhow!(
                 "cluster {cluster} is not configured"
             )));
+        }
+        if let Some(model) = model {
+            self.inner
+                .settings
+                .check_model(model)
+                .map_err(|e| StoreError::Unknown(anyhow::anyhow!(e)))?;
         }
         let missing = || StoreError::Unknown(anyhow::anyhow!("no organization named {name}"));
         let found = self
@@ -322,11 +343,17 @@ impl MongoStore {
             .await?
             .ok_or_else(missing)?;
         let organization = self.settled(&found.id).await?.ok_or_else(missing)?;
-        let to = Location {
-            cluster: cluster.to_owned(),
-            database: self.inner.settings.tenant_database.clone(),
-            collection: organization.connection.collection.clone(),
-        };
+        let from = &organization.connection;
+        let id = organization
+            .id
+            .parse::<OrganizationId>()
+            .map_err(|e| StoreError::Unknown(anyhow::anyhow!("corrupt organization id: {e}")))?;
+        let to = self.new_location(
+            &id,
+            &format!("{}{}", CollectionName::PREFIX, organization.slug),
+            cluster.unwrap_or(&from.cluster),
+            model.unwrap_or(from.model),
+        );
         if to == organization.connection {
             return Ok(to);
         }

@@ -10,6 +10,8 @@
 //! | move | started, (copying), moved, switched, source_dropped | intent removed |
 //! | delete | started, admins_removed, collection_dropped | record removed |
 
+use orgsvc_domain::TenancyModel;
+
 use super::records::{Intent, Location, Operation, OrganizationDoc, Phase};
 
 /// One idempotent step: running it again after it happened changes nothing.
@@ -101,11 +103,16 @@ pub fn next_step(intent: &Intent, in_place: bool) -> Result<Step, ImpossiblePhas
     }
 }
 
-/// Whether a rename or move between these locations is one `renameCollection`: same cluster and
-/// database, and the operator did not ask for copies.
+/// Whether a rename or move between these locations is one `renameCollection`: collections of
+/// their own in the same cluster and database, and the operator did not ask for copies.
+/// (Between tenancy models documents are copied: the shared collection tags each one.)
 #[must_use]
 pub fn moves_in_place(from: &Location, to: &Location, rename_in_place: bool) -> bool {
-    rename_in_place && from.cluster == to.cluster && from.database == to.database
+    rename_in_place
+        && from.cluster == to.cluster
+        && from.database == to.database
+        && from.model == TenancyModel::Collection
+        && to.model == TenancyModel::Collection
 }
 
 /// Whether an operation that has reached `phase` can still be given up (nothing moved yet).
@@ -141,7 +148,7 @@ pub fn tenant_access(record: &OrganizationDoc, write: bool, rename_in_place: boo
     match &intent.operation {
         Operation::Create | Operation::Delete => Access::Absent,
         Operation::Rename { from, to, .. } | Operation::Move { from, to, .. } => {
-            if intent.phase >= Phase::Moved {
+            if intent.phase >= Phase::Moved || from == to {
                 Access::At(to)
             } else if write || moves_in_place(from, to, rename_in_place) {
                 Access::Wait
@@ -180,6 +187,7 @@ mod tests {
             cluster: "default".into(),
             database: "tenants".into(),
             collection: collection.into(),
+            model: TenancyModel::Collection,
         }
     }
 

@@ -4,7 +4,7 @@ use bson::{doc, Bson, Document as BsonDocument};
 use orgsvc_domain::errors::StoreError;
 use orgsvc_domain::{
     Admin, AdminId, AdminSummary, Document, DocumentBody, DocumentId, EmailAddress, Organization,
-    OrganizationId, OrganizationName, PasswordHash, Placement,
+    OrganizationId, OrganizationName, PasswordHash, Placement, TenancyModel,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -15,12 +15,16 @@ fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
     StoreError::Unknown(anyhow::anyhow!("corrupt {what} document: {error}"))
 }
 
-/// Where a tenant collection is: cluster NAME (never a URI), database, collection.
+/// Where an organization's documents are: cluster NAME (never a URI), database, collection,
+/// and how they are kept apart from other organizations' (see [`super::tenancy`]).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Location {
     pub cluster: String,
     pub database: String,
     pub collection: String,
+    /// Absent in records of earlier versions: a collection of its own.
+    #[serde(default)]
+    pub model: TenancyModel,
 }
 
 /// A multi-step operation in progress on an organization. Written (with the organization's
@@ -173,17 +177,13 @@ pub struct OrganizationDoc {
 }
 
 impl OrganizationDoc {
-    pub fn new(organization: &Organization, intent: Intent) -> Self {
+    pub fn new(organization: &Organization, connection: Location, intent: Intent) -> Self {
         Self {
             id: organization.id.to_string(),
             name: organization.name.as_str().to_owned(),
             slug: organization.slug().as_str().to_owned(),
             admin_id: organization.admin.id.to_string(),
-            connection: Location {
-                cluster: organization.placement.cluster.clone(),
-                database: organization.placement.database.clone(),
-                collection: organization.collection_name().as_str().to_owned(),
-            },
+            connection,
             created_at: bson::DateTime::from_chrono(organization.created_at),
             updated_at: bson::DateTime::from_chrono(organization.updated_at),
             epoch: 1,
@@ -201,6 +201,7 @@ impl OrganizationDoc {
             placement: Placement {
                 cluster: self.connection.cluster,
                 database: self.connection.database,
+                model: self.connection.model,
             },
             admin: AdminSummary {
                 id: admin
@@ -376,6 +377,7 @@ mod tests {
             cluster: "default".into(),
             database: "t".into(),
             collection: c.into(),
+            model: TenancyModel::Collection,
         };
         let rename = Intent {
             operation: Operation::Rename {

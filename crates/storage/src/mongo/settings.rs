@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use orgsvc_domain::TenancyModel;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
@@ -36,6 +37,9 @@ pub struct MongoSettings {
     pub copy_batch_size: usize,
     /// `auto`: rename within a database with `renameCollection`; `copy`: always copy.
     pub rename: RenameMode,
+    /// The tenancy model of new organizations.
+    #[serde(default)]
+    pub tenancy: TenancyModel,
     /// Days audit events are kept; set from `audit.retention_days`, not from this section.
     #[serde(skip, default = "default_audit_retention_days")]
     pub audit_retention_days: u32,
@@ -84,8 +88,24 @@ impl MongoSettings {
             recovery_interval_seconds: 30,
             copy_batch_size: 1_000,
             rename: RenameMode::Auto,
+            tenancy: TenancyModel::Collection,
             audit_retention_days: default_audit_retention_days(),
         }
+    }
+
+    /// Refuses a tenant database name too long to name organizations' own databases after
+    /// (MongoDB allows 63 bytes; the id adds 33), when `model` needs them.
+    pub(crate) fn check_model(&self, model: TenancyModel) -> Result<(), String> {
+        let longest = super::tenancy::own_database(&self.tenant_database, &"0".repeat(32));
+        if model == TenancyModel::Database && longest.len() > 63 {
+            return Err(format!(
+                "tenant_database {:?} is too long for databases of their own ({} bytes with the \
+                 organization id; at most 63)",
+                self.tenant_database,
+                longest.len()
+            ));
+        }
+        Ok(())
     }
 
     /// Every cluster by name, with `uri` as the `default` one when given.

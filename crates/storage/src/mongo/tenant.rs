@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use bson::{doc, Document as BsonDocument};
 use futures_util::TryStreamExt as _;
-use mongodb::Collection;
 use orgsvc_domain::errors::{DocumentError, StoreError};
 use orgsvc_domain::ports::TenantStore;
 use orgsvc_domain::{Document, DocumentId, OrganizationId};
@@ -22,12 +21,13 @@ use super::claims::at_epoch;
 use super::errors::{absent_as, timed, DbError};
 use super::machine::{tenant_access, Access};
 use super::records::{document_from_bson, document_to_bson, Location};
+use super::tenancy::TenantView;
 use super::{MongoStore, RenameMode};
 
 /// Where a tenant request goes, and the epoch of the record that said so.
 struct Target {
     location: Location,
-    collection: Collection<BsonDocument>,
+    view: TenantView,
     epoch: i64,
 }
 
@@ -63,7 +63,7 @@ impl MongoStore {
             match tenant_access(&record, write, in_place) {
                 Access::At(location) => {
                     return Ok(Target {
-                        collection: self.collection(location).map_err(StoreError::from)?,
+                        view: self.view(location, &id).map_err(StoreError::from)?,
                         location: location.clone(),
                         epoch: record.epoch,
                     })
@@ -107,13 +107,13 @@ impl MongoStore {
         write: F,
     ) -> Result<Vec<T>, DocumentError>
     where
-        F: Fn(Collection<BsonDocument>) -> Fut,
+        F: Fn(TenantView) -> Fut,
         Fut: Future<Output = Result<T, DbError>>,
     {
         let mut target = self.target(organization, true, self.access_wait()).await?;
         let mut outcomes = Vec::new();
         for _ in 0..4 {
-            match write(target.collection.clone()).await {
+            match write(target.view.clone()).await {
                 Ok(outcome) => {
                     outcomes.push(outcome);
                     if self.unchanged(organization, &target).await? {
@@ -129,13 +129,15 @@ impl MongoStore {
             target = match self.target(organization, true, self.settle_wait()).await {
                 Ok(next) => next,
                 Err(DocumentError::OrganizationNotFound) => {
-                    self.remove_left_behind(&earlier, document).await?;
+                    self.remove_left_behind(&earlier, organization, document)
+                        .await?;
                     return Err(DocumentError::OrganizationNotFound);
                 }
                 Err(e) => return Err(e),
             };
             if target.location != earlier {
-                self.remove_left_behind(&earlier, document).await?;
+                self.remove_left_behind(&earlier, organization, document)
+                    .await?;
             }
         }
         Err(StoreError::Unavailable(anyhow::anyhow!(
@@ -149,12 +151,14 @@ impl MongoStore {
     async fn remove_left_behind(
         &self,
         location: &Location,
+        organization: &OrganizationId,
         document: &DocumentId,
     ) -> Result<(), StoreError> {
-        let collection = self.collection(location)?;
+        let view = self.view(location, &organization.to_string())?;
         let removed = timed(
             self.op_timeout(),
-            collection.delete_one(doc! {"_id": document.to_string()}),
+            view.collection
+                .delete_one(view.filter(doc! {"_id": document.to_string()})),
         )
         .await;
         match removed {
@@ -173,12 +177,29 @@ impl TenantStore for MongoStore {
         document: &Document,
     ) -> Result<(), DocumentError> {
         let stored = document_to_bson(document).map_err(StoreError::from)?;
-        self.write_checked(organization, &document.id, |collection| {
-            let stored = stored.clone();
+        self.write_checked(organization, &document.id, |view| {
+            let stored = view.store(stored.clone());
             async move {
-                // Again after a race: already there is fine.
-                match timed(self.op_timeout(), collection.insert_one(stored)).await {
-                    Ok(_) | Err(DbError::Duplicate) => Ok(()),
+                match timed(self.op_timeout(), view.collection.insert_one(stored)).await {
+                    Ok(_) => Ok(()),
+                    // Again after a race: already there is fine, if it is this organization's
+                    // (in the shared collection, an id is unique across organizations).
+                    Err(DbError::Duplicate) => {
+                        let id = doc! {"_id": document.id.to_string()};
+                        let ours = timed(
+                            self.op_timeout(),
+                            view.collection.count_documents(view.filter(id)),
+                        )
+                        .await?;
+                        if ours == 1 {
+                            Ok(())
+                        } else {
+                            Err(DbError::Other(anyhow::anyhow!(
+                                "document id {} is taken in the shared collection",
+                                document.id
+                            )))
+                        }
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -194,15 +215,19 @@ impl TenantStore for MongoStore {
     ) -> Result<Option<Document>, DocumentError> {
         for _ in 0..2 {
             let target = self.target(organization, false, self.access_wait()).await?;
+            let view = &target.view;
             let found = timed(
                 self.op_timeout(),
-                target.collection.find_one(doc! {"_id": id.to_string()}),
+                view.collection
+                    .find_one(view.filter(doc! {"_id": id.to_string()})),
             )
             .await;
             let found = absent_as(found, None).map_err(StoreError::from)?;
             // Found: it exists. Not found: unless the documents moved meanwhile.
             if found.is_some() || self.unchanged(organization, &target).await? {
-                return Ok(found.map(document_from_bson).transpose()?);
+                return Ok(found
+                    .map(|stored| document_from_bson(view.load(stored)))
+                    .transpose()?);
             }
         }
         Err(StoreError::Unavailable(anyhow::anyhow!("the organization is changing; retry")).into())
@@ -217,10 +242,10 @@ impl TenantStore for MongoStore {
         let filter = after.map_or_else(BsonDocument::new, |a| doc! {"_id": {"$gt": a.to_string()}});
         for _ in 0..2 {
             let target = self.target(organization, false, self.access_wait()).await?;
+            let view = &target.view;
             let found = timed(self.op_timeout(), async {
-                target
-                    .collection
-                    .find(filter.clone())
+                view.collection
+                    .find(view.filter(filter.clone()))
                     .sort(doc! {"_id": 1})
                     .limit(i64::try_from(limit).unwrap_or(i64::MAX))
                     .await?
@@ -235,7 +260,7 @@ impl TenantStore for MongoStore {
             if found.len() >= limit || self.unchanged(organization, &target).await? {
                 return Ok(found
                     .into_iter()
-                    .map(document_from_bson)
+                    .map(|stored| document_from_bson(view.load(stored)))
                     .collect::<Result<_, _>>()?);
             }
         }
@@ -249,13 +274,16 @@ impl TenantStore for MongoStore {
     ) -> Result<(), DocumentError> {
         let stored = document_to_bson(document).map_err(StoreError::from)?;
         let matched = self
-            .write_checked(organization, &document.id, |collection| {
-                let stored = stored.clone();
+            .write_checked(organization, &document.id, |view| {
+                let stored = view.store(stored.clone());
                 async move {
-                    let filter = doc! {"_id": document.id.to_string()};
-                    timed(self.op_timeout(), collection.replace_one(filter, stored))
-                        .await
-                        .map(|r| r.matched_count)
+                    let filter = view.filter(doc! {"_id": document.id.to_string()});
+                    timed(
+                        self.op_timeout(),
+                        view.collection.replace_one(filter, stored),
+                    )
+                    .await
+                    .map(|r| r.matched_count)
                 }
             })
             .await?;
@@ -272,10 +300,11 @@ impl TenantStore for MongoStore {
         id: &DocumentId,
     ) -> Result<(), DocumentError> {
         let deleted = self
-            .write_checked(organization, id, |collection| async move {
+            .write_checked(organization, id, |view| async move {
                 timed(
                     self.op_timeout(),
-                    collection.delete_one(doc! {"_id": id.to_string()}),
+                    view.collection
+                        .delete_one(view.filter(doc! {"_id": id.to_string()})),
                 )
                 .await
                 .map(|r| r.deleted_count)

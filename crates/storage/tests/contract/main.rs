@@ -31,6 +31,7 @@ macro_rules! all_contract_tests {
             a_delete_removes_organization_admins_and_documents,
             documents_are_stored_paged_replaced_and_deleted,
             documents_of_one_organization_are_invisible_to_another,
+            renaming_or_deleting_one_organization_leaves_anothers_documents_alone,
             documents_of_an_unknown_organization_are_refused,
             a_reachable_store_answers_ping,
             credential_changes_and_revocation_raise_the_token_version,

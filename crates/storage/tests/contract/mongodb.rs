@@ -1,3 +1,4 @@
+use orgsvc_domain::TenancyModel;
 use orgsvc_storage::{MongoSettings, MongoStore};
 use orgsvc_testkit::{mongodb_or_skip, unique_name};
 
@@ -15,10 +16,29 @@ pub fn settings(uri: &str) -> MongoSettings {
     settings
 }
 
-async fn make(test: &str) -> Option<Mongo> {
+async fn make(test: &str, model: TenancyModel) -> Option<Mongo> {
     let uri = mongodb_or_skip(test)?;
-    let store = MongoStore::connect(settings(uri)).await.expect("connects");
+    let mut settings = settings(uri);
+    settings.tenancy = model;
+    let store = MongoStore::connect(settings).await.expect("connects");
     Some(Mongo { store })
 }
 
-all_contract_tests!(make);
+/// The whole contract once per tenancy model: each keeps every promise.
+mod collection {
+    use super::{make, TenancyModel};
+
+    all_contract_tests!((|test: &'static str| make(test, TenancyModel::Collection)));
+}
+
+mod database {
+    use super::{make, TenancyModel};
+
+    all_contract_tests!((|test: &'static str| make(test, TenancyModel::Database)));
+}
+
+mod shared {
+    use super::{make, TenancyModel};
+
+    all_contract_tests!((|test: &'static str| make(test, TenancyModel::Shared)));
+}

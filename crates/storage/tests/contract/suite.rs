@@ -16,10 +16,11 @@ pub use orgsvc_domain::ports::Store;
 
 async fn organization(store: &impl Store, name: &str, email: &str) -> (Organization, Admin) {
     let at = Utc.with_ymd_and_hms(2026, 5, 6, 7, 8, 9).unwrap();
+    let id = OrganizationId::generate();
     let organization = Organization {
-        id: OrganizationId::generate(),
+        id,
         name: OrganizationName::new(name).unwrap(),
-        placement: store.place_new_organization().await.unwrap(),
+        placement: store.place_new_organization(&id).await.unwrap(),
         admin: AdminSummary {
             id: AdminId::generate(),
             email: EmailAddress::new(email).unwrap(),
@@ -451,6 +452,35 @@ pub async fn documents_of_one_organization_are_invisible_to_another(store: &impl
         store.get_document(&acme.id, &secret.id).await.unwrap(),
         Some(secret)
     );
+}
+
+/// Where organizations share a collection, a rename or delete that forgot whose documents it
+/// touches would take the neighbour's with it.
+pub async fn renaming_or_deleting_one_organization_leaves_anothers_documents_alone(
+    store: &impl Store,
+) {
+    let acme = create(store, "Acme", "a@acme.io").await;
+    let globex = create(store, "Globex", "g@globex.io").await;
+    let mut kept = Vec::new();
+    for n in 0..5 {
+        insert(store, &acme.id, n).await;
+        kept.push(insert(store, &globex.id, n).await);
+    }
+    kept.sort_by_key(|d| d.id.to_string());
+    store
+        .update_organization(&change(&acme, "Acme Renamed"))
+        .await
+        .unwrap();
+    assert_eq!(all_documents(store, &acme.id).await.len(), 5);
+    assert_eq!(all_documents(store, &globex.id).await, kept);
+    store.delete_organization(&acme.id).await.unwrap();
+    assert_eq!(all_documents(store, &globex.id).await, kept);
+    let after = kept.last().map(|d| d.id);
+    assert!(store
+        .list_documents(&globex.id, after.as_ref(), 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 pub async fn documents_of_an_unknown_organization_are_refused(store: &impl Store) {
