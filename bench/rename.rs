@@ -6,13 +6,15 @@
 //!
 //! MongoDB figures use ORGSVC_TEST_MONGODB_URI, or a FerretDB started for the run.
 
+#[path = "common.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use orgsvc_domain::ports::{OrganizationChange, OrganizationStore, TenantStore};
 use orgsvc_domain::{
-    Admin, AdminId, AdminSummary, Document, DocumentBody, DocumentId, EmailAddress, Organization,
-    OrganizationId, OrganizationName, PasswordHash,
+    Document, DocumentBody, DocumentId, Organization, OrganizationId, OrganizationName,
 };
 use orgsvc_storage::mongo::RenameMode;
 use orgsvc_storage::{EmbeddedStore, MongoSettings, MongoStore};
@@ -22,32 +24,9 @@ async fn organization_with_documents(
     store: &(impl OrganizationStore + TenantStore),
     documents: usize,
 ) -> Organization {
-    let now = Utc::now();
-    let id = OrganizationId::generate();
-    let email = EmailAddress::new(&format!("{id}@bench.io")).unwrap();
-    let organization = Organization {
-        id,
-        name: OrganizationName::new(&format!("Bench {id}")).unwrap(),
-        placement: store.place_new_organization(&id).await.unwrap(),
-        admin: AdminSummary {
-            id: AdminId::generate(),
-            email: email.clone(),
-        },
-        created_at: now,
-        updated_at: now,
-    };
-    let admin = Admin {
-        id: organization.admin.id,
-        organization_id: id,
-        email,
-        password_hash: PasswordHash::from_phc("$argon2id$bench".into()),
-        created_at: now,
-        token_version: 0,
-    };
-    store
-        .create_organization(&organization, &admin)
-        .await
-        .unwrap();
+    let organization =
+        common::create_organization(store, &OrganizationId::generate().to_string()).await;
+    let id = organization.id;
     for n in 0..documents {
         let body = json!({"n": n, "title": "quarterly report", "tags": ["a", "b"]});
         let document = Document {

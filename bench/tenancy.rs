@@ -5,19 +5,19 @@
 //!     ORGSVC_BENCH_ORGS=2000 cargo bench --bench tenancy --profile dev
 //!
 //! Creates go through the storage port (no password hashing: that is the same for every
-//! model), 8 at a time. Uses ORGSVC_TEST_MONGODB_URI, or a FerretDB started for the run.
+//! model), 8 at a time. The reference, in the same run: the raw driver doing what any
+//! crash-safe create needs at least on the master (insert a record carrying an intent under a
+//! unique index, then clear the intent with a conditional update), as many times. Uses ORGSVC_TEST_MONGODB_URI, or a FerretDB started for the run.
+
+#[path = "common.rs"]
+mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use mongodb::bson::doc;
-use orgsvc_domain::ports::OrganizationStore;
-use orgsvc_domain::{
-    Admin, AdminId, AdminSummary, EmailAddress, Organization, OrganizationId, OrganizationName,
-    PasswordHash, TenancyModel,
-};
+use orgsvc_domain::{OrganizationId, TenancyModel};
 use orgsvc_storage::{MongoSettings, MongoStore};
 
 const CONCURRENCY: usize = 8;
@@ -25,33 +25,8 @@ const CONCURRENCY: usize = 8;
 const WINDOW: usize = 500;
 
 async fn create(store: &MongoStore, n: usize) -> Duration {
-    let now = Utc::now();
-    let id = OrganizationId::generate();
-    let email = EmailAddress::new(&format!("admin{n}@bench.io")).unwrap();
     let started = Instant::now();
-    let organization = Organization {
-        id,
-        name: OrganizationName::new(&format!("Bench {n}")).unwrap(),
-        placement: store.place_new_organization(&id).await.unwrap(),
-        admin: AdminSummary {
-            id: AdminId::generate(),
-            email: email.clone(),
-        },
-        created_at: now,
-        updated_at: now,
-    };
-    let admin = Admin {
-        id: organization.admin.id,
-        organization_id: id,
-        email,
-        password_hash: PasswordHash::from_phc("$argon2id$bench".into()),
-        created_at: now,
-        token_version: 0,
-    };
-    store
-        .create_organization(&organization, &admin)
-        .await
-        .unwrap();
+    common::create_organization(store, &n.to_string()).await;
     started.elapsed()
 }
 
@@ -94,6 +69,60 @@ fn mib(bytes: i64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
+/// `count` inserts under a unique index, each followed by an update by `_id`, 8 at a time:
+/// each pair's latency, and the time for all.
+async fn reference(client: &mongodb::Client, count: usize) -> (Vec<Duration>, Duration) {
+    let database = client.database(&orgsvc_testkit::unique_name("bref"));
+    let records = database.collection::<mongodb::bson::Document>("records");
+    let unique = mongodb::IndexModel::builder()
+        .keys(doc! {"slug": 1})
+        .options(
+            mongodb::options::IndexOptions::builder()
+                .unique(true)
+                .build(),
+        )
+        .build();
+    records.create_index(unique).await.unwrap();
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let (records, next) = (records.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut timed = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= count {
+                    return timed;
+                }
+                let id = OrganizationId::generate().to_string();
+                let began = Instant::now();
+                let record =
+                    doc! {"_id": &id, "slug": format!("bench_{n}"), "intent": {"op": "create"}};
+                records.insert_one(record).await.unwrap();
+                // Conditional, as clearing an intent one owns must be.
+                records
+                    .update_one(
+                        doc! {"_id": &id, "intent.op": "create"},
+                        doc! {"$unset": {"intent": ""}},
+                    )
+                    .await
+                    .unwrap();
+                timed.push((n, began.elapsed()));
+            }
+        }));
+    }
+    let mut latencies = vec![Duration::ZERO; count];
+    for worker in workers {
+        for (n, latency) in worker.await.unwrap() {
+            latencies[n] = latency;
+        }
+    }
+    let elapsed = started.elapsed();
+    let _ = database.drop().await;
+    (latencies, elapsed)
+}
+
 #[tokio::main]
 async fn main() {
     let organizations: usize = std::env::var("ORGSVC_BENCH_ORGS")
@@ -113,6 +142,14 @@ async fn main() {
         "| model | first {WINDOW} creates | last {WINDOW} creates | creates/s | master | tenant data | collections | databases |"
     );
     println!("|---|---|---|---|---|---|---|---|");
+    let reference = reference(&client, organizations).await;
+    let window = WINDOW.min(organizations);
+    println!(
+        "| reference: raw driver insert + conditional update | {} | {} | {:.0} | | | | |",
+        summary(&reference.0[..window]),
+        summary(&reference.0[organizations - window..]),
+        organizations as f64 / reference.1.as_secs_f64(),
+    );
     for model in TenancyModel::ALL {
         let mut settings = MongoSettings::for_uri(uri);
         settings.master_database = orgsvc_testkit::unique_name("bm");
@@ -143,7 +180,6 @@ async fn main() {
             }
         }
         let elapsed = started.elapsed();
-        let window = WINDOW.min(organizations);
         let master = size(&client, &settings.master_database).await;
         let own_prefix = format!("{}_", settings.tenant_database);
         let databases: Vec<String> = client

@@ -259,6 +259,33 @@ impl Service {
         self.child.id()
     }
 
+    /// The ids `GET /org/documents` lists for the token's organization, following the cursor.
+    pub async fn document_ids(&self, token: &str) -> std::collections::BTreeSet<String> {
+        let mut ids = std::collections::BTreeSet::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut request = self
+                .client
+                .get(self.url("/org/documents"))
+                .bearer_auth(token)
+                .query(&[("limit", "100")]);
+            if let Some(after) = &after {
+                request = request.query(&[("after", after)]);
+            }
+            let page = self.json(request).await;
+            let documents = page["documents"].as_array().expect("a page");
+            ids.extend(
+                documents
+                    .iter()
+                    .map(|d| d["id"].as_str().unwrap().to_owned()),
+            );
+            match page["next"].as_str() {
+                Some(next) => after = Some(next.to_owned()),
+                None => return ids,
+            }
+        }
+    }
+
     /// SIGKILL: no shutdown code runs.
     pub fn kill(mut self) {
         self.child.kill().unwrap();

@@ -46,33 +46,6 @@ async fn insert(service: &Service, token: &str, n: usize) -> String {
     created["id"].as_str().expect("inserted").to_owned()
 }
 
-/// The ids the API lists for the token's organization.
-async fn listed(service: &Service, token: &str) -> BTreeSet<String> {
-    let mut ids = BTreeSet::new();
-    let mut after: Option<String> = None;
-    loop {
-        let mut request = service
-            .client
-            .get(service.url("/org/documents"))
-            .bearer_auth(token)
-            .query(&[("limit", "100")]);
-        if let Some(after) = &after {
-            request = request.query(&[("after", after)]);
-        }
-        let page = service.json(request).await;
-        let documents = page["documents"].as_array().expect("a page");
-        ids.extend(
-            documents
-                .iter()
-                .map(|d| d["id"].as_str().unwrap().to_owned()),
-        );
-        match page["next"].as_str() {
-            Some(next) => after = Some(next.to_owned()),
-            None => return ids,
-        }
-    }
-}
-
 async fn record(deployment: &Deployment, id: &str) -> Document {
     let organizations = deployment
         .master_db()
@@ -159,7 +132,7 @@ async fn an_organization_moves_online_through_every_tenancy_model_keeping_every_
             ours,
             "after the move to {model}"
         );
-        assert_eq!(listed(&service, &token).await, ours);
+        assert_eq!(service.document_ids(&token).await, ours);
 
         // A rename in each model: the documents stay where they are unless the model names
         // the collection after the organization.
@@ -174,7 +147,7 @@ async fn an_organization_moves_online_through_every_tenancy_model_keeping_every_
         );
         ours.insert(insert(&service, &token, 1_000 + step).await);
         assert_eq!(stored(&deployment, &id).await, ours);
-        assert_eq!(listed(&service, &neighbour_token).await, theirs);
+        assert_eq!(service.document_ids(&neighbour_token).await, theirs);
         deployment.assert_consistent().await;
     }
 
@@ -269,7 +242,7 @@ async fn a_shared_tenants_delete_killed_between_batches_finishes_and_spares_its_
     }
     assert_eq!(count().await, 0);
     assert_eq!(stored(&deployment, &neighbour).await, theirs);
-    assert_eq!(listed(&service, &neighbour_token).await, theirs);
+    assert_eq!(service.document_ids(&neighbour_token).await, theirs);
     deployment.assert_consistent().await;
     println!(
         "shared delete: killed with {left_at_kill} of 20000 documents left; recovery removed them"

@@ -350,7 +350,7 @@ async fn a_created_organization_is_answered_with_201_and_its_full_shape() {
     assert_eq!(body["collection_name"], "org_acme");
     assert_eq!(
         body["connection"],
-        json!({"cluster": "default", "database": "tenants"})
+        json!({"cluster": "default", "database": "tenants", "model": "collection"})
     );
     assert_eq!(body["admin"]["email"], "admin@acme.io");
     assert_eq!(body["created_at"], "2026-01-02T03:04:05Z");

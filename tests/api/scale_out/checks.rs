@@ -107,7 +107,7 @@ pub async fn the_survivors_answer_alike(
                 body.remove("request_id");
             }
             let documents = if organizations.contains_key(&tenant.id) {
-                Some(document_ids(service, &tenant.token).await)
+                Some(service.document_ids(&tenant.token).await)
             } else {
                 None
             };
@@ -130,33 +130,6 @@ pub async fn the_survivors_answer_alike(
                 .map(|(id, _)| id.clone())
                 .collect();
             assert_eq!(answers[0].2.as_ref(), Some(&stored), "{name}");
-        }
-    }
-}
-
-/// The ids `GET /org/documents` lists through `service`, following the cursor.
-async fn document_ids(service: &Service, token: &str) -> BTreeSet<String> {
-    let mut ids = BTreeSet::new();
-    let mut after: Option<String> = None;
-    loop {
-        let mut request = service
-            .client
-            .get(service.url("/org/documents"))
-            .bearer_auth(token)
-            .query(&[("limit", "100")]);
-        if let Some(after) = &after {
-            request = request.query(&[("after", after)]);
-        }
-        let page: Value = request.send().await.unwrap().json().await.unwrap();
-        let documents = page["documents"].as_array().expect("a page");
-        ids.extend(
-            documents
-                .iter()
-                .map(|d| d["id"].as_str().unwrap().to_owned()),
-        );
-        match page["next"].as_str() {
-            Some(next) => after = Some(next.to_owned()),
-            None => return ids,
         }
     }
 }

@@ -17,7 +17,6 @@ use orgsvc_domain::errors::{DocumentError, StoreError};
 use orgsvc_domain::ports::TenantStore;
 use orgsvc_domain::{Document, DocumentId, OrganizationId};
 
-use super::claims::at_epoch;
 use super::errors::{absent_as, timed, DbError};
 use super::machine::{tenant_access, Access};
 use super::records::{document_from_bson, document_to_bson, Location};
@@ -82,19 +81,31 @@ impl MongoStore {
         }
     }
 
-    /// Whether no operation began on the organization since `target` was read.
+    /// Whether no operation began on the organization since `target` was read. Read by `_id`
+    /// alone and compared here: FerretDB 1.x scans the whole collection for a filter on `_id`
+    /// and `epoch` (measured: ~120 ms at 5,000 organizations, against 16 ms by `_id`), and this
+    /// runs on every tenant write.
     async fn unchanged(
         &self,
         organization: &OrganizationId,
         target: &Target,
     ) -> Result<bool, StoreError> {
-        let filter = at_epoch(&organization.to_string(), target.epoch);
-        let count = timed(
+        let record = timed(
             self.op_timeout(),
-            self.inner.organizations.count_documents(filter).limit(1),
+            self.inner
+                .organizations
+                .clone_with_type::<BsonDocument>()
+                .find_one(doc! {"_id": organization.to_string()})
+                .projection(doc! {"epoch": 1}),
         )
         .await?;
-        Ok(count == 1)
+        // Records of earlier versions have no epoch: 0.
+        let epoch = |r: &BsonDocument| {
+            r.get_i64("epoch")
+                .or_else(|_| r.get_i32("epoch").map(i64::from))
+                .unwrap_or(0)
+        };
+        Ok(record.is_some_and(|r| epoch(&r) == target.epoch))
     }
 
     /// Runs `write` on the organization's collection until it has run where the documents are
