@@ -1,52 +1,85 @@
-//! Creating organizations under each tenancy model, up to many of them: create latency near the
-//! start and near the end, and what the master and tenant data occupy, all in one run.
+//! Creating organizations under each tenancy model, with few and with many of them: create
+//! latency on an empty store and on one holding ORGSVC_BENCH_ORGS organizations, and what the
+//! master and tenant data then occupy, all in one run.
 //!
 //!     cargo bench --bench tenancy --profile dev                    # 20,000 per model
-//!     ORGSVC_BENCH_ORGS=2000 cargo bench --bench tenancy --profile dev
+//!     ORGSVC_BENCH_ORGS=2000 ORGSVC_BENCH_WINDOW=100 cargo bench --bench tenancy --profile dev
 //!
-//! Creates go through the storage port (no password hashing: that is the same for every
-//! model), 8 at a time. The reference, in the same run: the raw driver doing what any
-//! crash-safe create needs at least on the master (insert a record carrying an intent under a
-//! unique index, then clear the intent with a conditional update), as many times. Uses ORGSVC_TEST_MONGODB_URI, or a FerretDB started for the run.
+//! Timed creates go through the storage port (no password hashing: that is the same for every
+//! model), 8 at a time. Between the two timed windows the store is filled in bulk, straight in
+//! the databases as the adapter stores organizations (records, admins, and a collection or
+//! database of their own where the model has one): through the port that would take hours on
+//! FerretDB, whose every filter but `_id` alone scans the collection. The reference, in the
+//! same run and at the same sizes: the raw driver doing what any crash-safe create needs at
+//! least (insert a record carrying an intent under a unique index, then clear the intent with a
+//! conditional update). Uses ORGSVC_TEST_MONGODB_URI, or a FerretDB started for the run.
 
 #[path = "common.rs"]
 mod common;
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mongodb::bson::doc;
+use mongodb::bson::{doc, Document};
+use mongodb::options::IndexOptions;
+use mongodb::{Client, Collection, IndexModel};
 use orgsvc_domain::{OrganizationId, TenancyModel};
 use orgsvc_storage::{MongoSettings, MongoStore};
 
 const CONCURRENCY: usize = 8;
-/// Latencies are reported for this many creates at the start and at the end.
-const WINDOW: usize = 500;
 
-async fn create(store: &MongoStore, n: usize) -> Duration {
-    let started = Instant::now();
-    common::create_organization(store, &n.to_string()).await;
-    started.elapsed()
+/// `name` from the environment, else `default`.
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[at.min(sorted.len() - 1)]
+/// Runs `task(n)` for `n` in `range`, `CONCURRENCY` at a time; each one's latency.
+async fn concurrently<F, Fut>(range: std::ops::Range<usize>, task: F) -> Vec<Duration>
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let start = range.start;
+    let next = Arc::new(AtomicUsize::new(start));
+    let mut workers = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let (next, task, end) = (next.clone(), task.clone(), range.end);
+        workers.push(tokio::spawn(async move {
+            let mut timed = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= end {
+                    return timed;
+                }
+                let began = Instant::now();
+                task(n).await;
+                timed.push((n, began.elapsed()));
+            }
+        }));
+    }
+    let mut latencies = vec![Duration::ZERO; range.len()];
+    for worker in workers {
+        for (n, latency) in worker.await.unwrap() {
+            latencies[n - start] = latency;
+        }
+    }
+    latencies
 }
 
 fn summary(latencies: &[Duration]) -> String {
     let mut sorted = latencies.to_vec();
     sorted.sort();
-    format!(
-        "p50 {:>6.1?} p99 {:>6.1?}",
-        percentile(&sorted, 0.5),
-        percentile(&sorted, 0.99)
-    )
+    let at = |p: f64| sorted[((sorted.len() as f64 - 1.0) * p).round() as usize];
+    format!("p50 {:.1?}, p99 {:.1?}", at(0.5), at(0.99))
 }
 
-/// Bytes a database's data and indexes take on disk (`dbStats`), or 0 if the server says not.
-async fn size(client: &mongodb::Client, database: &str) -> i64 {
+/// Bytes a database's data and indexes take (`dbStats`), or 0 if the server says not.
+async fn size(client: &Client, database: &str) -> i64 {
     let stats = client
         .database(database)
         .run_command(doc! {"dbStats": 1})
@@ -69,66 +102,79 @@ fn mib(bytes: i64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-/// `count` inserts under a unique index, each followed by an update by `_id`, 8 at a time:
-/// each pair's latency, and the time for all.
-async fn reference(client: &mongodb::Client, count: usize) -> (Vec<Duration>, Duration) {
-    let database = client.database(&orgsvc_testkit::unique_name("bref"));
-    let records = database.collection::<mongodb::bson::Document>("records");
-    let unique = mongodb::IndexModel::builder()
-        .keys(doc! {"slug": 1})
-        .options(
-            mongodb::options::IndexOptions::builder()
-                .unique(true)
-                .build(),
-        )
-        .build();
-    records.create_index(unique).await.unwrap();
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..CONCURRENCY {
-        let (records, next) = (records.clone(), next.clone());
-        workers.push(tokio::spawn(async move {
-            let mut timed = Vec::new();
-            loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= count {
-                    return timed;
-                }
-                let id = OrganizationId::generate().to_string();
-                let began = Instant::now();
-                let record =
-                    doc! {"_id": &id, "slug": format!("bench_{n}"), "intent": {"op": "create"}};
-                records.insert_one(record).await.unwrap();
-                // Conditional, as clearing an intent one owns must be.
-                records
-                    .update_one(
-                        doc! {"_id": &id, "intent.op": "create"},
-                        doc! {"$unset": {"intent": ""}},
-                    )
-                    .await
-                    .unwrap();
-                timed.push((n, began.elapsed()));
+/// The reference's record `n`, and the conditional clear of its intent.
+async fn reference_create(records: &Collection<Document>, n: usize) {
+    let id = OrganizationId::generate().to_string();
+    let record = doc! {"_id": &id, "slug": format!("ref_{n}"), "intent": {"op": "create"}};
+    records.insert_one(record).await.unwrap();
+    let owned = doc! {"_id": &id, "intent.op": "create"};
+    records
+        .update_one(owned, doc! {"$unset": {"intent": ""}})
+        .await
+        .unwrap();
+}
+
+/// Organizations `range` inserted in bulk as the adapter stores them, with a collection or
+/// database of their own where `settings.tenancy` gives them one.
+async fn fill(client: &Client, settings: &MongoSettings, range: std::ops::Range<usize>) {
+    let master = client.database(&settings.master_database);
+    let tenants = settings.tenant_database.clone();
+    let now = mongodb::bson::DateTime::now();
+    let mut places = Vec::new();
+    for chunk in range.clone().collect::<Vec<_>>().chunks(1_000) {
+        let (mut records, mut admins) = (Vec::new(), Vec::new());
+        for &n in chunk {
+            let id = OrganizationId::generate().to_string();
+            let admin = OrganizationId::generate().to_string();
+            let (database, collection) = match settings.tenancy {
+                TenancyModel::Collection => (tenants.clone(), format!("org_fill_{n}")),
+                TenancyModel::Database => (
+                    format!("{tenants}_{}", id.replace('-', "")),
+                    "documents".to_owned(),
+                ),
+                TenancyModel::Shared => (tenants.clone(), "tenant_documents".to_owned()),
+            };
+            if settings.tenancy != TenancyModel::Shared {
+                places.push((database.clone(), collection.clone()));
             }
-        }));
-    }
-    let mut latencies = vec![Duration::ZERO; count];
-    for worker in workers {
-        for (n, latency) in worker.await.unwrap() {
-            latencies[n] = latency;
+            records.push(doc! {
+                "_id": &id, "name": format!("Fill {n}"), "slug": format!("fill_{n}"),
+                "admin_id": &admin,
+                "connection": {"cluster": "default", "database": database,
+                    "collection": collection, "model": settings.tenancy.as_str()},
+                "created_at": now, "updated_at": now, "epoch": 1_i64,
+            });
+            admins.push(doc! {
+                "_id": admin, "organization_id": &id, "email": format!("fill{n}@bench.io"),
+                "password_hash": "$argon2id$bench", "created_at": now, "token_version": 0_i64,
+            });
         }
+        let organizations = master.collection::<Document>("organizations");
+        organizations.insert_many(records).await.unwrap();
+        let admins_collection = master.collection::<Document>("admins");
+        admins_collection.insert_many(admins).await.unwrap();
     }
-    let elapsed = started.elapsed();
-    let _ = database.drop().await;
-    (latencies, elapsed)
+    let places = Arc::new(places);
+    let client = client.clone();
+    concurrently(0..places.len(), move |i| {
+        let (places, client) = (places.clone(), client.clone());
+        async move {
+            let (database, collection) = &places[i];
+            client
+                .database(database)
+                .create_collection(collection)
+                .await
+                .unwrap();
+        }
+    })
+    .await;
 }
 
 #[tokio::main]
 async fn main() {
-    let organizations: usize = std::env::var("ORGSVC_BENCH_ORGS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(20_000);
+    // Creates timed on the empty store and on the full one.
+    let window = setting("ORGSVC_BENCH_WINDOW", 500).max(1);
+    let organizations = setting("ORGSVC_BENCH_ORGS", 20_000).max(2 * window);
     let uri = match orgsvc_testkit::mongodb_uri() {
         Ok(uri) => uri,
         Err(e) => {
@@ -136,20 +182,45 @@ async fn main() {
             return;
         }
     };
-    let client = mongodb::Client::with_uri_str(uri).await.unwrap();
-    println!("creating {organizations} organizations per tenancy model, {CONCURRENCY} at a time");
+    let client = Client::with_uri_str(uri).await.unwrap();
     println!(
-        "| model | first {WINDOW} creates | last {WINDOW} creates | creates/s | master | tenant data | collections | databases |"
+        "{window} creates ({CONCURRENCY} at a time) on an empty store and on one holding {organizations} organizations"
     );
-    println!("|---|---|---|---|---|---|---|---|");
-    let reference = reference(&client, organizations).await;
-    let window = WINDOW.min(organizations);
     println!(
-        "| reference: raw driver insert + conditional update | {} | {} | {:.0} | | | | |",
-        summary(&reference.0[..window]),
-        summary(&reference.0[organizations - window..]),
-        organizations as f64 / reference.1.as_secs_f64(),
+        "| | creates at 0 | creates at {organizations} | master | tenant data | collections | databases |"
     );
+    println!("|---|---|---|---|---|---|---|");
+
+    let database = client.database(&orgsvc_testkit::unique_name("bref"));
+    let records = database.collection::<Document>("records");
+    let unique = IndexOptions::builder().unique(true).build();
+    let index = IndexModel::builder()
+        .keys(doc! {"slug": 1})
+        .options(unique)
+        .build();
+    records.create_index(index).await.unwrap();
+    let create = {
+        let records = records.clone();
+        move |n| {
+            let records = records.clone();
+            async move { reference_create(&records, n).await }
+        }
+    };
+    let empty = concurrently(0..window, create.clone()).await;
+    let filler: Vec<Document> = (window..organizations - window)
+        .map(|n| doc! {"_id": OrganizationId::generate().to_string(), "slug": format!("ref_{n}")})
+        .collect();
+    for chunk in filler.chunks(1_000) {
+        records.insert_many(chunk.to_vec()).await.unwrap();
+    }
+    let full = concurrently(organizations - window..organizations, create).await;
+    println!(
+        "| reference: raw driver insert + conditional update | {} | {} | | | | |",
+        summary(&empty),
+        summary(&full)
+    );
+    let _ = database.drop().await;
+
     for model in TenancyModel::ALL {
         let mut settings = MongoSettings::for_uri(uri);
         settings.master_database = orgsvc_testkit::unique_name("bm");
@@ -157,29 +228,16 @@ async fn main() {
         settings.tenancy = model;
         settings.recovery_interval_seconds = 0;
         let store = MongoStore::connect(settings.clone()).await.unwrap();
-        let next = Arc::new(AtomicUsize::new(0));
-        let started = Instant::now();
-        let mut workers = Vec::new();
-        for _ in 0..CONCURRENCY {
-            let (store, next) = (store.clone(), next.clone());
-            workers.push(tokio::spawn(async move {
-                let mut timed = Vec::new();
-                loop {
-                    let n = next.fetch_add(1, Ordering::Relaxed);
-                    if n >= organizations {
-                        return timed;
-                    }
-                    timed.push((n, create(&store, n).await));
-                }
-            }));
-        }
-        let mut latencies = vec![Duration::ZERO; organizations];
-        for worker in workers {
-            for (n, latency) in worker.await.unwrap() {
-                latencies[n] = latency;
+        let create = move |n: usize| {
+            let store = store.clone();
+            async move {
+                common::create_organization(&store, &n.to_string()).await;
             }
-        }
-        let elapsed = started.elapsed();
+        };
+        let empty = concurrently(0..window, create.clone()).await;
+        fill(&client, &settings, window..organizations - window).await;
+        let full = concurrently(organizations - window..organizations, create).await;
+
         let master = size(&client, &settings.master_database).await;
         let own_prefix = format!("{}_", settings.tenant_database);
         let databases: Vec<String> = client
@@ -189,22 +247,16 @@ async fn main() {
             .into_iter()
             .filter(|d| *d == settings.tenant_database || d.starts_with(&own_prefix))
             .collect();
-        let mut tenant_bytes = 0;
-        let mut collections = 0;
+        let (mut tenant_bytes, mut collections) = (0, 0);
         for database in &databases {
             tenant_bytes += size(&client, database).await;
-            collections += client
-                .database(database)
-                .list_collection_names()
-                .await
-                .unwrap()
-                .len();
+            let names = client.database(database).list_collection_names().await;
+            collections += names.unwrap().len();
         }
         println!(
-            "| {model} | {} | {} | {:.0} | {} | {} | {collections} | {} |",
-            summary(&latencies[..window]),
-            summary(&latencies[organizations - window..]),
-            organizations as f64 / elapsed.as_secs_f64(),
+            "| {model} | {} | {} | {} | {} | {collections} | {} |",
+            summary(&empty),
+            summary(&full),
             mib(master),
             mib(tenant_bytes),
             databases.len(),

@@ -96,6 +96,14 @@ async fn three_instances_renaming_moving_deleting_and_one_killed_lose_no_acknowl
                 .to_owned(),
         });
     }
+    // Two of them in the shared collection: renamed there, and deleted there by batches.
+    for name in ["Renamed 1", "Doomed 1"] {
+        let moved = deployment
+            .run(&["move-org", "--org", name, "--to-model", "shared"])
+            .await
+            .unwrap();
+        assert!(moved.status.success(), "{moved:?}");
+    }
     let tenants = Arc::new(tenants);
     let by_name = |name: &str| tenants.iter().position(|t| t.name == name).unwrap();
 
@@ -173,18 +181,24 @@ async fn three_instances_renaming_moving_deleting_and_one_killed_lose_no_acknowl
         }));
     }
 
-    // The mover: `orgsvc move-org` back and forth between the clusters, one process per move.
+    // The mover: `orgsvc move-org` round the clusters and tenancy models, one process per move.
     let mover = {
         let (stop, moves) = (stop.clone(), moves.clone());
         let deployment = &deployment;
         async move {
             let mut failures = Vec::new();
-            for to in ["eu", "default"].iter().cycle() {
+            let route: [&[&str]; 4] = [
+                &["--to-cluster", "eu"],
+                &["--to-model", "shared"],
+                &["--to-cluster", "default", "--to-model", "database"],
+                &["--to-model", "collection"],
+            ];
+            for to in route.iter().cycle() {
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }
                 let output = deployment
-                    .run(&["move-org", "--org", "Mover", "--to-cluster", to])
+                    .run(&[&["move-org", "--org", "Mover"][..], to].concat())
                     .await
                     .unwrap();
                 if output.status.success() {

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::clients::Tenant;
-use crate::process::{find_all, location_of, Deployment, Place, Service};
+use crate::process::{find_all, location_of, Deployment, Place, Service, SHARED};
 
 /// Every acknowledged write (by organization id) is in its organization's current collection
 /// and nowhere else; a deleted organization's are nowhere. Returns how many were checked.
@@ -17,7 +17,7 @@ pub async fn every_acknowledged_write_is_where_it_belongs(
     tenants: &[Tenant],
     acked: &BTreeMap<String, BTreeSet<String>>,
 ) -> usize {
-    let found = documents_by_id(deployment).await;
+    let (found, _) = documents_by_id(deployment).await;
     let organizations = organizations_by_id(deployment).await;
     let mut checked = 0;
     for tenant in tenants.iter() {
@@ -53,18 +53,23 @@ pub async fn every_acknowledged_write_is_where_it_belongs(
     checked
 }
 
-/// Where every document is, by id: each place that holds a copy.
-async fn documents_by_id(deployment: &Deployment) -> BTreeMap<String, Vec<Place>> {
+/// Where every document is, by id: each place that holds a copy, and for documents in the
+/// shared collection, the organization they are tagged with.
+async fn documents_by_id(
+    deployment: &Deployment,
+) -> (BTreeMap<String, Vec<Place>>, BTreeMap<String, String>) {
     let mut found: BTreeMap<String, Vec<Place>> = BTreeMap::new();
+    let mut tags = BTreeMap::new();
     for place in deployment.collections().await {
         for document in deployment.documents_at(&place).await {
-            found
-                .entry(document.get_str("_id").unwrap().to_owned())
-                .or_default()
-                .push(place.clone());
+            let id = document.get_str("_id").unwrap().to_owned();
+            if let Ok(organization) = document.get_str("org_id") {
+                tags.insert(id.clone(), organization.to_owned());
+            }
+            found.entry(id).or_default().push(place.clone());
         }
     }
-    found
+    (found, tags)
 }
 
 async fn organizations_by_id(deployment: &Deployment) -> BTreeMap<String, Document> {
@@ -84,7 +89,7 @@ pub async fn the_survivors_answer_alike(
     tenants: &[Tenant],
 ) {
     tokio::time::sleep(Duration::from_millis(1_200)).await;
-    let found = documents_by_id(deployment).await;
+    let (found, tags) = documents_by_id(deployment).await;
     let organizations = organizations_by_id(deployment).await;
     for tenant in tenants.iter() {
         let name = organizations
@@ -126,7 +131,10 @@ pub async fn the_survivors_answer_alike(
         if let Some(location) = organizations.get(&tenant.id).map(location_of) {
             let stored: BTreeSet<String> = found
                 .iter()
-                .filter(|(_, at)| at.contains(&location))
+                .filter(|(id, at)| {
+                    at.contains(&location)
+                        && (location.2 != SHARED || tags.get(*id) == Some(&tenant.id))
+                })
                 .map(|(id, _)| id.clone())
                 .collect();
             assert_eq!(answers[0].2.as_ref(), Some(&stored), "{name}");

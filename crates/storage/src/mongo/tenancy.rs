@@ -74,6 +74,20 @@ impl TenantView {
         doc! {"_id": id, ORGANIZATION_FIELD: &self.organization, BODY_FIELD: document}
     }
 
+    /// Whether another organization holds the document `id` here (only possible where the
+    /// collection is shared; a document that is gone, or moving, counts as nobody's).
+    pub async fn held_by_another(&self, id: &str) -> mongodb::error::Result<bool> {
+        if !self.shared {
+            return Ok(false);
+        }
+        let holder = self
+            .collection
+            .find_one(doc! {"_id": id})
+            .projection(doc! {ORGANIZATION_FIELD: 1})
+            .await?;
+        Ok(holder.is_some_and(|h| h.get_str(ORGANIZATION_FIELD) != Ok(self.organization.as_str())))
+    }
+
     /// What [`Self::store`] stored, as a document again.
     pub fn load(&self, mut stored: BsonDocument) -> BsonDocument {
         if !self.shared {

@@ -193,23 +193,17 @@ impl TenantStore for MongoStore {
             async move {
                 match timed(self.op_timeout(), view.collection.insert_one(stored)).await {
                     Ok(_) => Ok(()),
-                    // Again after a race: already there is fine, if it is this organization's
-                    // (in the shared collection, an id is unique across organizations).
+                    // Again after a race: already there is fine, unless another organization
+                    // holds the id in the shared collection.
                     Err(DbError::Duplicate) => {
-                        let id = doc! {"_id": document.id.to_string()};
-                        let ours = timed(
-                            self.op_timeout(),
-                            view.collection.count_documents(view.filter(id)),
-                        )
-                        .await?;
-                        if ours == 1 {
-                            Ok(())
-                        } else {
-                            Err(DbError::Other(anyhow::anyhow!(
+                        let id = document.id.to_string();
+                        if timed(self.op_timeout(), view.held_by_another(&id)).await? {
+                            return Err(DbError::Other(anyhow::anyhow!(
                                 "document id {} is taken in the shared collection",
                                 document.id
-                            )))
+                            )));
                         }
+                        Ok(())
                     }
                     Err(e) => Err(e),
                 }
