@@ -25,6 +25,7 @@ mod machine;
 mod progress;
 mod records;
 mod settings;
+mod strays;
 mod tenancy;
 mod tenant;
 
