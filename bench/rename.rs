@@ -1,41 +1,92 @@
-//! How long renaming an organization takes, by storage path, measured in one run so the figures
-//! compare with each other (these machines are shared; absolute times vary, ratios hold better).
+//! How long renaming and moving an organization take, by storage path and size, measured in one
+//! run next to a raw driver copy of the same documents (these machines are shared; absolute
+//! times vary, ratios hold better).
 //!
-//!     cargo bench --bench rename --profile dev            # 20,000 documents
-//!     ORGSVC_BENCH_DOCUMENTS=100000 cargo bench --bench rename --profile dev
+//!     cargo bench --bench rename --profile dev            # 1,000 / 10,000 / 100,000 documents
+//!     ORGSVC_BENCH_SIZES=20000 cargo bench --bench rename --profile dev
 //!
-//! MongoDB figures use ORGSVC_TEST_MONGODB_URI, or a FerretDB started for the run.
+//! MongoDB figures use ORGSVC_TEST_MONGODB_URI, or a FerretDB started for the run; the move
+//! goes to a second cluster name for the same server, so it copies exactly as a move between
+//! servers does, without a second server's noise.
 
 #[path = "common.rs"]
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use futures_util::TryStreamExt as _;
+use mongodb::bson::{doc, Document as BsonDocument};
 use orgsvc_domain::ports::{OrganizationChange, OrganizationStore, TenantStore};
-use orgsvc_domain::{
-    Document, DocumentBody, DocumentId, Organization, OrganizationId, OrganizationName,
-};
-use orgsvc_storage::mongo::RenameMode;
+use orgsvc_domain::{Document, DocumentBody, DocumentId, Organization, OrganizationName};
+use orgsvc_storage::mongo::{ClusterSettings, RenameMode};
 use orgsvc_storage::{EmbeddedStore, MongoSettings, MongoStore};
 use serde_json::json;
 
-async fn organization_with_documents(
-    store: &(impl OrganizationStore + TenantStore),
-    documents: usize,
-) -> Organization {
-    let organization =
-        common::create_organization(store, &OrganizationId::generate().to_string()).await;
+const BATCH: usize = 1_000;
+
+fn body(n: usize) -> serde_json::Value {
+    json!({"n": n, "title": "quarterly report", "tags": ["a", "b"]})
+}
+
+/// An organization holding `documents` documents, inserted through the port 64 at a time
+/// (concurrent writes share the embedded store's commits).
+async fn embedded_organization(store: &EmbeddedStore, documents: usize) -> Organization {
+    let organization = common::create_organization(store, "embedded").await;
     let id = organization.id;
-    for n in 0..documents {
-        let body = json!({"n": n, "title": "quarterly report", "tags": ["a", "b"]});
-        let document = Document {
-            id: DocumentId::generate(),
-            body: DocumentBody::new(body.as_object().unwrap().clone()).unwrap(),
-        };
-        store.insert_document(&id, &document).await.unwrap();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut writers = Vec::new();
+    for _ in 0..64 {
+        let (store, next) = (store.clone(), next.clone());
+        writers.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n >= documents {
+                    return;
+                }
+                let document = Document {
+                    id: DocumentId::generate(),
+                    body: DocumentBody::new(body(n).as_object().unwrap().clone()).unwrap(),
+                };
+                store.insert_document(&id, &document).await.unwrap();
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
     }
     organization
+}
+
+/// An organization on MongoDB holding `documents` documents, written straight into its
+/// collection in bulk (as the adapter stores them) to keep the setup short.
+async fn mongo_organization(
+    client: &mongodb::Client,
+    store: &MongoStore,
+    settings: &MongoSettings,
+    label: &str,
+    documents: usize,
+) -> Organization {
+    let organization = common::create_organization(store, label).await;
+    let collection = client
+        .database(&settings.tenant_database)
+        .collection::<BsonDocument>(organization.collection_name().as_str());
+    fill(&collection, documents).await;
+    organization
+}
+
+async fn fill(collection: &mongodb::Collection<BsonDocument>, documents: usize) {
+    let all: Vec<BsonDocument> = (0..documents)
+        .map(|n| {
+            let mut stored = mongodb::bson::to_document(&body(n)).unwrap();
+            stored.insert("_id", DocumentId::generate().to_string());
+            stored
+        })
+        .collect();
+    for chunk in all.chunks(5_000) {
+        collection.insert_many(chunk.to_vec()).await.unwrap();
+    }
 }
 
 async fn time_rename(
@@ -55,50 +106,114 @@ async fn time_rename(
     started.elapsed()
 }
 
+/// The reference: the raw driver copying a collection, one sorted cursor read in batches of
+/// the adapter's size, inserted unordered, as a careful operator's script would.
+async fn raw_copy(
+    from: &mongodb::Collection<BsonDocument>,
+    to: &mongodb::Collection<BsonDocument>,
+) -> Duration {
+    let started = Instant::now();
+    let mut cursor = from
+        .find(doc! {})
+        .sort(doc! {"_id": 1})
+        .batch_size(BATCH as u32)
+        .await
+        .unwrap();
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Some(document) = cursor.try_next().await.unwrap() {
+        batch.push(document);
+        if batch.len() == BATCH {
+            to.insert_many(std::mem::take(&mut batch))
+                .ordered(false)
+                .await
+                .unwrap();
+        }
+    }
+    if !batch.is_empty() {
+        to.insert_many(batch).ordered(false).await.unwrap();
+    }
+    started.elapsed()
+}
+
 fn mongo_settings(uri: &str, rename: RenameMode) -> MongoSettings {
     let mut settings = MongoSettings::for_uri(uri);
     settings.master_database = orgsvc_testkit::unique_name("bench_master");
     settings.tenant_database = orgsvc_testkit::unique_name("bench_tenants");
     settings.rename = rename;
+    settings.copy_batch_size = BATCH;
+    settings.recovery_interval_seconds = 0;
+    settings.clusters.insert(
+        "other".into(),
+        ClusterSettings {
+            uri: uri.to_owned().into(),
+        },
+    );
     settings
+}
+
+fn rate(documents: usize, took: Duration) -> f64 {
+    documents as f64 / took.as_secs_f64()
 }
 
 #[tokio::main]
 async fn main() {
-    let documents: usize = std::env::var("ORGSVC_BENCH_DOCUMENTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(20_000);
-    println!("renaming an organization holding {documents} documents");
-
-    let dir = tempfile::tempdir().unwrap();
-    let embedded = EmbeddedStore::open(&dir.path().join("bench.redb")).unwrap();
-    let organization = organization_with_documents(&embedded, documents).await;
-    let embedded_time = time_rename(&embedded, &organization).await;
-    println!("  embedded (one redb transaction copies the table): {embedded_time:>10.1?}");
-
-    let uri = match orgsvc_testkit::mongodb_uri() {
-        Ok(uri) => uri,
-        Err(e) => {
-            println!("  MongoDB skipped: {e:?}");
-            return;
-        }
+    let sizes: Vec<usize> = std::env::var("ORGSVC_BENCH_SIZES")
+        .unwrap_or_else(|_| "1000,10000,100000".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    let uri = orgsvc_testkit::mongodb_uri().ok();
+    let client = match uri {
+        Some(uri) => Some(mongodb::Client::with_uri_str(uri).await.unwrap()),
+        None => None,
     };
-    let renaming = MongoStore::connect(mongo_settings(uri, RenameMode::Auto))
-        .await
-        .unwrap();
-    let organization = organization_with_documents(&renaming, documents).await;
-    let rename_time = time_rename(&renaming, &organization).await;
-    let copying = MongoStore::connect(mongo_settings(uri, RenameMode::Copy))
-        .await
-        .unwrap();
-    let organization = organization_with_documents(&copying, documents).await;
-    let copy_time = time_rename(&copying, &organization).await;
-    println!("  MongoDB renameCollection:                        {rename_time:>10.1?}");
-    println!("  MongoDB batched copy:                            {copy_time:>10.1?}");
-    println!(
-        "  copy / renameCollection = {:.1}x; copy throughput {:.0} documents/s",
-        copy_time.as_secs_f64() / rename_time.as_secs_f64(),
-        documents as f64 / copy_time.as_secs_f64()
-    );
+    println!("| documents | embedded rename | renameCollection | copy rename | move to another cluster | raw driver copy | copy, move / raw (docs/s) |");
+    println!("|---|---|---|---|---|---|---|");
+    for documents in sizes {
+        let dir = tempfile::tempdir().unwrap();
+        let embedded = EmbeddedStore::open(&dir.path().join("bench.redb")).unwrap();
+        let organization = embedded_organization(&embedded, documents).await;
+        let embedded_time = time_rename(&embedded, &organization).await;
+        let (Some(uri), Some(client)) = (uri, &client) else {
+            println!("| {documents} | {embedded_time:.1?} | MongoDB unavailable | | | | |");
+            continue;
+        };
+
+        let settings = mongo_settings(uri, RenameMode::Auto);
+        let store = MongoStore::connect(settings.clone()).await.unwrap();
+        let organization = mongo_organization(client, &store, &settings, "a", documents).await;
+        let in_place = time_rename(&store, &organization).await;
+        let organization = mongo_organization(client, &store, &settings, "m", documents).await;
+        let started = Instant::now();
+        store
+            .move_organization(&organization.name, Some("other"), None)
+            .await
+            .unwrap();
+        let moved = started.elapsed();
+
+        let copying = mongo_settings(uri, RenameMode::Copy);
+        let copy_store = MongoStore::connect(copying.clone()).await.unwrap();
+        let organization = mongo_organization(client, &copy_store, &copying, "c", documents).await;
+        let copied = time_rename(&copy_store, &organization).await;
+
+        let scratch = client.database(&orgsvc_testkit::unique_name("bench_raw"));
+        let source = scratch.collection::<BsonDocument>("source");
+        fill(&source, documents).await;
+        let raw = raw_copy(&source, &scratch.collection("target")).await;
+        println!(
+            "| {documents} | {embedded_time:.1?} | {in_place:.1?} | {copied:.1?} | {moved:.1?} | {raw:.1?} ({:.0}/s) | {:.0}%, {:.0}% |",
+            rate(documents, raw),
+            100.0 * rate(documents, copied) / rate(documents, raw),
+            100.0 * rate(documents, moved) / rate(documents, raw),
+        );
+        for database in [
+            &settings.master_database,
+            &settings.tenant_database,
+            &copying.master_database,
+            &copying.tenant_database,
+        ] {
+            let _ = client.database(database).drop().await;
+        }
+        let _ = scratch.drop().await;
+    }
 }
