@@ -3,6 +3,7 @@
 //! master and tenant data then occupy, all in one run.
 //!
 //!     cargo bench --bench tenancy --profile dev                    # 20,000 per model
+//!     ORGSVC_BENCH_MODELS=shared cargo bench --bench tenancy --profile dev
 //!     ORGSVC_BENCH_ORGS=2000 ORGSVC_BENCH_WINDOW=100 cargo bench --bench tenancy --profile dev
 //!
 //! Timed creates go through the storage port (no password hashing: that is the same for every
@@ -115,8 +116,13 @@ async fn reference_create(records: &Collection<Document>, n: usize) {
 }
 
 /// Organizations `range` inserted in bulk as the adapter stores them, with a collection or
-/// database of their own where `settings.tenancy` gives them one.
-async fn fill(client: &Client, settings: &MongoSettings, range: std::ops::Range<usize>) {
+/// database of their own where `settings.tenancy` gives them one. The server's first refusal
+/// to create one, if it refuses, with how many it had created.
+async fn fill(
+    client: &Client,
+    settings: &MongoSettings,
+    range: std::ops::Range<usize>,
+) -> Result<(), String> {
     let master = client.database(&settings.master_database);
     let tenants = settings.tenant_database.clone();
     let now = mongodb::bson::DateTime::now();
@@ -155,19 +161,42 @@ async fn fill(client: &Client, settings: &MongoSettings, range: std::ops::Range<
         admins_collection.insert_many(admins).await.unwrap();
     }
     let places = Arc::new(places);
-    let client = client.clone();
-    concurrently(0..places.len(), move |i| {
-        let (places, client) = (places.clone(), client.clone());
-        async move {
-            let (database, collection) = &places[i];
-            client
-                .database(database)
-                .create_collection(collection)
-                .await
-                .unwrap();
-        }
+    let refused = Arc::new(std::sync::Mutex::new(None::<String>));
+    let created = Arc::new(AtomicUsize::new(0));
+    {
+        let (client, refused, created) = (client.clone(), refused.clone(), created.clone());
+        concurrently(0..places.len(), move |i| {
+            let (places, client) = (places.clone(), client.clone());
+            let (refused, created) = (refused.clone(), created.clone());
+            async move {
+                if refused.lock().unwrap().is_some() {
+                    return;
+                }
+                let (database, collection) = &places[i];
+                match client
+                    .database(database)
+                    .create_collection(collection)
+                    .await
+                {
+                    Ok(()) => {
+                        created.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        refused.lock().unwrap().get_or_insert(e.to_string());
+                    }
+                }
+            }
+        })
+        .await;
+    }
+    let refused = refused.lock().unwrap().take();
+    refused.map_or(Ok(()), |e| {
+        Err(format!(
+            "refused after {} created: {}",
+            created.load(Ordering::Relaxed),
+            e.chars().take(300).collect::<String>()
+        ))
     })
-    .await;
 }
 
 #[tokio::main]
@@ -221,7 +250,10 @@ async fn main() {
     );
     let _ = database.drop().await;
 
-    for model in TenancyModel::ALL {
+    let models: Vec<TenancyModel> = std::env::var("ORGSVC_BENCH_MODELS")
+        .map(|m| m.split(',').filter_map(|m| m.trim().parse().ok()).collect())
+        .unwrap_or_else(|_| TenancyModel::ALL.to_vec());
+    for model in models {
         let mut settings = MongoSettings::for_uri(uri);
         settings.master_database = orgsvc_testkit::unique_name("bm");
         settings.tenant_database = orgsvc_testkit::unique_name("bt");
@@ -235,7 +267,14 @@ async fn main() {
             }
         };
         let empty = concurrently(0..window, create.clone()).await;
-        fill(&client, &settings, window..organizations - window).await;
+        if let Err(refused) = fill(&client, &settings, window..organizations - window).await {
+            println!(
+                "| {model} | {} | the server {refused} | | | | |",
+                summary(&empty)
+            );
+            drop_all(&client, &settings).await;
+            continue;
+        }
         let full = concurrently(organizations - window..organizations, create).await;
 
         let master = size(&client, &settings.master_database).await;
@@ -261,12 +300,19 @@ async fn main() {
             mib(tenant_bytes),
             databases.len(),
         );
-        // Leave the server as it was.
-        for database in databases
-            .iter()
-            .chain(std::iter::once(&settings.master_database))
-        {
-            let _ = client.database(database).drop().await;
-        }
+        drop_all(&client, &settings).await;
+    }
+}
+
+/// Leaves the server as it was: the store's master and every tenant database of its.
+async fn drop_all(client: &Client, settings: &MongoSettings) {
+    let own_prefix = format!("{}_", settings.tenant_database);
+    let names = client.list_database_names().await.unwrap_or_default();
+    for database in names.iter().filter(|d| {
+        **d == settings.tenant_database
+            || d.starts_with(&own_prefix)
+            || **d == settings.master_database
+    }) {
+        let _ = client.database(database).drop().await;
     }
 }
