@@ -19,7 +19,9 @@ use chrono::Utc;
 use futures_util::TryStreamExt as _;
 use mongodb::bson::{doc, Document as BsonDocument};
 use orgsvc_domain::ports::{OrganizationChange, OrganizationStore, TenantStore};
-use orgsvc_domain::{Document, DocumentBody, DocumentId, Organization, OrganizationName};
+use orgsvc_domain::{
+    Document, DocumentBody, DocumentId, Organization, OrganizationName, TenancyModel,
+};
 use orgsvc_storage::mongo::{ClusterSettings, RenameMode};
 use orgsvc_storage::{EmbeddedStore, MongoSettings, MongoStore};
 use serde_json::json;
@@ -167,15 +169,15 @@ async fn main() {
         Some(uri) => Some(mongodb::Client::with_uri_str(uri).await.unwrap()),
         None => None,
     };
-    println!("| documents | embedded rename | renameCollection | copy rename | move to another cluster | raw driver copy | copy, move / raw (docs/s) |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| documents | embedded rename | renameCollection | copy rename | move to another cluster | move to a database of its own | raw driver copy | copy, moves / raw (docs/s) |");
+    println!("|---|---|---|---|---|---|---|---|");
     for documents in sizes {
         let dir = tempfile::tempdir().unwrap();
         let embedded = EmbeddedStore::open(&dir.path().join("bench.redb")).unwrap();
         let organization = embedded_organization(&embedded, documents).await;
         let embedded_time = time_rename(&embedded, &organization).await;
         let (Some(uri), Some(client)) = (uri, &client) else {
-            println!("| {documents} | {embedded_time:.1?} | MongoDB unavailable | | | | |");
+            println!("| {documents} | {embedded_time:.1?} | MongoDB unavailable | | | | | |");
             continue;
         };
 
@@ -199,6 +201,17 @@ async fn main() {
         let moved = started.elapsed();
         used.push(settings);
 
+        let settings = mongo_settings(uri, RenameMode::Auto);
+        let store = MongoStore::connect(settings.clone()).await.unwrap();
+        let organization = mongo_organization(client, &store, &settings, "d", documents).await;
+        let started = Instant::now();
+        store
+            .move_organization(&organization.name, None, Some(TenancyModel::Database))
+            .await
+            .unwrap();
+        let remodelled = started.elapsed();
+        used.push(settings);
+
         let settings = mongo_settings(uri, RenameMode::Copy);
         let store = MongoStore::connect(settings.clone()).await.unwrap();
         let organization = mongo_organization(client, &store, &settings, "c", documents).await;
@@ -210,10 +223,11 @@ async fn main() {
         fill(&source, documents).await;
         let raw = raw_copy(&source, &scratch.collection("target")).await;
         println!(
-            "| {documents} | {embedded_time:.1?} | {in_place:.1?} | {copied:.1?} | {moved:.1?} | {raw:.1?} ({:.0}/s) | {:.0}%, {:.0}% |",
+            "| {documents} | {embedded_time:.1?} | {in_place:.1?} | {copied:.1?} | {moved:.1?} | {remodelled:.1?} | {raw:.1?} ({:.0}/s) | {:.0}%, {:.0}%, {:.0}% |",
             rate(documents, raw),
             100.0 * rate(documents, copied) / rate(documents, raw),
             100.0 * rate(documents, moved) / rate(documents, raw),
+            100.0 * rate(documents, remodelled) / rate(documents, raw),
         );
         for settings in &used {
             for database in [&settings.master_database, &settings.tenant_database] {

@@ -214,18 +214,8 @@ impl MongoStore {
                 .batch_size(u32::try_from(batch_size).unwrap_or(u32::MAX)),
         )
         .await?;
+        let mut batch = next_batch(&mut cursor, batch_size, limit).await?;
         loop {
-            let batch: Vec<BsonDocument> = timed(limit, async {
-                let mut batch = Vec::with_capacity(batch_size);
-                while batch.len() < batch_size {
-                    match cursor.try_next().await? {
-                        Some(document) => batch.push(document),
-                        None => break,
-                    }
-                }
-                Ok(batch)
-            })
-            .await?;
             let Some(last) = batch
                 .last()
                 .and_then(|d| d.get_str("_id").ok())
@@ -234,10 +224,17 @@ impl MongoStore {
                 return Ok(());
             };
             let documents = batch.len() as u64;
-            let batch = batch
+            let stored: Vec<BsonDocument> = batch
                 .into_iter()
-                .map(|stored| target.store(source.load(stored)));
-            match timed(limit, target.collection.insert_many(batch).ordered(false)).await {
+                .map(|stored| target.store(source.load(stored)))
+                .collect();
+            // This batch is written while the next one is read (two connections; on two
+            // clusters, two servers). Progress is recorded once the write is done.
+            let (written, next) = tokio::join!(
+                timed(limit, target.collection.insert_many(stored).ordered(false)),
+                next_batch(&mut cursor, batch_size, limit),
+            );
+            match written {
                 Ok(_) | Err(DbError::Duplicate) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -248,6 +245,26 @@ impl MongoStore {
                 doc! {},
             )
             .await?;
+            batch = next?;
         }
     }
+}
+
+/// Up to `size` documents from `cursor` (fewer at its end).
+async fn next_batch(
+    cursor: &mut mongodb::Cursor<BsonDocument>,
+    size: usize,
+    limit: std::time::Duration,
+) -> Result<Vec<BsonDocument>, DbError> {
+    timed(limit, async {
+        let mut batch = Vec::with_capacity(size);
+        while batch.len() < size {
+            match cursor.try_next().await? {
+                Some(document) => batch.push(document),
+                None => break,
+            }
+        }
+        Ok(batch)
+    })
+    .await
 }
