@@ -15,28 +15,6 @@ use serde_json::json;
 use crate::helpers::PASSWORD;
 use crate::process::{find_all, Deployment, Service, LEASE_SECONDS};
 
-async fn create(service: &Service, name: &str, email: &str) -> StatusCode {
-    let body = json!({"organization_name": name, "email": email, "password": PASSWORD});
-    match service
-        .client
-        .post(service.url("/org/create"))
-        .json(&body)
-        .send()
-        .await
-    {
-        Ok(response) => response.status(),
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
-    }
-}
-
-async fn token(service: &Service, email: &str) -> String {
-    let body = json!({"email": email, "password": PASSWORD});
-    let response = service
-        .json(service.client.post(service.url("/admin/login")).json(&body))
-        .await;
-    response["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn ids_in(deployment: &Deployment, collection: &str) -> BTreeSet<String> {
     let documents: Vec<Document> = deployment
         .tenant_db()
@@ -87,10 +65,10 @@ async fn a_copy_mode_rename_killed_midway_finishes_after_restart_with_every_docu
     ];
     let service = deployment.start().await;
     assert_eq!(
-        create(&service, "Big Co", "big@co.io").await,
+        service.create_org("Big Co", "big@co.io").await.0,
         StatusCode::CREATED
     );
-    let token = token(&service, "big@co.io").await;
+    let token = service.token("big@co.io").await;
 
     // 20,000 documents, written straight into the tenant collection.
     let source = deployment.tenant_db().collection::<Document>("org_big_co");
@@ -296,10 +274,13 @@ async fn deletes_killed_midway_are_completed_by_the_recovery_sweep() {
         for i in 0..12 {
             let email = format!("d{i}@r{round}.io");
             assert_eq!(
-                create(&service, &format!("Doomed {round} {i}"), &email).await,
+                service
+                    .create_org(&format!("Doomed {round} {i}"), &email)
+                    .await
+                    .0,
                 StatusCode::CREATED
             );
-            let token = token(&service, &email).await;
+            let token = service.token(&email).await;
             for n in 0..20 {
                 service
                     .client
@@ -365,10 +346,10 @@ async fn reads_during_an_interrupted_in_place_rename_wait_instead_of_answering_n
     let deployment = Deployment::new(uri).await;
     let service = deployment.start().await;
     assert_eq!(
-        create(&service, "Acme", "admin@acme.io").await,
+        service.create_org("Acme", "admin@acme.io").await.0,
         StatusCode::CREATED
     );
-    let token = token(&service, "admin@acme.io").await;
+    let token = service.token("admin@acme.io").await;
     let document = service
         .json(
             service

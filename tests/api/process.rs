@@ -7,6 +7,10 @@ use std::time::{Duration, Instant};
 use futures_util::TryStreamExt as _;
 use mongodb::bson::{doc, Document};
 use mongodb::{Client, Collection, Database};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::PASSWORD;
 
 pub const LEASE_SECONDS: u64 = 2;
 
@@ -253,6 +257,37 @@ impl Service {
     /// Sends `request` and reads its JSON body.
     pub async fn json(&self, request: reqwest::RequestBuilder) -> serde_json::Value {
         request.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// `POST /org/create` with the test password: its status and body; 503 when the service
+    /// did not answer (as when it is killed meanwhile).
+    pub async fn create_org(&self, name: &str, email: &str) -> (StatusCode, Value) {
+        let body = json!({"organization_name": name, "email": email, "password": PASSWORD});
+        match self
+            .client
+            .post(self.url("/org/create"))
+            .json(&body)
+            .send()
+            .await
+        {
+            Ok(response) => {
+                let status = response.status();
+                (status, response.json().await.unwrap_or(Value::Null))
+            }
+            Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Value::Null),
+        }
+    }
+
+    /// A token of the admin `email` (logged in with the test password).
+    pub async fn token(&self, email: &str) -> String {
+        let body = json!({"email": email, "password": PASSWORD});
+        let login = self
+            .json(self.client.post(self.url("/admin/login")).json(&body))
+            .await;
+        login["access_token"]
+            .as_str()
+            .expect("logged in")
+            .to_owned()
     }
 
     pub fn pid(&self) -> u32 {

@@ -12,7 +12,6 @@ use mongodb::bson::{doc, Document};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::PASSWORD;
 use crate::process::{Deployment, Service};
 use crate::proxy::{host_of, Link, Proxy};
 
@@ -110,24 +109,10 @@ async fn rename_cut_off(test: &str, cut: Cut, outage: Duration) -> Option<Status
         ("ORGSVC__CACHE__TTL_MS".into(), "0".into()),
     ]);
     let service = deployment.start().await;
-    let body = json!({"organization_name": "Acme", "email": "a@acme.io", "password": PASSWORD});
-    let (status, created) = send(
-        &service,
-        service.client.post(service.url("/org/create")).json(&body),
-    )
-    .await;
+    let (status, created) = service.create_org("Acme", "a@acme.io").await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
-    let login = json!({"email": "a@acme.io", "password": PASSWORD});
-    let (_, login) = send(
-        &service,
-        service
-            .client
-            .post(service.url("/admin/login"))
-            .json(&login),
-    )
-    .await;
-    let token = login["access_token"].as_str().unwrap().to_owned();
+    let token = service.token("a@acme.io").await;
     let mut kept = Vec::new();
     for n in 0..5 {
         let request = service

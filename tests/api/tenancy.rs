@@ -10,30 +10,14 @@ use orgsvc_domain::DocumentId;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::PASSWORD;
 use crate::process::{location_of, Deployment, Service, LEASE_SECONDS, SHARED};
 
+/// A new organization through `service`: its id and a token of its admin.
 async fn create(service: &Service, name: &str, email: &str) -> (String, String) {
-    let body = json!({"organization_name": name, "email": email, "password": PASSWORD});
-    let created = service
-        .json(service.client.post(service.url("/org/create")).json(&body))
-        .await;
-    let login = json!({"email": email, "password": PASSWORD});
-    let login = service
-        .json(
-            service
-                .client
-                .post(service.url("/admin/login"))
-                .json(&login),
-        )
-        .await;
-    (
-        created["id"].as_str().expect("created").to_owned(),
-        login["access_token"]
-            .as_str()
-            .expect("logged in")
-            .to_owned(),
-    )
+    let (status, created) = service.create_org(name, email).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().expect("created").to_owned();
+    (id, service.token(email).await)
 }
 
 async fn insert(service: &Service, token: &str, n: usize) -> String {
