@@ -153,6 +153,43 @@ fn mongo_settings(uri: &str, rename: RenameMode) -> MongoSettings {
     settings
 }
 
+/// What is timed on a store of its own.
+#[derive(Clone, Copy)]
+enum Path {
+    Rename(RenameMode),
+    /// `orgsvc move-org` to this cluster and/or tenancy model.
+    Move(Option<&'static str>, Option<TenancyModel>),
+}
+
+/// `path` on an organization of `documents` documents in databases of its own; how long it
+/// took, and the settings naming those databases (for the cleanup).
+async fn time_path(
+    client: &mongodb::Client,
+    uri: &str,
+    documents: usize,
+    path: Path,
+) -> (Duration, MongoSettings) {
+    let mode = match path {
+        Path::Rename(mode) => mode,
+        Path::Move(..) => RenameMode::Auto,
+    };
+    let settings = mongo_settings(uri, mode);
+    let store = MongoStore::connect(settings.clone()).await.unwrap();
+    let organization = mongo_organization(client, &store, &settings, "b", documents).await;
+    let took = match path {
+        Path::Rename(_) => time_rename(&store, &organization).await,
+        Path::Move(cluster, model) => {
+            let started = Instant::now();
+            store
+                .move_organization(&organization.name, cluster, model)
+                .await
+                .unwrap();
+            started.elapsed()
+        }
+    };
+    (took, settings)
+}
+
 fn rate(documents: usize, took: Duration) -> f64 {
     documents as f64 / took.as_secs_f64()
 }
@@ -183,40 +220,22 @@ async fn main() {
 
         // Each path on databases of its own, holding just its organization: on FerretDB a
         // database is one SQLite file, and a fuller file is a slower one.
+        let paths = [
+            Path::Rename(RenameMode::Auto),
+            Path::Move(Some("other"), None),
+            Path::Move(None, Some(TenancyModel::Database)),
+            Path::Rename(RenameMode::Copy),
+        ];
+        let mut took = Vec::new();
         let mut used = Vec::new();
-        let settings = mongo_settings(uri, RenameMode::Auto);
-        let store = MongoStore::connect(settings.clone()).await.unwrap();
-        let organization = mongo_organization(client, &store, &settings, "a", documents).await;
-        let in_place = time_rename(&store, &organization).await;
-        used.push(settings);
-
-        let settings = mongo_settings(uri, RenameMode::Auto);
-        let store = MongoStore::connect(settings.clone()).await.unwrap();
-        let organization = mongo_organization(client, &store, &settings, "m", documents).await;
-        let started = Instant::now();
-        store
-            .move_organization(&organization.name, Some("other"), None)
-            .await
-            .unwrap();
-        let moved = started.elapsed();
-        used.push(settings);
-
-        let settings = mongo_settings(uri, RenameMode::Auto);
-        let store = MongoStore::connect(settings.clone()).await.unwrap();
-        let organization = mongo_organization(client, &store, &settings, "d", documents).await;
-        let started = Instant::now();
-        store
-            .move_organization(&organization.name, None, Some(TenancyModel::Database))
-            .await
-            .unwrap();
-        let remodelled = started.elapsed();
-        used.push(settings);
-
-        let settings = mongo_settings(uri, RenameMode::Copy);
-        let store = MongoStore::connect(settings.clone()).await.unwrap();
-        let organization = mongo_organization(client, &store, &settings, "c", documents).await;
-        let copied = time_rename(&store, &organization).await;
-        used.push(settings);
+        for path in paths {
+            let (time, settings) = time_path(client, uri, documents, path).await;
+            took.push(time);
+            used.push(settings);
+        }
+        let [in_place, moved, remodelled, copied] = took[..] else {
+            unreachable!("one time per path")
+        };
 
         let scratch = client.database(&orgsvc_testkit::unique_name("bench_raw"));
         let source = scratch.collection::<BsonDocument>("source");
@@ -227,7 +246,7 @@ async fn main() {
         let other_target = other.database(scratch.name()).collection("target_two");
         let raw_two = raw_copy(&source, &other_target).await;
         println!(
-            "| {documents} | {embedded_time:.1?} | {in_place:.1?} | {copied:.1?} | {moved:.1?} | {remodelled:.1?} | {raw:.1?} ({:.0}/s), {raw_two:.1?} | {:.0}%, {:.0}% (of two clients' {:.0}%), {:.0}% |",
+            "| {documents} | {embedded_time:.1?} | {in_place:.1?} | {copied:.1?} | {moved:.1?} | {remodelled:.1?} | {raw:.1?} ({:.0}/s), {raw_two:.1?} | {:.0}%, {:.0}% ({:.0}% of the two-client copy), {:.0}% |",
             rate(documents, raw),
             100.0 * rate(documents, copied) / rate(documents, raw),
             100.0 * rate(documents, moved) / rate(documents, raw),
