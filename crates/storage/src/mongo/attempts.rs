@@ -7,6 +7,14 @@
 //! concurrent attempt fails the insert and the next one is tried, and every attempt gets its
 //! own number. A lock or a success ends the epoch with `<key>|<epoch>|end`, which carries the
 //! lock; the next attempt starts epoch + 1 at 1. Works unchanged on MongoDB, across instances.
+//!
+//! Every read is by `_id` too, because FerretDB 1.x (SQLite) scans the whole collection for any
+//! other filter, and this collection holds two documents per login for a day: reading by `key`
+//! made logins slower with every login (41/s at 4 clients against a 178/s hashing floor). The
+//! current epoch is read from `<key>|head`, which whoever ends an epoch rewrites after the end is
+//! stored, so it is never ahead; a reader probes `<key>|<epoch>|end` forward in case it is behind.
+//! The last attempt of an epoch is found by galloping over the numbers, which are contiguous
+//! from 1 (each is taken only after the one before it).
 
 use bson::doc;
 use chrono::{DateTime, Utc};
@@ -26,6 +34,10 @@ pub const ATTEMPTS_RETENTION_SECONDS: u64 = 24 * 3600;
 /// account get anywhere near it).
 const MAX_NUMBER_RACES: usize = 64;
 
+/// How many epochs behind a reader finds the head before it rewrites it (ends rewrite it
+/// themselves; only a lost rewrite or data written before heads existed leaves it behind).
+const HEAD_LAG: i64 = 4;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
@@ -34,6 +46,8 @@ pub enum Kind {
     Lock,
     /// Ends an epoch after a success: counts and locks start again.
     Clear,
+    /// `<key>|head`: the epoch from which to look for the current one.
+    Head,
 }
 
 /// One attempt, or the end of an epoch.
@@ -66,27 +80,100 @@ fn small(n: i64) -> u32 {
 }
 
 impl MongoStore {
-    async fn attempts_state(&self, key: &str) -> Result<State, StoreError> {
-        let last_end = timed(
+    async fn attempt_doc(&self, id: &str) -> Result<Option<AttemptDoc>, StoreError> {
+        Ok(timed(
             self.op_timeout(),
-            self.inner
-                .login_attempts
-                .find_one(doc! {"key": key, "kind": {"$in": ["lock", "clear"]}})
-                .sort(doc! {"epoch": -1}),
+            self.inner.login_attempts.find_one(doc! {"_id": id}),
         )
-        .await?;
-        Ok(last_end.map_or(
+        .await?)
+    }
+
+    /// The account's current epoch and what its last end left: from the head, then forward
+    /// over ends the head does not know of yet (a writer died before rewriting it, or two
+    /// rewrites raced and the older won).
+    async fn attempts_state(&self, key: &str) -> Result<State, StoreError> {
+        let head = self.attempt_doc(&format!("{key}|head")).await?;
+        let mut state = head.map_or(
             State {
                 epoch: 0,
                 locks: 0,
                 locked_until: bson::DateTime::MIN,
             },
-            |end| State {
+            |head| State {
+                epoch: head.epoch,
+                locks: head.locks,
+                locked_until: head.locked_until,
+            },
+        );
+        let known = state.epoch;
+        while let Some(end) = self
+            .attempt_doc(&format!("{key}|{}|end", state.epoch))
+            .await?
+        {
+            state = State {
                 epoch: end.epoch + 1,
                 locks: end.locks,
                 locked_until: end.locked_until,
-            },
-        ))
+            };
+        }
+        if state.epoch - known >= HEAD_LAG {
+            self.write_head(key, &state).await?;
+        }
+        Ok(state)
+    }
+
+    /// Rewrites `<key>|head` to point at `state` (last writer wins; a reader corrects a head
+    /// that is behind).
+    async fn write_head(&self, key: &str, state: &State) -> Result<(), StoreError> {
+        let head = AttemptDoc {
+            id: format!("{key}|head"),
+            key: key.to_owned(),
+            epoch: state.epoch,
+            kind: Kind::Head,
+            n: 0,
+            at: bson::DateTime::now(),
+            locks: state.locks,
+            locked_until: state.locked_until,
+        };
+        let write = self
+            .inner
+            .login_attempts
+            .replace_one(doc! {"_id": &head.id}, &head)
+            .upsert(true);
+        // Two upserts of a missing head may collide; either one is as good.
+        match timed(self.op_timeout(), write).await {
+            Ok(_) | Err(DbError::Duplicate) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The highest-numbered attempt of `epoch`: numbers run from 1 without gaps, so doubling
+    /// finds a missing one and halving finds the last present one.
+    async fn latest_attempt(
+        &self,
+        key: &str,
+        epoch: i64,
+    ) -> Result<Option<AttemptDoc>, StoreError> {
+        let attempt = |n: i64| {
+            let id = format!("{key}|{epoch}|{n}");
+            async move { self.attempt_doc(&id).await }
+        };
+        let Some(mut present) = attempt(1).await? else {
+            return Ok(None);
+        };
+        let mut missing = 2;
+        while let Some(found) = attempt(missing).await? {
+            present = found;
+            missing *= 2;
+        }
+        while missing - present.n > 1 {
+            let middle = present.n + (missing - present.n) / 2;
+            match attempt(middle).await? {
+                Some(found) => present = found,
+                None => missing = middle,
+            }
+        }
+        Ok(Some(present))
     }
 
     /// Ends the account's current epoch; a concurrent end of the same epoch wins, harmlessly.
@@ -117,7 +204,16 @@ impl MongoStore {
         )
         .await
         {
-            Ok(_) | Err(DbError::Duplicate) => Ok(()),
+            Ok(_) => {
+                let next = State {
+                    epoch: end.epoch + 1,
+                    locks: end.locks,
+                    locked_until: end.locked_until,
+                };
+                self.write_head(key, &next).await
+            }
+            // Ended concurrently: whoever did rewrites the head.
+            Err(DbError::Duplicate) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
@@ -153,14 +249,7 @@ impl LoginAttempts for MongoStore {
                 until: state.locked_until.to_chrono(),
             });
         }
-        let latest = timed(
-            self.op_timeout(),
-            self.inner
-                .login_attempts
-                .find_one(doc! {"key": key, "epoch": state.epoch, "kind": "attempt"})
-                .sort(doc! {"n": -1}),
-        )
-        .await?;
+        let latest = self.latest_attempt(key, state.epoch).await?;
         let (mut n, mut previous_at) = latest.map_or((1, None), |latest| {
             (latest.n + 1, Some(latest.at.to_chrono()))
         });
@@ -206,8 +295,17 @@ impl LoginAttempts for MongoStore {
             .await
     }
 
+    /// Moves the head past the current epoch without an end document: one write on the path
+    /// every successful login takes. Racing a lock of the same epoch, either may win, as if one
+    /// came first; a later reader still finds any lock stored after this epoch by probing.
     async fn clear_login_attempts(&self, key: &EmailAddress) -> Result<(), StoreError> {
-        self.end_epoch(key.as_str(), Kind::Clear, bson::DateTime::MIN)
-            .await
+        let key = key.as_str();
+        let state = self.attempts_state(key).await?;
+        let next = State {
+            epoch: state.epoch + 1,
+            locks: 0,
+            locked_until: bson::DateTime::MIN,
+        };
+        self.write_head(key, &next).await
     }
 }

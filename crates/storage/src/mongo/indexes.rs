@@ -79,16 +79,8 @@ impl MongoStore {
         timed(limit, self.inner.organizations.create_index(by_old_slug)).await?;
         self.create_expiring_index(&self.inner.claims, CLAIMS_RETENTION)
             .await?;
+        // Attempts are only ever read by `_id` (see attempts.rs): no index but the expiry one.
         let attempts = &self.inner.login_attempts;
-        let by_epoch = IndexModel::builder()
-            .keys(doc! {"key": 1, "epoch": -1, "n": -1})
-            .options(
-                IndexOptions::builder()
-                    .name("key_epoch_n".to_owned())
-                    .build(),
-            )
-            .build();
-        timed(limit, attempts.create_index(by_epoch)).await?;
         let retention = Duration::from_secs(attempts::ATTEMPTS_RETENTION_SECONDS);
         self.create_expiring_index(attempts, retention).await?;
         self.create_audit_indexes().await

@@ -605,6 +605,26 @@ pub async fn login_attempts_are_numbered_atomically_and_lock_until_a_time(store:
             previous_at: None
         }
     );
+    // Many successful logins in a row (each ends its count), then failures: the count and the
+    // lock still apply to the latest round, however many came before.
+    for _ in 0..11 {
+        store.clear_login_attempts(&key).await.unwrap();
+        store.begin_login_attempt(&key, later).await.unwrap();
+    }
+    for expected in 2..=13 {
+        match store.begin_login_attempt(&key, later).await.unwrap() {
+            Admission::Admitted { attempt, locks, .. } => {
+                assert_eq!((attempt, locks), (expected, 0));
+            }
+            locked => panic!("{locked:?}"),
+        }
+    }
+    let until = later + chrono::Duration::seconds(60);
+    store.lock_login(&key, until).await.unwrap();
+    assert_eq!(
+        store.begin_login_attempt(&key, later).await.unwrap(),
+        Admission::Locked { until }
+    );
 }
 
 fn event(organization: Option<OrganizationId>, action: AuditAction, n: i64) -> AuditEvent {
