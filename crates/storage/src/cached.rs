@@ -7,7 +7,9 @@
 //! instances are seen once an entry expires: at most `ttl` late. A token revoked, an
 //! organization renamed or deleted through another instance is therefore honoured here within
 //! `ttl`. Misses are never cached (a new organization is visible at once everywhere), and a
-//! slug is only answered from the cache when the cached organization still has that slug.
+//! slug is only answered from the cache when the cached organization still has that slug. Which
+//! organization a slug named is kept longer, as a hint: once the organization's entry expires,
+//! it is read again by id and used only if it still has the slug (else the slug is looked up).
 //!
 //! Only metadata is cached: tenant documents, login attempts and the audit log pass through.
 
@@ -55,21 +57,24 @@ impl<S: std::fmt::Debug> std::fmt::Debug for Cached<S> {
 
 impl<S> Cached<S> {
     pub fn new(inner: S, ttl: Duration) -> Self {
-        fn cache<K, V>(ttl: Duration) -> Cache<K, V>
+        fn cache<K, V>(ttl: Option<Duration>) -> Cache<K, V>
         where
             K: std::hash::Hash + Eq + Send + Sync + 'static,
             V: Clone + Send + Sync + 'static,
         {
-            Cache::builder()
-                .max_capacity(CAPACITY)
-                .time_to_live(ttl)
-                .build()
+            let builder = Cache::builder().max_capacity(CAPACITY);
+            match ttl {
+                Some(ttl) => builder.time_to_live(ttl).build(),
+                None => builder.build(),
+            }
         }
         Self {
             inner,
-            organizations: cache(ttl),
-            slugs: cache(ttl),
-            admins: cache(ttl),
+            organizations: cache(Some(ttl)),
+            // Only a hint, checked against the organization each time (see
+            // `find_organization_by_slug`), so it may live as long as it has room.
+            slugs: cache(None),
+            admins: cache(Some(ttl)),
             generation: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -134,9 +139,8 @@ impl<S: OrganizationStore> OrganizationStore for Cached<S> {
         &self,
         slug: &Slug,
     ) -> Result<Option<Organization>, StoreError> {
-        let cached = self
-            .slugs
-            .get(slug)
+        let hinted = self.slugs.get(slug);
+        let cached = hinted
             .and_then(|id| self.organizations.get(&id))
             .filter(|organization| organization.slug() == slug);
         counted("organization", cached.is_some());
@@ -144,6 +148,18 @@ impl<S: OrganizationStore> OrganizationStore for Cached<S> {
             return Ok(cached);
         }
         let generation = self.generation();
+        // A slug seen before still names the same organization unless it was renamed or
+        // deleted since: read that one by id (the primary key, cheap on every server; FerretDB
+        // scans the whole collection for a slug) and keep it only if it still has the slug.
+        if let Some(id) = hinted {
+            let found = self.inner.find_organization_by_id(&id).await?;
+            if let Some(organization) = found.filter(|organization| organization.slug() == slug) {
+                if self.unchanged_since(generation) {
+                    self.remember(&organization);
+                }
+                return Ok(Some(organization));
+            }
+        }
         let found = self.inner.find_organization_by_slug(slug).await?;
         if let Some(organization) = found.as_ref().filter(|_| self.unchanged_since(generation)) {
             self.remember(organization);

@@ -77,6 +77,15 @@ async fn changes_made_behind_the_cache_show_within_its_time_to_live() {
         .unwrap()
         .unwrap();
     assert_eq!(renamed.id, organization.id);
+    // Another organization takes the old name: the old name now leads to it, not to the one
+    // this instance last saw under it.
+    let (successor, _) = suite::create_with_document(&other_instance, "Acme", "b@acme.io").await;
+    let found = this_instance
+        .find_organization_by_slug(organization.slug())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, successor.id);
 
     // Its own changes it sees at once, whatever is cached.
     this_instance.revoke_tokens(&admin).await.unwrap();
