@@ -139,8 +139,8 @@ async fn raw_copy(
 
 fn mongo_settings(uri: &str, rename: RenameMode) -> MongoSettings {
     let mut settings = MongoSettings::for_uri(uri);
-    settings.master_database = orgsvc_testkit::unique_name("bench_master");
-    settings.tenant_database = orgsvc_testkit::unique_name("bench_tenants");
+    settings.master_database = orgsvc_testkit::unique_name("bm");
+    settings.tenant_database = orgsvc_testkit::unique_name("bt");
     settings.rename = rename;
     settings.copy_batch_size = BATCH;
     settings.recovery_interval_seconds = 0;
