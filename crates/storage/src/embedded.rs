@@ -46,6 +46,20 @@ pub struct EmbeddedStore {
     blocking: Arc<Semaphore>,
     /// Small writes, committed in groups (see `writer`).
     writer: writer::Writer,
+    /// Dropped with the last handle: commits what is still queued before the file closes.
+    _closing: Arc<Closing>,
+}
+
+#[derive(Debug)]
+struct Closing {
+    db: Arc<Database>,
+    writer: writer::Writer,
+}
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        self.writer.close(Arc::clone(&self.db));
+    }
 }
 
 /// redb calls in flight at once: enough to keep both the disk and every core busy.
@@ -126,9 +140,14 @@ impl EmbeddedStore {
             source,
         })?;
         let db = Arc::new(db);
+        let writer = writer::Writer::start(&db).map_err(OpenEmbeddedStoreError::Writer)?;
         Ok(Self {
             blocking: Arc::new(Semaphore::new(blocking_permits())),
-            writer: writer::Writer::start(&db).map_err(OpenEmbeddedStoreError::Writer)?,
+            _closing: Arc::new(Closing {
+                db: Arc::clone(&db),
+                writer: writer.clone(),
+            }),
+            writer,
             db,
             placement: Placement {
                 cluster: EMBEDDED_CLUSTER.to_owned(),

@@ -64,7 +64,8 @@ impl AuditLog for EmbeddedStore {
         };
         let bytes = records::to_bytes(&record);
         let written = self
-            .write(move |txn| {
+            .writer
+            .submit("audit event lost", move |txn| {
                 txn.open_table(AUDIT)
                     .map_err(db_err)?
                     .insert(key, bytes.as_slice())
@@ -83,6 +84,8 @@ impl AuditLog for EmbeddedStore {
         after: Option<&AuditEventId>,
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError> {
+        // Events are committed after their calls answered (see `writer`): wait for those.
+        self.writer.flush().await?;
         let organization = key(Some(organization));
         let before = after.map_or(u128::MAX, |id| id.as_uuid().as_u128());
         self.run(move |db| {

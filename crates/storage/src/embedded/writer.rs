@@ -7,6 +7,12 @@
 //! A job that fails may have written half of its changes into the shared transaction, so a
 //! failure aborts the whole batch, and its jobs run again one transaction each: every job then
 //! commits or fails on its own, exactly as if it had been alone.
+//!
+//! Audit events are *submitted*: queued like any write, committed with the next batch, but
+//! nobody waits for that commit (a failure is logged). A document write and its audit event
+//! would otherwise wait for two commits one after the other. Jobs commit in queue order, so
+//! [`Writer::flush`] (a write of nothing) returns once everything submitted before it is
+//! committed: reads of the audit log flush first and see every event of the calls before.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Weak};
@@ -70,6 +76,53 @@ where
     }
 }
 
+/// A write nobody waits for; its failure is logged as `what`.
+struct Detached<F> {
+    work: F,
+    failed: Option<StoreError>,
+    what: &'static str,
+}
+
+impl<F> Job for Detached<F>
+where
+    F: FnMut(&WriteTransaction) -> Result<(), StoreError> + Send,
+{
+    fn apply(&mut self, txn: &WriteTransaction) -> bool {
+        self.failed = match catch_unwind(AssertUnwindSafe(|| (self.work)(txn))) {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(_) => Some(StoreError::Unknown(anyhow::anyhow!(
+                "an embedded write panicked"
+            ))),
+        };
+        self.failed.is_none()
+    }
+
+    fn answer(self: Box<Self>, committed: Result<(), StoreError>) {
+        if let Some(error) = committed.err().or(self.failed) {
+            tracing::error!(error = ?error, "{}", self.what);
+        }
+    }
+}
+
+/// The last job of a closing store: holds the database open for the jobs before it.
+struct Last {
+    db: Option<Arc<Database>>,
+    done: std::sync::mpsc::Sender<()>,
+}
+
+impl Job for Last {
+    fn apply(&mut self, _: &WriteTransaction) -> bool {
+        true
+    }
+
+    fn answer(mut self: Box<Self>, _: Result<(), StoreError>) {
+        // Let go of the database before saying so: the file can be opened again at once.
+        self.db.take();
+        let _ = self.done.send(());
+    }
+}
+
 /// The submitting side; the thread ends when the last clone is dropped.
 #[derive(Clone, Debug)]
 pub(super) struct Writer {
@@ -98,21 +151,52 @@ impl Writer {
         F: FnMut(&WriteTransaction) -> Result<T, E> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(Work {
+        self.enqueue(Box::new(Work {
             work,
             result: None,
             reply,
-        });
-        match tokio::time::timeout(QUEUE_WAIT, self.queue.send(job)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(E::from(stopped())),
-            Err(_) => {
-                return Err(E::from(StoreError::Unavailable(anyhow::anyhow!(
-                    "the embedded write queue stayed full for {QUEUE_WAIT:?}"
-                ))))
-            }
-        }
+        }))
+        .await?;
         answer.await.map_err(|_| E::from(stopped()))?
+    }
+
+    /// Queues `work` to be committed with the next batch, without waiting for that commit;
+    /// a failure is logged as `what`. Waits only for room in the queue.
+    pub(super) async fn submit<F>(&self, what: &'static str, work: F) -> Result<(), StoreError>
+    where
+        F: FnMut(&WriteTransaction) -> Result<(), StoreError> + Send + 'static,
+    {
+        self.enqueue(Box::new(Detached {
+            work,
+            failed: None,
+            what,
+        }))
+        .await
+    }
+
+    /// Returns once every write queued before it is committed.
+    pub(super) async fn flush(&self) -> Result<(), StoreError> {
+        self.write(|_| Ok::<_, StoreError>(())).await
+    }
+
+    /// Blocks until everything queued is committed, keeping `db` open until then: what the last
+    /// handle on the store does as it goes, so that no submitted write is lost to the close.
+    pub(super) fn close(&self, db: Arc<Database>) {
+        let (done, finished) = std::sync::mpsc::channel();
+        let last = Box::new(Last { db: Some(db), done });
+        if self.queue.try_send(last).is_ok() {
+            let _ = finished.recv_timeout(QUEUE_WAIT);
+        }
+    }
+
+    async fn enqueue(&self, job: Box<dyn Job>) -> Result<(), StoreError> {
+        match tokio::time::timeout(QUEUE_WAIT, self.queue.send(job)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(stopped()),
+            Err(_) => Err(StoreError::Unavailable(anyhow::anyhow!(
+                "the embedded write queue stayed full for {QUEUE_WAIT:?}"
+            ))),
+        }
     }
 }
 

@@ -36,3 +36,39 @@ fn a_second_open_of_the_same_file_fails_with_a_clear_error() {
     let err = EmbeddedStore::open(&path).unwrap_err().to_string();
     assert!(err.contains("is another orgsvc using it?"), "{err}");
 }
+
+/// Audit events are committed after their calls return (group commit, nobody waiting): a read
+/// of the log right after still sees every one, and so does the next process when the store is
+/// dropped right after recording them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_events_recorded_without_waiting_are_read_back_and_outlive_the_store() {
+    use orgsvc_domain::ports::AuditLog;
+    use orgsvc_domain::{AuditAction, OrganizationId};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orgsvc.redb");
+    let organization = OrganizationId::generate();
+    let recorded = 200;
+    {
+        let store = EmbeddedStore::open(&path).unwrap();
+        for n in 0..recorded {
+            let event = suite::event(Some(organization), AuditAction::DocumentCreated, n);
+            store.record(&event).await;
+        }
+        let read = store
+            .list_audit_events(&organization, None, 1_000)
+            .await
+            .unwrap();
+        assert_eq!(read.len(), 200);
+        for n in recorded..2 * recorded {
+            let event = suite::event(Some(organization), AuditAction::DocumentCreated, n);
+            store.record(&event).await;
+        }
+    }
+    let store = EmbeddedStore::open(&path).unwrap();
+    let read = store
+        .list_audit_events(&organization, None, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 400);
+}

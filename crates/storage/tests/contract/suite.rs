@@ -627,7 +627,7 @@ pub async fn login_attempts_are_numbered_atomically_and_lock_until_a_time(store:
     );
 }
 
-fn event(organization: Option<OrganizationId>, action: AuditAction, n: i64) -> AuditEvent {
+pub fn event(organization: Option<OrganizationId>, action: AuditAction, n: i64) -> AuditEvent {
     AuditEvent {
         id: AuditEventId::generate(),
         at: Utc.with_ymd_and_hms(2026, 5, 6, 7, 8, 9).unwrap() + chrono::Duration::milliseconds(n),
