@@ -58,22 +58,27 @@ impl Application {
                 })
                 .await??;
                 let store = Instrumented::new(store, "embedded");
-                Self::with_cache(&settings, listener, store, hasher, tokens, jwks)
+                // Nothing else writes the file while this process holds it: entries need
+                // no expiry, this process's own changes already invalidate them.
+                Self::with_cache(&settings, listener, store, None, hasher, tokens, jwks)
             }
             Backend::Mongodb => {
                 let mut mongodb = settings.storage.mongodb.clone();
                 mongodb.audit_retention_days = settings.audit.retention_days;
                 let store = Instrumented::new(MongoStore::connect(mongodb).await?, "mongodb");
-                Self::with_cache(&settings, listener, store, hasher, tokens, jwks)
+                let ttl = Duration::from_millis(settings.cache.ttl_ms);
+                Self::with_cache(&settings, listener, store, Some(ttl), hasher, tokens, jwks)
             }
         }
     }
 
-    /// Puts the in-process cache in front of `store` unless `cache.ttl_ms` is 0.
+    /// Puts the in-process cache in front of `store` unless `cache.ttl_ms` is 0, its entries
+    /// expiring after `ttl` (`None`: only this process changes the store).
     fn with_cache<S: Store>(
         settings: &Settings,
         listener: TcpListener,
         store: S,
+        ttl: Option<Duration>,
         hasher: Argon2Hasher,
         tokens: JwtCodec,
         jwks: Jwks,
@@ -84,8 +89,11 @@ impl Application {
                 let service = Service::new(store, hasher, tokens, SystemClock);
                 Self::serve(settings, listener, service.with_login_policy(policy), jwks)
             }
-            ttl => {
-                let store = Cached::new(store, Duration::from_millis(ttl));
+            _ => {
+                let store = match ttl {
+                    Some(ttl) => Cached::new(store, ttl),
+                    None => Cached::without_expiry(store),
+                };
                 let service = Service::new(store, hasher, tokens, SystemClock);
                 Self::serve(settings, listener, service.with_login_policy(policy), jwks)
             }

@@ -56,7 +56,18 @@ impl<S: std::fmt::Debug> std::fmt::Debug for Cached<S> {
 }
 
 impl<S> Cached<S> {
+    /// Entries expire after `ttl`: the bound on how late another instance's change is seen.
     pub fn new(inner: S, ttl: Duration) -> Self {
+        Self::build(inner, Some(ttl))
+    }
+
+    /// Entries stay until this instance changes them or room runs out: for a store no other
+    /// process writes while this one runs (the embedded store holds its file exclusively).
+    pub fn without_expiry(inner: S) -> Self {
+        Self::build(inner, None)
+    }
+
+    fn build(inner: S, ttl: Option<Duration>) -> Self {
         fn cache<K, V>(ttl: Option<Duration>) -> Cache<K, V>
         where
             K: std::hash::Hash + Eq + Send + Sync + 'static,
@@ -70,11 +81,11 @@ impl<S> Cached<S> {
         }
         Self {
             inner,
-            organizations: cache(Some(ttl)),
+            organizations: cache(ttl),
             // Only a hint, checked against the organization each time (see
             // `find_organization_by_slug`), so it may live as long as it has room.
             slugs: cache(None),
-            admins: cache(Some(ttl)),
+            admins: cache(ttl),
             generation: Arc::new(AtomicU64::new(0)),
         }
     }
