@@ -13,6 +13,7 @@
 //! writing and put themselves right when an operation began meanwhile ([`tenant`]), and a
 //! collection left behind by a writer that died at that moment is dropped by the sweep.
 
+mod aliasing;
 mod attempts;
 mod audit;
 mod claims;
@@ -248,6 +249,7 @@ impl MongoStore {
         self.inner
             .ready
             .get_or_try_init(|| async {
+                self.refuse_aliased_clusters().await?;
                 self.create_indexes().await?;
                 self.recover_expired().await
             })
