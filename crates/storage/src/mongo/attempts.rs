@@ -5,16 +5,20 @@
 //! and 20 concurrent increments of one counter came back numbered 1, 2, 2, 2, ... (lost
 //! updates). So each attempt is its own document, `<key>|<epoch>|<n>`: a number taken by a
 //! concurrent attempt fails the insert and the next one is tried, and every attempt gets its
-//! own number. A lock or a success ends the epoch with `<key>|<epoch>|end`, which carries the
-//! lock; the next attempt starts epoch + 1 at 1. Works unchanged on MongoDB, across instances.
+//! own number. A lock ends the epoch with `<key>|<epoch>|end`, which carries it; the next
+//! attempt starts epoch + 1 at 1. Works unchanged on MongoDB, across instances.
 //!
 //! Every read is by `_id` too, because FerretDB 1.x (SQLite) scans the whole collection for any
-//! other filter, and this collection holds two documents per login for a day: reading by `key`
+//! other filter, and this collection holds a document per login for a day: reading by `key`
 //! made logins slower with every login (41/s at 4 clients against a 178/s hashing floor). The
-//! current epoch is read from `<key>|head`, which whoever ends an epoch rewrites after the end is
-//! stored, so it is never ahead; a reader probes `<key>|<epoch>|end` forward in case it is behind.
-//! The last attempt of an epoch is found by galloping over the numbers, which are contiguous
-//! from 1 (each is taken only after the one before it).
+//! current epoch is read from `<key>|head`. Whoever stores a lock rewrites the head after it, and
+//! a success just moves the head one epoch on (one write on the path every login takes), so the
+//! head is never ahead; a reader probes `<key>|<epoch>|end` forward in case a rewrite was lost.
+//! A head set back by a late rewrite past epochs that successes ended (they leave no end) lands
+//! in an epoch whose attempts are already numbered: counts come out higher, never lower, so the
+//! error is an early refusal, not an extra guess. The last attempt of an epoch is found by
+//! galloping over the numbers, which are contiguous from 1 (each is taken only after the one
+//! before it).
 
 use bson::doc;
 use chrono::{DateTime, Utc};
@@ -44,7 +48,8 @@ pub enum Kind {
     Attempt,
     /// Ends an epoch with a lock.
     Lock,
-    /// Ends an epoch after a success: counts and locks start again.
+    /// Ended an epoch after a success (written before successes only moved the head; still
+    /// read).
     Clear,
     /// `<key>|head`: the epoch from which to look for the current one.
     Head,
@@ -176,26 +181,18 @@ impl MongoStore {
         Ok(Some(present))
     }
 
-    /// Ends the account's current epoch; a concurrent end of the same epoch wins, harmlessly.
-    async fn end_epoch(
-        &self,
-        key: &str,
-        kind: Kind,
-        locked_until: bson::DateTime,
-    ) -> Result<(), StoreError> {
+    /// Ends the account's current epoch with a lock until `locked_until`; a concurrent end of
+    /// the same epoch wins, harmlessly.
+    async fn lock(&self, key: &str, locked_until: bson::DateTime) -> Result<(), StoreError> {
         let state = self.attempts_state(key).await?;
         let end = AttemptDoc {
             id: format!("{key}|{}|end", state.epoch),
             key: key.to_owned(),
             epoch: state.epoch,
-            kind,
+            kind: Kind::Lock,
             n: 0,
             at: bson::DateTime::now(),
-            locks: if kind == Kind::Lock {
-                state.locks + 1
-            } else {
-                0
-            },
+            locks: state.locks + 1,
             locked_until,
         };
         match timed(
@@ -291,7 +288,7 @@ impl LoginAttempts for MongoStore {
     }
 
     async fn lock_login(&self, key: &EmailAddress, until: DateTime<Utc>) -> Result<(), StoreError> {
-        self.end_epoch(key.as_str(), Kind::Lock, bson::DateTime::from_chrono(until))
+        self.lock(key.as_str(), bson::DateTime::from_chrono(until))
             .await
     }
 
