@@ -40,9 +40,15 @@ impl MongoStore {
                 }
             }
         }
+        // Cleared away, so tenant databases hold tenants only. Another instance's check running
+        // at the same moment may lose its probe to the drop and find nothing: only a start that
+        // races another on aliased settings can miss them.
         for (name, client) in &self.inner.clients {
             let id = format!("{name}|{nonce}");
             let _ = timed(limit, probes(client).delete_one(doc! {"_id": id})).await;
+            if let Ok(0) = timed(limit, probes(client).count_documents(doc! {})).await {
+                let _ = timed(limit, probes(client).drop()).await;
+            }
         }
         match aliased {
             None => Ok(()),
