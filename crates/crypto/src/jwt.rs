@@ -13,7 +13,7 @@ use jsonwebtoken::{
     decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
 };
 use orgsvc_domain::ports::{IssuedToken, Principal, TokenCodec};
-use orgsvc_domain::{AdminId, OrganizationId};
+use orgsvc_domain::{AdminId, OrganizationId, Role};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -94,9 +94,18 @@ struct Claims {
     aud: String,
     /// Unique per token, for audit trails.
     jti: Uuid,
+    /// The caller's role in the organization at issue. Tokens from before roles existed have
+    /// none: they were all issued to organizations' creators, their owners.
+    #[serde(default = "owner")]
+    role: String,
     /// The admin's token version at issue; raising it revokes the token.
     #[serde(default)]
     ver: u64,
+}
+
+/// The role of a token from before roles existed.
+fn owner() -> String {
+    Role::Owner.as_str().to_owned()
 }
 
 #[derive(Clone)]
@@ -221,6 +230,7 @@ impl TokenCodec for JwtCodec {
             iss: inner.issuer.clone(),
             aud: inner.audience.clone(),
             jti: Uuid::new_v4(),
+            role: principal.role.as_str().to_owned(),
             ver: principal.token_version,
         };
         let access_token = encode(&inner.header, &claims, &inner.encoding)?;
@@ -240,6 +250,7 @@ impl TokenCodec for JwtCodec {
         Some(Principal {
             admin_id: AdminId::from_uuid(data.claims.sub),
             organization_id: OrganizationId::from_uuid(data.claims.org_id),
+            role: Role::parse(&data.claims.role)?,
             token_version: data.claims.ver,
         })
     }
@@ -265,6 +276,7 @@ mod tests {
         Principal {
             admin_id: AdminId::generate(),
             organization_id: OrganizationId::generate(),
+            role: Role::Admin,
             token_version: 3,
         }
     }
@@ -290,6 +302,7 @@ mod tests {
         assert_eq!(claims["sub"], who.admin_id.to_string());
         assert_eq!(claims["org_id"], who.organization_id.to_string());
         assert_eq!(claims["ver"], 3);
+        assert_eq!(claims["role"], "admin");
         assert_eq!(claims["iss"], "orgsvc");
         assert_eq!(claims["aud"], "orgsvc-api");
         assert_eq!(claims["iat"], now.timestamp());
@@ -362,6 +375,35 @@ mod tests {
         let payload = real.split('.').nth(1).unwrap();
         let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
         assert_eq!(codec.verify(&unsigned), None);
+    }
+
+    /// Tokens issued before roles existed carry none; all went to organizations' creators, who
+    /// are their owners. A role this version does not know makes the token invalid.
+    #[test]
+    fn a_token_without_a_role_is_an_owners_and_an_unknown_role_is_refused() {
+        let codec = JwtCodec::new(&settings()).unwrap();
+        let who = principal();
+        let now = Utc::now().timestamp();
+        let sign = |role: Option<&str>| {
+            let mut claims = serde_json::json!({
+                "sub": who.admin_id.to_string(), "org_id": who.organization_id.to_string(),
+                "iat": now, "exp": now + 60, "iss": "orgsvc", "aud": "orgsvc-api",
+                "jti": Uuid::new_v4().to_string(), "ver": 3,
+            });
+            if let Some(role) = role {
+                claims["role"] = role.into();
+            }
+            let key = EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef");
+            encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+        };
+        let verified = codec.verify(&sign(None)).unwrap();
+        assert_eq!(verified.role, Role::Owner);
+        assert_eq!(verified.admin_id, who.admin_id);
+        assert_eq!(
+            codec.verify(&sign(Some("member"))).unwrap().role,
+            Role::Member
+        );
+        assert_eq!(codec.verify(&sign(Some("superuser"))), None);
     }
 
     #[test]

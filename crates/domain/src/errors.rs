@@ -59,8 +59,9 @@ pub enum UpdateOrganizationError {
     /// The organization (or the admin acting on it) no longer exists.
     #[error("organization not found")]
     NotFound,
-    /// The request names an organization other than the caller's.
-    #[error("the organization named is not the caller's")]
+    /// The request names an organization other than the caller's, or renames it and the
+    /// caller's role may not.
+    #[error("the organization named is not the caller's, or the caller may not rename it")]
     Forbidden,
     /// The change needs the current password, and it was missing or wrong.
     #[error("the current password is missing or wrong")]
@@ -84,8 +85,17 @@ pub enum UpdateOrganizationError {
 pub enum DeleteOrganizationError {
     #[error("organization not found")]
     NotFound,
-    /// The caller is an admin of another organization.
-    #[error("only an admin of the organization may delete it")]
+    /// The organization is not the caller's, or the caller's role may not delete it.
+    #[error("only an owner of the organization may delete it")]
+    Forbidden,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Error)]
+pub enum AuditLogError {
+    /// The caller's role does not let them read it.
+    #[error("the caller's role may not read the audit log")]
     Forbidden,
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -433,8 +433,11 @@ impl TokenCodec for FakeTokens {
     ) -> Result<IssuedToken, anyhow::Error> {
         Ok(IssuedToken {
             access_token: format!(
-                "{}:{}:{}",
-                principal.admin_id, principal.organization_id, principal.token_version
+                "{}:{}:{}:{}",
+                principal.admin_id,
+                principal.organization_id,
+                principal.role,
+                principal.token_version
             ),
             expires_in_seconds: 3600,
         })
@@ -445,6 +448,7 @@ impl TokenCodec for FakeTokens {
         Some(Principal {
             admin_id: parts.next()?.parse().ok()?,
             organization_id: parts.next()?.parse().ok()?,
+            role: crate::Role::parse(parts.next()?)?,
             token_version: parts.next()?.parse().ok()?,
         })
     }

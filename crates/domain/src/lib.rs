@@ -12,6 +12,7 @@ pub mod errors;
 pub mod ids;
 pub mod organization;
 pub mod ports;
+pub mod roles;
 pub mod service;
 
 #[cfg(test)]
@@ -27,8 +28,10 @@ pub use organization::{
     AdminSummary, CollectionName, Organization, OrganizationName, OrganizationNameError, Placement,
     Slug, TenancyModel, UnknownTenancyModel,
 };
+pub use roles::{Permission, Role};
 pub use service::{
-    AuthenticateError, CreateOrganization, CreateOrganizationError, DeleteOrganizationError,
-    DocumentError, GetOrganizationError, IssuedToken, LoginError, LoginPolicy, OrgsvcApi,
-    Principal, Service, StoreError, UpdateOrganization, UpdateOrganizationError,
+    AuditLogError, AuthenticateError, CreateOrganization, CreateOrganizationError,
+    DeleteOrganizationError, DocumentError, GetOrganizationError, IssuedToken, LoginError,
+    LoginPolicy, OrgsvcApi, Principal, Service, StoreError, UpdateOrganization,
+    UpdateOrganizationError,
 };

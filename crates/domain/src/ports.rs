@@ -19,6 +19,7 @@ use crate::errors::{
 };
 use crate::ids::{AdminId, AuditEventId, DocumentId, OrganizationId};
 use crate::organization::{Organization, OrganizationName, Placement, Slug};
+use crate::roles::Role;
 
 /// What an admin asks to change about their organization, resolved by the service.
 #[derive(Debug, Clone)]
@@ -294,6 +295,9 @@ pub trait PasswordHasher: Clone + Send + Sync + 'static {
 pub struct Principal {
     pub admin_id: AdminId,
     pub organization_id: OrganizationId,
+    /// The caller's role in that organization when the token was issued; a token whose role
+    /// is no longer the caller's is refused.
+    pub role: Role,
     /// The admin's token version when the token was issued; an older one is revoked.
     pub token_version: u64,
 }

@@ -9,16 +9,18 @@ use crate::document::{Document, DocumentBody, DocumentPage, PageLimit};
 use crate::ids::{AdminId, AuditEventId, DocumentId, OrganizationId};
 use crate::organization::{AdminSummary, Organization, OrganizationName, Placement};
 use crate::ports::{Clock, PasswordHasher, Store, TokenCodec};
+use crate::roles::Permission;
 use audit::Subject;
 use serde_json::json;
 
 pub use crate::errors::{
-    AuthenticateError, CreateOrganizationError, DeleteOrganizationError, DocumentError,
-    GetOrganizationError, LoginError, StoreError, UpdateOrganizationError,
+    AuditLogError, AuthenticateError, CreateOrganizationError, DeleteOrganizationError,
+    DocumentError, GetOrganizationError, LoginError, StoreError, UpdateOrganizationError,
 };
 pub use crate::ports::{IssuedToken, Principal};
 pub use auth::LoginPolicy;
 
+mod access;
 mod audit;
 mod auth;
 mod documents;
@@ -69,7 +71,8 @@ pub trait OrgsvcApi: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Organization, GetOrganizationError>> + Send;
 
     /// # Errors
-    /// `NotFound` when the caller's organization is gone, `NameTaken`, `EmailTaken`.
+    /// `NotFound` when the caller's organization is gone, `NameTaken`, `EmailTaken`,
+    /// `Forbidden` when it names another organization or renames and the caller's role may not.
     fn update_organization(
         &self,
         origin: &Origin,
@@ -80,7 +83,8 @@ pub trait OrgsvcApi: Clone + Send + Sync + 'static {
     /// Deletes the named organization, which must be the caller's own; returns what was deleted.
     ///
     /// # Errors
-    /// `NotFound` when it does not exist, `Forbidden` when it is another organization.
+    /// `NotFound` when it does not exist, `Forbidden` when it is another organization or the
+    /// caller is not its owner.
     fn delete_organization(
         &self,
         origin: &Origin,
@@ -111,13 +115,13 @@ pub trait OrgsvcApi: Clone + Send + Sync + 'static {
     /// The caller's organization's audit events, newest first, a page at a time.
     ///
     /// # Errors
-    /// Storage failures only.
+    /// `Forbidden` for a role that may not read it (members).
     fn list_audit_events(
         &self,
         caller: &Principal,
         after: Option<AuditEventId>,
         limit: PageLimit,
-    ) -> impl Future<Output = Result<AuditPage, StoreError>> + Send;
+    ) -> impl Future<Output = Result<AuditPage, AuditLogError>> + Send;
 
     /// Checks a bearer token, that its admin and organization still exist and that it was not
     /// revoked.
@@ -335,8 +339,9 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> OrgsvcApi for Service
         caller: &Principal,
         after: Option<AuditEventId>,
         limit: PageLimit,
-    ) -> Result<AuditPage, StoreError> {
-        self.audit_page(caller, after, limit).await
+    ) -> Result<AuditPage, AuditLogError> {
+        access::authorize(caller, Permission::ReadAuditLog)?;
+        Ok(self.audit_page(caller, after, limit).await?)
     }
 
     async fn authenticate(&self, token: &str) -> Result<Principal, AuthenticateError> {

@@ -8,8 +8,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use orgsvc_domain::errors::{
-    AuthenticateError, CreateOrganizationError, DeleteOrganizationError, DocumentError,
-    GetOrganizationError, LoginError, StoreError, UpdateOrganizationError,
+    AuditLogError, AuthenticateError, CreateOrganizationError, DeleteOrganizationError,
+    DocumentError, GetOrganizationError, LoginError, StoreError, UpdateOrganizationError,
 };
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -364,6 +364,15 @@ impl From<UpdateOrganizationError> for ApiError {
             },
             UpdateOrganizationError::Store(e) => e.into(),
             UpdateOrganizationError::Unknown(e) => Self::Internal(e),
+        }
+    }
+}
+
+impl From<AuditLogError> for ApiError {
+    fn from(error: AuditLogError) -> Self {
+        match error {
+            AuditLogError::Forbidden => Self::Forbidden,
+            AuditLogError::Store(e) => e.into(),
         }
     }
 }

@@ -8,8 +8,8 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{test, App};
 use chrono::{TimeZone, Utc};
 use orgsvc_domain::errors::{
-    AuthenticateError, CreateOrganizationError, DeleteOrganizationError, DocumentError,
-    GetOrganizationError, LoginError, StoreError, UpdateOrganizationError,
+    AuditLogError, AuthenticateError, CreateOrganizationError, DeleteOrganizationError,
+    DocumentError, GetOrganizationError, LoginError, StoreError, UpdateOrganizationError,
 };
 use orgsvc_domain::{
     AdminId, AdminSummary, AuditAction, AuditEvent, AuditEventId, AuditPage, CreateOrganization,
@@ -46,6 +46,7 @@ fn principal() -> Principal {
     Principal {
         admin_id: AdminId::from_uuid(uuid::Uuid::from_u128(1)),
         organization_id: OrganizationId::from_uuid(uuid::Uuid::from_u128(2)),
+        role: orgsvc_domain::Role::Owner,
         token_version: 0,
     }
 }
@@ -234,7 +235,7 @@ impl OrgsvcApi for FakeApi {
         caller: &Principal,
         after: Option<AuditEventId>,
         limit: PageLimit,
-    ) -> Result<AuditPage, StoreError> {
+    ) -> Result<AuditPage, AuditLogError> {
         assert_eq!(*caller, principal());
         *self.last_audit_page.lock().unwrap() = Some((after, limit));
         Ok(AuditPage {

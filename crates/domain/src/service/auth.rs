@@ -11,6 +11,7 @@ use crate::admin::{Admin, EmailAddress, Password};
 use crate::audit::{AuditAction, Origin, Outcome};
 use crate::errors::HashError;
 use crate::ports::{Admission, Clock, IssuedToken, PasswordHasher, Principal, Store, TokenCodec};
+use crate::roles::Role;
 use crate::service::audit::Subject;
 use crate::service::{AuthenticateError, LoginError, Service, StoreError, UpdateOrganizationError};
 
@@ -274,11 +275,13 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
     }
 }
 
-/// Who a token for `admin` is issued to, at the admin's current token version.
+/// Who a token for `admin` is issued to, at the admin's current token version. Each admin is
+/// the one who created their organization, so its owner (members and invitations come next).
 pub(super) const fn principal_of(admin: &Admin) -> Principal {
     Principal {
         admin_id: admin.id,
         organization_id: admin.organization_id,
+        role: Role::Owner,
         token_version: admin.token_version,
     }
 }

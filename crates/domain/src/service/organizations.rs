@@ -4,6 +4,8 @@ use crate::audit::{AuditAction, Origin, Outcome};
 use crate::ids::{AdminId, OrganizationId};
 use crate::organization::{Organization, OrganizationName};
 use crate::ports::{Clock, OrganizationChange, PasswordHasher, Principal, Store, TokenCodec};
+use crate::roles::Permission;
+use crate::service::access::authorize;
 use crate::service::{
     CreateOrganization, CreateOrganizationError, DeleteOrganizationError, Service,
     UpdateOrganization, UpdateOrganizationError,
@@ -63,6 +65,9 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
             if named.slug() != before.slug() {
                 return Err(UpdateOrganizationError::Forbidden);
             }
+        }
+        if command.name != before.name {
+            authorize(caller, Permission::RenameOrganization)?;
         }
         let email = command.email.filter(|email| *email != admin.email);
         let mut password = command.password;
@@ -135,6 +140,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         if organization.id != caller.organization_id {
             return Err(DeleteOrganizationError::Forbidden);
         }
+        authorize(caller, Permission::DeleteOrganization)?;
         self.store.delete_organization(&organization.id).await?;
         Ok(organization)
     }

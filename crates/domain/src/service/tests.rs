@@ -68,6 +68,7 @@ async fn create(h: &Harness, org: &str, admin: &str) -> (Organization, Principal
     let principal = Principal {
         admin_id: organization.admin.id,
         organization_id: organization.id,
+        role: crate::Role::Owner,
         token_version: 0,
     };
     (organization, principal)
@@ -804,6 +805,7 @@ async fn every_change_and_login_is_audited_without_secrets() {
     let principal = Principal {
         admin_id: organization.admin.id,
         organization_id: organization.id,
+        role: crate::Role::Owner,
         token_version: 0,
     };
     let _ = h
@@ -936,4 +938,74 @@ async fn the_audit_log_pages_newest_first() {
     assert_eq!(second.events.len(), 2);
     assert_eq!(second.next, None);
     assert_eq!(second.events[1].action, AuditAction::OrganizationCreated);
+}
+
+/// Role × operation → allowed or refused, decided in the domain by the permission table
+/// (`roles`), whatever route the call came by. Every organization's creator is its owner; the
+/// other roles are given to the caller here directly.
+#[tokio::test]
+async fn each_role_may_do_exactly_what_the_permission_table_says() {
+    use crate::errors::{AuditLogError, DeleteOrganizationError, UpdateOrganizationError};
+    use crate::Role;
+
+    for role in Role::ALL {
+        let h = harness();
+        let (_, owner) = create(&h, "Acme", "a@acme.io").await;
+        let caller = Principal { role, ..owner };
+
+        let document = h
+            .service
+            .insert_document(&origin(), &caller, body(json!({"x": 1})))
+            .await;
+        assert!(document.is_ok(), "{role}: documents");
+        let own_password = h
+            .service
+            .update_organization(
+                &origin(),
+                &caller,
+                UpdateOrganization {
+                    password: Some(password("a new password")),
+                    current_password: Some(password("correct horse")),
+                    ..rename_to("Acme")
+                },
+            )
+            .await;
+        assert!(own_password.is_ok(), "{role}: own password");
+
+        let audit = h
+            .service
+            .list_audit_events(&caller, None, PageLimit::DEFAULT)
+            .await;
+        let rename = h
+            .service
+            .update_organization(&origin(), &caller, rename_to("Acme Two"))
+            .await;
+        let renamed = rename.is_ok();
+        let current = if renamed { "Acme Two" } else { "Acme" };
+        let delete = h
+            .service
+            .delete_organization(&origin(), &caller, &name(current))
+            .await;
+        match role {
+            Role::Owner => {
+                assert!(audit.is_ok() && renamed && delete.is_ok(), "owner");
+            }
+            Role::Admin => {
+                assert!(audit.is_ok() && renamed, "admin");
+                assert!(matches!(delete, Err(DeleteOrganizationError::Forbidden)));
+            }
+            Role::Member => {
+                assert!(matches!(audit, Err(AuditLogError::Forbidden)));
+                assert!(matches!(rename, Err(UpdateOrganizationError::Forbidden)));
+                assert!(matches!(delete, Err(DeleteOrganizationError::Forbidden)));
+            }
+        }
+        // A refused call changed nothing.
+        let still = h.service.get_organization(&name(current)).await;
+        assert_eq!(
+            still.is_ok(),
+            role != Role::Owner,
+            "{role}: organization left"
+        );
+    }
 }

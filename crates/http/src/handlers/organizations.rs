@@ -90,7 +90,7 @@ pub async fn get<A: OrgsvcApi>(
         (status = 200, description = "Updated", body = OrganizationResponse),
         (status = 202, description = "`operation_pending`: the rename is recorded, but the database stopped answering before it was complete; it completes as soon as the database answers (GET /org/get shows the outcome)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`current_password_required`: an email or password change without the right `current_password`; `forbidden`: `organization_name` beside `new_organization_name` is not the caller's organization", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`current_password_required`: an email or password change without the right `current_password`; `forbidden`: `organization_name` beside `new_organization_name` is not the caller's organization, or a rename by a role that may not (members)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`organization_exists` or `admin_email_taken`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is missing or invalid", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`too_many_requests`: locked after repeated wrong passwords (see `Retry-After`)", body = Problem, content_type = "application/problem+json"),
@@ -122,7 +122,7 @@ pub async fn update<A: OrgsvcApi>(
         (status = 200, description = "Deleted", body = DeletedOrganizationResponse),
         (status = 202, description = "`operation_pending`: the deletion is recorded (the organization is already gone for every request), but the database stopped answering before it was complete; it completes as soon as the database answers", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`forbidden`: the token belongs to another organization", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the token belongs to another organization, or its role is not owner", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`organization_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The name is missing or invalid", body = Problem, content_type = "application/problem+json"),
     )
