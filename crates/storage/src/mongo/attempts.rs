@@ -5,20 +5,20 @@
 //! and 20 concurrent increments of one counter came back numbered 1, 2, 2, 2, ... (lost
 //! updates). So each attempt is its own document, `<key>|<epoch>|<n>`: a number taken by a
 //! concurrent attempt fails the insert and the next one is tried, and every attempt gets its
-//! own number. A lock ends the epoch with `<key>|<epoch>|end`, which carries it; the next
-//! attempt starts epoch + 1 at 1. Works unchanged on MongoDB, across instances.
+//! own number. A lock or a success ends the epoch with `<key>|<epoch>|end`, which carries the
+//! lock; the next attempt starts epoch + 1 at 1. Works unchanged on MongoDB, across instances.
 //!
 //! Every read is by `_id` too, because FerretDB 1.x (SQLite) scans the whole collection for any
-//! other filter, and this collection holds a document per login for a day: reading by `key`
-//! made logins slower with every login (41/s at 4 clients against a 178/s hashing floor). The
-//! current epoch is read from `<key>|head`. Whoever stores a lock rewrites the head after it, and
-//! a success just moves the head one epoch on (one write on the path every login takes), so the
-//! head is never ahead; a reader probes `<key>|<epoch>|end` forward in case a rewrite was lost.
-//! A head set back by a late rewrite past epochs that successes ended (they leave no end) lands
-//! in an epoch whose attempts are already numbered: counts come out higher, never lower, so the
-//! error is an early refusal, not an extra guess. The last attempt of an epoch is found by
-//! galloping over the numbers, which are contiguous from 1 (each is taken only after the one
-//! before it).
+//! other filter, and this collection holds documents of every login for a day: reading by `key`
+//! made logins slower with every login (41/s at 4 clients against a 178/s hashing floor). Where
+//! to start looking is `<key>|head`, an epoch at or behind the current one: whoever ends an
+//! epoch moves it on after the end is stored. A reader walks the ends forward from it (every
+//! epoch has one, so nothing can hide behind a gap), so a head set back by a lost rewrite only
+//! costs finds, and a reader that finds it [`HEAD_LAG`] epochs behind rewrites it. The last
+//! attempt of an epoch is found by galloping over the numbers, which are contiguous from 1
+//! (each is taken only after the one before it). (Moving the head without an end on a success
+//! saves a write per login, but then a head set back lands before the gap and a lock stored
+//! after it goes unseen: tried and dropped.)
 
 use bson::doc;
 use chrono::{DateTime, Utc};
@@ -38,8 +38,8 @@ pub const ATTEMPTS_RETENTION_SECONDS: u64 = 24 * 3600;
 /// account get anywhere near it).
 const MAX_NUMBER_RACES: usize = 64;
 
-/// How many epochs behind a reader finds the head before it rewrites it (ends rewrite it
-/// themselves; only a lost rewrite or data written before heads existed leaves it behind).
+/// How many epochs behind a reader finds the head before it rewrites it itself (a lost rewrite,
+/// or attempts stored before heads existed).
 const HEAD_LAG: i64 = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,10 +48,9 @@ pub enum Kind {
     Attempt,
     /// Ends an epoch with a lock.
     Lock,
-    /// Ended an epoch after a success (written before successes only moved the head; still
-    /// read).
+    /// Ends an epoch after a success: counts and locks start again.
     Clear,
-    /// `<key>|head`: the epoch from which to look for the current one.
+    /// `<key>|head`: an epoch at or before the current one, where readers start.
     Head,
 }
 
@@ -93,9 +92,8 @@ impl MongoStore {
         .await?)
     }
 
-    /// The account's current epoch and what its last end left: from the head, then forward
-    /// over ends the head does not know of yet (a writer died before rewriting it, or two
-    /// rewrites raced and the older won).
+    /// The account's current epoch and what its last end left: from the head, then forward over
+    /// the ends written since.
     async fn attempts_state(&self, key: &str) -> Result<State, StoreError> {
         let head = self.attempt_doc(&format!("{key}|head")).await?;
         let mut state = head.map_or(
@@ -127,8 +125,8 @@ impl MongoStore {
         Ok(state)
     }
 
-    /// Rewrites `<key>|head` to point at `state` (last writer wins; a reader corrects a head
-    /// that is behind).
+    /// Rewrites `<key>|head` to point at `state` (last writer wins; any epoch at or before the
+    /// current one is a correct head).
     async fn write_head(&self, key: &str, state: &State) -> Result<(), StoreError> {
         let head = AttemptDoc {
             id: format!("{key}|head"),
@@ -181,18 +179,27 @@ impl MongoStore {
         Ok(Some(present))
     }
 
-    /// Ends the account's current epoch with a lock until `locked_until`; a concurrent end of
-    /// the same epoch wins, harmlessly.
-    async fn lock(&self, key: &str, locked_until: bson::DateTime) -> Result<(), StoreError> {
+    /// Ends the account's current epoch: with a lock until `locked_until`, or after a success
+    /// (`Kind::Clear`). A concurrent end of the same epoch wins, harmlessly.
+    async fn end_epoch(
+        &self,
+        key: &str,
+        kind: Kind,
+        locked_until: bson::DateTime,
+    ) -> Result<(), StoreError> {
         let state = self.attempts_state(key).await?;
         let end = AttemptDoc {
             id: format!("{key}|{}|end", state.epoch),
             key: key.to_owned(),
             epoch: state.epoch,
-            kind: Kind::Lock,
+            kind,
             n: 0,
             at: bson::DateTime::now(),
-            locks: state.locks + 1,
+            locks: if kind == Kind::Lock {
+                state.locks + 1
+            } else {
+                0
+            },
             locked_until,
         };
         match timed(
@@ -201,6 +208,7 @@ impl MongoStore {
         )
         .await
         {
+            // The next reader starts at the new epoch rather than walking to it.
             Ok(_) => {
                 let next = State {
                     epoch: end.epoch + 1,
@@ -209,7 +217,7 @@ impl MongoStore {
                 };
                 self.write_head(key, &next).await
             }
-            // Ended concurrently: whoever did rewrites the head.
+            // Ended concurrently: whoever did moves the head.
             Err(DbError::Duplicate) => Ok(()),
             Err(e) => Err(e.into()),
         }
@@ -288,21 +296,12 @@ impl LoginAttempts for MongoStore {
     }
 
     async fn lock_login(&self, key: &EmailAddress, until: DateTime<Utc>) -> Result<(), StoreError> {
-        self.lock(key.as_str(), bson::DateTime::from_chrono(until))
+        self.end_epoch(key.as_str(), Kind::Lock, bson::DateTime::from_chrono(until))
             .await
     }
 
-    /// Moves the head past the current epoch without an end document: one write on the path
-    /// every successful login takes. Racing a lock of the same epoch, either may win, as if one
-    /// came first; a later reader still finds any lock stored after this epoch by probing.
     async fn clear_login_attempts(&self, key: &EmailAddress) -> Result<(), StoreError> {
-        let key = key.as_str();
-        let state = self.attempts_state(key).await?;
-        let next = State {
-            epoch: state.epoch + 1,
-            locks: 0,
-            locked_until: bson::DateTime::MIN,
-        };
-        self.write_head(key, &next).await
+        self.end_epoch(key.as_str(), Kind::Clear, bson::DateTime::MIN)
+            .await
     }
 }
