@@ -18,21 +18,6 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use orgsvc_domain::errors::HashError;
 use tokio::sync::oneshot;
 
-/// The nice value of hashing threads: below request handling, so a login flood (which keeps
-/// every hashing thread busy) slows logins rather than everything else on the machine.
-const HASHING_NICE: i32 = 10;
-
-/// Lowers the calling thread's scheduling priority to [`HASHING_NICE`]. On Linux the nice
-/// value belongs to the thread (`setpriority(PRIO_PROCESS, 0)` changes only the caller);
-/// elsewhere it would lower the whole process, so there it is left alone. A refusal only
-/// costs latency, so it is logged and ignored.
-fn yield_to_requests() {
-    #[cfg(target_os = "linux")]
-    if let Err(e) = rustix::process::setpriority_process(None, HASHING_NICE) {
-        tracing::warn!(error = %e, "cannot lower the hashing threads' priority");
-    }
-}
-
 /// One unit of work and where its answer goes.
 enum Job {
     Hash {
@@ -79,10 +64,7 @@ impl HashPool {
             let jobs = jobs.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
-                .spawn(move || {
-                    yield_to_requests();
-                    worker.run(&jobs);
-                })?;
+                .spawn(move || worker.run(&jobs))?;
         }
         Ok(Self { queue, workers })
     }
