@@ -195,24 +195,54 @@ impl TestApp {
 
     /// Every document of the token's organization, following the cursor.
     pub async fn all_docs(&self, token: &str) -> Vec<Value> {
-        let mut all = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let mut request = self
-                .client
-                .get(self.url("/org/documents"))
-                .bearer_auth(token)
-                .query(&[("limit", "100")]);
-            if let Some(after) = &after {
-                request = request.query(&[("after", after)]);
-            }
-            let (status, page) = self.send(request).await;
-            assert_eq!(status, StatusCode::OK, "{page}");
-            all.extend(page["documents"].as_array().unwrap().iter().cloned());
-            match page["next"].as_str() {
-                Some(next) => after = Some(next.to_owned()),
-                None => return all,
-            }
+        every_document(
+            &self.client,
+            &self.url("/org/documents"),
+            token,
+            |request| async {
+                let (status, page) = self.send(request).await;
+                assert_eq!(status, StatusCode::OK, "{page}");
+                page
+            },
+        )
+        .await
+    }
+}
+
+/// Every document `GET <documents>` lists for the token's organization, page after page of
+/// 100 following `next`; `fetch` sends one page's request and answers its body. Shared by the
+/// in-process app and the child-process service.
+pub async fn every_document<F, Fut>(
+    client: &reqwest::Client,
+    documents: &str,
+    token: &str,
+    fetch: F,
+) -> Vec<Value>
+where
+    F: Fn(RequestBuilder) -> Fut,
+    Fut: std::future::Future<Output = Value>,
+{
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut request = client
+            .get(documents)
+            .bearer_auth(token)
+            .query(&[("limit", "100")]);
+        if let Some(after) = &after {
+            request = request.query(&[("after", after)]);
+        }
+        let page = fetch(request).await;
+        all.extend(
+            page["documents"]
+                .as_array()
+                .expect("a page")
+                .iter()
+                .cloned(),
+        );
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => return all,
         }
     }
 }

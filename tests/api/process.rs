@@ -10,7 +10,7 @@ use mongodb::{Client, Collection, Database};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::PASSWORD;
+use crate::helpers::{every_document, PASSWORD};
 
 pub const LEASE_SECONDS: u64 = 2;
 
@@ -296,29 +296,12 @@ impl Service {
 
     /// The ids `GET /org/documents` lists for the token's organization, following the cursor.
     pub async fn document_ids(&self, token: &str) -> std::collections::BTreeSet<String> {
-        let mut ids = std::collections::BTreeSet::new();
-        let mut after: Option<String> = None;
-        loop {
-            let mut request = self
-                .client
-                .get(self.url("/org/documents"))
-                .bearer_auth(token)
-                .query(&[("limit", "100")]);
-            if let Some(after) = &after {
-                request = request.query(&[("after", after)]);
-            }
-            let page = self.json(request).await;
-            let documents = page["documents"].as_array().expect("a page");
-            ids.extend(
-                documents
-                    .iter()
-                    .map(|d| d["id"].as_str().unwrap().to_owned()),
-            );
-            match page["next"].as_str() {
-                Some(next) => after = Some(next.to_owned()),
-                None => return ids,
-            }
-        }
+        let url = self.url("/org/documents");
+        every_document(&self.client, &url, token, |request| self.json(request))
+            .await
+            .iter()
+            .map(|d| d["id"].as_str().unwrap().to_owned())
+            .collect()
     }
 
     /// SIGKILL: no shutdown code runs.
