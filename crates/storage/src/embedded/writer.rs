@@ -32,6 +32,15 @@ const QUEUE_WAIT: Duration = Duration::from_secs(10);
 /// Jobs sharing one transaction at most.
 const MAX_BATCH: usize = 256;
 
+/// Runs a job's work; a panic becomes its error, so one bad job cannot stop the writer.
+fn unwound<T, E: From<StoreError>>(work: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|_| {
+        Err(E::from(StoreError::Unknown(anyhow::anyhow!(
+            "an embedded write panicked"
+        ))))
+    })
+}
+
 /// One queued write, type-erased for the writer thread.
 trait Job: Send {
     /// Applies the job's writes to `txn`; `false` when the job failed (its error is kept).
@@ -53,11 +62,7 @@ where
     F: FnMut(&WriteTransaction) -> Result<T, E> + Send,
 {
     fn apply(&mut self, txn: &WriteTransaction) -> bool {
-        let result = catch_unwind(AssertUnwindSafe(|| (self.work)(txn))).unwrap_or_else(|_| {
-            Err(E::from(StoreError::Unknown(anyhow::anyhow!(
-                "an embedded write panicked"
-            ))))
-        });
+        let result = unwound(|| (self.work)(txn));
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -88,13 +93,7 @@ where
     F: FnMut(&WriteTransaction) -> Result<(), StoreError> + Send,
 {
     fn apply(&mut self, txn: &WriteTransaction) -> bool {
-        self.failed = match catch_unwind(AssertUnwindSafe(|| (self.work)(txn))) {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e),
-            Err(_) => Some(StoreError::Unknown(anyhow::anyhow!(
-                "an embedded write panicked"
-            ))),
-        };
+        self.failed = unwound(|| (self.work)(txn)).err();
         self.failed.is_none()
     }
 
