@@ -62,7 +62,7 @@ pub async fn fill(
     let now = mongodb::bson::DateTime::now();
     let mut places = Vec::new();
     for chunk in range.clone().collect::<Vec<_>>().chunks(1_000) {
-        let (mut records, mut admins) = (Vec::new(), Vec::new());
+        let (mut records, mut admins, mut rosters) = (Vec::new(), Vec::new(), Vec::new());
         for &n in chunk {
             let id = OrganizationId::generate().to_string();
             let admin = OrganizationId::generate().to_string();
@@ -84,8 +84,13 @@ pub async fn fill(
                     "collection": collection, "model": settings.tenancy.as_str()},
                 "created_at": now, "updated_at": now, "epoch": 1_i64,
             });
+            rosters.push(doc! {
+                "_id": &id, "version": 0_i64, "invitations": [],
+                "members": [{"user_id": &admin, "role": "owner",
+                    "joined_at": now.try_to_rfc3339_string().unwrap()}],
+            });
             admins.push(doc! {
-                "_id": admin, "organization_id": &id, "email": format!("admin{n}@bench.io"),
+                "_id": admin, "email": format!("admin{n}@bench.io"),
                 "password_hash": "$argon2id$bench", "created_at": now, "token_version": 0_i64,
             });
         }
@@ -93,6 +98,8 @@ pub async fn fill(
         organizations.insert_many(records).await.unwrap();
         let admins_collection = master.collection::<Document>("admins");
         admins_collection.insert_many(admins).await.unwrap();
+        let rosters_collection = master.collection::<Document>("rosters");
+        rosters_collection.insert_many(rosters).await.unwrap();
     }
     let places = Arc::new(places);
     let refused = Arc::new(std::sync::Mutex::new(None::<String>));

@@ -2,7 +2,7 @@
 //! would (minus password hashing, which costs the same whatever the storage).
 
 use chrono::Utc;
-use orgsvc_domain::ports::OrganizationStore;
+use orgsvc_domain::ports::{Founder, OrganizationStore};
 use orgsvc_domain::{
     Admin, AdminId, AdminSummary, EmailAddress, Organization, OrganizationId, OrganizationName,
     PasswordHash,
@@ -26,14 +26,13 @@ pub async fn create_organization(store: &impl OrganizationStore, label: &str) ->
     };
     let admin = Admin {
         id: organization.admin.id,
-        organization_id: id,
         email,
         password_hash: PasswordHash::from_phc("$argon2id$bench".into()),
         created_at: now,
         token_version: 0,
     };
     store
-        .create_organization(&organization, &admin)
+        .create_organization(&organization, Founder::New(&admin))
         .await
         .unwrap();
     organization

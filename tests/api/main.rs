@@ -61,5 +61,6 @@ mod process;
 mod proxy;
 mod rename_outage;
 mod scale_out;
+mod teams;
 mod tenancy;
 mod update;

@@ -158,20 +158,42 @@ impl Deployment {
     pub async fn inconsistencies(&self) -> Vec<String> {
         let organizations = find_all(&self.master_db().collection("organizations"), doc! {}).await;
         let admins = find_all(&self.master_db().collection("admins"), doc! {}).await;
+        let rosters = find_all(&self.master_db().collection("rosters"), doc! {}).await;
         let collections = self.collections().await;
         let mut broken = Vec::new();
         let mut referenced = Vec::new();
+        let members = |roster: &Document| -> Vec<(String, String)> {
+            roster
+                .get_array("members")
+                .unwrap()
+                .iter()
+                .map(|m| {
+                    let m = m.as_document().unwrap();
+                    (
+                        m.get_str("user_id").unwrap().to_owned(),
+                        m.get_str("role").unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        };
         for organization in &organizations {
             let id = organization.get_str("_id").unwrap();
             if organization.contains_key("intent") {
                 broken.push(format!("unfinished operation: {organization}"));
             }
-            let admin_id = organization.get_str("admin_id").unwrap();
-            if !admins
-                .iter()
-                .any(|a| a.get_str("_id") == Ok(admin_id) && a.get_str("organization_id") == Ok(id))
-            {
-                broken.push(format!("organization without its admin: {organization}"));
+            match rosters.iter().find(|r| r.get_str("_id") == Ok(id)) {
+                None => broken.push(format!("organization without its roster: {organization}")),
+                Some(roster) => {
+                    let members = members(roster);
+                    if !members.iter().any(|(_, role)| role == "owner") {
+                        broken.push(format!("organization without an owner: {roster}"));
+                    }
+                    for (user, _) in &members {
+                        if !admins.iter().any(|a| a.get_str("_id") == Ok(user)) {
+                            broken.push(format!("member {user} without a user: {roster}"));
+                        }
+                    }
+                }
             }
             let location = location_of(organization);
             if !collections.contains(&location) {
@@ -181,13 +203,19 @@ impl Deployment {
             }
             referenced.push(location);
         }
+        for roster in &rosters {
+            let id = roster.get_str("_id").unwrap();
+            if !organizations.iter().any(|o| o.get_str("_id") == Ok(id)) {
+                broken.push(format!("roster without an organization: {roster}"));
+            }
+        }
         for admin in &admins {
-            let organization = admin.get_str("organization_id").unwrap();
-            if !organizations
+            let id = admin.get_str("_id").unwrap();
+            if !rosters
                 .iter()
-                .any(|o| o.get_str("_id") == Ok(organization))
+                .any(|r| members(r).iter().any(|(user, _)| user == id))
             {
-                broken.push(format!("admin without an organization: {admin}"));
+                broken.push(format!("user in no organization: {admin}"));
             }
         }
         for collection in &collections {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use config::{Config, Environment, File, FileFormat};
 use orgsvc_crypto::{Argon2Settings, JwtAlgorithm};
-use orgsvc_domain::LoginPolicy;
+use orgsvc_domain::{InvitationPolicy, LoginPolicy};
 use orgsvc_storage::MongoSettings;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -24,6 +24,29 @@ pub struct Settings {
     pub log: LogSettings,
     pub metrics: MetricsSettings,
     pub cache: CacheSettings,
+    pub invitations: InvitationSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct InvitationSettings {
+    /// Hours an invitation stays usable: 1 to 720.
+    pub ttl_hours: u64,
+}
+
+impl InvitationSettings {
+    /// # Errors
+    /// When `ttl_hours` is 0 or above 720.
+    pub fn policy(&self) -> anyhow::Result<InvitationPolicy> {
+        let max = InvitationPolicy::MAX_TTL_HOURS;
+        anyhow::ensure!(
+            (1..=max).contains(&self.ttl_hours),
+            "invitations.ttl_hours must be 1 to {max}, not {}",
+            self.ttl_hours
+        );
+        Ok(InvitationPolicy {
+            ttl: Duration::from_secs(self.ttl_hours * 3600),
+        })
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -218,6 +241,14 @@ mod tests {
         assert_eq!(settings.auth.token_ttl_seconds, 3600);
         assert_eq!(settings.auth.argon2, Argon2Settings::default());
         assert_eq!(settings.auth.login.policy(), LoginPolicy::default());
+        assert_eq!(
+            settings.invitations.policy().unwrap(),
+            InvitationPolicy::default()
+        );
+        for refused in [0, 721] {
+            let invitations = InvitationSettings { ttl_hours: refused };
+            assert!(invitations.policy().is_err(), "{refused}");
+        }
         assert_eq!(settings.auth.login.per_ip_burst, 30);
         assert!((settings.auth.login.per_ip_per_second - 1.0).abs() < f64::EPSILON);
         assert_eq!(settings.http.body_timeout_ms, 10_000);

@@ -84,18 +84,23 @@ impl Application {
         jwks: Jwks,
     ) -> anyhow::Result<Self> {
         let policy = settings.auth.login.policy();
+        let invitations = settings.invitations.policy()?;
         match settings.cache.ttl_ms {
             0 => {
-                let service = Service::new(store, hasher, tokens, SystemClock);
-                Self::serve(settings, listener, service.with_login_policy(policy), jwks)
+                let service = Service::new(store, hasher, tokens, SystemClock)
+                    .with_login_policy(policy)
+                    .with_invitation_policy(invitations);
+                Self::serve(settings, listener, service, jwks)
             }
             _ => {
                 let store = match ttl {
                     Some(ttl) => Cached::new(store, ttl),
                     None => Cached::without_expiry(store),
                 };
-                let service = Service::new(store, hasher, tokens, SystemClock);
-                Self::serve(settings, listener, service.with_login_policy(policy), jwks)
+                let service = Service::new(store, hasher, tokens, SystemClock)
+                    .with_login_policy(policy)
+                    .with_invitation_policy(invitations);
+                Self::serve(settings, listener, service, jwks)
             }
         }
     }

@@ -5,7 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::ids::{AdminId, OrganizationId};
+use crate::ids::AdminId;
 
 /// An email address, validated and lowercased so that comparison is exact.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -163,11 +163,12 @@ impl fmt::Debug for PasswordHash {
     }
 }
 
-/// An admin user as the master store keeps it.
+/// A user (historically: an organization's admin) as the master store keeps it. Which
+/// organizations they belong to, and in which role, is the organizations' rosters' business
+/// ([`crate::members`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Admin {
     pub id: AdminId,
-    pub organization_id: OrganizationId,
     pub email: EmailAddress,
     pub password_hash: PasswordHash,
     pub created_at: DateTime<Utc>,

@@ -29,10 +29,19 @@ pub enum AuditAction {
     DocumentReplaced,
     DocumentDeleted,
     OrganizationDeleted,
+    MemberJoined,
+    MemberRoleChanged,
+    MemberRemoved,
+    MemberLeft,
+    OwnershipTransferred,
+    InvitationCreated,
+    InvitationRevoked,
+    InvitationResent,
+    OrganizationSwitched,
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 20] = [
         Self::OrganizationCreated,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -44,6 +53,15 @@ impl AuditAction {
         Self::DocumentReplaced,
         Self::DocumentDeleted,
         Self::OrganizationDeleted,
+        Self::MemberJoined,
+        Self::MemberRoleChanged,
+        Self::MemberRemoved,
+        Self::MemberLeft,
+        Self::OwnershipTransferred,
+        Self::InvitationCreated,
+        Self::InvitationRevoked,
+        Self::InvitationResent,
+        Self::OrganizationSwitched,
     ];
 
     #[must_use]
@@ -60,6 +78,15 @@ impl AuditAction {
             Self::DocumentReplaced => "document_replaced",
             Self::DocumentDeleted => "document_deleted",
             Self::OrganizationDeleted => "organization_deleted",
+            Self::MemberJoined => "member_joined",
+            Self::MemberRoleChanged => "member_role_changed",
+            Self::MemberRemoved => "member_removed",
+            Self::MemberLeft => "member_left",
+            Self::OwnershipTransferred => "ownership_transferred",
+            Self::InvitationCreated => "invitation_created",
+            Self::InvitationRevoked => "invitation_revoked",
+            Self::InvitationResent => "invitation_resent",
+            Self::OrganizationSwitched => "organization_switched",
         }
     }
 

@@ -4,7 +4,8 @@
 use thiserror::Error;
 
 use crate::admin::EmailAddress;
-use crate::organization::Slug;
+use crate::members::RosterRule;
+use crate::organization::{OrganizationName, Slug};
 
 /// A storage failure that is not about the request itself.
 #[derive(Debug, Error)]
@@ -38,6 +39,9 @@ pub enum CreateOrganizationError {
     NameTaken { slug: Slug },
     #[error("an admin with email {email} already exists")]
     EmailTaken { email: EmailAddress },
+    /// The signed-in user creating it was removed meanwhile.
+    #[error("the founding user no longer exists")]
+    FounderGone,
     #[error("password hashing is at capacity")]
     Overloaded,
     #[error(transparent)]
@@ -113,8 +117,28 @@ pub enum LoginError {
     Overloaded,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The password checked out and the user belongs to several organizations: name one.
+    #[error("the account belongs to several organizations; name one")]
+    OrganizationRequired {
+        organizations: Vec<OrganizationName>,
+    },
+    /// The password checked out but the user does not belong to the organization named.
+    #[error("the account does not belong to that organization")]
+    NotAMember,
     #[error("login failed")]
     Unknown(#[source] anyhow::Error),
+}
+
+/// Why a roster could not be written.
+#[derive(Debug, Error)]
+pub enum SaveRosterError {
+    /// It changed since it was read, or the organization is gone: read again.
+    #[error("the roster changed since it was read")]
+    Conflict,
+    #[error("a user with email {email} already exists")]
+    EmailTaken { email: EmailAddress },
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 #[derive(Debug, Error)]
@@ -137,6 +161,34 @@ pub enum DocumentError {
     Store(#[from] StoreError),
 }
 
+/// Why a change of members or invitations, a switch of organization or an acceptance was
+/// refused (one type for the team operations: they share nearly every answer).
+#[derive(Debug, Error)]
+pub enum MemberError {
+    /// The caller's organization (or the one named) is gone.
+    #[error("organization not found")]
+    OrganizationNotFound,
+    #[error(transparent)]
+    Rule(#[from] RosterRule),
+    /// Not a member of the organization named (switching).
+    #[error("the caller does not belong to that organization")]
+    NotAMember,
+    /// Accepting as an existing user: the password is not theirs.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("the account is locked")]
+    Locked { retry_after_seconds: u64 },
+    /// Other changes to the roster kept winning the race: retry shortly.
+    #[error("the organization's members are being changed by other requests")]
+    Busy,
+    #[error("password hashing is at capacity")]
+    Overloaded,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the change failed")]
+    Unknown(#[source] anyhow::Error),
+}
+
 macro_rules! from_hash_error {
     ($($error:ident),+) => {$(
         impl From<HashError> for $error {
@@ -150,7 +202,12 @@ macro_rules! from_hash_error {
     )+};
 }
 
-from_hash_error!(CreateOrganizationError, UpdateOrganizationError, LoginError);
+from_hash_error!(
+    CreateOrganizationError,
+    UpdateOrganizationError,
+    LoginError,
+    MemberError
+);
 
 impl StoreError {
     /// A stable name for the kind of failure (a metrics label).
@@ -193,5 +250,7 @@ as_store_error!(
     CreateOrganizationError,
     UpdateOrganizationError,
     DeleteOrganizationError,
-    DocumentError
+    DocumentError,
+    MemberError,
+    SaveRosterError
 );

@@ -10,19 +10,22 @@ use crate::admin::{Admin, EmailAddress, Password, PasswordHash};
 use crate::audit::AuditEvent;
 use crate::document::{Document, DocumentBody};
 use crate::errors::{
-    CreateOrganizationError, DeleteOrganizationError, DocumentError, HashError, StoreError,
-    UpdateOrganizationError,
+    CreateOrganizationError, DeleteOrganizationError, DocumentError, HashError, SaveRosterError,
+    StoreError, UpdateOrganizationError,
 };
 use crate::ids::{AdminId, AuditEventId, DocumentId, OrganizationId};
+use crate::members::{Membership, Roster};
+use crate::organization::AdminSummary;
 use crate::organization::{Organization, Placement, Slug, TenancyModel};
 use crate::ports::{
-    Admission, AuditLog, Clock, IssuedToken, LoginAttempts, OrganizationChange, OrganizationStore,
-    PasswordHasher, Principal, TenantStore, TokenCodec,
+    Admission, AuditLog, Clock, Founder, IssuedToken, LoginAttempts, MemberStore,
+    OrganizationChange, OrganizationStore, PasswordHasher, Principal, TenantStore, TokenCodec,
 };
 
 #[derive(Default)]
 struct State {
     organizations: HashMap<OrganizationId, Organization>,
+    rosters: HashMap<OrganizationId, Roster>,
     admins: HashMap<AdminId, Admin>,
     tenants: HashMap<OrganizationId, BTreeMap<DocumentId, DocumentBody>>,
     login_attempts: HashMap<EmailAddress, Attempts>,
@@ -79,6 +82,27 @@ fn slug_taken(state: &State, slug: &Slug, except: Option<OrganizationId>) -> boo
         .any(|o| o.slug() == slug && Some(o.id) != except)
 }
 
+/// The organization as readers see it: shown with its first owner.
+fn shown(state: &State, organization: &Organization) -> Organization {
+    let mut organization = organization.clone();
+    let owner = state
+        .rosters
+        .get(&organization.id)
+        .and_then(Roster::first_owner)
+        .and_then(|owner| state.admins.get(&owner.user_id));
+    if let Some(owner) = owner {
+        organization.admin = AdminSummary {
+            id: owner.id,
+            email: owner.email.clone(),
+        };
+    }
+    organization
+}
+
+fn belongs_nowhere(state: &State, user: &AdminId) -> bool {
+    state.rosters.values().all(|r| r.role_of(user).is_none())
+}
+
 fn email_taken(state: &State, email: &EmailAddress, except: Option<AdminId>) -> bool {
     state
         .admins
@@ -102,7 +126,7 @@ impl OrganizationStore for FakeStore {
     async fn create_organization(
         &self,
         organization: &Organization,
-        admin: &Admin,
+        founder: Founder<'_>,
     ) -> Result<(), CreateOrganizationError> {
         let mut state = self.state()?;
         if slug_taken(&state, organization.slug(), None) {
@@ -110,15 +134,28 @@ impl OrganizationStore for FakeStore {
                 slug: organization.slug().clone(),
             });
         }
-        if email_taken(&state, &admin.email, None) {
-            return Err(CreateOrganizationError::EmailTaken {
-                email: admin.email.clone(),
-            });
+        match founder {
+            Founder::New(admin) => {
+                if email_taken(&state, &admin.email, None) {
+                    return Err(CreateOrganizationError::EmailTaken {
+                        email: admin.email.clone(),
+                    });
+                }
+                state.admins.insert(admin.id, admin.clone());
+            }
+            Founder::Existing(id) => {
+                if !state.admins.contains_key(id) {
+                    return Err(CreateOrganizationError::FounderGone);
+                }
+            }
         }
         state
             .organizations
             .insert(organization.id, organization.clone());
-        state.admins.insert(admin.id, admin.clone());
+        state.rosters.insert(
+            organization.id,
+            Roster::founded(organization.id, *founder.id(), organization.created_at),
+        );
         state.tenants.insert(organization.id, BTreeMap::new());
         Ok(())
     }
@@ -132,14 +169,15 @@ impl OrganizationStore for FakeStore {
             .organizations
             .values()
             .find(|o| o.slug() == slug)
-            .cloned())
+            .map(|o| shown(&state, o)))
     }
 
     async fn find_organization_by_id(
         &self,
         id: &OrganizationId,
     ) -> Result<Option<Organization>, StoreError> {
-        Ok(self.state()?.organizations.get(id).cloned())
+        let state = self.state()?;
+        Ok(state.organizations.get(id).map(|o| shown(&state, o)))
     }
 
     async fn find_admin_by_email(&self, email: &EmailAddress) -> Result<Option<Admin>, StoreError> {
@@ -163,7 +201,12 @@ impl OrganizationStore for FakeStore {
         let Some(mut admin) = state
             .admins
             .get(&change.admin_id)
-            .filter(|a| a.organization_id == organization.id)
+            .filter(|a| {
+                state
+                    .rosters
+                    .get(&organization.id)
+                    .is_some_and(|r| r.role_of(&a.id).is_some())
+            })
             .cloned()
         else {
             return Err(UpdateOrganizationError::NotFound);
@@ -182,7 +225,6 @@ impl OrganizationStore for FakeStore {
                 });
             }
             admin.email = email.clone();
-            organization.admin.email = email.clone();
         }
         if let Some(hash) = &change.password_hash {
             admin.password_hash = hash.clone();
@@ -196,7 +238,7 @@ impl OrganizationStore for FakeStore {
         state
             .organizations
             .insert(organization.id, organization.clone());
-        Ok(organization)
+        Ok(shown(&state, &organization))
     }
 
     async fn delete_organization(
@@ -207,7 +249,15 @@ impl OrganizationStore for FakeStore {
         if state.organizations.remove(id).is_none() {
             return Err(DeleteOrganizationError::NotFound);
         }
-        state.admins.retain(|_, a| a.organization_id != *id);
+        let roster = state
+            .rosters
+            .remove(id)
+            .expect("every organization has a roster");
+        for member in roster.members {
+            if belongs_nowhere(&state, &member.user_id) {
+                state.admins.remove(&member.user_id);
+            }
+        }
         state.tenants.remove(id);
         Ok(())
     }
@@ -225,6 +275,69 @@ impl OrganizationStore for FakeStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.state().map(|_| ())
+    }
+}
+
+impl MemberStore for FakeStore {
+    async fn find_roster(
+        &self,
+        organization: &OrganizationId,
+    ) -> Result<Option<Roster>, StoreError> {
+        Ok(self.state()?.rosters.get(organization).cloned())
+    }
+
+    async fn memberships_of(&self, user: &AdminId) -> Result<Vec<Membership>, StoreError> {
+        let state = self.state()?;
+        Ok(state
+            .rosters
+            .values()
+            .filter_map(|r| {
+                r.role_of(user).map(|role| Membership {
+                    organization_id: r.organization_id,
+                    role,
+                })
+            })
+            .collect())
+    }
+
+    async fn save_roster(
+        &self,
+        roster: &Roster,
+        joining: Option<&Admin>,
+    ) -> Result<(), SaveRosterError> {
+        let mut state = self.state()?;
+        let Some(stored) = state.rosters.get(&roster.organization_id) else {
+            return Err(SaveRosterError::Conflict);
+        };
+        if stored.version != roster.version {
+            return Err(SaveRosterError::Conflict);
+        }
+        let before = stored.clone();
+        if let Some(user) = joining {
+            if email_taken(&state, &user.email, None) {
+                return Err(SaveRosterError::EmailTaken {
+                    email: user.email.clone(),
+                });
+            }
+            state.admins.insert(user.id, user.clone());
+        }
+        let mut saved = roster.clone();
+        saved.version += 1;
+        state.rosters.insert(roster.organization_id, saved);
+        for member in before.members {
+            if belongs_nowhere(&state, &member.user_id) {
+                state.admins.remove(&member.user_id);
+            }
+        }
+        Ok(())
+    }
+
+    async fn find_admins(&self, ids: &[AdminId]) -> Result<Vec<Admin>, StoreError> {
+        let state = self.state()?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.admins.get(id).cloned())
+            .collect())
     }
 }
 

@@ -68,3 +68,8 @@ uuid_id!(
     AuditEventId,
     Uuid::now_v7()
 );
+uuid_id!(
+    /// The identity of an invitation to join an organization.
+    InvitationId,
+    Uuid::new_v4()
+);

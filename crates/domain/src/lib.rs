@@ -10,9 +10,11 @@ pub mod audit;
 pub mod document;
 pub mod errors;
 pub mod ids;
+pub mod members;
 pub mod organization;
 pub mod ports;
 pub mod roles;
+pub mod secrets;
 pub mod service;
 
 #[cfg(test)]
@@ -23,15 +25,20 @@ pub use audit::{AuditAction, AuditEvent, AuditPage, Origin, Outcome};
 pub use document::{
     Document, DocumentBody, DocumentBodyError, DocumentPage, PageLimit, PageLimitError,
 };
-pub use ids::{AdminId, AuditEventId, DocumentId, OrganizationId};
+pub use ids::{AdminId, AuditEventId, DocumentId, InvitationId, OrganizationId};
+pub use members::{
+    Invitation, InvitationState, InvitationStatus, Member, Membership, Roster, RosterRule,
+};
 pub use organization::{
     AdminSummary, CollectionName, Organization, OrganizationName, OrganizationNameError, Placement,
     Slug, TenancyModel, UnknownTenancyModel,
 };
 pub use roles::{Permission, Role};
+pub use secrets::InvitationToken;
 pub use service::{
     AuditLogError, AuthenticateError, CreateOrganization, CreateOrganizationError,
-    DeleteOrganizationError, DocumentError, GetOrganizationError, IssuedToken, LoginError,
-    LoginPolicy, OrgsvcApi, Principal, Service, StoreError, UpdateOrganization,
+    DeleteOrganizationError, DocumentError, GetOrganizationError, InvitationPolicy, InvitationView,
+    IssuedInvitation, IssuedToken, Joined, LoginError, LoginPolicy, MemberError, MemberView,
+    OrgsvcApi, Principal, Service, StoreError, TeamApi, UpdateOrganization,
     UpdateOrganizationError,
 };

@@ -14,10 +14,11 @@ use crate::admin::{Admin, EmailAddress, Password, PasswordHash};
 use crate::audit::AuditEvent;
 use crate::document::Document;
 use crate::errors::{
-    CreateOrganizationError, DeleteOrganizationError, DocumentError, HashError, StoreError,
-    UpdateOrganizationError,
+    CreateOrganizationError, DeleteOrganizationError, DocumentError, HashError, SaveRosterError,
+    StoreError, UpdateOrganizationError,
 };
 use crate::ids::{AdminId, AuditEventId, DocumentId, OrganizationId};
+use crate::members::{Membership, Roster};
 use crate::organization::{Organization, OrganizationName, Placement, Slug};
 use crate::roles::Role;
 
@@ -34,7 +35,26 @@ pub struct OrganizationChange {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The master store: organizations, their admins and their tenant collections' lifecycles.
+/// Who founds a new organization and becomes its first owner.
+#[derive(Clone, Copy, Debug)]
+pub enum Founder<'a> {
+    /// A new user, created with the organization.
+    New(&'a Admin),
+    /// A user who exists already (signed in, creating another organization).
+    Existing(&'a AdminId),
+}
+
+impl Founder<'_> {
+    #[must_use]
+    pub const fn id(&self) -> &AdminId {
+        match self {
+            Self::New(admin) => &admin.id,
+            Self::Existing(id) => id,
+        }
+    }
+}
+
+/// The master store: organizations, their users and their tenant collections' lifecycles.
 pub trait OrganizationStore: Clone + Send + Sync + 'static {
     /// Where the new organization `organization`'s documents go (the adapter's placement
     /// policy and tenancy model; a database of its own is named after its id).
@@ -46,19 +66,23 @@ pub trait OrganizationStore: Clone + Send + Sync + 'static {
         organization: &OrganizationId,
     ) -> impl Future<Output = Result<Placement, StoreError>> + Send;
 
-    /// Records the organization and its admin and creates its empty tenant collection
+    /// Records the organization, its roster ([`Roster::founded`]: the founder as its one owner)
+    /// and a new founder's user, and creates its empty tenant collection
     /// (`organization.collection_name()`), all or nothing: after a crash at any point either all
-    /// of it exists or none of it does.
+    /// of it exists or none of it does. `organization.admin` names the founder.
     ///
     /// # Errors
     /// - MUST return [`CreateOrganizationError::NameTaken`] when an organization with the same
     ///   slug exists, also when another create of that slug races this one (exactly one wins).
-    /// - MUST return [`CreateOrganizationError::EmailTaken`] when any admin has `admin.email`.
+    /// - MUST return [`CreateOrganizationError::EmailTaken`] when a new founder's email is any
+    ///   user's.
+    /// - MUST return [`CreateOrganizationError::FounderGone`] when an existing founder no
+    ///   longer exists.
     /// - [`CreateOrganizationError::Store`] for storage failures; nothing is left behind.
     fn create_organization(
         &self,
         organization: &Organization,
-        admin: &Admin,
+        founder: Founder<'_>,
     ) -> impl Future<Output = Result<(), CreateOrganizationError>> + Send;
 
     /// # Errors
@@ -97,7 +121,7 @@ pub trait OrganizationStore: Clone + Send + Sync + 'static {
     ///
     /// # Errors
     /// - MUST return [`UpdateOrganizationError::NotFound`] when the organization does not exist
-    ///   or `change.admin_id` is not one of its admins.
+    ///   or `change.admin_id` is not one of its members.
     /// - MUST return [`UpdateOrganizationError::NameTaken`] when another organization has the new
     ///   slug (keeping one's own slug with a different spelling is fine).
     /// - MUST return [`UpdateOrganizationError::EmailTaken`] when another admin has the new email.
@@ -113,7 +137,8 @@ pub trait OrganizationStore: Clone + Send + Sync + 'static {
     fn revoke_tokens(&self, admin: &AdminId)
         -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Removes the organization, all its admins and its tenant collection, all or nothing.
+    /// Removes the organization, its roster, its tenant collection and every member who
+    /// belongs to no other organization, all or nothing.
     ///
     /// # Errors
     /// MUST return [`DeleteOrganizationError::NotFound`] when no organization has `id`.
@@ -134,6 +159,52 @@ pub trait OrganizationStore: Clone + Send + Sync + 'static {
     /// # Errors
     /// [`StoreError::Unavailable`] when it cannot.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Who belongs to which organization: each organization's [`Roster`], kept beside its record.
+pub trait MemberStore: Clone + Send + Sync + 'static {
+    /// # Errors
+    /// [`StoreError`] only; an organization that does not exist (or not yet, or no longer)
+    /// is `Ok(None)`.
+    fn find_roster(
+        &self,
+        organization: &OrganizationId,
+    ) -> impl Future<Output = Result<Option<Roster>, StoreError>> + Send;
+
+    /// Every organization `user` belongs to, with the role held there.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn memberships_of(
+        &self,
+        user: &AdminId,
+    ) -> impl Future<Output = Result<Vec<Membership>, StoreError>> + Send;
+
+    /// Writes `roster` in place of the stored one if that is still at `roster.version` (and
+    /// stores it at the next version), creating `joining` first when given (a new user who
+    /// joins by this change). Members the change removed are removed as users too when they
+    /// belong to no organization any more. After a crash at any point, either the roster is
+    /// written or it is not; a new user whose roster write did not happen belongs to no
+    /// organization and counts as absent (see [`Self::memberships_of`]).
+    ///
+    /// # Errors
+    /// - MUST return [`SaveRosterError::Conflict`] when the stored roster is at another
+    ///   version or the organization is gone (nothing is written).
+    /// - MUST return [`SaveRosterError::EmailTaken`] when `joining`'s email is a user's.
+    fn save_roster(
+        &self,
+        roster: &Roster,
+        joining: Option<&Admin>,
+    ) -> impl Future<Output = Result<(), SaveRosterError>> + Send;
+
+    /// The users with these ids that exist, in no particular order.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn find_admins(
+        &self,
+        ids: &[AdminId],
+    ) -> impl Future<Output = Result<Vec<Admin>, StoreError>> + Send;
 }
 
 /// What the store says about a login attempt before the password is checked.
@@ -261,9 +332,9 @@ pub trait AuditLog: Clone + Send + Sync + 'static {
 }
 
 /// Everything the service needs from storage, as one bound.
-pub trait Store: OrganizationStore + TenantStore + LoginAttempts + AuditLog {}
+pub trait Store: OrganizationStore + MemberStore + TenantStore + LoginAttempts + AuditLog {}
 
-impl<S: OrganizationStore + TenantStore + LoginAttempts + AuditLog> Store for S {}
+impl<S: OrganizationStore + MemberStore + TenantStore + LoginAttempts + AuditLog> Store for S {}
 
 /// Slow, salted password hashing. Implementations run the work off the async executor, on a
 /// bounded number of workers behind a bounded queue.

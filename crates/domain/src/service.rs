@@ -6,7 +6,7 @@ use std::future::Future;
 use crate::admin::{Admin, EmailAddress, Password};
 use crate::audit::{AuditAction, AuditPage, Origin, Outcome};
 use crate::document::{Document, DocumentBody, DocumentPage, PageLimit};
-use crate::ids::{AdminId, AuditEventId, DocumentId, OrganizationId};
+use crate::ids::{AuditEventId, DocumentId, OrganizationId};
 use crate::organization::{AdminSummary, Organization, OrganizationName, Placement};
 use crate::ports::{Clock, PasswordHasher, Store, TokenCodec};
 use crate::roles::Permission;
@@ -15,16 +15,19 @@ use serde_json::json;
 
 pub use crate::errors::{
     AuditLogError, AuthenticateError, CreateOrganizationError, DeleteOrganizationError,
-    DocumentError, GetOrganizationError, LoginError, StoreError, UpdateOrganizationError,
+    DocumentError, GetOrganizationError, LoginError, MemberError, StoreError,
+    UpdateOrganizationError,
 };
 pub use crate::ports::{IssuedToken, Principal};
 pub use auth::LoginPolicy;
+pub use teams::{InvitationPolicy, InvitationView, IssuedInvitation, Joined, MemberView, TeamApi};
 
 mod access;
 mod audit;
 mod auth;
 mod documents;
 mod organizations;
+mod teams;
 #[cfg(test)]
 mod tests;
 
@@ -61,6 +64,17 @@ pub trait OrgsvcApi: Clone + Send + Sync + 'static {
         command: CreateOrganization,
     ) -> impl Future<Output = Result<Organization, CreateOrganizationError>> + Send;
 
+    /// A signed-in user founds another organization, of which they become the owner.
+    ///
+    /// # Errors
+    /// `NameTaken` when the slug is in use, `FounderGone` when the caller's user is gone.
+    fn create_organization_for(
+        &self,
+        origin: &Origin,
+        caller: &Principal,
+        name: OrganizationName,
+    ) -> impl Future<Output = Result<Organization, CreateOrganizationError>> + Send;
+
     /// Finds an organization by its name's slug, so any spelling with the same slug finds it.
     ///
     /// # Errors
@@ -92,14 +106,19 @@ pub trait OrgsvcApi: Clone + Send + Sync + 'static {
         name: &OrganizationName,
     ) -> impl Future<Output = Result<Organization, DeleteOrganizationError>> + Send;
 
+    /// A token for the user's organization: their only one, or the one `organization` names.
+    ///
     /// # Errors
     /// `InvalidCredentials` for an unknown email or a wrong password alike; `Locked` after too
-    /// many failures (unknown emails lock the same way); `Overloaded` when hashing is at capacity.
+    /// many failures (unknown emails lock the same way); `Overloaded` when hashing is at
+    /// capacity; after the password checked out, `OrganizationRequired` when the user belongs
+    /// to several and none is named, `NotAMember` when the one named is not theirs.
     fn login(
         &self,
         origin: &Origin,
         email: &EmailAddress,
         password: &Password,
+        organization: Option<&OrganizationName>,
     ) -> impl Future<Output = Result<IssuedToken, LoginError>> + Send;
 
     /// Revokes every token of the caller (the one in use included).
@@ -199,6 +218,7 @@ pub struct Service<S, H, T, C> {
     tokens: T,
     clock: C,
     login_policy: LoginPolicy,
+    invitation_policy: InvitationPolicy,
 }
 
 impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
@@ -209,6 +229,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
             tokens,
             clock,
             login_policy: LoginPolicy::default(),
+            invitation_policy: InvitationPolicy::default(),
         }
     }
 
@@ -220,44 +241,26 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
 
     fn new_organization(
         &self,
-        command: &CreateOrganization,
+        name: OrganizationName,
         id: OrganizationId,
-        admin_id: AdminId,
+        founder: &Admin,
         placement: Placement,
     ) -> Organization {
         let now = self.clock.now();
         Organization {
             id,
-            name: command.name.clone(),
+            name,
             placement,
             admin: AdminSummary {
-                id: admin_id,
-                email: command.email.clone(),
+                id: founder.id,
+                email: founder.email.clone(),
             },
             created_at: now,
             updated_at: now,
         }
     }
 
-    fn new_admin(&self, organization: &Organization, hash: crate::PasswordHash) -> Admin {
-        Admin {
-            id: organization.admin.id,
-            organization_id: organization.id,
-            email: organization.admin.email.clone(),
-            password_hash: hash,
-            created_at: organization.created_at,
-            token_version: 0,
-        }
-    }
-}
-
-impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> OrgsvcApi for Service<S, H, T, C> {
-    async fn create_organization(
-        &self,
-        origin: &Origin,
-        command: CreateOrganization,
-    ) -> Result<Organization, CreateOrganizationError> {
-        let organization = self.create(command).await?;
+    async fn audit_created(&self, origin: &Origin, organization: &Organization) {
         let subject = Subject {
             organization: Some(organization.id),
             actor: Some(organization.admin.id),
@@ -271,6 +274,28 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> OrgsvcApi for Service
             details,
         )
         .await;
+    }
+}
+
+impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> OrgsvcApi for Service<S, H, T, C> {
+    async fn create_organization(
+        &self,
+        origin: &Origin,
+        command: CreateOrganization,
+    ) -> Result<Organization, CreateOrganizationError> {
+        let organization = self.create(command).await?;
+        self.audit_created(origin, &organization).await;
+        Ok(organization)
+    }
+
+    async fn create_organization_for(
+        &self,
+        origin: &Origin,
+        caller: &Principal,
+        name: OrganizationName,
+    ) -> Result<Organization, CreateOrganizationError> {
+        let organization = self.create_for(caller, name).await?;
+        self.audit_created(origin, &organization).await;
         Ok(organization)
     }
 
@@ -317,8 +342,9 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> OrgsvcApi for Service
         origin: &Origin,
         email: &EmailAddress,
         password: &Password,
+        organization: Option<&OrganizationName>,
     ) -> Result<IssuedToken, LoginError> {
-        self.log_in(origin, email, password).await
+        self.log_in(origin, email, password, organization).await
     }
 
     async fn logout(&self, origin: &Origin, caller: &Principal) -> Result<(), StoreError> {

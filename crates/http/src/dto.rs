@@ -29,10 +29,12 @@ impl Fields {
 mod audit;
 mod documents;
 mod organizations;
+mod teams;
 
 pub use audit::*;
 pub use documents::*;
 pub use organizations::*;
+pub use teams::*;
 
 /// Paging through documents or audit events.
 #[derive(Debug, Deserialize, IntoParams)]

@@ -5,5 +5,7 @@ pub mod admin;
 pub mod audit;
 pub mod documents;
 pub mod health;
+pub mod invitations;
 pub mod keys;
+pub mod members;
 pub mod organizations;

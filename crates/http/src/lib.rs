@@ -19,7 +19,7 @@ pub mod throttle;
 
 use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{guard, web, HttpResponse, Resource, Route};
-use orgsvc_domain::OrgsvcApi;
+use orgsvc_domain::{OrgsvcApi, TeamApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use extract::BodyLimit;
@@ -30,7 +30,7 @@ pub use request_id::request_id;
 pub use throttle::{IpThrottle, IpThrottleSettings};
 
 pub use handlers::keys::Jwks;
-use handlers::{admin, audit, documents, health, keys, organizations};
+use handlers::{admin, audit, documents, health, invitations, keys, members, organizations};
 
 /// A resource whose other methods answer 405 as problem+json, with `Allow: allow`.
 fn resource(path: &str, allow: &'static str) -> Resource {
@@ -73,7 +73,7 @@ pub fn security_headers() -> DefaultHeaders {
 }
 
 /// Registers every route, the extractor error handlers and the documentation on an app.
-pub fn configure<A: OrgsvcApi>(
+pub fn configure<A: OrgsvcApi + TeamApi>(
     api: A,
     options: HttpOptions,
 ) -> impl FnOnce(&mut web::ServiceConfig) {
@@ -104,6 +104,36 @@ pub fn configure<A: OrgsvcApi>(
                     .route(web::post().to(admin::login::<A>)),
             )
             .service(resource("/admin/logout", "POST").route(web::post().to(admin::logout::<A>)))
+            .service(resource("/admin/switch", "POST").route(web::post().to(members::switch::<A>)))
+            .service(resource("/org/members", "GET, HEAD").route(get().to(members::list::<A>)))
+            .service(
+                resource("/org/members/{user_id}", "PATCH, DELETE")
+                    .route(web::patch().to(members::change_role::<A>))
+                    .route(web::delete().to(members::remove::<A>)),
+            )
+            .service(resource("/org/leave", "POST").route(web::post().to(members::leave::<A>)))
+            .service(
+                resource("/org/transfer-ownership", "POST")
+                    .route(web::post().to(members::transfer::<A>)),
+            )
+            .service(
+                resource("/org/invitations", "GET, HEAD, POST")
+                    .route(web::post().to(invitations::invite::<A>))
+                    .route(get().to(invitations::list::<A>)),
+            )
+            .service(
+                resource("/org/invitations/{id}", "DELETE")
+                    .route(web::delete().to(invitations::revoke::<A>)),
+            )
+            .service(
+                resource("/org/invitations/{id}/resend", "POST")
+                    .route(web::post().to(invitations::resend::<A>)),
+            )
+            .service(
+                resource("/invitations/accept", "POST")
+                    .wrap(from_fn(throttle::per_ip_limit))
+                    .route(web::post().to(invitations::accept::<A>)),
+            )
             .service(
                 resource("/org/documents", "GET, HEAD, POST")
                     .route(web::post().to(documents::insert::<A>))

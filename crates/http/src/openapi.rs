@@ -4,12 +4,14 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::dto::{
-    AdminResponse, AuditEventResponse, AuditPageResponse, ConnectionResponse,
-    CreateOrganizationBody, DeletedDocumentResponse, DeletedOrganizationResponse,
-    DocumentPageResponse, DocumentRequest, DocumentResponse, LoginBody, OrganizationResponse,
-    StatusResponse, TokenResponse, UpdateOrganizationBody,
+    AcceptInvitationBody, AdminResponse, AuditEventResponse, AuditPageResponse, ChangeRoleBody,
+    ConnectionResponse, CreateOrganizationBody, DeletedDocumentResponse,
+    DeletedOrganizationResponse, DocumentPageResponse, DocumentRequest, DocumentResponse,
+    InvitationResponse, InvitationStatusDto, InvitationsResponse, InviteBody, JoinedResponse,
+    LoginBody, MemberResponse, MembersResponse, OrganizationResponse, RoleDto, StatusResponse,
+    SwitchBody, TokenResponse, TransferOwnershipBody, UpdateOrganizationBody,
 };
-use crate::handlers::{admin, audit, documents, health, keys, organizations};
+use crate::handlers::{admin, audit, documents, health, invitations, keys, members, organizations};
 use actix_web::ResponseError as _;
 
 use crate::problem::{ApiError, FieldError, Problem};
@@ -32,6 +34,17 @@ use crate::problem::{ApiError, FieldError, Problem};
         audit::list,
         admin::login,
         admin::logout,
+        members::switch,
+        members::list,
+        members::change_role,
+        members::remove,
+        members::leave,
+        members::transfer,
+        invitations::invite,
+        invitations::list,
+        invitations::revoke,
+        invitations::resend,
+        invitations::accept,
         keys::jwks,
         documents::insert,
         documents::list,
@@ -46,11 +59,15 @@ use crate::problem::{ApiError, FieldError, Problem};
         ConnectionResponse, AdminResponse, DeletedOrganizationResponse, TokenResponse,
         DocumentRequest, DocumentResponse, DocumentPageResponse, DeletedDocumentResponse,
         StatusResponse, Problem, FieldError, AuditEventResponse, AuditPageResponse,
+        RoleDto, MemberResponse, MembersResponse, ChangeRoleBody, TransferOwnershipBody,
+        InviteBody, InvitationStatusDto, InvitationResponse, InvitationsResponse,
+        AcceptInvitationBody, JoinedResponse, SwitchBody,
     )),
     modifiers(&BearerScheme, &CommonResponses),
     tags(
         (name = "organizations", description = "Create, find, rename and delete organizations"),
-        (name = "admin", description = "Admin login"),
+        (name = "admin", description = "Logging in, out, and switching organizations"),
+        (name = "members", description = "Members, roles and invitations"),
         (name = "documents", description = "Data in your organization's own collection"),
         (name = "operations", description = "Health checks"),
     )

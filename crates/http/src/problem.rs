@@ -7,10 +7,6 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use orgsvc_domain::errors::{
-    AuditLogError, AuthenticateError, CreateOrganizationError, DeleteOrganizationError,
-    DocumentError, GetOrganizationError, LoginError, StoreError, UpdateOrganizationError,
-};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -42,6 +38,9 @@ pub struct Problem {
     /// For `validation_failed`: every offending field and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// For `organization_required`: the names of the caller's organizations, to choose from.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub organizations: Vec<String>,
     /// The request's `X-Request-Id`, to quote when reporting the error (its log lines carry it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -83,6 +82,26 @@ pub enum ApiError {
     CurrentPasswordRequired,
     #[error("forbidden")]
     Forbidden,
+    #[error("not a member of that organization")]
+    NotAMember,
+    #[error("the account belongs to several organizations")]
+    OrganizationRequired { organizations: Vec<String> },
+    #[error("member not found")]
+    MemberNotFound,
+    #[error("the organization must keep an owner")]
+    LastOwner,
+    #[error("already a member")]
+    AlreadyMember,
+    #[error("an invitation is pending for that email")]
+    InvitationPending,
+    #[error("invitation not found")]
+    InvitationNotFound,
+    #[error("invitation no longer usable")]
+    InvitationGone,
+    #[error("the organization is full")]
+    RosterFull,
+    #[error("busy")]
+    Busy,
     #[error("organization not found")]
     OrganizationNotFound,
     #[error("document not found")]
@@ -150,6 +169,22 @@ impl ApiError {
                 "Current password required",
             ),
             Self::Forbidden => (S::FORBIDDEN, "forbidden", "Forbidden"),
+            Self::NotAMember => (S::FORBIDDEN, "not_a_member", "Not a member"),
+            Self::OrganizationRequired { .. } => (
+                S::CONFLICT,
+                "organization_required",
+                "Organization required",
+            ),
+            Self::MemberNotFound => (S::NOT_FOUND, "member_not_found", "Member not found"),
+            Self::LastOwner => (S::CONFLICT, "last_owner", "Last owner"),
+            Self::AlreadyMember => (S::CONFLICT, "already_member", "Already a member"),
+            Self::InvitationPending => (S::CONFLICT, "invitation_pending", "Invitation pending"),
+            Self::InvitationNotFound => {
+                (S::NOT_FOUND, "invitation_not_found", "Invitation not found")
+            }
+            Self::InvitationGone => (S::GONE, "invitation_gone", "Invitation gone"),
+            Self::RosterFull => (S::CONFLICT, "roster_full", "Organization full"),
+            Self::Busy => (S::SERVICE_UNAVAILABLE, "busy", "Busy"),
             Self::OrganizationNotFound => (
                 S::NOT_FOUND,
                 "organization_not_found",
@@ -195,7 +230,7 @@ impl ApiError {
     const fn retry_after(&self) -> Option<u64> {
         match self {
             Self::StorageUnavailable(_) | Self::OperationPending(_) => Some(RETRY_AFTER_SECONDS),
-            Self::Overloaded => Some(OVERLOADED_RETRY_AFTER_SECONDS),
+            Self::Overloaded | Self::Busy => Some(OVERLOADED_RETRY_AFTER_SECONDS),
             Self::TooManyRequests { retry_after } => Some(*retry_after),
             _ => None,
         }
@@ -225,7 +260,40 @@ impl ApiError {
                 "Changing the email or password needs the current password in `current_password`."
                     .into()
             }
-            Self::Forbidden => "Your token belongs to another organization.".into(),
+            Self::Forbidden => "Your token does not allow this: it is for another organization, \
+                 or your role in this one does not permit it."
+                .into(),
+            Self::NotAMember => "You do not belong to that organization.".into(),
+            Self::OrganizationRequired { .. } => {
+                "You belong to several organizations: send `organization_name` with one of \
+                 those listed in `organizations`."
+                    .into()
+            }
+            Self::MemberNotFound => "No member of your organization has that user id.".into(),
+            Self::LastOwner => {
+                "An organization must keep at least one owner: make another member an owner \
+                 first."
+                    .into()
+            }
+            Self::AlreadyMember => "That person already belongs to the organization.".into(),
+            Self::InvitationPending => {
+                "An invitation for that email is pending; resend or revoke it instead.".into()
+            }
+            Self::InvitationNotFound => "No invitation of your organization has that id.".into(),
+            Self::InvitationGone => {
+                "This invitation cannot be used: it expired, was revoked or resent, or was \
+                 already accepted. Ask for a new one."
+                    .into()
+            }
+            Self::RosterFull => format!(
+                "The organization has reached {} members or {} pending invitations.",
+                orgsvc_domain::members::MAX_MEMBERS,
+                orgsvc_domain::members::MAX_PENDING_INVITATIONS
+            ),
+            Self::Busy => format!(
+                "The organization's members are being changed by other requests; retry in \
+                 {OVERLOADED_RETRY_AFTER_SECONDS} seconds."
+            ),
             Self::OrganizationNotFound => "No organization has that name.".into(),
             Self::DocumentNotFound => "No document with that id in your organization.".into(),
             Self::OrganizationExists { slug } => {
@@ -268,6 +336,10 @@ impl ApiError {
             code,
             errors: match self {
                 Self::Validation(errors) => errors.clone(),
+                _ => Vec::new(),
+            },
+            organizations: match self {
+                Self::OrganizationRequired { organizations } => organizations.clone(),
                 _ => Vec::new(),
             },
             // Added on the way out by the request-id middleware, which knows the request.
@@ -313,111 +385,4 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::Unavailable(cause) => Self::StorageUnavailable(cause),
-            StoreError::Pending(cause) => Self::OperationPending(cause),
-            StoreError::Unknown(cause) => Self::Internal(cause),
-        }
-    }
-}
-
-impl From<CreateOrganizationError> for ApiError {
-    fn from(error: CreateOrganizationError) -> Self {
-        match error {
-            CreateOrganizationError::NameTaken { slug } => Self::OrganizationExists {
-                slug: slug.to_string(),
-            },
-            CreateOrganizationError::EmailTaken { .. } => Self::AdminEmailTaken,
-            CreateOrganizationError::Overloaded => Self::Overloaded,
-            CreateOrganizationError::Store(e) => e.into(),
-            CreateOrganizationError::Unknown(e) => Self::Internal(e),
-        }
-    }
-}
-
-impl From<GetOrganizationError> for ApiError {
-    fn from(error: GetOrganizationError) -> Self {
-        match error {
-            GetOrganizationError::NotFound => Self::OrganizationNotFound,
-            GetOrganizationError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<UpdateOrganizationError> for ApiError {
-    fn from(error: UpdateOrganizationError) -> Self {
-        match error {
-            UpdateOrganizationError::NotFound => Self::OrganizationNotFound,
-            UpdateOrganizationError::Forbidden => Self::Forbidden,
-            UpdateOrganizationError::NameTaken { slug } => Self::OrganizationExists {
-                slug: slug.to_string(),
-            },
-            UpdateOrganizationError::EmailTaken { .. } => Self::AdminEmailTaken,
-            UpdateOrganizationError::Overloaded => Self::Overloaded,
-            UpdateOrganizationError::CurrentPasswordRequired => Self::CurrentPasswordRequired,
-            UpdateOrganizationError::Locked {
-                retry_after_seconds,
-            } => Self::TooManyRequests {
-                retry_after: retry_after_seconds,
-            },
-            UpdateOrganizationError::Store(e) => e.into(),
-            UpdateOrganizationError::Unknown(e) => Self::Internal(e),
-        }
-    }
-}
-
-impl From<AuditLogError> for ApiError {
-    fn from(error: AuditLogError) -> Self {
-        match error {
-            AuditLogError::Forbidden => Self::Forbidden,
-            AuditLogError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<DeleteOrganizationError> for ApiError {
-    fn from(error: DeleteOrganizationError) -> Self {
-        match error {
-            DeleteOrganizationError::NotFound => Self::OrganizationNotFound,
-            DeleteOrganizationError::Forbidden => Self::Forbidden,
-            DeleteOrganizationError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<LoginError> for ApiError {
-    fn from(error: LoginError) -> Self {
-        match error {
-            LoginError::InvalidCredentials => Self::InvalidCredentials,
-            LoginError::Overloaded => Self::Overloaded,
-            LoginError::Locked {
-                retry_after_seconds,
-            } => Self::TooManyRequests {
-                retry_after: retry_after_seconds,
-            },
-            LoginError::Store(e) => e.into(),
-            LoginError::Unknown(e) => Self::Internal(e),
-        }
-    }
-}
-
-impl From<AuthenticateError> for ApiError {
-    fn from(error: AuthenticateError) -> Self {
-        match error {
-            AuthenticateError::InvalidToken => Self::Unauthorized,
-            AuthenticateError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<DocumentError> for ApiError {
-    fn from(error: DocumentError) -> Self {
-        match error {
-            DocumentError::OrganizationNotFound => Self::OrganizationNotFound,
-            DocumentError::NotFound => Self::DocumentNotFound,
-            DocumentError::Store(e) => e.into(),
-        }
-    }
-}
+mod conversions;

@@ -9,13 +9,17 @@ use actix_web::{test, App};
 use chrono::{TimeZone, Utc};
 use orgsvc_domain::errors::{
     AuditLogError, AuthenticateError, CreateOrganizationError, DeleteOrganizationError,
-    DocumentError, GetOrganizationError, LoginError, StoreError, UpdateOrganizationError,
+    DocumentError, GetOrganizationError, LoginError, MemberError, StoreError,
+    UpdateOrganizationError,
 };
 use orgsvc_domain::{
     AdminId, AdminSummary, AuditAction, AuditEvent, AuditEventId, AuditPage, CreateOrganization,
     Document, DocumentBody, DocumentId, DocumentPage, EmailAddress, IssuedToken, Organization,
     OrganizationId, OrganizationName, OrgsvcApi, Origin, Outcome, PageLimit, Password, Placement,
     Principal, UpdateOrganization,
+};
+use orgsvc_domain::{
+    InvitationId, InvitationView, IssuedInvitation, Joined, MemberView, Role, RosterRule, TeamApi,
 };
 use std::time::Duration;
 
@@ -106,6 +110,16 @@ impl OrgsvcApi for FakeApi {
         }
     }
 
+    async fn create_organization_for(
+        &self,
+        _origin: &Origin,
+        _caller: &Principal,
+        name: OrganizationName,
+    ) -> Result<Organization, CreateOrganizationError> {
+        self.check_up()?;
+        Ok(organization(&name))
+    }
+
     async fn get_organization(
         &self,
         name: &OrganizationName,
@@ -147,9 +161,20 @@ impl OrgsvcApi for FakeApi {
         origin: &Origin,
         email: &EmailAddress,
         password: &Password,
+        organization: Option<&OrganizationName>,
     ) -> Result<IssuedToken, LoginError> {
         *self.last_origin.lock().unwrap() = Some(*origin);
         match email.as_str() {
+            "two@acme.io" if organization.is_none() => Err(LoginError::OrganizationRequired {
+                organizations: vec![
+                    OrganizationName::new("Acme").unwrap(),
+                    OrganizationName::new("Globex").unwrap(),
+                ],
+            }),
+            "two@acme.io" => Ok(IssuedToken {
+                access_token: GOOD_TOKEN.into(),
+                expires_in_seconds: 3600,
+            }),
             "admin@acme.io" if password.expose() == "correct horse" => Ok(IssuedToken {
                 access_token: GOOD_TOKEN.into(),
                 expires_in_seconds: 3600,
@@ -270,6 +295,109 @@ struct Response {
     status: StatusCode,
     headers: header::HeaderMap,
     body: Value,
+}
+
+/// The team endpoints' answers, enough to check how each outcome is put on the wire; their
+/// behaviour is tested end to end against the real service (`tests/api`).
+impl TeamApi for FakeApi {
+    async fn list_members(&self, _caller: &Principal) -> Result<Vec<MemberView>, MemberError> {
+        self.check_up()?;
+        Ok(vec![MemberView {
+            user_id: principal().admin_id,
+            email: EmailAddress::new("admin@acme.io").unwrap(),
+            role: Role::Owner,
+            joined_at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
+        }])
+    }
+
+    async fn change_member_role(
+        &self,
+        _origin: &Origin,
+        _caller: &Principal,
+        _user: &AdminId,
+        _role: Role,
+    ) -> Result<MemberView, MemberError> {
+        Err(RosterRule::LastOwner.into())
+    }
+
+    async fn remove_member(
+        &self,
+        _origin: &Origin,
+        _caller: &Principal,
+        _user: &AdminId,
+    ) -> Result<(), MemberError> {
+        Err(RosterRule::NoSuchMember.into())
+    }
+
+    async fn leave_organization(
+        &self,
+        _origin: &Origin,
+        _caller: &Principal,
+    ) -> Result<(), MemberError> {
+        Err(MemberError::Busy)
+    }
+
+    async fn transfer_ownership(
+        &self,
+        _origin: &Origin,
+        _caller: &Principal,
+        _user: &AdminId,
+    ) -> Result<(), MemberError> {
+        Err(RosterRule::Forbidden.into())
+    }
+
+    async fn invite(
+        &self,
+        _origin: &Origin,
+        _caller: &Principal,
+        _email: EmailAddress,
+        _role: Role,
+    ) -> Result<IssuedInvitation, MemberError> {
+        Err(RosterRule::InvitationPending.into())
+    }
+
+    async fn list_invitations(
+        &self,
+        _caller: &Principal,
+    ) -> Result<Vec<InvitationView>, MemberError> {
+        Ok(Vec::new())
+    }
+
+    async fn revoke_invitation(
+        &self,
+        _origin: &Origin,
+        _caller: &Principal,
+        _id: &InvitationId,
+    ) -> Result<(), MemberError> {
+        Err(RosterRule::NoSuchInvitation.into())
+    }
+
+    async fn resend_invitation(
+        &self,
+        _origin: &Origin,
+        _caller: &Principal,
+        _id: &InvitationId,
+    ) -> Result<IssuedInvitation, MemberError> {
+        Err(RosterRule::InvitationGone.into())
+    }
+
+    async fn accept_invitation(
+        &self,
+        _origin: &Origin,
+        _token: &str,
+        _password: Password,
+    ) -> Result<Joined, MemberError> {
+        Err(RosterRule::InvitationGone.into())
+    }
+
+    async fn switch_organization(
+        &self,
+        _origin: &Origin,
+        _caller: &Principal,
+        _name: &OrganizationName,
+    ) -> Result<IssuedToken, MemberError> {
+        Err(MemberError::NotAMember)
+    }
 }
 
 fn options(per_ip_burst: u32) -> HttpOptions {
@@ -969,7 +1097,11 @@ async fn the_openapi_document_describes_every_endpoint_and_the_bearer_scheme() {
         doc["paths"]["/org/update"]["put"]["security"][0]["bearer"],
         json!([])
     );
-    assert!(doc["paths"]["/org/create"]["post"]["security"].is_null());
+    // Anonymous, or signed in to found another organization.
+    assert_eq!(
+        doc["paths"]["/org/create"]["post"]["security"],
+        json!([{}, {"bearer": []}])
+    );
     // Every status an operation can answer is documented, every error as a problem.
     for (path, methods) in doc["paths"].as_object().unwrap() {
         for (method, operation) in methods.as_object().unwrap() {
@@ -983,7 +1115,9 @@ async fn the_openapi_document_describes_every_endpoint_and_the_bearer_scheme() {
             let optional = security.is_some_and(|s| s.iter().any(|r| r == &json!({})));
             if required {
                 expected.push("401");
-            } else if optional {
+            } else if optional && path != "/org/create" {
+                // Optional tokens that are not valid are read as none, except where a token
+                // changes what the request means (creating as a signed-in user).
                 assert!(
                     !responses.contains_key("401"),
                     "{method} {path} cannot answer 401"
@@ -1130,4 +1264,190 @@ async fn metrics_are_served_only_when_enabled_and_only_with_the_scrape_token_whe
         .to_str()
         .unwrap()
         .starts_with("text/plain; version=0.0.4"));
+}
+
+#[actix_web::test]
+async fn a_user_of_several_organizations_is_asked_to_choose_after_the_password() {
+    let api = FakeApi::default();
+    let body = json!({"email": "two@acme.io", "password": "correct horse"});
+    let response = call(&api, post_json("/admin/login", &body)).await;
+    assert_problem(&response, 409, "organization_required");
+    assert_eq!(response.body["organizations"], json!(["Acme", "Globex"]));
+    let chosen =
+        json!({"email": "two@acme.io", "password": "correct horse", "organization_name": "Globex"});
+    assert_eq!(
+        call(&api, post_json("/admin/login", &chosen)).await.status,
+        StatusCode::OK
+    );
+    let bad =
+        json!({"email": "two@acme.io", "password": "correct horse", "organization_name": "a$b"});
+    assert_problem(
+        &call(&api, post_json("/admin/login", &bad)).await,
+        422,
+        "validation_failed",
+    );
+}
+
+#[actix_web::test]
+async fn creating_while_signed_in_takes_only_a_name_and_a_bad_token_is_not_ignored() {
+    let api = FakeApi::default();
+    let name_only = json!({"organization_name": "Globex"});
+    let response = call(&api, with_token(post_json("/org/create", &name_only))).await;
+    assert_eq!(response.status, StatusCode::CREATED);
+    // An email (or password) asks for the original create, token or not: both are needed.
+    let with_email = json!({"organization_name": "Globex", "email": "x@acme.io"});
+    let response = call(&api, with_token(post_json("/org/create", &with_email))).await;
+    assert_problem(&response, 422, "validation_failed");
+    assert_eq!(response.body["errors"][0]["field"], "password");
+    let full = json!({"organization_name": "Acme", "email": "a@b.co", "password": "correct horse"});
+    let response = call(&api, with_token(post_json("/org/create", &full))).await;
+    assert_eq!(
+        response.status,
+        StatusCode::CREATED,
+        "the original create, token or not"
+    );
+    let forged = post_json("/org/create", &name_only)
+        .insert_header((header::AUTHORIZATION, "Bearer forged"));
+    assert_problem(&call(&api, forged).await, 401, "unauthorized");
+    // Anonymous: email and password are required, each named.
+    let response = call(&api, post_json("/org/create", &name_only)).await;
+    assert_problem(&response, 422, "validation_failed");
+    let fields: Vec<&str> = response.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["email", "password"]);
+}
+
+#[actix_web::test]
+async fn team_outcomes_have_their_own_statuses_and_codes() {
+    let api = FakeApi::default();
+    let user = "/org/members/00000000-0000-0000-0000-000000000001";
+    let cases = [
+        (
+            with_token(
+                test::TestRequest::patch()
+                    .uri(user)
+                    .set_json(json!({"role": "admin"})),
+            ),
+            409,
+            "last_owner",
+        ),
+        (
+            with_token(
+                test::TestRequest::patch()
+                    .uri(user)
+                    .set_json(json!({"role": "root"})),
+            ),
+            422,
+            "validation_failed",
+        ),
+        (
+            with_token(
+                test::TestRequest::patch()
+                    .uri("/org/members/nope")
+                    .set_json(json!({"role": "admin"})),
+            ),
+            422,
+            "validation_failed",
+        ),
+        (
+            with_token(test::TestRequest::delete().uri(user)),
+            404,
+            "member_not_found",
+        ),
+        (
+            with_token(test::TestRequest::post().uri("/org/leave")),
+            503,
+            "busy",
+        ),
+        (
+            with_token(post_json(
+                "/org/transfer-ownership",
+                &json!({"user_id": "00000000-0000-0000-0000-000000000003"}),
+            )),
+            403,
+            "forbidden",
+        ),
+        (
+            with_token(post_json(
+                "/org/invitations",
+                &json!({"email": "a@b.co", "role": "member"}),
+            )),
+            409,
+            "invitation_pending",
+        ),
+        (
+            with_token(post_json(
+                "/org/invitations",
+                &json!({"email": "nope", "role": "member"}),
+            )),
+            422,
+            "validation_failed",
+        ),
+        (
+            with_token(
+                test::TestRequest::delete()
+                    .uri("/org/invitations/00000000-0000-0000-0000-000000000009"),
+            ),
+            404,
+            "invitation_not_found",
+        ),
+        (
+            with_token(
+                test::TestRequest::post()
+                    .uri("/org/invitations/00000000-0000-0000-0000-000000000009/resend"),
+            ),
+            410,
+            "invitation_gone",
+        ),
+        (
+            post_json(
+                "/invitations/accept",
+                &json!({"token": "x", "password": "correct horse"}),
+            ),
+            410,
+            "invitation_gone",
+        ),
+        (
+            post_json(
+                "/invitations/accept",
+                &json!({"token": "x", "password": "short"}),
+            ),
+            422,
+            "validation_failed",
+        ),
+        (
+            with_token(post_json(
+                "/admin/switch",
+                &json!({"organization_name": "Globex"}),
+            )),
+            403,
+            "not_a_member",
+        ),
+        (
+            test::TestRequest::get().uri("/org/members"),
+            401,
+            "unauthorized",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let response = call(&api, request).await;
+        assert_problem(&response, status, code);
+    }
+    let response = call(
+        &api,
+        with_token(test::TestRequest::get().uri("/org/members")),
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.body["members"][0]["role"], "owner");
+    let busy = call(
+        &api,
+        with_token(test::TestRequest::post().uri("/org/leave")),
+    )
+    .await;
+    assert!(busy.headers.contains_key(header::RETRY_AFTER));
 }

@@ -1,5 +1,6 @@
-//! An in-process cache in front of any store: organizations by id and by slug, and admins by id
-//! (which carry the token version every authenticated request checks). It answers repeated
+//! An in-process cache in front of any store: organizations by id and by slug, admins by id
+//! (which carry the token version every authenticated request checks) and rosters (which hold
+//! the membership and role it checks too). It answers repeated
 //! reads without a database round trip.
 //!
 //! Freshness: this instance's own changes go through this decorator, which forgets what they
@@ -20,15 +21,16 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use moka::sync::Cache;
 use orgsvc_domain::errors::{
-    CreateOrganizationError, DeleteOrganizationError, DocumentError, StoreError,
+    CreateOrganizationError, DeleteOrganizationError, DocumentError, SaveRosterError, StoreError,
     UpdateOrganizationError,
 };
 use orgsvc_domain::ports::{
-    Admission, AuditLog, LoginAttempts, OrganizationChange, OrganizationStore, TenantStore,
+    Admission, AuditLog, Founder, LoginAttempts, MemberStore, OrganizationChange,
+    OrganizationStore, TenantStore,
 };
 use orgsvc_domain::{
-    Admin, AdminId, AuditEvent, AuditEventId, Document, DocumentId, EmailAddress, Organization,
-    OrganizationId, Placement, Slug,
+    Admin, AdminId, AuditEvent, AuditEventId, Document, DocumentId, EmailAddress, Membership,
+    Organization, OrganizationId, Placement, Roster, Slug,
 };
 
 /// Entries per map at most (an organization record is well under a kilobyte).
@@ -41,6 +43,9 @@ pub struct Cached<S> {
     organizations: Cache<OrganizationId, Organization>,
     slugs: Cache<Slug, OrganizationId>,
     admins: Cache<AdminId, Admin>,
+    /// Who belongs to each organization: every authenticated request checks its caller's
+    /// membership and role here.
+    rosters: Cache<OrganizationId, Roster>,
     /// Raised by every invalidation. A reader that missed keeps what it read only if no
     /// invalidation happened meanwhile, so a slow read of the old state cannot outlive this
     /// instance's own change in the cache.
@@ -86,6 +91,7 @@ impl<S> Cached<S> {
             // `find_organization_by_slug`), so it may live as long as it has room.
             slugs: cache(None),
             admins: cache(ttl),
+            rosters: cache(ttl),
             generation: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -115,6 +121,7 @@ impl<S> Cached<S> {
     /// harmless: a slug is answered from the cache only when the organization still has it.
     fn forget(&self, organization: &OrganizationId, admin: Option<&AdminId>) {
         self.generation.fetch_add(1, Ordering::SeqCst);
+        self.rosters.invalidate(organization);
         if let Some(cached) = self.organizations.remove(organization) {
             self.admins.invalidate(&cached.admin.id);
         }
@@ -141,9 +148,9 @@ impl<S: OrganizationStore> OrganizationStore for Cached<S> {
     async fn create_organization(
         &self,
         organization: &Organization,
-        admin: &Admin,
+        founder: Founder<'_>,
     ) -> Result<(), CreateOrganizationError> {
-        self.inner.create_organization(organization, admin).await
+        self.inner.create_organization(organization, founder).await
     }
 
     async fn find_organization_by_slug(
@@ -248,6 +255,46 @@ impl<S: OrganizationStore> OrganizationStore for Cached<S> {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
+    }
+}
+
+impl<S: MemberStore> MemberStore for Cached<S> {
+    async fn find_roster(
+        &self,
+        organization: &OrganizationId,
+    ) -> Result<Option<Roster>, StoreError> {
+        if let Some(roster) = self.rosters.get(organization) {
+            counted("roster", true);
+            return Ok(Some(roster));
+        }
+        counted("roster", false);
+        let generation = self.generation();
+        let found = self.inner.find_roster(organization).await?;
+        if let Some(roster) = found.as_ref().filter(|_| self.unchanged_since(generation)) {
+            self.rosters.insert(*organization, roster.clone());
+        }
+        Ok(found)
+    }
+
+    async fn memberships_of(&self, user: &AdminId) -> Result<Vec<Membership>, StoreError> {
+        // Logins and switches: rare next to token checks, and must see a removal at once.
+        self.inner.memberships_of(user).await
+    }
+
+    async fn save_roster(
+        &self,
+        roster: &Roster,
+        joining: Option<&Admin>,
+    ) -> Result<(), SaveRosterError> {
+        // The organization too: it is shown with its first owner, who may change.
+        self.forget(&roster.organization_id, None);
+        let result = self.inner.save_roster(roster, joining).await;
+        self.forget(&roster.organization_id, None);
+        result
+    }
+
+    async fn find_admins(&self, ids: &[AdminId]) -> Result<Vec<Admin>, StoreError> {
+        self.inner.find_admins(ids).await
     }
 }
 

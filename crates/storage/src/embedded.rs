@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use orgsvc_domain::errors::{
-    CreateOrganizationError, DeleteOrganizationError, StoreError, UpdateOrganizationError,
+    CreateOrganizationError, DeleteOrganizationError, SaveRosterError, StoreError,
+    UpdateOrganizationError,
 };
-use orgsvc_domain::ports::{OrganizationChange, OrganizationStore};
+use orgsvc_domain::ports::{Founder, MemberStore, OrganizationChange, OrganizationStore};
 use orgsvc_domain::{
-    Admin, AdminId, EmailAddress, Organization, OrganizationId, Placement, Slug, TenancyModel,
+    Admin, AdminId, EmailAddress, Membership, Organization, OrganizationId, Placement, Roster,
+    Slug, TenancyModel,
 };
 use redb::{Database, ReadableTable, ReadableTableMetadata};
 use tokio::sync::Semaphore;
@@ -21,14 +23,15 @@ use tokio::sync::Semaphore;
 mod attempts;
 mod audit;
 mod records;
+mod rosters;
 mod tables;
 mod tenant;
 mod writer;
 
 use records::{AdminRecord, OrganizationRecord};
-use tables::{
-    tenant_table, ADMINS, ADMIN_EMAILS, ORGANIZATIONS, ORGANIZATION_ADMINS, ORGANIZATION_SLUGS,
-};
+use tables::{tenant_table, ADMINS, ADMIN_EMAILS, ORGANIZATIONS, ORGANIZATION_SLUGS};
+
+use crate::roster::RosterRecord;
 
 /// The page cache of [`EmbeddedStore::open`]: 64 MiB.
 pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
@@ -81,6 +84,12 @@ pub enum OpenEmbeddedStoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot bring the embedded database {path} up to date")]
+    Migrate {
+        path: PathBuf,
+        #[source]
+        source: StoreError,
+    },
     #[error("cannot start the embedded database's writer thread")]
     Writer(#[source] std::io::Error),
     #[error("cannot open the embedded database {path} (is another orgsvc using it?)")]
@@ -129,6 +138,16 @@ impl EmbeddedStore {
             .map_err(|e| open_error(e.into()))?;
         let txn = db.begin_write().map_err(|e| open_error(e.into()))?;
         tables::create_master_tables(&txn).map_err(|e| open_error(e.into()))?;
+        let migrated = rosters::migrate(&txn).map_err(|e| OpenEmbeddedStoreError::Migrate {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        if migrated > 0 {
+            tracing::info!(
+                organizations = migrated,
+                "gave organizations written before rosters their roster"
+            );
+        }
         txn.open_table(audit::AUDIT)
             .map_err(|e| open_error(e.into()))?;
         txn.commit().map_err(|e| open_error(e.into()))?;
@@ -212,12 +231,23 @@ impl OrganizationStore for EmbeddedStore {
     async fn create_organization(
         &self,
         organization: &Organization,
-        admin: &Admin,
+        founder: Founder<'_>,
     ) -> Result<(), CreateOrganizationError> {
         let org = OrganizationRecord::from_domain(organization);
-        let adm = AdminRecord::from_domain(admin);
+        let new_admin = match founder {
+            Founder::New(admin) => Some(AdminRecord::from_domain(admin)),
+            Founder::Existing(_) => None,
+        };
+        let founder = founder.id().as_uuid().as_u128();
+        let roster = RosterRecord::from_domain(
+            &Roster::founded(
+                organization.id,
+                organization.admin.id,
+                organization.created_at,
+            ),
+            0,
+        );
         let slug = organization.slug().clone();
-        let email = admin.email.clone();
         self.run(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
             {
@@ -225,24 +255,32 @@ impl OrganizationStore for EmbeddedStore {
                 if slugs.get(slug.as_str()).map_err(db_err)?.is_some() {
                     return Err(CreateOrganizationError::NameTaken { slug });
                 }
-                let mut emails = txn.open_table(ADMIN_EMAILS).map_err(db_err)?;
-                if emails.get(email.as_str()).map_err(db_err)?.is_some() {
-                    return Err(CreateOrganizationError::EmailTaken { email });
-                }
                 slugs.insert(slug.as_str(), org.id).map_err(db_err)?;
-                emails.insert(email.as_str(), adm.id).map_err(db_err)?;
+                match &new_admin {
+                    Some(adm) => {
+                        let mut emails = txn.open_table(ADMIN_EMAILS).map_err(db_err)?;
+                        if emails.get(adm.email.as_str()).map_err(db_err)?.is_some() {
+                            return Err(CreateOrganizationError::EmailTaken {
+                                email: adm.email()?,
+                            });
+                        }
+                        emails.insert(adm.email.as_str(), adm.id).map_err(db_err)?;
+                        txn.open_table(ADMINS)
+                            .map_err(db_err)?
+                            .insert(adm.id, records::to_bytes(adm).as_slice())
+                            .map_err(db_err)?;
+                    }
+                    None => {
+                        if tables::read_admin(&txn, founder)?.is_none() {
+                            return Err(CreateOrganizationError::FounderGone);
+                        }
+                    }
+                }
                 txn.open_table(ORGANIZATIONS)
                     .map_err(db_err)?
                     .insert(org.id, records::to_bytes(&org).as_slice())
                     .map_err(db_err)?;
-                txn.open_table(ADMINS)
-                    .map_err(db_err)?
-                    .insert(adm.id, records::to_bytes(&adm).as_slice())
-                    .map_err(db_err)?;
-                txn.open_multimap_table(ORGANIZATION_ADMINS)
-                    .map_err(db_err)?
-                    .insert(org.id, adm.id)
-                    .map_err(db_err)?;
+                rosters::write_roster(&txn, org.id, &roster, None)?;
                 let name = slug.collection_name();
                 let tenant = txn
                     .open_table(tenant_table(name.as_str()))
@@ -358,6 +396,81 @@ impl OrganizationStore for EmbeddedStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.run(|db| db.begin_read().map(|_| ()).map_err(db_err))
             .await
+    }
+}
+
+impl MemberStore for EmbeddedStore {
+    async fn find_roster(
+        &self,
+        organization: &OrganizationId,
+    ) -> Result<Option<Roster>, StoreError> {
+        let id = organization.as_uuid().as_u128();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            rosters::read_roster(&txn, id)
+        })
+        .await
+    }
+
+    async fn memberships_of(&self, user: &AdminId) -> Result<Vec<Membership>, StoreError> {
+        let id = user.as_uuid().as_u128();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            rosters::memberships(&txn, id)
+        })
+        .await
+    }
+
+    async fn save_roster(
+        &self,
+        roster: &Roster,
+        joining: Option<&Admin>,
+    ) -> Result<(), SaveRosterError> {
+        let organization = roster.organization_id.as_uuid().as_u128();
+        let expected = roster.version;
+        let record = RosterRecord::from_domain(roster, expected + 1);
+        let joining = joining.map(AdminRecord::from_domain);
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let Some(before) = rosters::roster_record(&txn, organization)? else {
+                return Err(SaveRosterError::Conflict);
+            };
+            if u64::try_from(before.version).ok() != Some(expected) {
+                return Err(SaveRosterError::Conflict);
+            }
+            if let Some(user) = &joining {
+                let mut emails = txn.open_table(ADMIN_EMAILS).map_err(db_err)?;
+                if emails.get(user.email.as_str()).map_err(db_err)?.is_some() {
+                    return Err(SaveRosterError::EmailTaken {
+                        email: user.email()?,
+                    });
+                }
+                emails
+                    .insert(user.email.as_str(), user.id)
+                    .map_err(db_err)?;
+                txn.open_table(ADMINS)
+                    .map_err(db_err)?
+                    .insert(user.id, records::to_bytes(user).as_slice())
+                    .map_err(db_err)?;
+            }
+            rosters::write_roster(&txn, organization, &record, Some(&before))?;
+            txn.commit().map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_admins(&self, ids: &[AdminId]) -> Result<Vec<Admin>, StoreError> {
+        let ids: Vec<u128> = ids.iter().map(|id| id.as_uuid().as_u128()).collect();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let mut found = Vec::with_capacity(ids.len());
+            for id in ids {
+                found.extend(tables::read_admin(&txn, id)?);
+            }
+            Ok(found)
+        })
+        .await
     }
 }
 

@@ -11,15 +11,16 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use orgsvc_domain::errors::{
-    AsStoreError, CreateOrganizationError, DeleteOrganizationError, DocumentError, StoreError,
-    UpdateOrganizationError,
+    AsStoreError, CreateOrganizationError, DeleteOrganizationError, DocumentError, SaveRosterError,
+    StoreError, UpdateOrganizationError,
 };
 use orgsvc_domain::ports::{
-    Admission, AuditLog, LoginAttempts, OrganizationChange, OrganizationStore, TenantStore,
+    Admission, AuditLog, Founder, LoginAttempts, MemberStore, OrganizationChange,
+    OrganizationStore, TenantStore,
 };
 use orgsvc_domain::{
-    Admin, AdminId, AuditEvent, AuditEventId, Document, DocumentId, EmailAddress, Organization,
-    OrganizationId, Placement, Slug,
+    Admin, AdminId, AuditEvent, AuditEventId, Document, DocumentId, EmailAddress, Membership,
+    Organization, OrganizationId, Placement, Roster, Slug,
 };
 
 /// `inner` with every call measured under the label `backend`.
@@ -79,11 +80,11 @@ impl<S: OrganizationStore> OrganizationStore for Instrumented<S> {
     async fn create_organization(
         &self,
         organization: &Organization,
-        admin: &Admin,
+        founder: Founder<'_>,
     ) -> Result<(), CreateOrganizationError> {
         self.measure(
             "create_organization",
-            self.inner.create_organization(organization, admin),
+            self.inner.create_organization(organization, founder),
         )
         .await
     }
@@ -151,6 +152,35 @@ impl<S: OrganizationStore> OrganizationStore for Instrumented<S> {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.measure("ping", self.inner.ping()).await
+    }
+}
+
+impl<S: MemberStore> MemberStore for Instrumented<S> {
+    async fn find_roster(
+        &self,
+        organization: &OrganizationId,
+    ) -> Result<Option<Roster>, StoreError> {
+        self.measure("find_roster", self.inner.find_roster(organization))
+            .await
+    }
+
+    async fn memberships_of(&self, user: &AdminId) -> Result<Vec<Membership>, StoreError> {
+        self.measure("memberships_of", self.inner.memberships_of(user))
+            .await
+    }
+
+    async fn save_roster(
+        &self,
+        roster: &Roster,
+        joining: Option<&Admin>,
+    ) -> Result<(), SaveRosterError> {
+        self.measure("save_roster", self.inner.save_roster(roster, joining))
+            .await
+    }
+
+    async fn find_admins(&self, ids: &[AdminId]) -> Result<Vec<Admin>, StoreError> {
+        self.measure("find_admins", self.inner.find_admins(ids))
+            .await
     }
 }
 

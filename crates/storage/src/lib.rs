@@ -12,6 +12,7 @@ pub mod cached;
 pub mod embedded;
 pub mod instrumented;
 pub mod mongo;
+mod roster;
 
 pub use cached::Cached;
 pub use embedded::{EmbeddedStore, OpenEmbeddedStoreError};

@@ -23,6 +23,7 @@ mod executor;
 mod indexes;
 mod lifecycle;
 mod machine;
+mod members;
 mod progress;
 mod records;
 mod settings;
@@ -41,7 +42,7 @@ use mongodb::{Client, Collection, Database};
 use orgsvc_domain::errors::{
     CreateOrganizationError, DeleteOrganizationError, StoreError, UpdateOrganizationError,
 };
-use orgsvc_domain::ports::{OrganizationChange, OrganizationStore};
+use orgsvc_domain::ports::{Founder, OrganizationChange, OrganizationStore};
 use orgsvc_domain::{Admin, AdminId, EmailAddress, Organization, OrganizationId, Placement, Slug};
 use tokio::sync::OnceCell;
 
@@ -61,6 +62,7 @@ struct Inner {
     master: Database,
     organizations: Collection<OrganizationDoc>,
     admins: Collection<AdminDoc>,
+    rosters: Collection<members::RosterDoc>,
     login_attempts: Collection<attempts::AttemptDoc>,
     audit: Collection<audit::EventDoc>,
     claims: Collection<ClaimDoc>,
@@ -144,6 +146,7 @@ impl MongoStore {
             inner: Arc::new(Inner {
                 organizations: master.collection("organizations"),
                 admins: master.collection("admins"),
+                rosters: master.collection("rosters"),
                 login_attempts: master.collection("login_attempts"),
                 audit: master.collection("audit"),
                 claims: master.collection("operation_claims"),
@@ -251,7 +254,15 @@ impl MongoStore {
             .get_or_try_init(|| async {
                 self.refuse_aliased_clusters().await?;
                 self.create_indexes().await?;
-                self.recover_expired().await
+                self.recover_expired().await?;
+                let migrated = self.migrate_rosters().await?;
+                if migrated > 0 {
+                    tracing::info!(
+                        organizations = migrated,
+                        "gave organizations written before rosters their roster"
+                    );
+                }
+                Ok::<_, StoreError>(())
             })
             .await
             .map(|_| ())
@@ -263,19 +274,29 @@ impl MongoStore {
         found.map(AdminDoc::into_domain).transpose()
     }
 
-    /// The organization with its admin's email, as the domain sees it. Until a rename switches,
-    /// that is the email from before the rename, like the name.
+    /// The organization with its first owner's email, as the domain sees it. Until a rename
+    /// switches, that is the email from before the rename, like the name.
     async fn assemble(&self, organization: OrganizationDoc) -> Result<Organization, StoreError> {
+        let owner = self
+            .roster_doc(&organization.id)
+            .await?
+            .and_then(|roster| {
+                roster
+                    .record
+                    .members
+                    .into_iter()
+                    .find(|m| m.role == orgsvc_domain::Role::Owner.as_str())
+                    .map(|m| m.user_id)
+            })
+            .unwrap_or_else(|| organization.admin_id.clone());
         let mut admin = timed(
             self.op_timeout(),
-            self.inner
-                .admins
-                .find_one(doc! {"_id": &organization.admin_id}),
+            self.inner.admins.find_one(doc! {"_id": &owner}),
         )
         .await?
         .ok_or_else(|| {
             StoreError::Unknown(anyhow::anyhow!(
-                "organization {} has no admin",
+                "organization {} has no owner",
                 organization.id
             ))
         })?;
@@ -285,9 +306,10 @@ impl MongoStore {
                 ..
             } = &intent.operation
             {
-                if let (Some(previous), true) =
-                    (&change.previous_email, intent.phase < Phase::Switched)
-                {
+                if let (Some(previous), true) = (
+                    &change.previous_email,
+                    intent.phase < Phase::Switched && change.admin_id == owner,
+                ) {
                     previous.clone_into(&mut admin.email);
                 }
             }
@@ -342,10 +364,10 @@ impl OrganizationStore for MongoStore {
     async fn create_organization(
         &self,
         organization: &Organization,
-        admin: &Admin,
+        founder: Founder<'_>,
     ) -> Result<(), CreateOrganizationError> {
         self.ensure_ready().await?;
-        self.create(organization, admin).await
+        self.create(organization, founder).await
     }
 
     async fn find_organization_by_slug(

@@ -10,8 +10,10 @@ use serde_json::json;
 use crate::admin::{Admin, EmailAddress, Password};
 use crate::audit::{AuditAction, Origin, Outcome};
 use crate::errors::HashError;
+use crate::ids::AdminId;
+use crate::members::Membership;
+use crate::organization::OrganizationName;
 use crate::ports::{Admission, Clock, IssuedToken, PasswordHasher, Principal, Store, TokenCodec};
-use crate::roles::Role;
 use crate::service::audit::Subject;
 use crate::service::{AuthenticateError, LoginError, Service, StoreError, UpdateOrganizationError};
 
@@ -120,28 +122,79 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         origin: &Origin,
         email: &EmailAddress,
         password: &Password,
+        organization: Option<&OrganizationName>,
     ) -> Result<IssuedToken, LoginError> {
         let admin = self.store.find_admin_by_email(email).await?;
-        // Unknown emails go through the same steps (throttle, then a verification against no
-        // hash, which costs the same), so neither the answer nor its timing tells which emails
-        // have accounts.
-        self.check_password(origin, email, admin.as_ref(), password)
+        // Unknown emails go through the same steps (memberships read for an id nobody has,
+        // throttle, then a verification against no hash, which costs the same), so neither the
+        // answer nor its timing tells which emails have accounts.
+        let user = admin.as_ref().map_or_else(AdminId::generate, |a| a.id);
+        let memberships = self.store.memberships_of(&user).await?;
+        let named = match organization {
+            Some(name) => self.store.find_organization_by_slug(name.slug()).await?,
+            None => None,
+        };
+        let chosen = match (&named, memberships.as_slice()) {
+            (Some(named), _) => memberships
+                .iter()
+                .find(|m| m.organization_id == named.id)
+                .copied(),
+            (None, [only]) if organization.is_none() => Some(*only),
+            _ => None,
+        };
+        let subject = Subject {
+            organization: chosen.map(|m| m.organization_id),
+            actor: admin.as_ref().map(|a| a.id),
+        };
+        self.check_password(origin, email, admin.as_ref(), password, subject)
             .await?;
-        let admin = admin.ok_or(LoginError::InvalidCredentials)?;
+        // A user who belongs to no organization (left by an interrupted change) has no account
+        // to log in to.
+        let admin = admin
+            .filter(|_| !memberships.is_empty())
+            .ok_or(LoginError::InvalidCredentials)?;
+        let membership = match chosen {
+            Some(membership) => membership,
+            None if organization.is_some() => return Err(LoginError::NotAMember),
+            None => {
+                return Err(LoginError::OrganizationRequired {
+                    organizations: self.names_of(&memberships).await?,
+                })
+            }
+        };
+        let principal = principal_of(&admin, &membership);
         let token = self
             .tokens
-            .issue(&principal_of(&admin), self.clock.now())
+            .issue(&principal, self.clock.now())
             .map_err(LoginError::Unknown)?;
-        let subject = Subject::from(&principal_of(&admin));
         self.audit(
             origin,
-            subject,
+            Subject::from(&principal),
             AuditAction::LoginSucceeded,
             Outcome::Success,
             json!({}),
         )
         .await;
         Ok(token)
+    }
+
+    /// The names of these organizations (those that still exist), sorted.
+    pub(super) async fn names_of(
+        &self,
+        memberships: &[Membership],
+    ) -> Result<Vec<OrganizationName>, StoreError> {
+        let mut names = Vec::with_capacity(memberships.len());
+        for membership in memberships {
+            if let Some(organization) = self
+                .store
+                .find_organization_by_id(&membership.organization_id)
+                .await?
+            {
+                names.push(organization.name);
+            }
+        }
+        names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(names)
     }
 
     /// Verifies `password` for the account `key` (whose admin, if any, is `admin`) behind the
@@ -153,12 +206,9 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         key: &EmailAddress,
         admin: Option<&Admin>,
         password: &Password,
+        subject: Subject,
     ) -> Result<(), Refusal> {
         let refusal = self.verify_throttled(key, admin, password).await;
-        let subject = Subject {
-            organization: admin.map(|admin| admin.organization_id),
-            actor: admin.map(|admin| admin.id),
-        };
         let failed = |reason: &str| json!({"email": key.as_str(), "reason": reason});
         match &refusal {
             Ok(()) | Err(Refusal::Overloaded | Refusal::Store(_) | Refusal::Failed(_)) => {}
@@ -266,22 +316,41 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
             .tokens
             .verify(token)
             .ok_or(AuthenticateError::InvalidToken)?;
-        // A valid signature is not enough: the admin (and with it the organization) may have
-        // been deleted, or the token revoked by a credential change or a logout.
-        match self.store.find_admin_by_id(&principal.admin_id).await? {
-            Some(admin) if principal_of(&admin) == principal => Ok(principal),
+        // A valid signature is not enough: the user may have been deleted, the token revoked
+        // by a credential change or a logout, or the membership it was issued for ended or
+        // changed role (the organization's roster goes with the organization).
+        let Some(admin) = self.store.find_admin_by_id(&principal.admin_id).await? else {
+            return Err(AuthenticateError::InvalidToken);
+        };
+        let role = self
+            .store
+            .find_roster(&principal.organization_id)
+            .await?
+            .and_then(|roster| roster.role_of(&admin.id));
+        match role {
+            Some(role)
+                if principal_of(
+                    &admin,
+                    &Membership {
+                        organization_id: principal.organization_id,
+                        role,
+                    },
+                ) == principal =>
+            {
+                Ok(principal)
+            }
             _ => Err(AuthenticateError::InvalidToken),
         }
     }
 }
 
-/// Who a token for `admin` is issued to, at the admin's current token version. Each admin is
-/// the one who created their organization, so its owner (members and invitations come next).
-pub(super) const fn principal_of(admin: &Admin) -> Principal {
+/// Who a token for `admin` in `membership`'s organization is issued to, at the admin's current
+/// token version.
+pub(super) const fn principal_of(admin: &Admin, membership: &Membership) -> Principal {
     Principal {
         admin_id: admin.id,
-        organization_id: admin.organization_id,
-        role: Role::Owner,
+        organization_id: membership.organization_id,
+        role: membership.role,
         token_version: admin.token_version,
     }
 }

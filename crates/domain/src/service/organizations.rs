@@ -1,9 +1,12 @@
 //! Creating, renaming and deleting organizations.
 
+use crate::admin::Admin;
 use crate::audit::{AuditAction, Origin, Outcome};
 use crate::ids::{AdminId, OrganizationId};
 use crate::organization::{Organization, OrganizationName};
-use crate::ports::{Clock, OrganizationChange, PasswordHasher, Principal, Store, TokenCodec};
+use crate::ports::{
+    Clock, Founder, OrganizationChange, PasswordHasher, Principal, Store, TokenCodec,
+};
 use crate::roles::Permission;
 use crate::service::access::authorize;
 use crate::service::{
@@ -36,10 +39,40 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         let hash = self.hasher.hash(&command.password).await?;
         let id = OrganizationId::generate();
         let placement = self.store.place_new_organization(&id).await?;
-        let organization = self.new_organization(&command, id, AdminId::generate(), placement);
-        let admin = self.new_admin(&organization, hash);
+        let founder = Admin {
+            id: AdminId::generate(),
+            email: command.email,
+            password_hash: hash,
+            created_at: self.clock.now(),
+            token_version: 0,
+        };
+        let organization = self.new_organization(command.name, id, &founder, placement);
         self.store
-            .create_organization(&organization, &admin)
+            .create_organization(&organization, Founder::New(&founder))
+            .await?;
+        Ok(organization)
+    }
+
+    /// A signed-in user founds another organization and becomes its owner.
+    pub(super) async fn create_for(
+        &self,
+        caller: &Principal,
+        name: OrganizationName,
+    ) -> Result<Organization, CreateOrganizationError> {
+        let slug = name.slug();
+        if self.store.find_organization_by_slug(slug).await?.is_some() {
+            return Err(CreateOrganizationError::NameTaken { slug: slug.clone() });
+        }
+        let founder = self
+            .store
+            .find_admin_by_id(&caller.admin_id)
+            .await?
+            .ok_or(CreateOrganizationError::FounderGone)?;
+        let id = OrganizationId::generate();
+        let placement = self.store.place_new_organization(&id).await?;
+        let organization = self.new_organization(name, id, &founder, placement);
+        self.store
+            .create_organization(&organization, Founder::Existing(&founder.id))
             .await?;
         Ok(organization)
     }
@@ -54,7 +87,6 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
             .store
             .find_admin_by_id(&caller.admin_id)
             .await?
-            .filter(|admin| admin.organization_id == caller.organization_id)
             .ok_or(UpdateOrganizationError::NotFound)?;
         let before = self
             .store
@@ -83,7 +115,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
                 .current_password
                 .as_ref()
                 .ok_or(UpdateOrganizationError::CurrentPasswordRequired)?;
-            self.check_password(origin, &admin.email, Some(&admin), current)
+            self.check_password(origin, &admin.email, Some(&admin), current, caller.into())
                 .await?;
         }
         let password_hash = match &password {

@@ -88,7 +88,11 @@ async fn creating_an_organization_records_it_with_its_admin_and_placement() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(admin.organization_id, org.id);
+    let roster = crate::ports::MemberStore::find_roster(&h.store, &org.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(roster.role_of(&admin.id), Some(crate::Role::Owner));
     assert_eq!(admin.password_hash.as_phc(), "fake$correct horse");
     assert_eq!(h.store.document_count(&org.id), Some(0));
 }
@@ -146,6 +150,7 @@ async fn login_with_the_right_password_yields_a_token_for_admin_and_organization
             &Origin::default(),
             &email("A@acme.io"),
             &password("correct horse"),
+            None,
         )
         .await
         .unwrap();
@@ -163,6 +168,7 @@ async fn a_wrong_password_and_an_unknown_email_fail_alike_and_both_are_verified(
             &Origin::default(),
             &email("a@acme.io"),
             &password("wrong password"),
+            None,
         )
         .await;
     assert!(matches!(wrong, Err(LoginError::InvalidCredentials)));
@@ -172,6 +178,7 @@ async fn a_wrong_password_and_an_unknown_email_fail_alike_and_both_are_verified(
             &Origin::default(),
             &email("nobody@acme.io"),
             &password("correct horse"),
+            None,
         )
         .await;
     assert!(matches!(unknown, Err(LoginError::InvalidCredentials)));
@@ -347,6 +354,7 @@ async fn an_update_can_change_the_admins_email_and_password() {
             &Origin::default(),
             &email("a@acme.io"),
             &password("correct horse"),
+            None,
         )
         .await;
     assert!(matches!(old, Err(LoginError::InvalidCredentials)));
@@ -355,6 +363,7 @@ async fn an_update_can_change_the_admins_email_and_password() {
             &Origin::default(),
             &email("new@acme.io"),
             &password("new password"),
+            None,
         )
         .await
         .unwrap();
@@ -567,6 +576,7 @@ async fn changing_credentials_needs_the_current_password() {
             &Origin::default(),
             &email("a@acme.io"),
             &password("correct horse"),
+            None,
         )
         .await
         .unwrap();
@@ -607,6 +617,7 @@ async fn a_credential_change_revokes_earlier_tokens_but_a_rename_does_not() {
             &Origin::default(),
             &email("a@acme.io"),
             &password("correct horse"),
+            None,
         )
         .await
         .unwrap()
@@ -638,6 +649,7 @@ async fn a_credential_change_revokes_earlier_tokens_but_a_rename_does_not() {
             &Origin::default(),
             &email("a@acme.io"),
             &password("a new password"),
+            None,
         )
         .await
         .unwrap()
@@ -660,6 +672,7 @@ async fn an_account_locks_after_the_limit_and_unknown_emails_lock_the_same_way()
                     &Origin::default(),
                     &email(account),
                     &password("wrong guess"),
+                    None,
                 )
                 .await;
             assert!(
@@ -675,6 +688,7 @@ async fn an_account_locks_after_the_limit_and_unknown_emails_lock_the_same_way()
                 &Origin::default(),
                 &email(account),
                 &password("correct horse"),
+                None,
             )
             .await;
         assert!(
@@ -703,6 +717,7 @@ async fn a_success_resets_the_count_of_failures() {
                     &Origin::default(),
                     &email("a@acme.io"),
                     &password("wrong guess"),
+                    None,
                 )
                 .await;
         }
@@ -711,6 +726,7 @@ async fn a_success_resets_the_count_of_failures() {
                 &Origin::default(),
                 &email("a@acme.io"),
                 &password("correct horse"),
+                None,
             )
             .await
             .unwrap();
@@ -736,6 +752,7 @@ async fn a_busy_hasher_is_overloaded_not_a_failure() {
             &Origin::default(),
             &email("a@acme.io"),
             &password("correct horse"),
+            None,
         )
         .await;
     assert!(matches!(login, Err(LoginError::Overloaded)));
@@ -759,7 +776,7 @@ async fn attempts_in_flight_up_to_the_limit_make_further_ones_wait_briefly() {
     }
     let waiting = h
         .service
-        .login(&Origin::default(), &key, &password("correct horse"))
+        .login(&Origin::default(), &key, &password("correct horse"), None)
         .await;
     assert!(
         matches!(
@@ -783,7 +800,7 @@ async fn attempts_abandoned_by_a_dead_process_are_forgotten_after_a_lockout_peri
         h.store.begin_login_attempt(&key, long_ago).await.unwrap();
     }
     h.service
-        .login(&Origin::default(), &key, &password("correct horse"))
+        .login(&Origin::default(), &key, &password("correct horse"), None)
         .await
         .unwrap();
 }
@@ -810,10 +827,20 @@ async fn every_change_and_login_is_audited_without_secrets() {
     };
     let _ = h
         .service
-        .login(&origin(), &email("a@acme.io"), &password("wrong guess"))
+        .login(
+            &origin(),
+            &email("a@acme.io"),
+            &password("wrong guess"),
+            None,
+        )
         .await;
     h.service
-        .login(&origin(), &email("a@acme.io"), &password("correct horse"))
+        .login(
+            &origin(),
+            &email("a@acme.io"),
+            &password("correct horse"),
+            None,
+        )
         .await
         .unwrap();
     let doc = h
@@ -889,7 +916,12 @@ async fn a_lockout_and_unknown_accounts_are_audited_too() {
     for _ in 0..crate::LoginPolicy::default().max_failures {
         let _ = h
             .service
-            .login(&origin(), &email("a@acme.io"), &password("wrong guess"))
+            .login(
+                &origin(),
+                &email("a@acme.io"),
+                &password("wrong guess"),
+                None,
+            )
             .await;
     }
     let _ = h
@@ -898,6 +930,7 @@ async fn a_lockout_and_unknown_accounts_are_audited_too() {
             &origin(),
             &email("nobody@acme.io"),
             &password("wrong guess"),
+            None,
         )
         .await;
     let events = h.store.audit_events();

@@ -15,7 +15,8 @@ fn organization_name(fields: &mut Fields, raw: &str) -> Option<OrganizationName>
     fields.check("organization_name", OrganizationName::new(raw))
 }
 
-/// Create an organization and its admin.
+/// Create an organization and its admin (its first owner). Signed in (with a bearer token),
+/// send only `organization_name`: the signed-in user becomes the owner.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
@@ -27,21 +28,32 @@ pub struct CreateOrganizationBody {
     /// 1 to 64 characters; no control characters, `$`, `.`, `/` or `\`. Names that differ only
     /// in case or punctuation ("Acme Corp", "ACME-CORP") are the same organization.
     pub organization_name: String,
-    /// The admin's email; unique across all organizations.
-    pub email: String,
-    /// 8 to 128 characters.
+    /// The new admin's email, unique across all users. Required unless signed in.
+    pub email: Option<String>,
+    /// 8 to 128 characters. Required unless signed in.
     #[schema(format = Password, min_length = 8, max_length = 128)]
-    pub password: String,
+    pub password: Option<String>,
 }
 
+/// Why an email or password is missing from an anonymous create.
+const REQUIRED: &str = "is required (or sign in and send only organization_name)";
+
 impl CreateOrganizationBody {
+    /// For an anonymous caller: everything is needed.
+    ///
     /// # Errors
     /// A validation error listing every invalid field.
     pub fn try_into_domain(self) -> Result<CreateOrganization, ApiError> {
         let mut fields = Fields::default();
         let name = organization_name(&mut fields, &self.organization_name);
-        let email = fields.check("email", EmailAddress::new(&self.email));
-        let password = fields.check("password", Password::new(self.password));
+        let email = match self.email.as_deref() {
+            Some(raw) => fields.check("email", EmailAddress::new(raw)),
+            None => fields.check::<EmailAddress, _>("email", Err(REQUIRED)),
+        };
+        let password = match self.password {
+            Some(raw) => fields.check("password", Password::new(raw)),
+            None => fields.check::<Password, _>("password", Err(REQUIRED)),
+        };
         fields.finish(|| {
             Some(CreateOrganization {
                 name: name?,
@@ -49,6 +61,16 @@ impl CreateOrganizationBody {
                 password: password?,
             })
         })
+    }
+
+    /// For a signed-in caller, who becomes the owner: only the name.
+    ///
+    /// # Errors
+    /// A validation error for the name.
+    pub fn try_into_name(self) -> Result<OrganizationName, ApiError> {
+        let mut fields = Fields::default();
+        let name = organization_name(&mut fields, &self.organization_name);
+        fields.finish(|| name)
     }
 }
 
@@ -123,6 +145,9 @@ pub struct LoginBody {
     pub email: String,
     #[schema(format = Password, min_length = 8, max_length = 128)]
     pub password: String,
+    /// Which of the user's organizations the token is for; needed only when the user belongs
+    /// to several (else 409 `organization_required`, listing them).
+    pub organization_name: Option<String>,
 }
 
 impl LoginBody {
@@ -131,10 +156,18 @@ impl LoginBody {
     ///
     /// # Errors
     /// `Validation` for the email, `InvalidCredentials` for the password.
-    pub fn try_into_domain(self) -> Result<(EmailAddress, Password), ApiError> {
+    pub fn try_into_domain(
+        self,
+    ) -> Result<(EmailAddress, Password, Option<OrganizationName>), ApiError> {
         let email = EmailAddress::new(&self.email).map_err(|e| ApiError::field("email", e))?;
+        let organization = self
+            .organization_name
+            .as_deref()
+            .map(OrganizationName::new)
+            .transpose()
+            .map_err(|e| ApiError::field("organization_name", e))?;
         let password = Password::new(self.password).map_err(|_| ApiError::InvalidCredentials)?;
-        Ok((email, password))
+        Ok((email, password, organization))
     }
 }
 

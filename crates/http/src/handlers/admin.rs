@@ -1,24 +1,31 @@
-use actix_web::http::header::{self, CacheDirective};
 use actix_web::{web, HttpResponse};
 use orgsvc_domain::OrgsvcApi;
 
 use crate::auth::Caller;
 use crate::dto::{LoginBody, TokenResponse};
 use crate::extract::JsonBody;
+use crate::handlers::members::token_response;
 use crate::metrics::LoginOutcome;
 use crate::origin::ClientOrigin;
 use crate::problem::{ApiError, Problem};
 
 /// Log in as an admin
 ///
-/// Returns a bearer token for the admin's organization. In Swagger UI, click **Authorize** and
-/// paste the `access_token`. After repeated wrong passwords the account is locked for a while
+/// Returns a bearer token for the user's organization, in their role there. A user who belongs
+/// to several names one in `organization_name` (without it: 409 `organization_required`, with
+/// the names to choose from, once the password checked out). In Swagger UI, click
+/// **Authorize** and paste the `access_token`. After repeated wrong passwords the account is locked for a while
 /// (429, also for unknown emails, so the answer never tells whether an account exists).
 #[utoipa::path(
     post, path = "/admin/login", operation_id = "login", tag = "admin",
     request_body = LoginBody,
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
+        (status = 403, description = "`not_a_member`: the password checked out, but the organization named is not the user's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`organization_required`: the user belongs to several organizations; `organizations` lists them", body = Problem, content_type = "application/problem+json",
+            example = json!({"type": "urn:orgsvc:problem:organization_required", "title": "Organization required", "status": 409,
+                "detail": "You belong to several organizations: send `organization_name` with one of those listed in `organizations`.",
+                "code": "organization_required", "organizations": ["Acme Corp", "Globex"]})),
         (status = 401, description = "`invalid_credentials`: unknown email or wrong password (indistinguishable)", body = Problem, content_type = "application/problem+json",
             example = json!({"type": "urn:orgsvc:problem:invalid_credentials", "title": "Invalid credentials", "status": 401,
                 "detail": "The email or password is incorrect.", "code": "invalid_credentials"})),
@@ -49,16 +56,11 @@ async fn attempt<A: OrgsvcApi>(
     origin: ClientOrigin,
     body: JsonBody<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (email, password) = body.0.try_into_domain()?;
-    let token = api.login(&origin.0, &email, &password).await?;
-    Ok(HttpResponse::Ok()
-        // A token must not be kept by a browser or proxy cache.
-        .insert_header(header::CacheControl(vec![CacheDirective::NoStore]))
-        .json(TokenResponse {
-            access_token: token.access_token,
-            token_type: "Bearer",
-            expires_in: token.expires_in_seconds,
-        }))
+    let (email, password, organization) = body.0.try_into_domain()?;
+    let token = api
+        .login(&origin.0, &email, &password, organization.as_ref())
+        .await?;
+    Ok(token_response(token))
 }
 
 /// Log out everywhere

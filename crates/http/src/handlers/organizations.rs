@@ -1,7 +1,7 @@
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use orgsvc_domain::OrgsvcApi;
 
-use crate::auth::Caller;
+use crate::auth::{bearer_credentials, Caller};
 use crate::dto::{
     CreateOrganizationBody, DeletedOrganizationResponse, OrganizationNameQuery,
     OrganizationResponse, UpdateOrganizationBody,
@@ -12,13 +12,18 @@ use crate::problem::{ApiError, Problem};
 
 /// Create an organization
 ///
-/// Records the organization and its admin in the master database and creates its own empty
-/// collection, `org_<slug>`. Log in with the admin's email and password afterwards.
+/// Records the organization and its admin (its first owner) in the master database and creates
+/// its own empty collection, `org_<slug>`. Log in with the admin's email and password
+/// afterwards. Signed in (a bearer token), send only `organization_name`: you become the owner
+/// of the new organization, and log in to it with the password you have. With `email` and
+/// `password` a new user is created, token or not.
 #[utoipa::path(
     post, path = "/org/create", operation_id = "create_organization", tag = "organizations",
     request_body = CreateOrganizationBody,
+    security((), ("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = OrganizationResponse),
+        (status = 401, description = "`unauthorized`: a bearer token was sent and is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`organization_exists` or `admin_email_taken`", body = Problem, content_type = "application/problem+json",
             example = json!({"type": "urn:orgsvc:problem:organization_exists", "title": "Organization exists", "status": 409,
@@ -33,10 +38,28 @@ use crate::problem::{ApiError, Problem};
 pub async fn create<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
+    request: HttpRequest,
+    caller: Option<Caller<A>>,
     body: JsonBody<CreateOrganizationBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let command = body.0.try_into_domain()?;
-    let organization = api.create_organization(&origin.0, command).await?;
+    let body = body.0;
+    // With an email or a password, the original create, token or not; with only a name, the
+    // signed-in user's (a token that was sent must be valid: it is not silently ignored).
+    let signed_in = body.email.is_none() && body.password.is_none();
+    let organization = match caller {
+        Some(caller) if signed_in => {
+            let name = body.try_into_name()?;
+            api.create_organization_for(&origin.0, &caller, name)
+                .await?
+        }
+        None if signed_in && bearer_credentials(&request).is_some() => {
+            return Err(ApiError::Unauthorized)
+        }
+        _ => {
+            let command = body.try_into_domain()?;
+            api.create_organization(&origin.0, command).await?
+        }
+    };
     Ok(HttpResponse::Created().json(OrganizationResponse::from(organization)))
 }
 

@@ -88,7 +88,12 @@ pub fn apply(doc: &mut Value, dialect: Dialect) {
     });
     let email = json!({"maxLength": EmailAddress::MAX_CHARS, "pattern": email_pattern()});
     let schemas = &mut doc["components"]["schemas"];
-    for body in ["CreateOrganizationBody", "UpdateOrganizationBody"] {
+    for body in [
+        "CreateOrganizationBody",
+        "UpdateOrganizationBody",
+        "LoginBody",
+        "SwitchBody",
+    ] {
         constrain(&mut schemas[body]["properties"]["organization_name"], &name);
     }
     constrain(
@@ -99,6 +104,7 @@ pub fn apply(doc: &mut Value, dialect: Dialect) {
         "CreateOrganizationBody",
         "UpdateOrganizationBody",
         "LoginBody",
+        "InviteBody",
     ] {
         constrain(&mut schemas[body]["properties"]["email"], &email);
     }

@@ -61,7 +61,6 @@ impl OrganizationRecord {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AdminRecord {
     pub id: u128,
-    pub organization_id: u128,
     pub email: String,
     pub password_hash: String,
     pub created_at: DateTime<Utc>,
@@ -74,7 +73,6 @@ impl AdminRecord {
     pub fn from_domain(admin: &Admin) -> Self {
         Self {
             id: admin.id.as_uuid().as_u128(),
-            organization_id: admin.organization_id.as_uuid().as_u128(),
             email: admin.email.as_str().to_owned(),
             password_hash: admin.password_hash.as_phc().to_owned(),
             created_at: admin.created_at,
@@ -89,7 +87,6 @@ impl AdminRecord {
     pub fn into_domain(self) -> Result<Admin, StoreError> {
         Ok(Admin {
             id: AdminId::from_uuid(Uuid::from_u128(self.id)),
-            organization_id: OrganizationId::from_uuid(Uuid::from_u128(self.organization_id)),
             email: self.email()?,
             password_hash: PasswordHash::from_phc(self.password_hash),
             created_at: self.created_at,

@@ -10,7 +10,7 @@ use redb::{
 };
 
 use super::records::{self, AdminRecord, OrganizationRecord};
-use super::{corrupt, db_err};
+use super::{corrupt, db_err, rosters};
 
 type Records = TableDefinition<'static, u128, &'static [u8]>;
 
@@ -26,7 +26,7 @@ pub const ADMIN_EMAILS: TableDefinition<&str, u128> = TableDefinition::new("mast
 /// Account key (email) -> [`records::AttemptsRecord`]: the login throttle's counts.
 pub const LOGIN_ATTEMPTS: TableDefinition<&str, &[u8]> =
     TableDefinition::new("master.login_attempts");
-/// Organization id -> its admins' ids.
+/// Organization id -> its first admin's id: written by versions before rosters, only cleared now.
 pub const ORGANIZATION_ADMINS: MultimapTableDefinition<u128, u128> =
     MultimapTableDefinition::new("master.organization_admins");
 
@@ -42,6 +42,8 @@ pub fn create_master_tables(txn: &WriteTransaction) -> Result<(), TableError> {
     txn.open_table(ADMIN_EMAILS)?;
     txn.open_multimap_table(ORGANIZATION_ADMINS)?;
     txn.open_table(LOGIN_ATTEMPTS)?;
+    txn.open_table(rosters::ROSTERS)?;
+    txn.open_multimap_table(rosters::USER_ORGANIZATIONS)?;
     Ok(())
 }
 
@@ -113,8 +115,12 @@ pub fn read_organization(
     let Some(organization) = organization_record(txn, id)? else {
         return Ok(None);
     };
-    let admin = admin_record(txn, organization.admin_id)?
-        .ok_or_else(|| corrupt("organization", "its admin is missing"))?;
+    // Shown with its longest-standing owner (its founder until that changes).
+    let owner = rosters::read_roster(txn, id)?
+        .and_then(|r| r.first_owner().map(|m| m.user_id.as_uuid().as_u128()))
+        .unwrap_or(organization.admin_id);
+    let admin =
+        admin_record(txn, owner)?.ok_or_else(|| corrupt("organization", "its owner is missing"))?;
     organization.into_domain(&admin).map(Some)
 }
 
@@ -151,8 +157,10 @@ pub fn apply_change(
     let admin_id = change.admin_id.as_uuid().as_u128();
     let mut organization =
         organization_record(txn, org_id)?.ok_or(UpdateOrganizationError::NotFound)?;
+    let member =
+        rosters::read_roster(txn, org_id)?.is_some_and(|r| r.role_of(&change.admin_id).is_some());
     let mut admin = admin_record(txn, admin_id)?
-        .filter(|admin| admin.organization_id == org_id)
+        .filter(|_| member)
         .ok_or(UpdateOrganizationError::NotFound)?;
 
     let old_slug = organization.name()?.slug().clone();
@@ -203,7 +211,7 @@ pub fn apply_change(
         .map_err(db_err)?
         .insert(admin_id, records::to_bytes(&admin).as_slice())
         .map_err(db_err)?;
-    Ok(organization.into_domain(&admin)?)
+    Ok(read_organization(txn, org_id)?.ok_or(UpdateOrganizationError::NotFound)?)
 }
 
 /// Raises an admin's token version; `false` when there is no such admin.
@@ -254,7 +262,8 @@ fn move_tenant_table(txn: &WriteTransaction, from: &str, to: &str) -> Result<(),
     Ok(())
 }
 
-/// Removes the organization with its admins, their index entries and its tenant table.
+/// Removes the organization with its roster (and the members who belong nowhere else) and its
+/// tenant table.
 /// Returns `false` when there was no such organization.
 pub fn remove_organization(txn: &WriteTransaction, id: u128) -> Result<bool, StoreError> {
     let Some(organization) = organization_record(txn, id)? else {
@@ -269,26 +278,11 @@ pub fn remove_organization(txn: &WriteTransaction, id: u128) -> Result<bool, Sto
         .map_err(db_err)?
         .remove(slug.as_str())
         .map_err(db_err)?;
-    let admin_ids: Vec<u128> = txn
-        .open_multimap_table(ORGANIZATION_ADMINS)
+    txn.open_multimap_table(ORGANIZATION_ADMINS)
         .map_err(db_err)?
         .remove_all(id)
-        .map_err(db_err)?
-        .map(|admin| admin.map(|a| a.value()))
-        .collect::<Result<_, _>>()
         .map_err(db_err)?;
-    for admin_id in admin_ids {
-        if let Some(admin) = admin_record(txn, admin_id)? {
-            txn.open_table(ADMIN_EMAILS)
-                .map_err(db_err)?
-                .remove(admin.email.as_str())
-                .map_err(db_err)?;
-        }
-        txn.open_table(ADMINS)
-            .map_err(db_err)?
-            .remove(admin_id)
-            .map_err(db_err)?;
-    }
+    rosters::remove_roster(txn, id)?;
     txn.delete_table(tenant_table(slug.collection_name().as_str()))
         .map_err(db_err)?;
     Ok(true)

@@ -205,7 +205,7 @@ impl MongoStore {
                 self.remove_organization(record).await?;
                 return Ok(Some(Ended::Done));
             }
-            Step::RemoveAdmins => self.remove_admins(&record.id).await?,
+            Step::RemoveAdmins => self.remove_members(&record.id).await?,
             Step::DropCollection => self.clear_tenant(&record.connection, &record.id).await?,
             Step::RemoveRecord => {
                 self.remove_record(&record.id).await?;
@@ -324,22 +324,12 @@ impl MongoStore {
     /// Admins, then its documents (a collection of its own unless another organization took it
     /// over; its documents in the shared one), then the record.
     async fn remove_organization(&self, record: &OrganizationDoc) -> Result<(), StoreError> {
-        self.remove_admins(&record.id).await?;
+        self.remove_members(&record.id).await?;
         let shared = record.connection.model == TenancyModel::Shared;
         if shared || !self.used_by_another(&record.connection, &record.id).await? {
             self.clear_tenant(&record.connection, &record.id).await?;
         }
         self.remove_record(&record.id).await
-    }
-
-    /// Every admin of the organization: nobody logs in to it any more.
-    async fn remove_admins(&self, id: &str) -> Result<(), StoreError> {
-        timed(
-            self.op_timeout(),
-            self.inner.admins.delete_many(doc! {"organization_id": id}),
-        )
-        .await?;
-        Ok(())
     }
 
     async fn remove_record(&self, id: &str) -> Result<(), StoreError> {

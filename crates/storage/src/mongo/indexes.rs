@@ -58,15 +58,16 @@ impl MongoStore {
                 .create_index(unique(doc! {"email": 1}, "email_unique")),
         )
         .await?;
-        let by_organization = IndexModel::builder()
-            .keys(doc! {"organization_id": 1})
+        // Which organizations a user belongs to (logins, and removing users nobody lists).
+        let by_member = IndexModel::builder()
+            .keys(doc! {"members.user_id": 1})
             .options(
                 IndexOptions::builder()
-                    .name("organization_id".to_owned())
+                    .name("members_user_id".to_owned())
                     .build(),
             )
             .build();
-        timed(limit, self.inner.admins.create_index(by_organization)).await?;
+        timed(limit, self.inner.rosters.create_index(by_member)).await?;
         // Finding an organization by its old name while a rename is under way.
         let by_old_slug = IndexModel::builder()
             .keys(doc! {"intent.from_slug": 1})

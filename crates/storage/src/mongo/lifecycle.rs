@@ -9,9 +9,9 @@ use futures_util::TryStreamExt as _;
 use orgsvc_domain::errors::{
     CreateOrganizationError, DeleteOrganizationError, StoreError, UpdateOrganizationError,
 };
-use orgsvc_domain::ports::OrganizationChange;
+use orgsvc_domain::ports::{Founder, OrganizationChange};
 use orgsvc_domain::{
-    Admin, CollectionName, Organization, OrganizationId, OrganizationName, TenancyModel,
+    CollectionName, Organization, OrganizationId, OrganizationName, Roster, TenancyModel,
 };
 
 use super::claims::BeginError;
@@ -127,7 +127,7 @@ impl MongoStore {
     pub(super) async fn create(
         &self,
         organization: &Organization,
-        admin: &Admin,
+        founder: Founder<'_>,
     ) -> Result<(), CreateOrganizationError> {
         let placement = &organization.placement;
         let location = self.new_location(
@@ -163,19 +163,35 @@ impl MongoStore {
                     slug: organization.slug().clone(),
                 });
             }
-            match timed(
-                self.op_timeout(),
-                self.inner.admins.insert_one(AdminDoc::from_domain(admin)),
-            )
-            .await
-            {
-                Ok(_) => {}
-                Err(DbError::Duplicate) => {
-                    return Err(CreateOrganizationError::EmailTaken {
-                        email: admin.email.clone(),
-                    })
+            // The roster before the user it lists, so undoing finds every user to remove.
+            let roster = Roster::founded(organization.id, *founder.id(), organization.created_at);
+            self.insert_roster(&roster).await?;
+            match founder {
+                Founder::New(admin) => match timed(
+                    self.op_timeout(),
+                    self.inner.admins.insert_one(AdminDoc::from_domain(admin)),
+                )
+                .await
+                {
+                    Ok(_) => {}
+                    Err(DbError::Duplicate) => {
+                        return Err(CreateOrganizationError::EmailTaken {
+                            email: admin.email.clone(),
+                        })
+                    }
+                    Err(e) => return Err(StoreError::from(e).into()),
+                },
+                Founder::Existing(id) => {
+                    let found = timed(
+                        self.op_timeout(),
+                        self.inner.admins.find_one(doc! {"_id": id.to_string()}),
+                    )
+                    .await
+                    .map_err(StoreError::from)?;
+                    if found.is_none() {
+                        return Err(CreateOrganizationError::FounderGone);
+                    }
                 }
-                Err(e) => return Err(StoreError::from(e).into()),
             }
             self.update_owned(&record.id, doc! {}, doc! {"intent": ""})
                 .await?;
@@ -206,15 +222,15 @@ impl MongoStore {
             .settled(&id)
             .await?
             .ok_or(UpdateOrganizationError::NotFound)?;
-        let admin = timed(
-            limit,
-            self.inner
-                .admins
-                .find_one(doc! {"_id": &admin_id, "organization_id": &id}),
-        )
-        .await
-        .map_err(StoreError::from)?
-        .ok_or(UpdateOrganizationError::NotFound)?;
+        let member = self
+            .roster_doc(&id)
+            .await?
+            .is_some_and(|r| r.record.user_ids().any(|u| u == admin_id));
+        let admin = timed(limit, self.inner.admins.find_one(doc! {"_id": &admin_id}))
+            .await
+            .map_err(StoreError::from)?
+            .filter(|_| member)
+            .ok_or(UpdateOrganizationError::NotFound)?;
         let email = change.email.as_ref().filter(|e| e.as_str() != admin.email);
         if let Some(email) = email {
             let holder = timed(

@@ -221,7 +221,6 @@ impl OrganizationDoc {
 pub struct AdminDoc {
     #[serde(rename = "_id")]
     pub id: String,
-    pub organization_id: String,
     /// Unique index.
     pub email: String,
     pub password_hash: String,
@@ -235,7 +234,6 @@ impl AdminDoc {
     pub fn from_domain(admin: &Admin) -> Self {
         Self {
             id: admin.id.to_string(),
-            organization_id: admin.organization_id.to_string(),
             email: admin.email.as_str().to_owned(),
             password_hash: admin.password_hash.as_phc().to_owned(),
             created_at: bson::DateTime::from_chrono(admin.created_at),
@@ -246,10 +244,6 @@ impl AdminDoc {
     pub fn into_domain(self) -> Result<Admin, StoreError> {
         Ok(Admin {
             id: self.id.parse().map_err(|e| corrupt("admin", e))?,
-            organization_id: self
-                .organization_id
-                .parse()
-                .map_err(|e| corrupt("admin", e))?,
             email: EmailAddress::new(&self.email).map_err(|e| corrupt("admin", e))?,
             password_hash: PasswordHash::from_phc(self.password_hash),
             created_at: self.created_at.to_chrono(),

@@ -4,7 +4,7 @@ use chrono::{TimeZone, Utc};
 use orgsvc_domain::errors::{
     CreateOrganizationError, DeleteOrganizationError, DocumentError, UpdateOrganizationError,
 };
-use orgsvc_domain::ports::{Admission, OrganizationChange};
+use orgsvc_domain::ports::{Admission, Founder, OrganizationChange};
 use orgsvc_domain::{
     Admin, AdminId, AdminSummary, Document, DocumentBody, DocumentId, EmailAddress, Organization,
     OrganizationId, OrganizationName, PasswordHash,
@@ -30,7 +30,6 @@ async fn organization(store: &impl Store, name: &str, email: &str) -> (Organizat
     };
     let admin = Admin {
         id: organization.admin.id,
-        organization_id: organization.id,
         email: organization.admin.email.clone(),
         password_hash: PasswordHash::from_phc(format!("$argon2id$fake${email}")),
         created_at: at,
@@ -42,7 +41,7 @@ async fn organization(store: &impl Store, name: &str, email: &str) -> (Organizat
 async fn create(store: &impl Store, name: &str, email: &str) -> Organization {
     let (organization, admin) = organization(store, name, email).await;
     store
-        .create_organization(&organization, &admin)
+        .create_organization(&organization, Founder::New(&admin))
         .await
         .unwrap();
     organization
@@ -130,7 +129,7 @@ pub async fn assert_still_there(
 pub async fn created_organizations_are_found_by_slug_id_and_admin(store: &impl Store) {
     let (organization, admin) = organization(store, "Acme Corp", "boss@acme.io").await;
     store
-        .create_organization(&organization, &admin)
+        .create_organization(&organization, Founder::New(&admin))
         .await
         .unwrap();
     let by_slug = store
@@ -173,7 +172,7 @@ pub async fn a_taken_slug_or_email_rejects_a_create_and_leaves_nothing_behind(st
 
     let (same_slug, its_admin) = organization(store, "acme", "other@acme.io").await;
     let err = store
-        .create_organization(&same_slug, &its_admin)
+        .create_organization(&same_slug, Founder::New(&its_admin))
         .await
         .unwrap_err();
     assert!(matches!(err, CreateOrganizationError::NameTaken { slug } if slug.as_str() == "acme"));
@@ -188,7 +187,7 @@ pub async fn a_taken_slug_or_email_rejects_a_create_and_leaves_nothing_behind(st
 
     let (same_email, its_admin) = organization(store, "Globex", "a@acme.io").await;
     let err = store
-        .create_organization(&same_email, &its_admin)
+        .create_organization(&same_email, Founder::New(&its_admin))
         .await
         .unwrap_err();
     assert!(matches!(err, CreateOrganizationError::EmailTaken { .. }));
@@ -208,7 +207,9 @@ pub async fn concurrent_creates_of_one_name_have_exactly_one_winner(store: &impl
         tokio::spawn(async move {
             let (organization, admin) =
                 organization(&store, "Race Co", &format!("r{i}@race.io")).await;
-            store.create_organization(&organization, &admin).await
+            store
+                .create_organization(&organization, Founder::New(&admin))
+                .await
         })
     });
     let mut created = 0;

@@ -1,0 +1,433 @@
+//! Who belongs to an organization, in which role, and who is invited: the roster, and the
+//! rules every change to it obeys. The roster is one value per organization, written back as a
+//! whole against the version it was read at (see [`crate::ports::MemberStore::save_roster`]),
+//! so every rule below holds even when changes race: the second writer re-reads and re-checks.
+
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+use crate::admin::EmailAddress;
+use crate::ids::{AdminId, InvitationId, OrganizationId};
+use crate::roles::{Permission, Role};
+
+/// Most members an organization can have (a roster is read whole, so it is bounded).
+pub const MAX_MEMBERS: usize = 1_000;
+/// Most invitations an organization can have pending at once.
+pub const MAX_PENDING_INVITATIONS: usize = 100;
+/// How many ended (accepted, revoked, expired) invitations are kept for the listing; older ones
+/// are forgotten as new ones end.
+pub const KEPT_ENDED_INVITATIONS: usize = 100;
+
+/// One user's place in one organization.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub user_id: AdminId,
+    pub role: Role,
+    pub joined_at: DateTime<Utc>,
+}
+
+/// What became of an invitation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InvitationState {
+    Pending,
+    Accepted { at: DateTime<Utc>, user_id: AdminId },
+    Revoked { at: DateTime<Utc> },
+}
+
+/// An invitation to join an organization. Its secret is given to the inviter once; only its
+/// digest is kept ([`crate::secrets`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invitation {
+    pub id: InvitationId,
+    pub email: EmailAddress,
+    pub role: Role,
+    pub secret_digest: String,
+    pub invited_by: AdminId,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub state: InvitationState,
+}
+
+/// An invitation's state as callers see it: pending ones past their expiry are expired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvitationStatus {
+    Pending,
+    Accepted,
+    Revoked,
+    Expired,
+}
+
+impl InvitationStatus {
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Accepted => "accepted",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+impl Invitation {
+    #[must_use]
+    pub fn status(&self, now: DateTime<Utc>) -> InvitationStatus {
+        match self.state {
+            InvitationState::Accepted { .. } => InvitationStatus::Accepted,
+            InvitationState::Revoked { .. } => InvitationStatus::Revoked,
+            InvitationState::Pending if self.expires_at <= now => InvitationStatus::Expired,
+            InvitationState::Pending => InvitationStatus::Pending,
+        }
+    }
+
+    /// When it stopped being usable (for keeping the most recent ended ones).
+    fn ended_at(&self) -> DateTime<Utc> {
+        match self.state {
+            InvitationState::Accepted { at, .. } | InvitationState::Revoked { at } => at,
+            InvitationState::Pending => self.expires_at,
+        }
+    }
+}
+
+/// One organization's members and invitations, at the version they were read at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Roster {
+    pub organization_id: OrganizationId,
+    /// Raised by one with every write; a write names the version it read.
+    pub version: u64,
+    /// In the order they joined.
+    pub members: Vec<Member>,
+    pub invitations: Vec<Invitation>,
+}
+
+/// One organization a user belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Membership {
+    pub organization_id: OrganizationId,
+    pub role: Role,
+}
+
+/// Why a change to the roster is refused.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum RosterRule {
+    #[error("the caller's role does not allow this")]
+    Forbidden,
+    #[error("no such member")]
+    NoSuchMember,
+    #[error("the organization must keep at least one owner")]
+    LastOwner,
+    #[error("already a member")]
+    AlreadyMember,
+    #[error("an invitation for this email is already pending")]
+    InvitationPending,
+    #[error("no such invitation")]
+    NoSuchInvitation,
+    #[error("the invitation is no longer usable")]
+    InvitationGone,
+    #[error("the organization has {MAX_MEMBERS} members or {MAX_PENDING_INVITATIONS} pending invitations")]
+    Full,
+}
+
+impl Roster {
+    /// The roster of a new organization: its creator as the one owner.
+    #[must_use]
+    pub fn founded(organization_id: OrganizationId, owner: AdminId, at: DateTime<Utc>) -> Self {
+        Self {
+            organization_id,
+            version: 0,
+            members: vec![Member {
+                user_id: owner,
+                role: Role::Owner,
+                joined_at: at,
+            }],
+            invitations: Vec::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn role_of(&self, user: &AdminId) -> Option<Role> {
+        self.member(user).map(|m| m.role)
+    }
+
+    fn member(&self, user: &AdminId) -> Option<&Member> {
+        self.members.iter().find(|m| m.user_id == *user)
+    }
+
+    fn member_mut(&mut self, user: &AdminId) -> Result<&mut Member, RosterRule> {
+        self.members
+            .iter_mut()
+            .find(|m| m.user_id == *user)
+            .ok_or(RosterRule::NoSuchMember)
+    }
+
+    /// The longest-standing owner: who the organization shows as its admin.
+    #[must_use]
+    pub fn first_owner(&self) -> Option<&Member> {
+        self.members.iter().find(|m| m.role == Role::Owner)
+    }
+
+    fn owners(&self) -> usize {
+        self.members
+            .iter()
+            .filter(|m| m.role == Role::Owner)
+            .count()
+    }
+
+    /// The caller's role here, which must allow `permission`.
+    fn caller_role(&self, caller: &AdminId, permission: Permission) -> Result<Role, RosterRule> {
+        match self.role_of(caller) {
+            Some(role) if role.allows(permission) => Ok(role),
+            _ => Err(RosterRule::Forbidden),
+        }
+    }
+
+    /// `caller` gives `target` the role `role`: both the target's current role and the new one
+    /// must be ones the caller may manage, and an owner is left.
+    ///
+    /// # Errors
+    /// `Forbidden`, `NoSuchMember`, `LastOwner`.
+    pub fn change_role(
+        &mut self,
+        caller: &AdminId,
+        target: &AdminId,
+        role: Role,
+    ) -> Result<(), RosterRule> {
+        let mine = self.caller_role(caller, Permission::ManageMembers)?;
+        let current = self.role_of(target).ok_or(RosterRule::NoSuchMember)?;
+        if !mine.may_manage(current) || !mine.may_manage(role) {
+            return Err(RosterRule::Forbidden);
+        }
+        if current == Role::Owner && role != Role::Owner && self.owners() == 1 {
+            return Err(RosterRule::LastOwner);
+        }
+        self.member_mut(target)?.role = role;
+        Ok(())
+    }
+
+    /// `caller` hands ownership to `target` and becomes an admin, in one change.
+    ///
+    /// # Errors
+    /// `Forbidden` (the caller is not an owner, or names themselves), `NoSuchMember`.
+    pub fn transfer_ownership(
+        &mut self,
+        caller: &AdminId,
+        target: &AdminId,
+    ) -> Result<(), RosterRule> {
+        self.caller_role(caller, Permission::ChangeOwners)?;
+        if caller == target {
+            return Err(RosterRule::Forbidden);
+        }
+        self.member_mut(target)?.role = Role::Owner;
+        self.member_mut(caller)?.role = Role::Admin;
+        Ok(())
+    }
+
+    /// `caller` removes `target` (themselves too: that is leaving).
+    ///
+    /// # Errors
+    /// `Forbidden`, `NoSuchMember`, `LastOwner`.
+    pub fn remove(&mut self, caller: &AdminId, target: &AdminId) -> Result<Member, RosterRule> {
+        if caller == target {
+            return self.leave(caller);
+        }
+        let mine = self.caller_role(caller, Permission::ManageMembers)?;
+        let current = self.role_of(target).ok_or(RosterRule::NoSuchMember)?;
+        if !mine.may_manage(current) {
+            return Err(RosterRule::Forbidden);
+        }
+        self.take(target)
+    }
+
+    /// `user` leaves; anyone may, except the last owner.
+    ///
+    /// # Errors
+    /// `NoSuchMember`, `LastOwner`.
+    pub fn leave(&mut self, user: &AdminId) -> Result<Member, RosterRule> {
+        self.take(user)
+    }
+
+    fn take(&mut self, user: &AdminId) -> Result<Member, RosterRule> {
+        let index = self
+            .members
+            .iter()
+            .position(|m| m.user_id == *user)
+            .ok_or(RosterRule::NoSuchMember)?;
+        if self.members[index].role == Role::Owner && self.owners() == 1 {
+            return Err(RosterRule::LastOwner);
+        }
+        Ok(self.members.remove(index))
+    }
+
+    /// `caller` invites `invitation.email` as `invitation.role`.
+    ///
+    /// # Errors
+    /// `Forbidden` (role above the caller's), `AlreadyMember` (the email's user, `existing`,
+    /// belongs here), `InvitationPending`, `Full`.
+    pub fn invite(
+        &mut self,
+        caller: &AdminId,
+        invitation: Invitation,
+        existing: Option<&AdminId>,
+        now: DateTime<Utc>,
+    ) -> Result<(), RosterRule> {
+        let mine = self.caller_role(caller, Permission::ManageMembers)?;
+        if !mine.may_manage(invitation.role) {
+            return Err(RosterRule::Forbidden);
+        }
+        if existing.is_some_and(|user| self.member(user).is_some()) {
+            return Err(RosterRule::AlreadyMember);
+        }
+        if self.pending(&invitation.email, now).is_some() {
+            return Err(RosterRule::InvitationPending);
+        }
+        let pending = self
+            .invitations
+            .iter()
+            .filter(|i| i.status(now) == InvitationStatus::Pending)
+            .count();
+        if pending >= MAX_PENDING_INVITATIONS || self.members.len() >= MAX_MEMBERS {
+            return Err(RosterRule::Full);
+        }
+        // An expired invitation for the same email is superseded.
+        self.invitations
+            .retain(|i| !(i.email == invitation.email && i.state == InvitationState::Pending));
+        self.invitations.push(invitation);
+        self.forget_old_invitations(now);
+        Ok(())
+    }
+
+    fn pending(&self, email: &EmailAddress, now: DateTime<Utc>) -> Option<&Invitation> {
+        self.invitations
+            .iter()
+            .find(|i| i.email == *email && i.status(now) == InvitationStatus::Pending)
+    }
+
+    /// The invitation `id` for `caller` to revoke or resend: managed by them, not ended.
+    fn managed_invitation(
+        &mut self,
+        caller: &AdminId,
+        id: &InvitationId,
+    ) -> Result<&mut Invitation, RosterRule> {
+        let mine = self.caller_role(caller, Permission::ManageMembers)?;
+        let invitation = self
+            .invitations
+            .iter_mut()
+            .find(|i| i.id == *id)
+            .ok_or(RosterRule::NoSuchInvitation)?;
+        if !mine.may_manage(invitation.role) {
+            return Err(RosterRule::Forbidden);
+        }
+        if invitation.state != InvitationState::Pending {
+            return Err(RosterRule::InvitationGone);
+        }
+        Ok(invitation)
+    }
+
+    /// # Errors
+    /// `Forbidden`, `NoSuchInvitation`, `InvitationGone` (accepted or revoked already).
+    pub fn revoke_invitation(
+        &mut self,
+        caller: &AdminId,
+        id: &InvitationId,
+        now: DateTime<Utc>,
+    ) -> Result<Invitation, RosterRule> {
+        let invitation = self.managed_invitation(caller, id)?;
+        invitation.state = InvitationState::Revoked { at: now };
+        let revoked = invitation.clone();
+        self.forget_old_invitations(now);
+        Ok(revoked)
+    }
+
+    /// A new secret (the old one stops working) and a new expiry, also for an expired one.
+    ///
+    /// # Errors
+    /// `Forbidden`, `NoSuchInvitation`, `InvitationGone`.
+    pub fn resend_invitation(
+        &mut self,
+        caller: &AdminId,
+        id: &InvitationId,
+        secret_digest: String,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Invitation, RosterRule> {
+        let invitation = self.managed_invitation(caller, id)?;
+        invitation.secret_digest = secret_digest;
+        invitation.expires_at = expires_at;
+        Ok(invitation.clone())
+    }
+
+    /// The pending invitation `id` whose secret has `digest`.
+    ///
+    /// # Errors
+    /// `NoSuchInvitation` for an unknown id; `InvitationGone` for a secret that is not (or no
+    /// longer: resent) its own, and for an expired or ended invitation.
+    pub fn usable_invitation(
+        &self,
+        id: &InvitationId,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<&Invitation, RosterRule> {
+        let invitation = self
+            .invitations
+            .iter()
+            .find(|i| i.id == *id)
+            .ok_or(RosterRule::NoSuchInvitation)?;
+        let usable = crate::secrets::digests_match(&invitation.secret_digest, digest)
+            && invitation.status(now) == InvitationStatus::Pending;
+        usable
+            .then_some(invitation)
+            .ok_or(RosterRule::InvitationGone)
+    }
+
+    /// `user` accepts the invitation `id` (already checked usable) and joins in its role.
+    ///
+    /// # Errors
+    /// `InvitationGone`, `AlreadyMember`, `Full`.
+    pub fn accept(
+        &mut self,
+        id: &InvitationId,
+        digest: &str,
+        user: AdminId,
+        now: DateTime<Utc>,
+    ) -> Result<Role, RosterRule> {
+        let role = self.usable_invitation(id, digest, now)?.role;
+        if self.member(&user).is_some() {
+            return Err(RosterRule::AlreadyMember);
+        }
+        if self.members.len() >= MAX_MEMBERS {
+            return Err(RosterRule::Full);
+        }
+        if let Some(invitation) = self.invitations.iter_mut().find(|i| i.id == *id) {
+            invitation.state = InvitationState::Accepted {
+                at: now,
+                user_id: user,
+            };
+        }
+        self.members.push(Member {
+            user_id: user,
+            role,
+            joined_at: now,
+        });
+        self.forget_old_invitations(now);
+        Ok(role)
+    }
+
+    /// Keeps every pending invitation and the most recent [`KEPT_ENDED_INVITATIONS`] others.
+    fn forget_old_invitations(&mut self, now: DateTime<Utc>) {
+        let mut ended: Vec<DateTime<Utc>> = self
+            .invitations
+            .iter()
+            .filter(|i| i.status(now) != InvitationStatus::Pending)
+            .map(Invitation::ended_at)
+            .collect();
+        if ended.len() <= KEPT_ENDED_INVITATIONS {
+            return;
+        }
+        ended.sort_unstable_by(|a, b| b.cmp(a));
+        let oldest_kept = ended[KEPT_ENDED_INVITATIONS - 1];
+        self.invitations
+            .retain(|i| i.status(now) == InvitationStatus::Pending || i.ended_at() >= oldest_kept);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,284 @@
+//! Rosters in MongoDB: one document per organization in `rosters` (`_id` = the organization's
+//! id), replaced as a whole by a conditional update on its version, so every change to an
+//! organization's members and invitations is a single-document write.
+//!
+//! Who belongs where is the rosters' business alone: a user is found in the organizations
+//! whose roster lists them (index `members.user_id`). Users created by a change (someone
+//! accepting an invitation) are inserted before the roster that lists them is written, and
+//! members who left are removed as users after it, only when no roster lists them; a crash in
+//! between leaves a user no roster lists, whom logins treat as absent.
+
+use bson::{doc, Document as BsonDocument};
+use futures_util::TryStreamExt as _;
+use orgsvc_domain::errors::{SaveRosterError, StoreError};
+use orgsvc_domain::ports::MemberStore;
+use orgsvc_domain::{Admin, AdminId, Membership, OrganizationId, Roster};
+use serde::{Deserialize, Serialize};
+
+use super::errors::{timed, DbError};
+use super::records::{AdminDoc, OrganizationDoc};
+use super::MongoStore;
+use crate::roster::RosterRecord;
+
+/// A roster in `rosters`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RosterDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    #[serde(flatten)]
+    pub record: RosterRecord,
+}
+
+impl RosterDoc {
+    fn into_domain(self) -> Result<Roster, StoreError> {
+        let id = self
+            .id
+            .parse::<OrganizationId>()
+            .map_err(|e| StoreError::Unknown(anyhow::anyhow!("corrupt roster id: {e}")))?;
+        self.record.into_domain(id)
+    }
+}
+
+fn to_bson<T: Serialize>(value: &T) -> Result<bson::Bson, StoreError> {
+    bson::to_bson(value).map_err(|e| StoreError::Unknown(e.into()))
+}
+
+impl MongoStore {
+    pub(super) async fn roster_doc(
+        &self,
+        organization: &str,
+    ) -> Result<Option<RosterDoc>, StoreError> {
+        Ok(timed(
+            self.op_timeout(),
+            self.inner.rosters.find_one(doc! {"_id": organization}),
+        )
+        .await?)
+    }
+
+    /// Writes a new organization's first roster (part of a create; see `lifecycle`).
+    pub(super) async fn insert_roster(&self, roster: &Roster) -> Result<(), StoreError> {
+        let document = RosterDoc {
+            id: roster.organization_id.to_string(),
+            record: RosterRecord::from_domain(roster, roster.version),
+        };
+        match timed(self.op_timeout(), self.inner.rosters.insert_one(&document)).await {
+            // Written by an earlier attempt of the same create.
+            Ok(_) | Err(DbError::Duplicate) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether any roster but `except`'s lists `user`.
+    async fn listed_elsewhere(&self, user: &str, except: &str) -> Result<bool, StoreError> {
+        let found = timed(
+            self.op_timeout(),
+            self.inner
+                .rosters
+                .find_one(doc! {"members.user_id": user, "_id": {"$ne": except}}),
+        )
+        .await?;
+        Ok(found.is_some())
+    }
+
+    /// Removes these users of `organization` when no other roster lists them.
+    async fn remove_if_alone<'a>(
+        &self,
+        organization: &str,
+        users: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), StoreError> {
+        for user in users {
+            if !self.listed_elsewhere(user, organization).await? {
+                timed(
+                    self.op_timeout(),
+                    self.inner.admins.delete_one(doc! {"_id": user}),
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes an organization's roster and the members who belong nowhere else (a delete's
+    /// step, and the undoing of a create). Users first, so a repeat after a crash still finds
+    /// whom to remove.
+    pub(super) async fn remove_members(&self, organization: &str) -> Result<(), StoreError> {
+        if let Some(roster) = self.roster_doc(organization).await? {
+            self.remove_if_alone(organization, roster.record.user_ids())
+                .await?;
+        }
+        timed(
+            self.op_timeout(),
+            self.inner.rosters.delete_one(doc! {"_id": organization}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Gives every organization written before rosters existed its roster: its one admin as
+    /// its owner. Idempotent (a roster's `_id` is its organization's); returns how many.
+    pub(super) async fn migrate_rosters(&self) -> Result<usize, StoreError> {
+        let limit = self.op_timeout();
+        let having: Vec<String> = timed(limit, async {
+            self.inner
+                .rosters
+                .clone_with_type::<BsonDocument>()
+                .find(doc! {})
+                .projection(doc! {"_id": 1})
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?
+        .into_iter()
+        .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
+        .collect();
+        let having: std::collections::BTreeSet<String> = having.into_iter().collect();
+        let organizations: Vec<OrganizationDoc> = timed(limit, async {
+            self.inner
+                .organizations
+                .find(doc! {})
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+        let mut migrated = 0;
+        for organization in organizations.iter().filter(|o| !having.contains(&o.id)) {
+            let parse = |e: uuid::Error| StoreError::Unknown(anyhow::anyhow!("corrupt id: {e}"));
+            let roster = Roster::founded(
+                organization.id.parse().map_err(parse)?,
+                organization.admin_id.parse().map_err(parse)?,
+                organization.created_at.to_chrono(),
+            );
+            self.insert_roster(&roster).await?;
+            migrated += 1;
+        }
+        Ok(migrated)
+    }
+}
+
+impl MemberStore for MongoStore {
+    async fn find_roster(
+        &self,
+        organization: &OrganizationId,
+    ) -> Result<Option<Roster>, StoreError> {
+        self.ensure_ready().await?;
+        self.roster_doc(&organization.to_string())
+            .await?
+            .map(RosterDoc::into_domain)
+            .transpose()
+    }
+
+    async fn memberships_of(&self, user: &AdminId) -> Result<Vec<Membership>, StoreError> {
+        self.ensure_ready().await?;
+        let rosters: Vec<RosterDoc> = timed(self.op_timeout(), async {
+            self.inner
+                .rosters
+                .find(doc! {"members.user_id": user.to_string()})
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+        let mut found = Vec::with_capacity(rosters.len());
+        for roster in rosters {
+            let roster = roster.into_domain()?;
+            if let Some(role) = roster.role_of(user) {
+                found.push(Membership {
+                    organization_id: roster.organization_id,
+                    role,
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    async fn save_roster(
+        &self,
+        roster: &Roster,
+        joining: Option<&Admin>,
+    ) -> Result<(), SaveRosterError> {
+        self.ensure_ready().await?;
+        let id = roster.organization_id.to_string();
+        let expected = i64::try_from(roster.version).map_err(|e| StoreError::Unknown(e.into()))?;
+        let before = match self.roster_doc(&id).await? {
+            Some(before) if before.record.version == expected => before,
+            _ => return Err(SaveRosterError::Conflict),
+        };
+        if let Some(user) = joining {
+            match timed(
+                self.op_timeout(),
+                self.inner.admins.insert_one(AdminDoc::from_domain(user)),
+            )
+            .await
+            {
+                Ok(_) => {}
+                Err(DbError::Duplicate) => {
+                    return Err(SaveRosterError::EmailTaken {
+                        email: user.email.clone(),
+                    })
+                }
+                Err(e) => return Err(StoreError::from(e).into()),
+            }
+        }
+        let record = RosterRecord::from_domain(roster, roster.version + 1);
+        let written = timed(
+            self.op_timeout(),
+            self.inner.rosters.update_one(
+                doc! {"_id": &id, "version": expected},
+                doc! {"$set": {
+                    "version": record.version,
+                    "members": to_bson(&record.members)?,
+                    "invitations": to_bson(&record.invitations)?,
+                }},
+            ),
+        )
+        .await;
+        let written = match written {
+            Ok(result) => result.matched_count == 1,
+            Err(e) => {
+                // Unknown whether it was written: a joining user stays (as a user no roster
+                // lists, if it was not).
+                return Err(StoreError::from(e).into());
+            }
+        };
+        if !written {
+            if let Some(user) = joining {
+                timed(
+                    self.op_timeout(),
+                    self.inner
+                        .admins
+                        .delete_one(doc! {"_id": user.id.to_string()}),
+                )
+                .await
+                .map_err(StoreError::from)?;
+            }
+            return Err(SaveRosterError::Conflict);
+        }
+        let staying: Vec<&str> = record.user_ids().collect();
+        let departed: Vec<String> = before
+            .record
+            .user_ids()
+            .filter(|u| !staying.contains(u))
+            .map(str::to_owned)
+            .collect();
+        self.remove_if_alone(&id, departed.iter().map(String::as_str))
+            .await?;
+        Ok(())
+    }
+
+    async fn find_admins(&self, ids: &[AdminId]) -> Result<Vec<Admin>, StoreError> {
+        self.ensure_ready().await?;
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let found: Vec<AdminDoc> = timed(self.op_timeout(), async {
+            self.inner
+                .admins
+                .find(doc! {"_id": {"$in": ids}})
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+        found.into_iter().map(AdminDoc::into_domain).collect()
+    }
+}

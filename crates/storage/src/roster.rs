@@ -1,0 +1,196 @@
+//! How both adapters write an organization's roster: one record (a redb value, a MongoDB
+//! document) with its members and invitations, ids as strings and roles by name.
+
+use chrono::{DateTime, Utc};
+use orgsvc_domain::errors::StoreError;
+use orgsvc_domain::{
+    AdminId, EmailAddress, Invitation, InvitationId, InvitationState, Member, OrganizationId, Role,
+    Roster,
+};
+use serde::{Deserialize, Serialize};
+
+fn corrupt(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unknown(anyhow::anyhow!("corrupt roster: {error}"))
+}
+
+fn id<T: std::str::FromStr<Err = uuid::Error>>(raw: &str) -> Result<T, StoreError> {
+    raw.parse().map_err(corrupt)
+}
+
+fn role(raw: &str) -> Result<Role, StoreError> {
+    Role::parse(raw).ok_or_else(|| corrupt(format!("unknown role {raw:?}")))
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RosterRecord {
+    pub version: i64,
+    pub members: Vec<MemberRecord>,
+    #[serde(default)]
+    pub invitations: Vec<InvitationRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemberRecord {
+    pub user_id: String,
+    pub role: String,
+    pub joined_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvitationRecord {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub secret_digest: String,
+    pub invited_by: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// `pending`, `accepted` or `revoked`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_by: Option<String>,
+}
+
+impl RosterRecord {
+    /// The record of `roster` as it is stored: at `version`.
+    pub fn from_domain(roster: &Roster, version: u64) -> Self {
+        Self {
+            version: i64::try_from(version).unwrap_or(i64::MAX),
+            members: roster
+                .members
+                .iter()
+                .map(|m| MemberRecord {
+                    user_id: m.user_id.to_string(),
+                    role: m.role.as_str().to_owned(),
+                    joined_at: m.joined_at,
+                })
+                .collect(),
+            invitations: roster
+                .invitations
+                .iter()
+                .map(InvitationRecord::from_domain)
+                .collect(),
+        }
+    }
+
+    /// Who is in it, as stored.
+    pub fn user_ids(&self) -> impl Iterator<Item = &str> {
+        self.members.iter().map(|m| m.user_id.as_str())
+    }
+
+    pub fn into_domain(self, organization_id: OrganizationId) -> Result<Roster, StoreError> {
+        Ok(Roster {
+            organization_id,
+            version: u64::try_from(self.version).map_err(corrupt)?,
+            members: self
+                .members
+                .into_iter()
+                .map(|m| {
+                    Ok(Member {
+                        user_id: id::<AdminId>(&m.user_id)?,
+                        role: role(&m.role)?,
+                        joined_at: m.joined_at,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
+            invitations: self
+                .invitations
+                .into_iter()
+                .map(InvitationRecord::into_domain)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+impl InvitationRecord {
+    fn from_domain(invitation: &Invitation) -> Self {
+        let (state, ended_at, accepted_by) = match &invitation.state {
+            InvitationState::Pending => ("pending", None, None),
+            InvitationState::Accepted { at, user_id } => {
+                ("accepted", Some(*at), Some(user_id.to_string()))
+            }
+            InvitationState::Revoked { at } => ("revoked", Some(*at), None),
+        };
+        Self {
+            id: invitation.id.to_string(),
+            email: invitation.email.as_str().to_owned(),
+            role: invitation.role.as_str().to_owned(),
+            secret_digest: invitation.secret_digest.clone(),
+            invited_by: invitation.invited_by.to_string(),
+            created_at: invitation.created_at,
+            expires_at: invitation.expires_at,
+            state: state.to_owned(),
+            ended_at,
+            accepted_by,
+        }
+    }
+
+    fn into_domain(self) -> Result<Invitation, StoreError> {
+        let ended = || {
+            self.ended_at
+                .ok_or_else(|| corrupt("an ended invitation without its time"))
+        };
+        let state = match self.state.as_str() {
+            "pending" => InvitationState::Pending,
+            "accepted" => InvitationState::Accepted {
+                at: ended()?,
+                user_id: id(self
+                    .accepted_by
+                    .as_deref()
+                    .ok_or_else(|| corrupt("an accepted invitation without its user"))?)?,
+            },
+            "revoked" => InvitationState::Revoked { at: ended()? },
+            other => return Err(corrupt(format!("unknown invitation state {other:?}"))),
+        };
+        Ok(Invitation {
+            id: id::<InvitationId>(&self.id)?,
+            email: EmailAddress::new(&self.email).map_err(corrupt)?,
+            role: role(&self.role)?,
+            secret_digest: self.secret_digest,
+            invited_by: id(&self.invited_by)?,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            state,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+
+    use super::*;
+
+    #[test]
+    fn a_roster_reads_back_as_written_in_every_invitation_state() {
+        let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let owner = AdminId::generate();
+        let mut roster = Roster::founded(OrganizationId::generate(), owner, at);
+        roster.version = 7;
+        for state in [
+            InvitationState::Pending,
+            InvitationState::Accepted {
+                at,
+                user_id: AdminId::generate(),
+            },
+            InvitationState::Revoked { at },
+        ] {
+            roster.invitations.push(Invitation {
+                id: InvitationId::generate(),
+                email: EmailAddress::new("a@b.co").unwrap(),
+                role: Role::Admin,
+                secret_digest: "ab".repeat(32),
+                invited_by: owner,
+                created_at: at,
+                expires_at: at,
+                state,
+            });
+        }
+        let record = RosterRecord::from_domain(&roster, roster.version);
+        let json = serde_json::to_vec(&record).unwrap();
+        let back: RosterRecord = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back.into_domain(roster.organization_id).unwrap(), roster);
+    }
+}
