@@ -14,13 +14,33 @@ use crate::helpers::{self, Backend, TestApp};
 
 const PASSWORD: &str = "fuzzing passphrase 1";
 
+/// An invitation works once: schemathesis replays the tokens and ids it sees in answers, and
+/// accepting, revoking or resending one that was used or revoked is 410 `invitation_gone` by
+/// design (not a schema-valid request refused).
+const CONFIG: &str = r#"
+[[operations]]
+include-path-regex = "^/(org/)?invitations/"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "410", "429"]
+
+# schemathesis 4.32's coverage phase fails on its own for this operation, every run, before
+# sending anything ("AST constructor recursion depth mismatch" describing a hypothesis lambda);
+# the examples and fuzzing phases still cover it.
+[[operations]]
+include-path = "/org/invitations/{id}/resend"
+phases.coverage.enabled = false
+"#;
+
 fn run(st: &PathBuf, app: &TestApp, token: &str, filter: &[&str]) -> (bool, String) {
     let seed = std::env::var("ORGSVC_FUZZ_SEED").unwrap_or_else(|_| "20261124".into());
     let examples = std::env::var("ORGSVC_FUZZ_EXAMPLES").unwrap_or_else(|_| "25".into());
     // schemathesis keeps a cache in its working directory; keep it out of the source tree.
     let scratch = tempfile::tempdir().expect("a scratch directory");
+    let config = scratch.path().join("schemathesis.toml");
+    std::fs::write(&config, CONFIG).expect("the configuration is written");
     let output = Command::new(st)
         .current_dir(scratch.path())
+        .arg("--config-file")
+        .arg(&config)
         .arg("run")
         .arg(app.url("/openapi.json"))
         .args(["--checks", "all"])

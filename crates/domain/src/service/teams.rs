@@ -443,11 +443,19 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
         authorize(caller, Permission::ManageMembers)?;
         let roster = self.roster(&caller.organization_id).await?;
         let now = self.clock.now();
-        let mut views: Vec<InvitationView> =
-            roster.invitations.iter().map(|i| view(i, now)).collect();
-        views.sort_by(|a, b| {
-            let pending = |v: &InvitationView| v.status != InvitationStatus::Pending;
-            (pending(a), b.invitation.created_at).cmp(&(pending(b), a.invitation.created_at))
+        // Newest first (the roster keeps them in the order they were made, so ties of one
+        // millisecond keep that order reversed), pending ones before the rest.
+        let mut views: Vec<InvitationView> = roster
+            .invitations
+            .iter()
+            .rev()
+            .map(|i| view(i, now))
+            .collect();
+        views.sort_by_key(|v| {
+            (
+                v.status != InvitationStatus::Pending,
+                std::cmp::Reverse(v.invitation.created_at),
+            )
         });
         Ok(views)
     }

@@ -108,6 +108,13 @@ pub fn apply(doc: &mut Value, dialect: Dialect) {
     ] {
         constrain(&mut schemas[body]["properties"]["email"], &email);
     }
+    // The original create takes both an email and a password; a signed-in one neither (absent,
+    // not null).
+    let create = &mut schemas["CreateOrganizationBody"];
+    create["dependentRequired"] = json!({"email": ["password"], "password": ["email"]});
+    for field in ["email", "password"] {
+        create["properties"][field]["type"] = json!("string");
+    }
     let value = json!({"anyOf": [
         {"type": "null"},
         {"type": "boolean"},
