@@ -481,6 +481,44 @@ async fn concurrent_accepts_of_one_invitation_have_exactly_one_winner(app: TestA
     assert_eq!(members.len(), 2, "{members:?}");
 }
 
+/// A store written by the version before rosters (tests/fixtures): its admin logs in as the
+/// owner, its documents are there, and the team endpoints work on it, after a restart too.
+#[tokio::test]
+async fn an_embedded_store_written_before_rosters_is_upgraded_in_place() {
+    use std::io::Read as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let packed = include_bytes!("../fixtures/embedded-before-rosters.redb.gz");
+    let mut store = Vec::new();
+    flate2::read::GzDecoder::new(&packed[..])
+        .read_to_end(&mut store)
+        .unwrap();
+    std::fs::write(dir.path().join("orgsvc.redb"), store).unwrap();
+    let settings =
+        crate::helpers::settings(dir.path(), crate::helpers::Backend::Embedded, "upgrade")
+            .expect("embedded always runs");
+    let mut app = TestApp::spawn_with(settings, dir).await;
+    for _ in 0..2 {
+        let (status, token) = app.login("old@old.co", PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{token}");
+        let owner = access_token(&token);
+        let documents = app.all_docs(&owner).await;
+        assert_eq!(documents.len(), 1);
+        assert_eq!(documents[0]["data"], json!({"kept": "across the upgrade"}));
+        let members = app.members(&owner).await;
+        assert_eq!(members.len(), 1);
+        assert_eq!(
+            (&members[0]["email"], &members[0]["role"]),
+            (&json!("old@old.co"), &json!("owner"))
+        );
+        app = app.restart().await;
+    }
+    let (_, token) = app.login("old@old.co", PASSWORD).await;
+    let owner = access_token(&token);
+    let (joined, _) = app.join(&owner, "new@old.co", "admin").await;
+    assert!(app.token_works(&joined).await);
+}
+
 on_both_backends!(
     invitations_are_accepted_once_by_new_and_existing_users,
     each_role_gets_exactly_what_the_permission_table_says,

@@ -129,6 +129,13 @@ impl<S> Cached<S> {
             self.admins.invalidate(admin);
         }
     }
+
+    /// Forgets an organization, its roster and every user: a change of members may remove
+    /// users, and which ones is the store's business.
+    fn forget_members(&self, organization: &OrganizationId) {
+        self.forget(organization, None);
+        self.admins.invalidate_all();
+    }
 }
 
 fn counted(cache: &'static str, hit: bool) {
@@ -243,9 +250,9 @@ impl<S: OrganizationStore> OrganizationStore for Cached<S> {
         &self,
         id: &OrganizationId,
     ) -> Result<(), DeleteOrganizationError> {
-        self.forget(id, None);
+        self.forget_members(id);
         let result = self.inner.delete_organization(id).await;
-        self.forget(id, None);
+        self.forget_members(id);
         result
     }
 
@@ -286,10 +293,11 @@ impl<S: MemberStore> MemberStore for Cached<S> {
         roster: &Roster,
         joining: Option<&Admin>,
     ) -> Result<(), SaveRosterError> {
-        // The organization too: it is shown with its first owner, who may change.
-        self.forget(&roster.organization_id, None);
+        // The organization too: it is shown with its first owner, who may change; and users,
+        // since whoever left may be gone (rare enough to forget them all).
+        self.forget_members(&roster.organization_id);
         let result = self.inner.save_roster(roster, joining).await;
-        self.forget(&roster.organization_id, None);
+        self.forget_members(&roster.organization_id);
         result
     }
 

@@ -211,7 +211,7 @@ pub fn apply_change(
         .map_err(db_err)?
         .insert(admin_id, records::to_bytes(&admin).as_slice())
         .map_err(db_err)?;
-    Ok(read_organization(txn, org_id)?.ok_or(UpdateOrganizationError::NotFound)?)
+    read_organization(txn, org_id)?.ok_or(UpdateOrganizationError::NotFound)
 }
 
 /// Raises an admin's token version; `false` when there is no such admin.

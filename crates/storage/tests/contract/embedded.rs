@@ -72,3 +72,83 @@ async fn audit_events_recorded_without_waiting_are_read_back_and_outlive_the_sto
         .unwrap();
     assert_eq!(read.len(), 400);
 }
+
+/// A file as the version before rosters wrote it (its tables and records, byte for byte in
+/// shape): one organization with its one admin. Opening it gives the organization its roster,
+/// the admin as owner, and does so once however often the file is opened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_written_before_rosters_gets_each_admin_as_owner_once() {
+    use orgsvc_domain::ports::{MemberStore, OrganizationStore};
+    use orgsvc_domain::{AdminId, Membership, OrganizationId, OrganizationName, Role};
+    use redb::{MultimapTableDefinition, TableDefinition};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orgsvc.redb");
+    let (organization, admin) = (OrganizationId::generate(), AdminId::generate());
+    let (org, adm) = (organization.as_uuid().as_u128(), admin.as_uuid().as_u128());
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        fn records(name: &str) -> TableDefinition<'_, u128, &'static [u8]> {
+            TableDefinition::new(name)
+        }
+        fn index(name: &str) -> TableDefinition<'_, &'static str, u128> {
+            TableDefinition::new(name)
+        }
+        let at = "2026-05-06T07:08:09Z";
+        // Ids are u128 numbers in these records (more than JSON values here can hold).
+        let organization_record = format!(
+            r#"{{"id":{org},"name":"Old Co","admin_id":{adm},"cluster":"embedded","database":"orgsvc","created_at":"{at}","updated_at":"{at}"}}"#
+        );
+        let admin_record = format!(
+            r#"{{"id":{adm},"organization_id":{org},"email":"old@old.co","password_hash":"$argon2id$old","created_at":"{at}","token_version":3}}"#
+        );
+        txn.open_table(records("master.organizations"))
+            .unwrap()
+            .insert(org, organization_record.as_bytes())
+            .unwrap();
+        txn.open_table(records("master.admins"))
+            .unwrap()
+            .insert(adm, admin_record.as_bytes())
+            .unwrap();
+        txn.open_table(index("master.organization_slugs"))
+            .unwrap()
+            .insert("old_co", org)
+            .unwrap();
+        txn.open_table(index("master.admin_emails"))
+            .unwrap()
+            .insert("old@old.co", adm)
+            .unwrap();
+        let admins: MultimapTableDefinition<u128, u128> =
+            MultimapTableDefinition::new("master.organization_admins");
+        txn.open_multimap_table(admins)
+            .unwrap()
+            .insert(org, adm)
+            .unwrap();
+        txn.open_table(records("org_old_co")).unwrap();
+        txn.commit().unwrap();
+    }
+    for _ in 0..2 {
+        let store = EmbeddedStore::open(&path).unwrap();
+        let roster = store.find_roster(&organization).await.unwrap().unwrap();
+        assert_eq!(roster.version, 0);
+        assert_eq!(roster.members.len(), 1);
+        assert_eq!(roster.role_of(&admin), Some(Role::Owner));
+        assert_eq!(
+            store.memberships_of(&admin).await.unwrap(),
+            [Membership {
+                organization_id: organization,
+                role: Role::Owner
+            }]
+        );
+        let name = OrganizationName::new("Old Co").unwrap();
+        let found = store
+            .find_organization_by_slug(name.slug())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.admin.email.as_str(), "old@old.co");
+        let user = store.find_admin_by_id(&admin).await.unwrap().unwrap();
+        assert_eq!(user.token_version, 3, "tokens issued before stay valid");
+    }
+}

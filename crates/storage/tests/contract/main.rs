@@ -37,6 +37,11 @@ macro_rules! all_contract_tests {
             credential_changes_and_revocation_raise_the_token_version,
             login_attempts_are_numbered_atomically_and_lock_until_a_time,
             audit_events_are_kept_per_organization_newest_first_and_outlive_it,
+            a_founder_owns_the_new_organization_and_may_found_another,
+            a_roster_is_written_only_at_the_version_it_was_read_at,
+            concurrent_roster_writes_from_one_read_have_exactly_one_winner,
+            users_are_removed_when_no_roster_lists_them_any_more,
+            an_organization_is_shown_with_its_longest_standing_owner,
         );
     };
 }

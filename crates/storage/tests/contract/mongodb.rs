@@ -77,3 +77,73 @@ async fn two_cluster_names_for_one_deployment_are_refused() {
     );
     MongoStore::connect(distinct).await.unwrap();
 }
+
+/// A master database as the version before rosters wrote it (an organization document naming
+/// its admin, the admin naming its organization): connecting gives the organization its
+/// roster with the admin as owner, once however often the store connects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_written_before_rosters_gets_each_admin_as_owner_once() {
+    use bson::doc;
+    use orgsvc_domain::ports::{MemberStore, OrganizationStore};
+    use orgsvc_domain::{AdminId, Membership, OrganizationId, OrganizationName, Role};
+
+    let test = "a_database_written_before_rosters_gets_each_admin_as_owner_once";
+    let Some(uri) = mongodb_or_skip(test) else {
+        return;
+    };
+    let settings = settings(uri);
+    let (organization, admin) = (OrganizationId::generate(), AdminId::generate());
+    let client = mongodb::Client::with_uri_str(uri).await.unwrap();
+    let master = client.database(&settings.master_database);
+    let at = bson::DateTime::from_millis(1_778_000_000_000);
+    master
+        .collection("organizations")
+        .insert_one(doc! {
+            "_id": organization.to_string(), "name": "Old Co", "slug": "old_co",
+            "admin_id": admin.to_string(),
+            "connection": {"cluster": "default", "database": &settings.tenant_database,
+                "collection": "org_old_co", "model": "collection"},
+            "created_at": at, "updated_at": at, "epoch": 1_i64,
+        })
+        .await
+        .unwrap();
+    master
+        .collection("admins")
+        .insert_one(doc! {
+            "_id": admin.to_string(), "organization_id": organization.to_string(),
+            "email": "old@old.co", "password_hash": "$argon2id$old", "created_at": at,
+            "token_version": 3_i64,
+        })
+        .await
+        .unwrap();
+    client
+        .database(&settings.tenant_database)
+        .create_collection("org_old_co")
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let store = MongoStore::connect(settings.clone()).await.unwrap();
+        let roster = store.find_roster(&organization).await.unwrap().unwrap();
+        assert_eq!(roster.version, 0);
+        assert_eq!(roster.members.len(), 1);
+        assert_eq!(roster.role_of(&admin), Some(Role::Owner));
+        assert_eq!(
+            store.memberships_of(&admin).await.unwrap(),
+            [Membership {
+                organization_id: organization,
+                role: Role::Owner
+            }]
+        );
+        let name = OrganizationName::new("Old Co").unwrap();
+        let found = store
+            .find_organization_by_slug(name.slug())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.admin.email.as_str(), "old@old.co");
+        let user = store.find_admin_by_id(&admin).await.unwrap().unwrap();
+        assert_eq!(user.token_version, 3);
+    }
+    let rosters = master.collection::<bson::Document>("rosters");
+    assert_eq!(rosters.count_documents(doc! {}).await.unwrap(), 1);
+}

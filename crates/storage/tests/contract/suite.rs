@@ -14,6 +14,10 @@ use serde_json::json;
 
 pub use orgsvc_domain::ports::Store;
 
+mod rosters;
+
+pub use rosters::*;
+
 async fn organization(store: &impl Store, name: &str, email: &str) -> (Organization, Admin) {
     let at = Utc.with_ymd_and_hms(2026, 5, 6, 7, 8, 9).unwrap();
     let id = OrganizationId::generate();

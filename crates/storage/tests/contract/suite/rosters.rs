@@ -1,0 +1,259 @@
+//! The member-store promises: rosters written only at the version read, founders, users
+//! created with a roster change, and users removed once no roster lists them.
+
+use chrono::{TimeZone, Utc};
+use orgsvc_domain::errors::{CreateOrganizationError, SaveRosterError};
+use orgsvc_domain::ports::{Founder, Store};
+use orgsvc_domain::{
+    Admin, AdminId, EmailAddress, Member, Membership, OrganizationId, PasswordHash, Role, Roster,
+};
+
+use super::{create, organization, slug};
+
+fn user(email: &str) -> Admin {
+    Admin {
+        id: AdminId::generate(),
+        email: EmailAddress::new(email).unwrap(),
+        password_hash: PasswordHash::from_phc(format!("$argon2id$fake${email}")),
+        created_at: Utc.with_ymd_and_hms(2026, 5, 6, 7, 8, 9).unwrap(),
+        token_version: 0,
+    }
+}
+
+fn with_member(mut roster: Roster, user: &AdminId, role: Role) -> Roster {
+    roster.members.push(Member {
+        user_id: *user,
+        role,
+        joined_at: Utc.with_ymd_and_hms(2026, 5, 7, 0, 0, 0).unwrap(),
+    });
+    roster
+}
+
+async fn roster(store: &impl Store, organization: &OrganizationId) -> Roster {
+    store
+        .find_roster(organization)
+        .await
+        .unwrap()
+        .expect("a roster")
+}
+
+/// Adds a new user to the organization through the store, as accepting an invitation does.
+async fn join(store: &impl Store, organization: &OrganizationId, email: &str, role: Role) -> Admin {
+    let joining = user(email);
+    let changed = with_member(roster(store, organization).await, &joining.id, role);
+    store.save_roster(&changed, Some(&joining)).await.unwrap();
+    joining
+}
+
+pub async fn a_founder_owns_the_new_organization_and_may_found_another(store: &impl Store) {
+    let acme = create(store, "Acme", "a@acme.io").await;
+    let founded = roster(store, &acme.id).await;
+    assert_eq!(founded.version, 0);
+    assert_eq!(founded.role_of(&acme.admin.id), Some(Role::Owner));
+    assert_eq!(founded.members.len(), 1);
+    assert!(founded.invitations.is_empty());
+
+    let (mut globex, _) = organization(store, "Globex", "a@acme.io").await;
+    globex.admin = acme.admin.clone();
+    store
+        .create_organization(&globex, Founder::Existing(&acme.admin.id))
+        .await
+        .unwrap();
+    let mut memberships = store.memberships_of(&acme.admin.id).await.unwrap();
+    memberships.sort_by_key(|m| m.organization_id == globex.id);
+    assert_eq!(
+        memberships,
+        [
+            Membership {
+                organization_id: acme.id,
+                role: Role::Owner
+            },
+            Membership {
+                organization_id: globex.id,
+                role: Role::Owner
+            },
+        ]
+    );
+    assert_eq!(
+        store.find_organization_by_id(&globex.id).await.unwrap(),
+        Some(globex)
+    );
+
+    // A founder who no longer exists founds nothing, and leaves nothing behind.
+    let (initech, _) = organization(store, "Initech", "x@initech.io").await;
+    let gone = AdminId::generate();
+    let err = store
+        .create_organization(&initech, Founder::Existing(&gone))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CreateOrganizationError::FounderGone),
+        "{err:?}"
+    );
+    assert_eq!(
+        store
+            .find_organization_by_slug(&slug("Initech"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.find_roster(&initech.id).await.unwrap(), None);
+    assert!(store.memberships_of(&gone).await.unwrap().is_empty());
+}
+
+pub async fn a_roster_is_written_only_at_the_version_it_was_read_at(store: &impl Store) {
+    let acme = create(store, "Acme", "a@acme.io").await;
+    let read = roster(store, &acme.id).await;
+    let joining = user("j@acme.io");
+    let changed = with_member(read.clone(), &joining.id, Role::Admin);
+    store.save_roster(&changed, Some(&joining)).await.unwrap();
+    let stored = roster(store, &acme.id).await;
+    assert_eq!(stored.version, read.version + 1);
+    assert_eq!(stored.members, changed.members);
+    assert_eq!(
+        store.find_admin_by_email(&joining.email).await.unwrap(),
+        Some(joining.clone())
+    );
+
+    // Written from the old read: refused, nothing changes, the would-be user is not created.
+    let late = user("late@acme.io");
+    let stale = with_member(read, &late.id, Role::Member);
+    let err = store.save_roster(&stale, Some(&late)).await.unwrap_err();
+    assert!(matches!(err, SaveRosterError::Conflict), "{err:?}");
+    assert_eq!(roster(store, &acme.id).await, stored);
+    assert_eq!(store.find_admin_by_email(&late.email).await.unwrap(), None);
+
+    // A joining user whose email is taken: refused, nothing written.
+    let twin = user("j@acme.io");
+    let err = store
+        .save_roster(
+            &with_member(stored.clone(), &twin.id, Role::Member),
+            Some(&twin),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SaveRosterError::EmailTaken { .. }), "{err:?}");
+    assert_eq!(roster(store, &acme.id).await, stored);
+
+    // The roster of an organization that does not exist cannot be written.
+    let mut orphan = stored.clone();
+    orphan.organization_id = OrganizationId::generate();
+    let err = store.save_roster(&orphan, None).await.unwrap_err();
+    assert!(matches!(err, SaveRosterError::Conflict), "{err:?}");
+    assert_eq!(
+        store.find_roster(&orphan.organization_id).await.unwrap(),
+        None
+    );
+}
+
+pub async fn concurrent_roster_writes_from_one_read_have_exactly_one_winner(store: &impl Store) {
+    let acme = create(store, "Acme", "a@acme.io").await;
+    let read = roster(store, &acme.id).await;
+    let attempts = (0..8).map(|i| {
+        let (store, read) = (store.clone(), read.clone());
+        tokio::spawn(async move {
+            let joining = user(&format!("r{i}@acme.io"));
+            let changed = with_member(read, &joining.id, Role::Member);
+            store.save_roster(&changed, Some(&joining)).await
+        })
+    });
+    let mut written = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(()) => written += 1,
+            Err(SaveRosterError::Conflict) => {}
+            Err(other) => panic!("unexpected error: {other:?}"),
+        }
+    }
+    assert_eq!(written, 1);
+    let stored = roster(store, &acme.id).await;
+    assert_eq!(stored.members.len(), 2);
+    // Only the winner's user exists.
+    let emails = (0..8).map(|i| EmailAddress::new(&format!("r{i}@acme.io")).unwrap());
+    let mut users = 0;
+    for email in emails {
+        users += usize::from(store.find_admin_by_email(&email).await.unwrap().is_some());
+    }
+    assert_eq!(users, 1);
+}
+
+pub async fn users_are_removed_when_no_roster_lists_them_any_more(store: &impl Store) {
+    let acme = create(store, "Acme", "a@acme.io").await;
+    let globex = create(store, "Globex", "g@globex.io").await;
+    let both = join(store, &acme.id, "both@x.io", Role::Member).await;
+    let changed = with_member(roster(store, &globex.id).await, &both.id, Role::Admin);
+    store.save_roster(&changed, None).await.unwrap();
+    let lone = join(store, &acme.id, "lone@x.io", Role::Member).await;
+
+    let mut without = roster(store, &acme.id).await;
+    without
+        .members
+        .retain(|m| m.user_id != both.id && m.user_id != lone.id);
+    store.save_roster(&without, None).await.unwrap();
+    assert_eq!(store.find_admin_by_id(&lone.id).await.unwrap(), None);
+    assert_eq!(store.find_admin_by_email(&lone.email).await.unwrap(), None);
+    assert_eq!(
+        store.find_admin_by_id(&both.id).await.unwrap(),
+        Some(both.clone())
+    );
+    assert_eq!(
+        store.memberships_of(&both.id).await.unwrap(),
+        [Membership {
+            organization_id: globex.id,
+            role: Role::Admin
+        }]
+    );
+
+    // Deleting Globex removes its lone owner and the user who was left only there.
+    store.delete_organization(&globex.id).await.unwrap();
+    assert_eq!(store.find_roster(&globex.id).await.unwrap(), None);
+    assert_eq!(store.find_admin_by_id(&both.id).await.unwrap(), None);
+    assert_eq!(
+        store.find_admin_by_id(&globex.admin.id).await.unwrap(),
+        None
+    );
+    assert!(store.memberships_of(&both.id).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .find_admin_by_id(&acme.admin.id)
+            .await
+            .unwrap()
+            .map(|a| a.id),
+        Some(acme.admin.id)
+    );
+    let found = store
+        .find_admins(&[acme.admin.id, both.id, lone.id])
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|a| a.id).collect::<Vec<_>>(),
+        [acme.admin.id]
+    );
+}
+
+pub async fn an_organization_is_shown_with_its_longest_standing_owner(store: &impl Store) {
+    let acme = create(store, "Acme", "a@acme.io").await;
+    let heir = join(store, &acme.id, "heir@acme.io", Role::Admin).await;
+    let mut handed = roster(store, &acme.id).await;
+    for member in &mut handed.members {
+        member.role = if member.user_id == heir.id {
+            Role::Owner
+        } else {
+            Role::Admin
+        };
+    }
+    store.save_roster(&handed, None).await.unwrap();
+    let shown = store
+        .find_organization_by_id(&acme.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(shown.admin.id, heir.id);
+    assert_eq!(shown.admin.email, heir.email);
+    let by_slug = store
+        .find_organization_by_slug(acme.slug())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_slug.admin.id, heir.id);
+}
