@@ -10,17 +10,19 @@ use crate::admin::{Admin, EmailAddress, Password, PasswordHash};
 use crate::audit::AuditEvent;
 use crate::document::{Document, DocumentBody};
 use crate::errors::{
-    CreateOrganizationError, DeleteOrganizationError, DocumentError, HashError, SaveRosterError,
-    StoreError, UpdateOrganizationError,
+    CreateOrganizationError, DeleteOrganizationError, DocumentError, HashError, StoreError,
+    UpdateOrganizationError,
 };
 use crate::ids::{AdminId, AuditEventId, DocumentId, OrganizationId};
-use crate::members::{Membership, Roster};
+use crate::members::Roster;
 use crate::organization::AdminSummary;
 use crate::organization::{Organization, Placement, Slug, TenancyModel};
 use crate::ports::{
-    Admission, AuditLog, Clock, Founder, IssuedToken, LoginAttempts, MemberStore,
-    OrganizationChange, OrganizationStore, PasswordHasher, Principal, TenantStore, TokenCodec,
+    Admission, AuditLog, Clock, Founder, IssuedToken, LoginAttempts, OrganizationChange,
+    OrganizationStore, PasswordHasher, Principal, TenantStore, TokenCodec,
 };
+
+mod members;
 
 #[derive(Default)]
 struct State {
@@ -275,69 +277,6 @@ impl OrganizationStore for FakeStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.state().map(|_| ())
-    }
-}
-
-impl MemberStore for FakeStore {
-    async fn find_roster(
-        &self,
-        organization: &OrganizationId,
-    ) -> Result<Option<Roster>, StoreError> {
-        Ok(self.state()?.rosters.get(organization).cloned())
-    }
-
-    async fn memberships_of(&self, user: &AdminId) -> Result<Vec<Membership>, StoreError> {
-        let state = self.state()?;
-        Ok(state
-            .rosters
-            .values()
-            .filter_map(|r| {
-                r.role_of(user).map(|role| Membership {
-                    organization_id: r.organization_id,
-                    role,
-                })
-            })
-            .collect())
-    }
-
-    async fn save_roster(
-        &self,
-        roster: &Roster,
-        joining: Option<&Admin>,
-    ) -> Result<(), SaveRosterError> {
-        let mut state = self.state()?;
-        let Some(stored) = state.rosters.get(&roster.organization_id) else {
-            return Err(SaveRosterError::Conflict);
-        };
-        if stored.version != roster.version {
-            return Err(SaveRosterError::Conflict);
-        }
-        let before = stored.clone();
-        if let Some(user) = joining {
-            if email_taken(&state, &user.email, None) {
-                return Err(SaveRosterError::EmailTaken {
-                    email: user.email.clone(),
-                });
-            }
-            state.admins.insert(user.id, user.clone());
-        }
-        let mut saved = roster.clone();
-        saved.version += 1;
-        state.rosters.insert(roster.organization_id, saved);
-        for member in before.members {
-            if belongs_nowhere(&state, &member.user_id) {
-                state.admins.remove(&member.user_id);
-            }
-        }
-        Ok(())
-    }
-
-    async fn find_admins(&self, ids: &[AdminId]) -> Result<Vec<Admin>, StoreError> {
-        let state = self.state()?;
-        Ok(ids
-            .iter()
-            .filter_map(|id| state.admins.get(id).cloned())
-            .collect())
     }
 }
 

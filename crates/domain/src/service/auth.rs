@@ -15,7 +15,9 @@ use crate::members::Membership;
 use crate::organization::OrganizationName;
 use crate::ports::{Admission, Clock, IssuedToken, PasswordHasher, Principal, Store, TokenCodec};
 use crate::service::audit::Subject;
-use crate::service::{AuthenticateError, LoginError, Service, StoreError, UpdateOrganizationError};
+use crate::service::{
+    AuthenticateError, LoginError, MemberError, Service, StoreError, UpdateOrganizationError,
+};
 
 /// When repeated wrong passwords lock an account, and for how long.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,6 +107,7 @@ macro_rules! from_refusal {
 from_refusal!(
     LoginError: wrong password => InvalidCredentials,
     UpdateOrganizationError: wrong password => CurrentPasswordRequired,
+    MemberError: wrong password => InvalidCredentials,
 );
 
 /// `Retry-After` for an attempt refused because the account's limit of attempts is in flight.

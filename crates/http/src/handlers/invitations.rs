@@ -1,6 +1,6 @@
 //! Invitations to join the caller's organization, and accepting one.
 
-use actix_web::http::header::{self, CacheDirective};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use orgsvc_domain::{OrgsvcApi, TeamApi};
 
@@ -10,6 +10,7 @@ use crate::dto::{
     JoinedResponse, OrganizationResponse,
 };
 use crate::extract::JsonBody;
+use crate::handlers::secret;
 use crate::origin::ClientOrigin;
 use crate::problem::{ApiError, Problem};
 
@@ -38,9 +39,7 @@ pub async fn invite<A: OrgsvcApi + TeamApi>(
 ) -> Result<HttpResponse, ApiError> {
     let (email, role) = body.0.try_into_domain()?;
     let issued = api.invite(&origin.0, &caller, email, role).await?;
-    Ok(HttpResponse::Created()
-        .insert_header(header::CacheControl(vec![CacheDirective::NoStore]))
-        .json(InvitationResponse::from(issued)))
+    Ok(secret(StatusCode::CREATED).json(InvitationResponse::from(issued)))
 }
 
 /// List invitations
@@ -118,9 +117,7 @@ pub async fn resend<A: OrgsvcApi + TeamApi>(
 ) -> Result<HttpResponse, ApiError> {
     let id = invitation_id(&path)?;
     let issued = api.resend_invitation(&origin.0, &caller, &id).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(header::CacheControl(vec![CacheDirective::NoStore]))
-        .json(InvitationResponse::from(issued)))
+    Ok(secret(StatusCode::OK).json(InvitationResponse::from(issued)))
 }
 
 /// Accept an invitation
@@ -153,13 +150,11 @@ pub async fn accept<A: OrgsvcApi + TeamApi>(
 ) -> Result<HttpResponse, ApiError> {
     let (token, password) = body.0.try_into_domain()?;
     let joined = api.accept_invitation(&origin.0, &token, password).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(header::CacheControl(vec![CacheDirective::NoStore]))
-        .json(JoinedResponse {
-            organization: OrganizationResponse::from(joined.organization),
-            role: joined.role.into(),
-            access_token: joined.token.access_token,
-            token_type: "Bearer",
-            expires_in: joined.token.expires_in_seconds,
-        }))
+    Ok(secret(StatusCode::OK).json(JoinedResponse {
+        organization: OrganizationResponse::from(joined.organization),
+        role: joined.role.into(),
+        access_token: joined.token.access_token,
+        token_type: "Bearer",
+        expires_in: joined.token.expires_in_seconds,
+    }))
 }

@@ -1,6 +1,6 @@
 //! The caller's organization's members, and switching to another of one's organizations.
 
-use actix_web::http::header::{self, CacheDirective};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use orgsvc_domain::{AdminId, OrgsvcApi, TeamApi};
 
@@ -10,6 +10,7 @@ use crate::dto::{
     TransferOwnershipBody,
 };
 use crate::extract::JsonBody;
+use crate::handlers::secret;
 use crate::origin::ClientOrigin;
 use crate::problem::{ApiError, Problem};
 
@@ -172,11 +173,9 @@ pub async fn switch<A: OrgsvcApi + TeamApi>(
 
 /// A bearer token, which no browser or proxy may keep.
 pub fn token_response(token: orgsvc_domain::IssuedToken) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header(header::CacheControl(vec![CacheDirective::NoStore]))
-        .json(TokenResponse {
-            access_token: token.access_token,
-            token_type: "Bearer",
-            expires_in: token.expires_in_seconds,
-        })
+    secret(StatusCode::OK).json(TokenResponse {
+        access_token: token.access_token,
+        token_type: "Bearer",
+        expires_in: token.expires_in_seconds,
+    })
 }

@@ -78,8 +78,7 @@ async fn audit_events_recorded_without_waiting_are_read_back_and_outlive_the_sto
 /// the admin as owner, and does so once however often the file is opened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_written_before_rosters_gets_each_admin_as_owner_once() {
-    use orgsvc_domain::ports::{MemberStore, OrganizationStore};
-    use orgsvc_domain::{AdminId, Membership, OrganizationId, OrganizationName, Role};
+    use orgsvc_domain::{AdminId, OrganizationId};
     use redb::{MultimapTableDefinition, TableDefinition};
 
     let dir = tempfile::tempdir().unwrap();
@@ -130,25 +129,6 @@ async fn a_file_written_before_rosters_gets_each_admin_as_owner_once() {
     }
     for _ in 0..2 {
         let store = EmbeddedStore::open(&path).unwrap();
-        let roster = store.find_roster(&organization).await.unwrap().unwrap();
-        assert_eq!(roster.version, 0);
-        assert_eq!(roster.members.len(), 1);
-        assert_eq!(roster.role_of(&admin), Some(Role::Owner));
-        assert_eq!(
-            store.memberships_of(&admin).await.unwrap(),
-            [Membership {
-                organization_id: organization,
-                role: Role::Owner
-            }]
-        );
-        let name = OrganizationName::new("Old Co").unwrap();
-        let found = store
-            .find_organization_by_slug(name.slug())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(found.admin.email.as_str(), "old@old.co");
-        let user = store.find_admin_by_id(&admin).await.unwrap().unwrap();
-        assert_eq!(user.token_version, 3, "tokens issued before stay valid");
+        suite::assert_migrated(&store, &organization, &admin).await;
     }
 }

@@ -84,8 +84,7 @@ async fn two_cluster_names_for_one_deployment_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_written_before_rosters_gets_each_admin_as_owner_once() {
     use bson::doc;
-    use orgsvc_domain::ports::{MemberStore, OrganizationStore};
-    use orgsvc_domain::{AdminId, Membership, OrganizationId, OrganizationName, Role};
+    use orgsvc_domain::{AdminId, OrganizationId};
 
     let test = "a_database_written_before_rosters_gets_each_admin_as_owner_once";
     let Some(uri) = mongodb_or_skip(test) else {
@@ -123,26 +122,7 @@ async fn a_database_written_before_rosters_gets_each_admin_as_owner_once() {
         .unwrap();
     for _ in 0..2 {
         let store = MongoStore::connect(settings.clone()).await.unwrap();
-        let roster = store.find_roster(&organization).await.unwrap().unwrap();
-        assert_eq!(roster.version, 0);
-        assert_eq!(roster.members.len(), 1);
-        assert_eq!(roster.role_of(&admin), Some(Role::Owner));
-        assert_eq!(
-            store.memberships_of(&admin).await.unwrap(),
-            [Membership {
-                organization_id: organization,
-                role: Role::Owner
-            }]
-        );
-        let name = OrganizationName::new("Old Co").unwrap();
-        let found = store
-            .find_organization_by_slug(name.slug())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(found.admin.email.as_str(), "old@old.co");
-        let user = store.find_admin_by_id(&admin).await.unwrap().unwrap();
-        assert_eq!(user.token_version, 3);
+        crate::suite::assert_migrated(&store, &organization, &admin).await;
     }
     let rosters = master.collection::<bson::Document>("rosters");
     assert_eq!(rosters.count_documents(doc! {}).await.unwrap(), 1);

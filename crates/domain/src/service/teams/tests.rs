@@ -2,8 +2,9 @@ use chrono::Duration;
 
 use crate::fakes::{FakeHasher, FakeStore, FakeTokens, FixedClock};
 use crate::{
-    AuditAction, CreateOrganization, EmailAddress, InvitationPolicy, InvitationStatus, MemberError,
-    OrganizationName, OrgsvcApi, Origin, Password, Principal, Role, RosterRule, Service, TeamApi,
+    AuditAction, CreateOrganization, EmailAddress, InvitationPolicy, InvitationStatus, Joined,
+    MemberError, OrganizationName, OrgsvcApi, Origin, Password, Principal, Role, RosterRule,
+    Service, TeamApi,
 };
 
 type TestService = Service<FakeStore, FakeHasher, FakeTokens, FixedClock>;
@@ -37,6 +38,22 @@ async fn owner_of_acme(service: &TestService) -> Principal {
         role: Role::Owner,
         token_version: 0,
     }
+}
+
+/// `owner` invites `email` as `role`; the invitee accepts as a new user.
+async fn invited_and_joined(
+    service: &TestService,
+    owner: &Principal,
+    email: &str,
+    role: Role,
+) -> Joined {
+    let origin = Origin::default();
+    let email = EmailAddress::new(email).unwrap();
+    let invited = service.invite(&origin, owner, email, role).await.unwrap();
+    service
+        .accept_invitation(&origin, &invited.token.expose(), password("a new password"))
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -101,19 +118,7 @@ async fn every_change_of_members_is_in_the_audit_log() {
     let service = at(&store, 0);
     let owner = owner_of_acme(&service).await;
     let origin = Origin::default();
-    let invited = service
-        .invite(
-            &origin,
-            &owner,
-            EmailAddress::new("m@acme.io").unwrap(),
-            Role::Member,
-        )
-        .await
-        .unwrap();
-    let joined = service
-        .accept_invitation(&origin, &invited.token.expose(), password("a new password"))
-        .await
-        .unwrap();
+    let joined = invited_and_joined(&service, &owner, "m@acme.io", Role::Member).await;
     let member = service.list_members(&owner).await.unwrap()[1].user_id;
     service
         .change_member_role(&origin, &owner, &member, Role::Admin)
@@ -149,19 +154,7 @@ async fn a_members_token_stops_working_when_its_role_changes() {
     let service = at(&store, 0);
     let owner = owner_of_acme(&service).await;
     let origin = Origin::default();
-    let invited = service
-        .invite(
-            &origin,
-            &owner,
-            EmailAddress::new("m@acme.io").unwrap(),
-            Role::Admin,
-        )
-        .await
-        .unwrap();
-    let joined = service
-        .accept_invitation(&origin, &invited.token.expose(), password("a new password"))
-        .await
-        .unwrap();
+    let joined = invited_and_joined(&service, &owner, "m@acme.io", Role::Admin).await;
     let principal = service
         .authenticate(&joined.token.access_token)
         .await

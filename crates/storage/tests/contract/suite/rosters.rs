@@ -257,3 +257,27 @@ pub async fn an_organization_is_shown_with_its_longest_standing_owner(store: &im
         .unwrap();
     assert_eq!(by_slug.admin.id, heir.id);
 }
+
+/// What a store opened on data of the version before rosters holds: "Old Co" with its one
+/// admin (`old@old.co`, token version 3) as its owner, in a roster written once.
+pub async fn assert_migrated(store: &impl Store, organization: &OrganizationId, admin: &AdminId) {
+    let roster = roster(store, organization).await;
+    assert_eq!(roster.version, 0);
+    assert_eq!(roster.members.len(), 1);
+    assert_eq!(roster.role_of(admin), Some(Role::Owner));
+    assert_eq!(
+        store.memberships_of(admin).await.unwrap(),
+        [Membership {
+            organization_id: *organization,
+            role: Role::Owner
+        }]
+    );
+    let found = store
+        .find_organization_by_slug(&slug("Old Co"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.admin.email.as_str(), "old@old.co");
+    let user = store.find_admin_by_id(admin).await.unwrap().unwrap();
+    assert_eq!(user.token_version, 3, "tokens issued before stay valid");
+}

@@ -1,0 +1,86 @@
+//! The member-store port on the embedded store: each call one redb transaction (see `rosters`).
+
+use orgsvc_domain::errors::{SaveRosterError, StoreError};
+use orgsvc_domain::ports::MemberStore;
+use orgsvc_domain::{Admin, AdminId, Membership, OrganizationId, Roster};
+use redb::ReadableTable as _;
+
+use super::records::{self, AdminRecord};
+use super::tables::{self, ADMINS, ADMIN_EMAILS};
+use super::{db_err, rosters, EmbeddedStore};
+use crate::roster::RosterRecord;
+
+impl MemberStore for EmbeddedStore {
+    async fn find_roster(
+        &self,
+        organization: &OrganizationId,
+    ) -> Result<Option<Roster>, StoreError> {
+        let id = organization.as_uuid().as_u128();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            rosters::read_roster(&txn, id)
+        })
+        .await
+    }
+
+    async fn memberships_of(&self, user: &AdminId) -> Result<Vec<Membership>, StoreError> {
+        let id = user.as_uuid().as_u128();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            rosters::memberships(&txn, id)
+        })
+        .await
+    }
+
+    async fn save_roster(
+        &self,
+        roster: &Roster,
+        joining: Option<&Admin>,
+    ) -> Result<(), SaveRosterError> {
+        let organization = roster.organization_id.as_uuid().as_u128();
+        let expected = roster.version;
+        let record = RosterRecord::from_domain(roster, expected + 1);
+        let joining = joining.map(AdminRecord::from_domain);
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(db_err)?;
+            let Some(before) = rosters::roster_record(&txn, organization)? else {
+                return Err(SaveRosterError::Conflict);
+            };
+            if u64::try_from(before.version).ok() != Some(expected) {
+                return Err(SaveRosterError::Conflict);
+            }
+            if let Some(user) = &joining {
+                let mut emails = txn.open_table(ADMIN_EMAILS).map_err(db_err)?;
+                if emails.get(user.email.as_str()).map_err(db_err)?.is_some() {
+                    return Err(SaveRosterError::EmailTaken {
+                        email: user.email()?,
+                    });
+                }
+                emails
+                    .insert(user.email.as_str(), user.id)
+                    .map_err(db_err)?;
+                txn.open_table(ADMINS)
+                    .map_err(db_err)?
+                    .insert(user.id, records::to_bytes(user).as_slice())
+                    .map_err(db_err)?;
+            }
+            rosters::write_roster(&txn, organization, &record, Some(&before))?;
+            txn.commit().map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_admins(&self, ids: &[AdminId]) -> Result<Vec<Admin>, StoreError> {
+        let ids: Vec<u128> = ids.iter().map(|id| id.as_uuid().as_u128()).collect();
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            let mut found = Vec::with_capacity(ids.len());
+            for id in ids {
+                found.extend(tables::read_admin(&txn, id)?);
+            }
+            Ok(found)
+        })
+        .await
+    }
+}
