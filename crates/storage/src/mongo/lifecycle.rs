@@ -201,11 +201,19 @@ impl MongoStore {
         if outcome.is_err() {
             // Undone before the answer when the database lets us; otherwise as soon as it
             // answers again. Either way the organization was never visible.
+            let id = record.id.clone();
             if let Err(undo) = self
                 .drive(record, Live::default(), Some(self.request_wait()))
                 .await
             {
                 tracing::warn!(error = ?undo, "undoing a failed create failed; recovery will");
+            }
+            // Recovery may have undone it already, while this create was still writing its
+            // roster and user after the record was gone: nothing points at those any more.
+            if matches!(self.current(&id).await, Ok(None)) {
+                if let Err(e) = self.remove_members(&id).await {
+                    tracing::warn!(error = ?e, "removing a failed create's roster failed");
+                }
             }
         }
         outcome

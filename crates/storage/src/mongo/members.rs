@@ -8,6 +8,8 @@
 //! members who left are removed as users after it, only when no roster lists them; a crash in
 //! between leaves a user no roster lists, whom logins treat as absent.
 
+use std::collections::BTreeSet;
+
 use bson::{doc, Document as BsonDocument};
 use futures_util::TryStreamExt as _;
 use orgsvc_domain::errors::{SaveRosterError, StoreError};
@@ -16,7 +18,7 @@ use orgsvc_domain::{Admin, AdminId, Membership, OrganizationId, Roster};
 use serde::{Deserialize, Serialize};
 
 use super::errors::{timed, DbError};
-use super::records::{AdminDoc, OrganizationDoc};
+use super::records::{AdminDoc, Operation, OrganizationDoc};
 use super::MongoStore;
 use crate::roster::RosterRecord;
 
@@ -118,7 +120,7 @@ impl MongoStore {
     /// its owner. Idempotent (a roster's `_id` is its organization's); returns how many.
     pub(super) async fn migrate_rosters(&self) -> Result<usize, StoreError> {
         let limit = self.op_timeout();
-        let having: Vec<String> = timed(limit, async {
+        let having: BTreeSet<String> = timed(limit, async {
             self.inner
                 .rosters
                 .clone_with_type::<BsonDocument>()
@@ -132,7 +134,6 @@ impl MongoStore {
         .into_iter()
         .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
         .collect();
-        let having: std::collections::BTreeSet<String> = having.into_iter().collect();
         let organizations: Vec<OrganizationDoc> = timed(limit, async {
             self.inner
                 .organizations
@@ -142,8 +143,20 @@ impl MongoStore {
                 .await
         })
         .await?;
+        // An organization being created writes its roster itself; one being deleted may have
+        // had it removed already, and it must not come back.
+        let settled = |o: &OrganizationDoc| {
+            !matches!(
+                o.intent.as_ref().map(|i| &i.operation),
+                Some(Operation::Create | Operation::Delete)
+            )
+        };
         let mut migrated = 0;
-        for organization in organizations.iter().filter(|o| !having.contains(&o.id)) {
+        for organization in organizations
+            .iter()
+            .filter(|o| settled(o))
+            .filter(|o| !having.contains(&o.id))
+        {
             let parse = |e: uuid::Error| StoreError::Unknown(anyhow::anyhow!("corrupt id: {e}"));
             let roster = Roster::founded(
                 organization.id.parse().map_err(parse)?,
@@ -151,7 +164,27 @@ impl MongoStore {
                 organization.created_at.to_chrono(),
             );
             self.insert_roster(&roster).await?;
-            migrated += 1;
+            // A delete that began after the list was read may have removed the roster before
+            // this insert: seen now, so the roster goes again (a delete beginning after this
+            // read removes it itself).
+            let now = timed(
+                limit,
+                self.inner
+                    .organizations
+                    .find_one(doc! {"_id": &organization.id}),
+            )
+            .await?;
+            if now.as_ref().is_some_and(settled) {
+                migrated += 1;
+            } else {
+                timed(
+                    limit,
+                    self.inner
+                        .rosters
+                        .delete_one(doc! {"_id": &organization.id, "version": 0_i64}),
+                )
+                .await?;
+            }
         }
         Ok(migrated)
     }
