@@ -171,6 +171,17 @@ pub trait MemberStore: Clone + Send + Sync + 'static {
         organization: &OrganizationId,
     ) -> impl Future<Output = Result<Option<Roster>, StoreError>> + Send;
 
+    /// `user`'s role in `organization` (what every authenticated request checks): the role its
+    /// roster gives them, `None` when it lists them not or the organization does not exist.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn role_in(
+        &self,
+        organization: &OrganizationId,
+        user: &AdminId,
+    ) -> impl Future<Output = Result<Option<Role>, StoreError>> + Send;
+
     /// Every organization `user` belongs to, with the role held there.
     ///
     /// # Errors

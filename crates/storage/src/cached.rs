@@ -30,7 +30,7 @@ use orgsvc_domain::ports::{
 };
 use orgsvc_domain::{
     Admin, AdminId, AuditEvent, AuditEventId, Document, DocumentId, EmailAddress, Membership,
-    Organization, OrganizationId, Placement, Roster, Slug,
+    Organization, OrganizationId, Placement, Role, Roster, Slug,
 };
 
 /// Entries per map at most (an organization record is well under a kilobyte).
@@ -45,7 +45,8 @@ pub struct Cached<S> {
     admins: Cache<AdminId, Admin>,
     /// Who belongs to each organization: every authenticated request checks its caller's
     /// membership and role here.
-    rosters: Cache<OrganizationId, Roster>,
+    /// Shared, not copied, by the membership checks (a roster may hold a thousand members).
+    rosters: Cache<OrganizationId, Arc<Roster>>,
     /// Raised by every invalidation. A reader that missed keeps what it read only if no
     /// invalidation happened meanwhile, so a slow read of the old state cannot outlive this
     /// instance's own change in the cache.
@@ -265,22 +266,45 @@ impl<S: OrganizationStore> OrganizationStore for Cached<S> {
     }
 }
 
-impl<S: MemberStore> MemberStore for Cached<S> {
-    async fn find_roster(
+impl<S: MemberStore> Cached<S> {
+    async fn roster(
         &self,
         organization: &OrganizationId,
-    ) -> Result<Option<Roster>, StoreError> {
+    ) -> Result<Option<Arc<Roster>>, StoreError> {
         if let Some(roster) = self.rosters.get(organization) {
             counted("roster", true);
             return Ok(Some(roster));
         }
         counted("roster", false);
         let generation = self.generation();
-        let found = self.inner.find_roster(organization).await?;
+        let found = self.inner.find_roster(organization).await?.map(Arc::new);
         if let Some(roster) = found.as_ref().filter(|_| self.unchanged_since(generation)) {
-            self.rosters.insert(*organization, roster.clone());
+            self.rosters.insert(*organization, Arc::clone(roster));
         }
         Ok(found)
+    }
+}
+
+impl<S: MemberStore> MemberStore for Cached<S> {
+    async fn find_roster(
+        &self,
+        organization: &OrganizationId,
+    ) -> Result<Option<Roster>, StoreError> {
+        Ok(self
+            .roster(organization)
+            .await?
+            .map(|roster| Roster::clone(&roster)))
+    }
+
+    async fn role_in(
+        &self,
+        organization: &OrganizationId,
+        user: &AdminId,
+    ) -> Result<Option<Role>, StoreError> {
+        Ok(self
+            .roster(organization)
+            .await?
+            .and_then(|roster| roster.role_of(user)))
     }
 
     async fn memberships_of(&self, user: &AdminId) -> Result<Vec<Membership>, StoreError> {

@@ -20,7 +20,7 @@ use orgsvc_domain::ports::{
 };
 use orgsvc_domain::{
     Admin, AdminId, AuditEvent, AuditEventId, Document, DocumentId, EmailAddress, Membership,
-    Organization, OrganizationId, Placement, Roster, Slug,
+    Organization, OrganizationId, Placement, Role, Roster, Slug,
 };
 
 /// `inner` with every call measured under the label `backend`.
@@ -161,6 +161,15 @@ impl<S: MemberStore> MemberStore for Instrumented<S> {
         organization: &OrganizationId,
     ) -> Result<Option<Roster>, StoreError> {
         self.measure("find_roster", self.inner.find_roster(organization))
+            .await
+    }
+
+    async fn role_in(
+        &self,
+        organization: &OrganizationId,
+        user: &AdminId,
+    ) -> Result<Option<Role>, StoreError> {
+        self.measure("role_in", self.inner.role_in(organization, user))
             .await
     }
 

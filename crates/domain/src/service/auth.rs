@@ -327,9 +327,8 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         };
         let role = self
             .store
-            .find_roster(&principal.organization_id)
-            .await?
-            .and_then(|roster| roster.role_of(&admin.id));
+            .role_in(&principal.organization_id, &admin.id)
+            .await?;
         match role {
             Some(role)
                 if principal_of(

@@ -14,7 +14,7 @@ use bson::{doc, Document as BsonDocument};
 use futures_util::TryStreamExt as _;
 use orgsvc_domain::errors::{SaveRosterError, StoreError};
 use orgsvc_domain::ports::MemberStore;
-use orgsvc_domain::{Admin, AdminId, Membership, OrganizationId, Roster};
+use orgsvc_domain::{Admin, AdminId, Membership, OrganizationId, Role, Roster};
 use serde::{Deserialize, Serialize};
 
 use super::errors::{timed, DbError};
@@ -88,13 +88,22 @@ impl MongoStore {
         organization: &str,
         users: impl IntoIterator<Item = &'a str>,
     ) -> Result<(), StoreError> {
+        let limit = self.op_timeout();
         for user in users {
-            if !self.listed_elsewhere(user, organization).await? {
-                timed(
-                    self.op_timeout(),
-                    self.inner.admins.delete_one(doc! {"_id": user}),
-                )
-                .await?;
+            if self.listed_elsewhere(user, organization).await? {
+                continue;
+            }
+            let removed = timed(
+                limit,
+                self.inner.admins.find_one_and_delete(doc! {"_id": user}),
+            )
+            .await?;
+            // An acceptance elsewhere may have listed the user between the check and the
+            // delete: then the user stays (put back as it was).
+            if let Some(removed) = removed {
+                if self.listed_elsewhere(user, organization).await? {
+                    timed(limit, self.inner.admins.insert_one(&removed)).await?;
+                }
             }
         }
         Ok(())
@@ -200,6 +209,17 @@ impl MemberStore for MongoStore {
             .await?
             .map(RosterDoc::into_domain)
             .transpose()
+    }
+
+    async fn role_in(
+        &self,
+        organization: &OrganizationId,
+        user: &AdminId,
+    ) -> Result<Option<Role>, StoreError> {
+        Ok(self
+            .find_roster(organization)
+            .await?
+            .and_then(|roster| roster.role_of(user)))
     }
 
     async fn memberships_of(&self, user: &AdminId) -> Result<Vec<Membership>, StoreError> {

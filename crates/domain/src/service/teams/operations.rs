@@ -346,9 +346,8 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
             .ok_or(MemberError::NotAMember)?;
         let role = self
             .store
-            .find_roster(&organization.id)
+            .role_in(&organization.id, &caller.admin_id)
             .await?
-            .and_then(|roster| roster.role_of(&caller.admin_id))
             .ok_or(MemberError::NotAMember)?;
         let user = self
             .store

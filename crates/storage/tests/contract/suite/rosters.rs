@@ -52,6 +52,14 @@ pub async fn a_founder_owns_the_new_organization_and_may_found_another(store: &i
     assert_eq!(founded.role_of(&acme.admin.id), Some(Role::Owner));
     assert_eq!(founded.members.len(), 1);
     assert!(founded.invitations.is_empty());
+    let role_in =
+        |organization, user| async move { store.role_in(&organization, &user).await.unwrap() };
+    assert_eq!(role_in(acme.id, acme.admin.id).await, Some(Role::Owner));
+    assert_eq!(role_in(acme.id, AdminId::generate()).await, None);
+    assert_eq!(
+        role_in(OrganizationId::generate(), acme.admin.id).await,
+        None
+    );
 
     let (mut globex, _) = organization(store, "Globex", "a@acme.io").await;
     globex.admin = acme.admin.clone();
@@ -189,7 +197,12 @@ pub async fn users_are_removed_when_no_roster_lists_them_any_more(store: &impl S
     without
         .members
         .retain(|m| m.user_id != both.id && m.user_id != lone.id);
+    assert_eq!(
+        store.role_in(&acme.id, &lone.id).await.unwrap(),
+        Some(Role::Member)
+    );
     store.save_roster(&without, None).await.unwrap();
+    assert_eq!(store.role_in(&acme.id, &lone.id).await.unwrap(), None);
     assert_eq!(store.find_admin_by_id(&lone.id).await.unwrap(), None);
     assert_eq!(store.find_admin_by_email(&lone.email).await.unwrap(), None);
     assert_eq!(
