@@ -104,6 +104,19 @@ pub fn configure<A: OrgsvcApi + TeamApi>(
                     .route(web::post().to(admin::login::<A>)),
             )
             .service(resource("/admin/logout", "POST").route(web::post().to(admin::logout::<A>)))
+            .service(
+                resource("/org/documents", "GET, HEAD, POST")
+                    .route(web::post().to(documents::insert::<A>))
+                    .route(get().to(documents::list::<A>)),
+            )
+            .service(
+                resource("/org/documents/{id}", "GET, HEAD, PUT, DELETE")
+                    .route(get().to(documents::get::<A>))
+                    .route(web::put().to(documents::replace::<A>))
+                    .route(web::delete().to(documents::delete::<A>)),
+            )
+            // After the document routes: a path is matched against each pattern in turn, and
+            // the document routes carry nearly all the traffic.
             .service(resource("/admin/switch", "POST").route(web::post().to(members::switch::<A>)))
             .service(resource("/org/members", "GET, HEAD").route(get().to(members::list::<A>)))
             .service(
@@ -133,17 +146,6 @@ pub fn configure<A: OrgsvcApi + TeamApi>(
                 resource("/invitations/accept", "POST")
                     .wrap(from_fn(throttle::per_ip_limit))
                     .route(web::post().to(invitations::accept::<A>)),
-            )
-            .service(
-                resource("/org/documents", "GET, HEAD, POST")
-                    .route(web::post().to(documents::insert::<A>))
-                    .route(get().to(documents::list::<A>)),
-            )
-            .service(
-                resource("/org/documents/{id}", "GET, HEAD, PUT, DELETE")
-                    .route(get().to(documents::get::<A>))
-                    .route(web::put().to(documents::replace::<A>))
-                    .route(web::delete().to(documents::delete::<A>)),
             )
             .service(resource("/.well-known/jwks.json", "GET, HEAD").route(get().to(keys::jwks)))
             .service(resource("/health", "GET, HEAD").route(get().to(health::health)))
