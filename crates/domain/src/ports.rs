@@ -172,7 +172,8 @@ pub trait MemberStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Roster>, StoreError>> + Send;
 
     /// `user`'s role in `organization` (what every authenticated request checks): the role its
-    /// roster gives them, `None` when it lists them not or the organization does not exist.
+    /// roster gives them, `None` when it lists them not or the organization does not exist. By
+    /// default read from [`Self::find_roster`]; a cache answers it without copying the roster.
     ///
     /// # Errors
     /// [`StoreError`] only.
@@ -180,7 +181,14 @@ pub trait MemberStore: Clone + Send + Sync + 'static {
         &self,
         organization: &OrganizationId,
         user: &AdminId,
-    ) -> impl Future<Output = Result<Option<Role>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<Role>, StoreError>> + Send {
+        async move {
+            Ok(self
+                .find_roster(organization)
+                .await?
+                .and_then(|roster| roster.role_of(user)))
+        }
+    }
 
     /// Every organization `user` belongs to, with the role held there.
     ///

@@ -6,7 +6,6 @@ use crate::errors::{SaveRosterError, StoreError};
 use crate::ids::{AdminId, OrganizationId};
 use crate::members::{Membership, Roster};
 use crate::ports::MemberStore;
-use crate::roles::Role;
 
 impl MemberStore for FakeStore {
     async fn find_roster(
@@ -14,17 +13,6 @@ impl MemberStore for FakeStore {
         organization: &OrganizationId,
     ) -> Result<Option<Roster>, StoreError> {
         Ok(self.state()?.rosters.get(organization).cloned())
-    }
-
-    async fn role_in(
-        &self,
-        organization: &OrganizationId,
-        user: &AdminId,
-    ) -> Result<Option<Role>, StoreError> {
-        Ok(self
-            .find_roster(organization)
-            .await?
-            .and_then(|roster| roster.role_of(user)))
     }
 
     async fn memberships_of(&self, user: &AdminId) -> Result<Vec<Membership>, StoreError> {

@@ -2,7 +2,7 @@
 
 use orgsvc_domain::errors::{SaveRosterError, StoreError};
 use orgsvc_domain::ports::MemberStore;
-use orgsvc_domain::{Admin, AdminId, Membership, OrganizationId, Role, Roster};
+use orgsvc_domain::{Admin, AdminId, Membership, OrganizationId, Roster};
 use redb::ReadableTable as _;
 
 use super::records::{self, AdminRecord};
@@ -21,17 +21,6 @@ impl MemberStore for EmbeddedStore {
             rosters::read_roster(&txn, id)
         })
         .await
-    }
-
-    async fn role_in(
-        &self,
-        organization: &OrganizationId,
-        user: &AdminId,
-    ) -> Result<Option<Role>, StoreError> {
-        Ok(self
-            .find_roster(organization)
-            .await?
-            .and_then(|roster| roster.role_of(user)))
     }
 
     async fn memberships_of(&self, user: &AdminId) -> Result<Vec<Membership>, StoreError> {

@@ -14,7 +14,7 @@ use bson::{doc, Document as BsonDocument};
 use futures_util::TryStreamExt as _;
 use orgsvc_domain::errors::{SaveRosterError, StoreError};
 use orgsvc_domain::ports::MemberStore;
-use orgsvc_domain::{Admin, AdminId, Membership, OrganizationId, Role, Roster};
+use orgsvc_domain::{Admin, AdminId, Membership, OrganizationId, Roster};
 use serde::{Deserialize, Serialize};
 
 use super::errors::{timed, DbError};
@@ -209,17 +209,6 @@ impl MemberStore for MongoStore {
             .await?
             .map(RosterDoc::into_domain)
             .transpose()
-    }
-
-    async fn role_in(
-        &self,
-        organization: &OrganizationId,
-        user: &AdminId,
-    ) -> Result<Option<Role>, StoreError> {
-        Ok(self
-            .find_roster(organization)
-            .await?
-            .and_then(|roster| roster.role_of(user)))
     }
 
     async fn memberships_of(&self, user: &AdminId) -> Result<Vec<Membership>, StoreError> {
