@@ -18,7 +18,7 @@ use super::claims::BeginError;
 use super::errors::{timed, DbError};
 use super::executor::{busy, Ended, Live};
 use super::machine::found_by_slug;
-use super::records::{AdminChange, AdminDoc, Intent, Location, Operation, OrganizationDoc, Phase};
+use super::records::{AdminChange, Intent, Location, Operation, OrganizationDoc, Phase};
 use super::tenancy::renamed;
 use super::MongoStore;
 
@@ -167,20 +167,13 @@ impl MongoStore {
             let roster = Roster::founded(organization.id, *founder.id(), organization.created_at);
             self.insert_roster(&roster).await?;
             match founder {
-                Founder::New(admin) => match timed(
-                    self.op_timeout(),
-                    self.inner.admins.insert_one(AdminDoc::from_domain(admin)),
-                )
-                .await
-                {
-                    Ok(_) => {}
-                    Err(DbError::Duplicate) => {
+                Founder::New(admin) => {
+                    if !self.insert_user(admin).await? {
                         return Err(CreateOrganizationError::EmailTaken {
                             email: admin.email.clone(),
-                        })
+                        });
                     }
-                    Err(e) => return Err(StoreError::from(e).into()),
-                },
+                }
                 Founder::Existing(id) => {
                     let found = timed(
                         self.op_timeout(),

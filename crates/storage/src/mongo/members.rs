@@ -6,7 +6,8 @@
 //! whose roster lists them (index `members.user_id`). Users created by a change (someone
 //! accepting an invitation) are inserted before the roster that lists them is written, and
 //! members who left are removed as users after it, only when no roster lists them; a crash in
-//! between leaves a user no roster lists, whom logins treat as absent.
+//! between leaves a user no roster lists, whom logins treat as absent, and whose email a new
+//! user takes over once it is older than [`UNLISTED_GRACE`].
 
 use std::collections::BTreeSet;
 
@@ -45,7 +46,60 @@ fn to_bson<T: Serialize>(value: &T) -> Result<bson::Bson, StoreError> {
     bson::to_bson(value).map_err(|e| StoreError::Unknown(e.into()))
 }
 
+/// How long a user no roster lists is left alone before its email may be taken over: far longer
+/// than any create or acceptance takes between writing a user and the roster that lists it, so
+/// only what an interrupted change left behind is reclaimed.
+const UNLISTED_GRACE: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
 impl MongoStore {
+    /// Inserts `user`; `false` when its email is taken. A holder of the email that no roster
+    /// lists and that is older than [`UNLISTED_GRACE`] was left by an interrupted change (see
+    /// the module's documentation) and gives the email up.
+    pub(super) async fn insert_user(&self, user: &Admin) -> Result<bool, StoreError> {
+        let limit = self.op_timeout();
+        for _ in 0..2 {
+            match timed(
+                limit,
+                self.inner.admins.insert_one(AdminDoc::from_domain(user)),
+            )
+            .await
+            {
+                Ok(_) => return Ok(true),
+                Err(DbError::Duplicate) => {
+                    if !self.reclaim_email(user.email.as_str()).await? {
+                        return Ok(false);
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(false)
+    }
+
+    /// Removes the holder of `email` if it is a leftover; whether the email may be tried again.
+    async fn reclaim_email(&self, email: &str) -> Result<bool, StoreError> {
+        let limit = self.op_timeout();
+        let Some(holder) = timed(limit, self.inner.admins.find_one(doc! {"email": email})).await?
+        else {
+            return Ok(true);
+        };
+        let grace = i64::try_from(UNLISTED_GRACE.as_millis()).unwrap_or(i64::MAX);
+        let recent =
+            holder.created_at.timestamp_millis() > bson::DateTime::now().timestamp_millis() - grace;
+        if recent || self.listed_elsewhere(&holder.id, "").await? {
+            return Ok(false);
+        }
+        tracing::warn!(user = %holder.id, "removing a user no organization lists, left by an interrupted change, to reuse its email");
+        timed(
+            limit,
+            self.inner
+                .admins
+                .delete_one(doc! {"_id": &holder.id, "email": email}),
+        )
+        .await?;
+        Ok(true)
+    }
+
     pub(super) async fn roster_doc(
         &self,
         organization: &str,
@@ -248,19 +302,10 @@ impl MemberStore for MongoStore {
             _ => return Err(SaveRosterError::Conflict),
         };
         if let Some(user) = joining {
-            match timed(
-                self.op_timeout(),
-                self.inner.admins.insert_one(AdminDoc::from_domain(user)),
-            )
-            .await
-            {
-                Ok(_) => {}
-                Err(DbError::Duplicate) => {
-                    return Err(SaveRosterError::EmailTaken {
-                        email: user.email.clone(),
-                    })
-                }
-                Err(e) => return Err(StoreError::from(e).into()),
+            if !self.insert_user(user).await? {
+                return Err(SaveRosterError::EmailTaken {
+                    email: user.email.clone(),
+                });
             }
         }
         let record = RosterRecord::from_domain(roster, roster.version + 1);

@@ -127,3 +127,64 @@ async fn a_database_written_before_rosters_gets_each_admin_as_owner_once() {
     let rosters = master.collection::<bson::Document>("rosters");
     assert_eq!(rosters.count_documents(doc! {}).await.unwrap(), 1);
 }
+
+/// A user no roster lists (what a crash between a user's write and its roster's leaves) keeps
+/// its email while it could still be an acceptance in flight, and gives it up after that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_held_by_a_user_no_roster_lists_is_taken_over_once_old_enough() {
+    use bson::doc;
+    use orgsvc_domain::errors::CreateOrganizationError;
+    use orgsvc_domain::ports::{Founder, OrganizationStore};
+
+    let test = "an_email_held_by_a_user_no_roster_lists_is_taken_over_once_old_enough";
+    let Some(uri) = mongodb_or_skip(test) else {
+        return;
+    };
+    let settings = settings(uri);
+    let store = MongoStore::connect(settings.clone()).await.unwrap();
+    let client = mongodb::Client::with_uri_str(uri).await.unwrap();
+    let admins = client
+        .database(&settings.master_database)
+        .collection::<bson::Document>("admins");
+    let leftover = |email: &str, age_minutes: i64| {
+        let at = bson::DateTime::from_millis(
+            bson::DateTime::now().timestamp_millis() - age_minutes * 60_000,
+        );
+        doc! {"_id": uuid::Uuid::new_v4().to_string(), "email": email,
+        "password_hash": "$argon2id$left", "created_at": at, "token_version": 0_i64}
+    };
+    admins
+        .insert_one(leftover("fresh@left.io", 1))
+        .await
+        .unwrap();
+    admins
+        .insert_one(leftover("old@left.io", 11))
+        .await
+        .unwrap();
+
+    let (fresh, founder) =
+        crate::suite::organization(&store.clone(), "Fresh", "fresh@left.io").await;
+    let err = store
+        .create_organization(&fresh, Founder::New(&founder))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CreateOrganizationError::EmailTaken { .. }),
+        "{err:?}"
+    );
+
+    let (old, founder) = crate::suite::organization(&store.clone(), "Old", "old@left.io").await;
+    store
+        .create_organization(&old, Founder::New(&founder))
+        .await
+        .unwrap();
+    let holder = store.find_admin_by_email(&founder.email).await.unwrap();
+    assert_eq!(holder.map(|a| a.id), Some(founder.id));
+    assert_eq!(
+        admins
+            .count_documents(doc! {"email": "old@left.io"})
+            .await
+            .unwrap(),
+        1
+    );
+}

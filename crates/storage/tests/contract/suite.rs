@@ -18,7 +18,7 @@ mod rosters;
 
 pub use rosters::*;
 
-async fn organization(store: &impl Store, name: &str, email: &str) -> (Organization, Admin) {
+pub async fn organization(store: &impl Store, name: &str, email: &str) -> (Organization, Admin) {
     let at = Utc.with_ymd_and_hms(2026, 5, 6, 7, 8, 9).unwrap();
     let id = OrganizationId::generate();
     let organization = Organization {
