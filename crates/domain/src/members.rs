@@ -57,18 +57,6 @@ pub enum InvitationStatus {
     Expired,
 }
 
-impl InvitationStatus {
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Accepted => "accepted",
-            Self::Revoked => "revoked",
-            Self::Expired => "expired",
-        }
-    }
-}
-
 impl Invitation {
     #[must_use]
     pub fn status(&self, now: DateTime<Utc>) -> InvitationStatus {

@@ -182,7 +182,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
     }
 
     /// The names of these organizations (those that still exist), sorted.
-    pub(super) async fn names_of(
+    async fn names_of(
         &self,
         memberships: &[Membership],
     ) -> Result<Vec<OrganizationName>, StoreError> {

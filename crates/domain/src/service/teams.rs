@@ -33,6 +33,17 @@ pub struct MemberView {
     pub joined_at: DateTime<Utc>,
 }
 
+impl MemberView {
+    fn of(member: &Member, email: EmailAddress) -> Self {
+        Self {
+            user_id: member.user_id,
+            email,
+            role: member.role,
+            joined_at: member.joined_at,
+        }
+    }
+}
+
 /// An invitation with its status at the time it was read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvitationView {
@@ -250,12 +261,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
             .find_admin_by_id(&member.user_id)
             .await?
             .ok_or(RosterRule::NoSuchMember)?;
-        Ok(MemberView {
-            user_id: member.user_id,
-            email: user.email,
-            role: member.role,
-            joined_at: member.joined_at,
-        })
+        Ok(MemberView::of(member, user.email))
     }
 
     async fn record(&self, origin: &Origin, subject: Subject, action: AuditAction, details: Value) {

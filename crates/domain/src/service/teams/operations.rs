@@ -29,12 +29,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
             .iter()
             .filter_map(|member| {
                 let user = users.iter().find(|u| u.id == member.user_id)?;
-                Some(MemberView {
-                    user_id: member.user_id,
-                    email: user.email.clone(),
-                    role: member.role,
-                    joined_at: member.joined_at,
-                })
+                Some(MemberView::of(member, user.email.clone()))
             })
             .collect())
     }
