@@ -29,7 +29,7 @@ mod tenant;
 mod writer;
 
 use records::{AdminRecord, OrganizationRecord};
-use tables::{tenant_table, ADMINS, ADMIN_EMAILS, ORGANIZATIONS, ORGANIZATION_SLUGS};
+use tables::{tenant_table, ADMIN_EMAILS, ORGANIZATIONS, ORGANIZATION_SLUGS};
 
 use crate::roster::RosterRecord;
 
@@ -238,15 +238,11 @@ impl OrganizationStore for EmbeddedStore {
             Founder::New(admin) => Some(AdminRecord::from_domain(admin)),
             Founder::Existing(_) => None,
         };
-        let founder = founder.id().as_uuid().as_u128();
         let roster = RosterRecord::from_domain(
-            &Roster::founded(
-                organization.id,
-                organization.admin.id,
-                organization.created_at,
-            ),
+            &Roster::founded(organization.id, *founder.id(), organization.created_at),
             0,
         );
+        let founder = founder.id().as_uuid().as_u128();
         let slug = organization.slug().clone();
         self.run(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
@@ -258,17 +254,11 @@ impl OrganizationStore for EmbeddedStore {
                 slugs.insert(slug.as_str(), org.id).map_err(db_err)?;
                 match &new_admin {
                     Some(adm) => {
-                        let mut emails = txn.open_table(ADMIN_EMAILS).map_err(db_err)?;
-                        if emails.get(adm.email.as_str()).map_err(db_err)?.is_some() {
+                        if !tables::insert_admin(&txn, adm)? {
                             return Err(CreateOrganizationError::EmailTaken {
                                 email: adm.email()?,
                             });
                         }
-                        emails.insert(adm.email.as_str(), adm.id).map_err(db_err)?;
-                        txn.open_table(ADMINS)
-                            .map_err(db_err)?
-                            .insert(adm.id, records::to_bytes(adm).as_slice())
-                            .map_err(db_err)?;
                     }
                     None => {
                         if tables::read_admin(&txn, founder)?.is_none() {

@@ -1,14 +1,12 @@
 //! The member-store port on the embedded store: each call one redb transaction (see `rosters`).
 
+use super::records::AdminRecord;
+use super::tables;
+use super::{db_err, rosters, EmbeddedStore};
+use crate::roster::RosterRecord;
 use orgsvc_domain::errors::{SaveRosterError, StoreError};
 use orgsvc_domain::ports::MemberStore;
 use orgsvc_domain::{Admin, AdminId, Membership, OrganizationId, Roster};
-use redb::ReadableTable as _;
-
-use super::records::{self, AdminRecord};
-use super::tables::{self, ADMINS, ADMIN_EMAILS};
-use super::{db_err, rosters, EmbeddedStore};
-use crate::roster::RosterRecord;
 
 impl MemberStore for EmbeddedStore {
     async fn find_roster(
@@ -50,19 +48,11 @@ impl MemberStore for EmbeddedStore {
                 return Err(SaveRosterError::Conflict);
             }
             if let Some(user) = &joining {
-                let mut emails = txn.open_table(ADMIN_EMAILS).map_err(db_err)?;
-                if emails.get(user.email.as_str()).map_err(db_err)?.is_some() {
+                if !tables::insert_admin(&txn, user)? {
                     return Err(SaveRosterError::EmailTaken {
                         email: user.email()?,
                     });
                 }
-                emails
-                    .insert(user.email.as_str(), user.id)
-                    .map_err(db_err)?;
-                txn.open_table(ADMINS)
-                    .map_err(db_err)?
-                    .insert(user.id, records::to_bytes(user).as_slice())
-                    .map_err(db_err)?;
             }
             rosters::write_roster(&txn, organization, &record, Some(&before))?;
             txn.commit().map_err(db_err)?;

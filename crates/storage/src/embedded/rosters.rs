@@ -10,8 +10,8 @@ use redb::{
 };
 use uuid::Uuid;
 
-use super::records::{self, AdminRecord, OrganizationRecord};
-use super::tables::{RecordTables, ADMINS, ADMIN_EMAILS, ORGANIZATIONS};
+use super::records;
+use super::tables::{self, RecordTables, ORGANIZATION_ADMINS};
 use super::{corrupt, db_err};
 use crate::roster::RosterRecord;
 
@@ -103,7 +103,7 @@ pub fn write_roster(
     }
     drop(index);
     for user in alone {
-        remove_user(txn, user)?;
+        tables::remove_admin(txn, user)?;
     }
     Ok(())
 }
@@ -124,50 +124,46 @@ pub fn remove_roster(txn: &WriteTransaction, organization: u128) -> Result<(), S
     Ok(())
 }
 
-fn remove_user(txn: &WriteTransaction, user: u128) -> Result<(), StoreError> {
-    let removed = txn
-        .open_table(ADMINS)
-        .map_err(db_err)?
-        .remove(user)
-        .map_err(db_err)?
-        .map(|bytes| records::from_bytes::<AdminRecord>("admin", bytes.value()))
-        .transpose()?;
-    if let Some(admin) = removed {
-        txn.open_table(ADMIN_EMAILS)
-            .map_err(db_err)?
-            .remove(admin.email.as_str())
-            .map_err(db_err)?;
-    }
-    Ok(())
-}
-
-/// Gives every organization written before rosters existed its roster: its one admin as its
-/// owner, since it was created. Idempotent; returns how many it gave one.
+/// Gives every organization written before rosters existed its roster: its admin as its
+/// owner, since it was created. Those versions kept each organization's admin in
+/// `master.organization_admins`, which nothing writes any more: each entry is turned into a
+/// roster and removed, so this is idempotent and costs nothing once done. Returns how many
+/// rosters it wrote.
 pub fn migrate(txn: &WriteTransaction) -> Result<usize, StoreError> {
-    let organizations: Vec<OrganizationRecord> = {
-        let table = txn.open_table(ORGANIZATIONS).map_err(db_err)?;
-        let rosters = txn.open_table(ROSTERS).map_err(db_err)?;
-        let mut missing = Vec::new();
+    let legacy: Vec<(u128, u128)> = {
+        let table = txn
+            .open_multimap_table(ORGANIZATION_ADMINS)
+            .map_err(db_err)?;
+        let mut entries = Vec::new();
         for entry in table.iter().map_err(db_err)? {
-            let (id, bytes) = entry.map_err(db_err)?;
-            if rosters.get(id.value()).map_err(db_err)?.is_none() {
-                missing.push(records::from_bytes("organization", bytes.value())?);
+            let (organization, admins) = entry.map_err(db_err)?;
+            for admin in admins {
+                entries.push((organization.value(), admin.map_err(db_err)?.value()));
             }
         }
-        missing
+        entries
     };
-    for organization in &organizations {
+    let mut migrated = 0;
+    for &(id, admin) in &legacy {
+        let Some(organization) = tables::organization_record(txn, id)? else {
+            continue;
+        };
+        if roster_record(txn, id)?.is_some() {
+            continue;
+        }
         let roster = Roster::founded(
-            OrganizationId::from_uuid(Uuid::from_u128(organization.id)),
-            AdminId::from_uuid(Uuid::from_u128(organization.admin_id)),
+            OrganizationId::from_uuid(Uuid::from_u128(id)),
+            AdminId::from_uuid(Uuid::from_u128(admin)),
             organization.created_at,
         );
-        write_roster(
-            txn,
-            organization.id,
-            &RosterRecord::from_domain(&roster, 0),
-            None,
-        )?;
+        write_roster(txn, id, &RosterRecord::from_domain(&roster, 0), None)?;
+        migrated += 1;
     }
-    Ok(organizations.len())
+    let mut table = txn
+        .open_multimap_table(ORGANIZATION_ADMINS)
+        .map_err(db_err)?;
+    for (organization, _) in legacy {
+        table.remove_all(organization).map_err(db_err)?;
+    }
+    Ok(migrated)
 }

@@ -26,7 +26,8 @@ pub const ADMIN_EMAILS: TableDefinition<&str, u128> = TableDefinition::new("mast
 /// Account key (email) -> [`records::AttemptsRecord`]: the login throttle's counts.
 pub const LOGIN_ATTEMPTS: TableDefinition<&str, &[u8]> =
     TableDefinition::new("master.login_attempts");
-/// Organization id -> its first admin's id: written by versions before rosters, only cleared now.
+/// Organization id -> its admin's id: written by versions before rosters, emptied into rosters
+/// when the file is opened (`rosters::migrate`).
 pub const ORGANIZATION_ADMINS: MultimapTableDefinition<u128, u128> =
     MultimapTableDefinition::new("master.organization_admins");
 
@@ -86,7 +87,7 @@ fn get<R: for<'de> serde::Deserialize<'de>>(
         .transpose()
 }
 
-fn organization_record(
+pub fn organization_record(
     txn: &impl RecordTables,
     id: u128,
 ) -> Result<Option<OrganizationRecord>, StoreError> {
@@ -95,6 +96,41 @@ fn organization_record(
 
 fn admin_record(txn: &impl RecordTables, id: u128) -> Result<Option<AdminRecord>, StoreError> {
     get(txn, ADMINS, "admin", id)
+}
+
+/// Records a new user with its email index entry; `false` (nothing written) when the email is
+/// taken.
+pub fn insert_admin(txn: &WriteTransaction, admin: &AdminRecord) -> Result<bool, StoreError> {
+    let mut emails = txn.open_table(ADMIN_EMAILS).map_err(db_err)?;
+    if emails.get(admin.email.as_str()).map_err(db_err)?.is_some() {
+        return Ok(false);
+    }
+    emails
+        .insert(admin.email.as_str(), admin.id)
+        .map_err(db_err)?;
+    txn.open_table(ADMINS)
+        .map_err(db_err)?
+        .insert(admin.id, records::to_bytes(admin).as_slice())
+        .map_err(db_err)?;
+    Ok(true)
+}
+
+/// Removes a user and its email index entry (nothing when there is no such user).
+pub fn remove_admin(txn: &WriteTransaction, id: u128) -> Result<(), StoreError> {
+    let removed = txn
+        .open_table(ADMINS)
+        .map_err(db_err)?
+        .remove(id)
+        .map_err(db_err)?
+        .map(|bytes| records::from_bytes::<AdminRecord>("admin", bytes.value()))
+        .transpose()?;
+    if let Some(admin) = removed {
+        txn.open_table(ADMIN_EMAILS)
+            .map_err(db_err)?
+            .remove(admin.email.as_str())
+            .map_err(db_err)?;
+    }
+    Ok(())
 }
 
 /// The id a uniqueness index (slugs, emails) maps `key` to.

@@ -9,8 +9,6 @@
 //! between leaves a user no roster lists, whom logins treat as absent, and whose email a new
 //! user takes over once it is older than [`UNLISTED_GRACE`].
 
-use std::collections::BTreeSet;
-
 use bson::{doc, Document as BsonDocument};
 use futures_util::TryStreamExt as _;
 use orgsvc_domain::errors::{SaveRosterError, StoreError};
@@ -86,7 +84,7 @@ impl MongoStore {
         let grace = i64::try_from(UNLISTED_GRACE.as_millis()).unwrap_or(i64::MAX);
         let recent =
             holder.created_at.timestamp_millis() > bson::DateTime::now().timestamp_millis() - grace;
-        if recent || self.listed_elsewhere(&holder.id, "").await? {
+        if recent || self.listed(&holder.id, None).await? {
             return Ok(false);
         }
         tracing::warn!(user = %holder.id, "removing a user no organization lists, left by an interrupted change, to reuse its email");
@@ -124,15 +122,13 @@ impl MongoStore {
         }
     }
 
-    /// Whether any roster but `except`'s lists `user`.
-    async fn listed_elsewhere(&self, user: &str, except: &str) -> Result<bool, StoreError> {
-        let found = timed(
-            self.op_timeout(),
-            self.inner
-                .rosters
-                .find_one(doc! {"members.user_id": user, "_id": {"$ne": except}}),
-        )
-        .await?;
+    /// Whether any roster (but `except`'s) lists `user`.
+    async fn listed(&self, user: &str, except: Option<&str>) -> Result<bool, StoreError> {
+        let mut filter = doc! {"members.user_id": user};
+        if let Some(except) = except {
+            filter.insert("_id", doc! {"$ne": except});
+        }
+        let found = timed(self.op_timeout(), self.inner.rosters.find_one(filter)).await?;
         Ok(found.is_some())
     }
 
@@ -144,7 +140,7 @@ impl MongoStore {
     ) -> Result<(), StoreError> {
         let limit = self.op_timeout();
         for user in users {
-            if self.listed_elsewhere(user, organization).await? {
+            if self.listed(user, Some(organization)).await? {
                 continue;
             }
             let removed = timed(
@@ -155,7 +151,7 @@ impl MongoStore {
             // An acceptance elsewhere may have listed the user between the check and the
             // delete: then the user stays (put back as it was).
             if let Some(removed) = removed {
-                if self.listed_elsewhere(user, organization).await? {
+                if self.listed(user, Some(organization)).await? {
                     timed(limit, self.inner.admins.insert_one(&removed)).await?;
                 }
             }
@@ -179,28 +175,20 @@ impl MongoStore {
         Ok(())
     }
 
-    /// Gives every organization written before rosters existed its roster: its one admin as
-    /// its owner. Idempotent (a roster's `_id` is its organization's); returns how many.
+    /// Gives every organization written before rosters existed its roster: its admin as its
+    /// owner. Those versions wrote the organization's id into its admin's document
+    /// (`organization_id`), which nothing writes any more: each such admin gets its
+    /// organization a roster and loses the field, so this is idempotent (a roster's `_id` is its
+    /// organization's) and reads nothing once done. An organization being created or deleted is
+    /// left for the next start. Returns how many rosters it wrote.
     pub(super) async fn migrate_rosters(&self) -> Result<usize, StoreError> {
         let limit = self.op_timeout();
-        let having: BTreeSet<String> = timed(limit, async {
+        let legacy: Vec<BsonDocument> = timed(limit, async {
             self.inner
-                .rosters
+                .admins
                 .clone_with_type::<BsonDocument>()
-                .find(doc! {})
-                .projection(doc! {"_id": 1})
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        })
-        .await?
-        .into_iter()
-        .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
-        .collect();
-        let organizations: Vec<OrganizationDoc> = timed(limit, async {
-            self.inner
-                .organizations
-                .find(doc! {})
+                .find(doc! {"organization_id": {"$exists": true}})
+                .projection(doc! {"_id": 1, "organization_id": 1})
                 .await?
                 .try_collect::<Vec<_>>()
                 .await
@@ -215,39 +203,50 @@ impl MongoStore {
             )
         };
         let mut migrated = 0;
-        for organization in organizations
-            .iter()
-            .filter(|o| settled(o))
-            .filter(|o| !having.contains(&o.id))
-        {
-            let parse = |e: uuid::Error| StoreError::Unknown(anyhow::anyhow!("corrupt id: {e}"));
-            let roster = Roster::founded(
-                organization.id.parse().map_err(parse)?,
-                organization.admin_id.parse().map_err(parse)?,
-                organization.created_at.to_chrono(),
-            );
-            self.insert_roster(&roster).await?;
-            // A delete that began after the list was read may have removed the roster before
-            // this insert: seen now, so the roster goes again (a delete beginning after this
-            // read removes it itself).
-            let now = timed(
+        for admin in legacy {
+            let (Ok(user), Ok(id)) = (admin.get_str("_id"), admin.get_str("organization_id"))
+            else {
+                continue;
+            };
+            let find = || timed(limit, self.inner.organizations.find_one(doc! {"_id": id}));
+            match find().await? {
+                Some(organization) if !settled(&organization) => continue,
+                Some(organization) if self.roster_doc(id).await?.is_none() => {
+                    let parse =
+                        |e: uuid::Error| StoreError::Unknown(anyhow::anyhow!("corrupt id: {e}"));
+                    let roster = Roster::founded(
+                        organization.id.parse().map_err(parse)?,
+                        user.parse().map_err(parse)?,
+                        organization.created_at.to_chrono(),
+                    );
+                    self.insert_roster(&roster).await?;
+                    // A delete that began after the read above may have removed the roster
+                    // before this insert: seen now, so the roster goes again (a delete
+                    // beginning after this read removes it itself).
+                    if find().await?.as_ref().is_some_and(settled) {
+                        migrated += 1;
+                    } else {
+                        timed(
+                            limit,
+                            self.inner
+                                .rosters
+                                .delete_one(doc! {"_id": id, "version": 0_i64}),
+                        )
+                        .await?;
+                        continue;
+                    }
+                }
+                // Given a roster by an earlier run, or gone (its admin is then a user no roster
+                // lists, like any other leftover).
+                _ => {}
+            }
+            timed(
                 limit,
                 self.inner
-                    .organizations
-                    .find_one(doc! {"_id": &organization.id}),
+                    .admins
+                    .update_one(doc! {"_id": user}, doc! {"$unset": {"organization_id": ""}}),
             )
             .await?;
-            if now.as_ref().is_some_and(settled) {
-                migrated += 1;
-            } else {
-                timed(
-                    limit,
-                    self.inner
-                        .rosters
-                        .delete_one(doc! {"_id": &organization.id, "version": 0_i64}),
-                )
-                .await?;
-            }
         }
         Ok(migrated)
     }

@@ -131,4 +131,11 @@ async fn a_file_written_before_rosters_gets_each_admin_as_owner_once() {
         let store = EmbeddedStore::open(&path).unwrap();
         suite::assert_migrated(&store, &organization, &admin).await;
     }
+    // The legacy index was emptied into rosters, so the next open finds nothing to do.
+    let db = redb::Database::open(&path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let admins: MultimapTableDefinition<u128, u128> =
+        MultimapTableDefinition::new("master.organization_admins");
+    let left = txn.open_multimap_table(admins).unwrap();
+    assert!(redb::ReadableTableMetadata::is_empty(&left).unwrap());
 }

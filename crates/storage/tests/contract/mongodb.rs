@@ -126,6 +126,10 @@ async fn a_database_written_before_rosters_gets_each_admin_as_owner_once() {
     }
     let rosters = master.collection::<bson::Document>("rosters");
     assert_eq!(rosters.count_documents(doc! {}).await.unwrap(), 1);
+    // Migrated admins lose the field, so the next start finds nothing to do.
+    let legacy = doc! {"organization_id": {"$exists": true}};
+    let admins = master.collection::<bson::Document>("admins");
+    assert_eq!(admins.count_documents(legacy).await.unwrap(), 0);
 }
 
 /// A user no roster lists (what a crash between a user's write and its roster's leaves) keeps
