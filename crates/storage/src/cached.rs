@@ -14,6 +14,7 @@
 //!
 //! Only metadata is cached: tenant documents, login attempts and the audit log pass through.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,6 +132,32 @@ impl<S> Cached<S> {
         }
     }
 
+    /// `key`'s entry in `cache`, or what `read` finds, kept only if nothing was invalidated
+    /// while it was being read (`read` starts when awaited, after the generation is taken).
+    async fn read_through<K, V>(
+        &self,
+        name: &'static str,
+        cache: &Cache<K, V>,
+        key: K,
+        read: impl Future<Output = Result<Option<V>, StoreError>>,
+    ) -> Result<Option<V>, StoreError>
+    where
+        K: std::hash::Hash + Eq + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        if let Some(cached) = cache.get(&key) {
+            counted(name, true);
+            return Ok(Some(cached));
+        }
+        counted(name, false);
+        let generation = self.generation();
+        let found = read.await?;
+        if let Some(value) = found.as_ref().filter(|_| self.unchanged_since(generation)) {
+            cache.insert(key, value.clone());
+        }
+        Ok(found)
+    }
+
     /// Forgets an organization, its roster and every user: a change of members may remove
     /// users, and which ones is the store's business.
     fn forget_members(&self, organization: &OrganizationId) {
@@ -216,17 +243,8 @@ impl<S: OrganizationStore> OrganizationStore for Cached<S> {
     }
 
     async fn find_admin_by_id(&self, id: &AdminId) -> Result<Option<Admin>, StoreError> {
-        if let Some(admin) = self.admins.get(id) {
-            counted("admin", true);
-            return Ok(Some(admin));
-        }
-        counted("admin", false);
-        let generation = self.generation();
-        let found = self.inner.find_admin_by_id(id).await?;
-        if let Some(admin) = found.as_ref().filter(|_| self.unchanged_since(generation)) {
-            self.admins.insert(*id, admin.clone());
-        }
-        Ok(found)
+        let read = self.inner.find_admin_by_id(id);
+        self.read_through("admin", &self.admins, *id, read).await
     }
 
     async fn update_organization(
@@ -271,17 +289,9 @@ impl<S: MemberStore> Cached<S> {
         &self,
         organization: &OrganizationId,
     ) -> Result<Option<Arc<Roster>>, StoreError> {
-        if let Some(roster) = self.rosters.get(organization) {
-            counted("roster", true);
-            return Ok(Some(roster));
-        }
-        counted("roster", false);
-        let generation = self.generation();
-        let found = self.inner.find_roster(organization).await?.map(Arc::new);
-        if let Some(roster) = found.as_ref().filter(|_| self.unchanged_since(generation)) {
-            self.rosters.insert(*organization, Arc::clone(roster));
-        }
-        Ok(found)
+        let read = async { Ok(self.inner.find_roster(organization).await?.map(Arc::new)) };
+        self.read_through("roster", &self.rosters, *organization, read)
+            .await
     }
 }
 
