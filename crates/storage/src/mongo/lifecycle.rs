@@ -175,13 +175,11 @@ impl MongoStore {
                     }
                 }
                 Founder::Existing(id) => {
-                    let found = timed(
-                        self.op_timeout(),
-                        self.inner.admins.find_one(doc! {"_id": id.to_string()}),
-                    )
-                    .await
-                    .map_err(StoreError::from)?;
-                    if found.is_none() {
+                    if self
+                        .find_admin(doc! {"_id": id.to_string()})
+                        .await?
+                        .is_none()
+                    {
                         return Err(CreateOrganizationError::FounderGone);
                     }
                 }
