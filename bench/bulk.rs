@@ -1,6 +1,6 @@
 //! Filling a MongoDB store fast: organizations inserted in bulk, straight in the databases as
-//! the adapter stores them (through the port that would take hours on FerretDB, whose every
-//! filter but `_id` alone scans the collection), and tasks run a few at a time. Organization
+//! the adapter stores them (one `insert_many` per batch instead of a create through the port per
+//! organization), and tasks run a few at a time. Organization
 //! `n` is named `Bench <n>` with the admin `admin<n>@bench.io`, as `common::create_organization`
 //! names it with the label `n`, so filled and created ones look alike.
 

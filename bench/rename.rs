@@ -5,8 +5,8 @@
 //!     cargo bench --bench rename --profile dev            # 1,000 / 10,000 / 100,000 documents
 //!     ORGSVC_BENCH_SIZES=20000 cargo bench --bench rename --profile dev
 //!
-//! MongoDB figures use ORGSVC_TEST_MONGODB_URI, or a FerretDB started for the run; the move to
-//! another cluster goes to a second FerretDB started for the run (two names for one server are
+//! MongoDB figures use ORGSVC_TEST_MONGODB_URI, or a DocumentDB started for the run; the move to
+//! another cluster goes to a second DocumentDB started for the run (two names for one server are
 //! refused: a move between them would copy a collection onto itself), and its reference copies
 //! between the same two servers.
 
@@ -207,8 +207,8 @@ async fn main() {
         Some(uri) => Some(mongodb::Client::with_uri_str(uri).await.unwrap()),
         None => None,
     };
-    let second = uri.map(|_| orgsvc_testkit::FerretDb::start().expect("a second FerretDB"));
-    let other_uri = second.as_ref().map(orgsvc_testkit::FerretDb::uri);
+    let second = uri.map(|_| orgsvc_testkit::DocumentDb::start().expect("a second DocumentDB"));
+    let other_uri = second.as_ref().map(orgsvc_testkit::DocumentDb::uri);
     let other_client = match &other_uri {
         Some(uri) => Some(mongodb::Client::with_uri_str(uri).await.unwrap()),
         None => None,
@@ -227,8 +227,8 @@ async fn main() {
             continue;
         };
 
-        // Each path on databases of its own, holding just its organization: on FerretDB a
-        // database is one SQLite file, and a fuller file is a slower one.
+        // Each path on databases of its own, holding just its organization, so no path is
+        // timed against what an earlier one left behind.
         let paths = [
             Path::Rename(RenameMode::Auto),
             Path::Move(Some("other"), None),

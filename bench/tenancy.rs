@@ -10,7 +10,7 @@
 //! model), 8 at a time. Between the two timed windows the store is filled in bulk (bulk.rs). The reference, in the
 //! same run and at the same sizes: the raw driver doing what any crash-safe create needs at
 //! least (insert a record carrying an intent under a unique index, then clear the intent with a
-//! conditional update). Uses ORGSVC_TEST_MONGODB_URI, or a FerretDB started for the run.
+//! conditional update). Uses ORGSVC_TEST_MONGODB_URI, or a DocumentDB started for the run.
 
 #[path = "bulk.rs"]
 mod bulk;

@@ -1,4 +1,4 @@
-//! MongoDB outages and multiple clusters, each on FerretDB servers of the test's own (so they
+//! MongoDB outages and multiple clusters, each on DocumentDB servers of the test's own (so they
 //! can be stopped, and so there are two).
 
 use std::collections::BTreeSet;
@@ -8,19 +8,19 @@ use mongodb::bson::{doc, Document};
 use orgsvc_app::settings::Backend as StorageBackend;
 use orgsvc_domain::DocumentId;
 use orgsvc_storage::mongo::{ClusterSettings, PlacementPolicy};
-use orgsvc_testkit::FerretDb;
+use orgsvc_testkit::DocumentDb;
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{assert_problem, settings, Backend, TestApp};
 use crate::process::Deployment;
 
-/// A FerretDB of the test's own, or `None` (said loudly) off CI where none can be started.
-pub fn own_server(test: &str) -> Option<FerretDb> {
-    match FerretDb::start() {
+/// A DocumentDB of the test's own, or `None` (said loudly) off CI where none can be started.
+pub fn own_server(test: &str) -> Option<DocumentDb> {
+    match DocumentDb::start() {
         Ok(server) => Some(server),
         Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("\n!!! SKIPPED MongoDB test {test}: cannot start FerretDB ({e:?})\n");
+            eprintln!("\n!!! SKIPPED MongoDB test {test}: cannot start DocumentDB ({e:?})\n");
             None
         }
         Err(e) => panic!("MongoDB suites must run on CI, but: {e:?}"),

@@ -239,11 +239,11 @@ async fn mongodb_a_kill_mid_load_loses_nothing_acknowledged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mongodb_a_database_restart_mid_load_loses_nothing_acknowledged() {
-    let mut server = match orgsvc_testkit::FerretDb::start() {
+    let mut server = match orgsvc_testkit::DocumentDb::start() {
         Ok(server) => server,
         Err(e) => {
             if orgsvc_testkit::mongodb_or_skip("load_db_restart").is_some() {
-                panic!("FerretDB is installed but did not start: {e:?}");
+                panic!("DocumentDB is installed but did not start: {e:?}");
             }
             return;
         }

@@ -1,4 +1,4 @@
-//! Several orgsvc processes on one MongoDB deployment (two FerretDB clusters), with clients
+//! Several orgsvc processes on one MongoDB deployment (two DocumentDB clusters), with clients
 //! spread round-robin over them: writers on several organizations while other clients rename,
 //! move (between the clusters) and delete those organizations through different instances, and
 //! one instance is SIGKILLed while it holds an operation. Afterwards every acknowledged write is

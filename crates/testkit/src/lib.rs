@@ -1,20 +1,19 @@
 //! Test support: a real MongoDB-wire server for the MongoDB suites.
 //!
-//! [`mongodb_uri`] answers `ORGSVC_TEST_MONGODB_URI` when set (a real mongod, a replica set,
-//! Atlas), and otherwise a FerretDB that this crate installs (`scripts/ferretdb.sh`) and starts
-//! on a free loopback port, once per test process. [`FerretDb::start`] gives a test a server of
-//! its own, which it can stop and start again (outage tests) or pair with another (two clusters).
+//! [`mongodb_uri`] answers `ORGSVC_TEST_MONGODB_URI` when set (a MongoDB replica set, a sharded
+//! cluster, Atlas), and otherwise a DocumentDB that this crate installs and starts through
+//! `scripts/documentdb.sh`, once per test process. [`DocumentDb::start`] gives a test a server of
+//! its own, which it can stop and start again (outage and restart tests) or pair with another
+//! (two clusters).
 //!
-//! Every FerretDB runs under a small shell watchdog that kills it when the test process exits,
-//! however that happens, so no server outlives its tests.
+//! Every server is watched by a small shell that stops it when the test process exits, however
+//! that happens, so no server outlives its tests.
 //!
 //! Only test code depends on this crate.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
@@ -25,12 +24,12 @@ pub struct Unavailable(pub String);
 /// The MongoDB server the suites share, or why there is none.
 ///
 /// # Errors
-/// When `ORGSVC_TEST_MONGODB_URI` is unset and FerretDB cannot be installed or started.
+/// When `ORGSVC_TEST_MONGODB_URI` is unset and DocumentDB cannot be installed or started.
 pub fn mongodb_uri() -> Result<&'static str, Unavailable> {
-    static SHARED: OnceLock<Result<(String, Option<FerretDb>), Unavailable>> = OnceLock::new();
+    static SHARED: OnceLock<Result<(String, Option<DocumentDb>), Unavailable>> = OnceLock::new();
     let shared = SHARED.get_or_init(|| match std::env::var("ORGSVC_TEST_MONGODB_URI") {
         Ok(uri) if !uri.is_empty() => Ok((uri, None)),
-        _ => FerretDb::start().map(|server| (server.uri(), Some(server))),
+        _ => DocumentDb::start().map(|server| (server.uri(), Some(server))),
     });
     match shared {
         Ok((uri, _)) => Ok(uri.as_str()),
@@ -47,7 +46,7 @@ pub fn mongodb_or_skip(test: &str) -> Option<&'static str> {
         Err(Unavailable(why)) if std::env::var_os("CI").is_none() => {
             eprintln!(
                 "\n!!! SKIPPED MongoDB test {test}: no MongoDB server ({why}).\n\
-                 !!! Set ORGSVC_TEST_MONGODB_URI or install Go so scripts/ferretdb.sh can build FerretDB.\n"
+                 !!! Set ORGSVC_TEST_MONGODB_URI, or let scripts/documentdb.sh install DocumentDB (as root).\n"
             );
             None
         }
@@ -70,139 +69,119 @@ pub fn unique_name(prefix: &str) -> String {
     )
 }
 
-/// A FerretDB server (SQLite handler) on a loopback port, with its own state directory.
-pub struct FerretDb {
-    port: u16,
+/// A DocumentDB server (PostgreSQL + the gateway) of its own, started by
+/// `scripts/documentdb.sh` with its data in a temporary directory.
+pub struct DocumentDb {
     dir: TempDir,
-    binary: PathBuf,
-    process: Option<Child>,
+    uri: String,
+    watchdog: Option<Child>,
 }
 
-impl FerretDb {
-    /// Installs FerretDB if needed and starts it on a free port.
+impl DocumentDb {
+    /// Installs DocumentDB if needed and starts a new server.
     ///
     /// # Errors
-    /// When it cannot be installed or does not start listening within 60 seconds.
+    /// When it cannot be installed or does not start.
     pub fn start() -> Result<Self, Unavailable> {
-        let binary = install()?;
-        let dir = tempfile::tempdir().map_err(|e| Unavailable(e.to_string()))?;
-        let port = free_port()?;
+        install()?;
+        let dir = tempfile::Builder::new()
+            .prefix("orgsvc-documentdb-")
+            .tempdir()
+            .map_err(|e| Unavailable(e.to_string()))?;
+        let uri = script(&["start", &dir.path().display().to_string()])?;
         let mut server = Self {
-            port,
             dir,
-            binary,
-            process: None,
+            uri,
+            watchdog: None,
         };
-        server.resume()?;
+        server.watch();
         Ok(server)
     }
 
     #[must_use]
     pub fn uri(&self) -> String {
-        format!("mongodb://127.0.0.1:{}/", self.port)
+        self.uri.clone()
     }
 
-    /// Kills the server (its data stays), as an outage would.
+    /// Stops the gateway and PostgreSQL (the data stays), as a database restart or an outage
+    /// would. Returns once neither runs.
     pub fn stop(&mut self) {
-        if let Some(mut watchdog) = self.process.take() {
-            // The watchdog's TERM trap kills FerretDB, then the watchdog exits.
-            let _ = Command::new("kill").arg(watchdog.id().to_string()).status();
-            let _ = watchdog.wait();
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.accepts() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
+        if let Err(Unavailable(why)) = script(&["stop", &self.dir.path().display().to_string()]) {
+            eprintln!("documentdb stop: {why}");
         }
     }
 
-    /// Starts a stopped server again on the same port and data.
+    /// Starts a stopped server again: same data, same port, same URI.
     ///
     /// # Errors
-    /// When it does not start listening within 60 seconds.
+    /// When it does not start.
     pub fn resume(&mut self) -> Result<(), Unavailable> {
-        let state = self.dir.path();
-        let args = [
-            "--handler=sqlite".to_owned(),
-            format!("--sqlite-url=file:{}/", state.display()),
-            format!("--listen-addr=127.0.0.1:{}", self.port),
-            "--telemetry=disable".to_owned(),
-            format!("--state-dir={}", state.display()),
-            "--debug-addr=-".to_owned(),
-            "--log-level=error".to_owned(),
-        ];
-        // sh runs FerretDB in the background and waits while both the test process ($PPID)
-        // and FerretDB live; when the test process is gone, or on TERM, it kills FerretDB.
-        let watchdog = r#"
-            "$0" "$@" &
-            child=$!
-            trap 'kill $child 2>/dev/null; wait $child; exit 0' TERM INT
-            while kill -0 "$PPID" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 0.5; done
-            kill $child 2>/dev/null
-            wait $child
-        "#;
-        let process = Command::new("sh")
-            .arg("-c")
-            .arg(watchdog)
-            .arg(&self.binary)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| Unavailable(format!("cannot start FerretDB: {e}")))?;
-        self.process = Some(process);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !self.accepts() {
-            if Instant::now() > deadline {
-                self.stop();
-                return Err(Unavailable(format!(
-                    "FerretDB did not listen on port {} within 60 s",
-                    self.port
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let uri = script(&["start", &self.dir.path().display().to_string()])?;
+        debug_assert_eq!(uri, self.uri, "a restart keeps the URI");
         Ok(())
     }
 
-    fn accepts(&self) -> bool {
-        let address = SocketAddr::from(([127, 0, 0, 1], self.port));
-        TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok()
+    /// A shell that waits while the test process lives and then stops this server and removes
+    /// its directory, so no server outlives its tests however the process ends.
+    fn watch(&mut self) {
+        let watchdog = r#"
+            trap 'exit 0' TERM
+            while kill -0 "$PPID" 2>/dev/null; do sleep 1; done
+            bash "$0" stop "$1" >/dev/null 2>&1
+            rm -rf "$1"
+        "#;
+        self.watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(watchdog)
+            .arg(script_path())
+            .arg(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok();
     }
 }
 
-impl Drop for FerretDb {
+impl Drop for DocumentDb {
     fn drop(&mut self) {
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
         self.stop();
     }
 }
 
-fn free_port() -> Result<u16, Unavailable> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| Unavailable(e.to_string()))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| Unavailable(e.to_string()))
+fn script_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/documentdb.sh")
 }
 
-/// Runs `scripts/ferretdb.sh install` (idempotent) and returns the binary's path.
-fn install() -> Result<PathBuf, Unavailable> {
-    static BINARY: OnceLock<Result<PathBuf, Unavailable>> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            let script =
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/ferretdb.sh");
-            let output = Command::new("bash")
-                .arg(&script)
-                .arg("install")
-                .stderr(Stdio::inherit())
-                .output()
-                .map_err(|e| Unavailable(format!("cannot run {}: {e}", script.display())))?;
-            if !output.status.success() {
-                return Err(Unavailable(format!("{} install failed", script.display())));
-            }
-            let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-            Ok(PathBuf::from(path))
-        })
+/// Runs `scripts/documentdb.sh ARGS` and returns the last line it printed.
+fn script(args: &[&str]) -> Result<String, Unavailable> {
+    let script = script_path();
+    let output = Command::new("bash")
+        .arg(&script)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| Unavailable(format!("cannot run {}: {e}", script.display())))?;
+    if !output.status.success() {
+        return Err(Unavailable(format!(
+            "{} {} failed",
+            script.display(),
+            args.join(" ")
+        )));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    Ok(stdout.lines().last().unwrap_or_default().trim().to_owned())
+}
+
+/// Runs `scripts/documentdb.sh install` (idempotent) once per process.
+fn install() -> Result<(), Unavailable> {
+    static INSTALLED: OnceLock<Result<(), Unavailable>> = OnceLock::new();
+    INSTALLED
+        .get_or_init(|| script(&["install"]).map(drop))
         .clone()
 }

@@ -67,7 +67,7 @@ async fn two_cluster_names_for_one_deployment_are_refused() {
         "{message}"
     );
 
-    let eu = orgsvc_testkit::FerretDb::start().unwrap();
+    let eu = orgsvc_testkit::DocumentDb::start().unwrap();
     let mut distinct = settings(uri);
     distinct.clusters.insert(
         "eu".into(),
