@@ -52,11 +52,16 @@ impl Proxy {
         }
     }
 
-    /// `uri` (a `mongodb://host:port/...` URI) pointed at this proxy instead.
+    /// `uri` (a `mongodb://[user:password@]host:port/...` URI) pointed at this proxy instead,
+    /// with the same credentials and options.
     pub fn uri_for(&self, uri: &str) -> String {
         let rest = uri.strip_prefix("mongodb://").expect("a mongodb:// URI");
+        let (credentials, rest) = rest
+            .rsplit_once('@')
+            .map_or(("", rest), |(user, host)| (user, host));
+        let at = if credentials.is_empty() { "" } else { "@" };
         let path = rest.find(['/', '?']).map_or("/", |at| &rest[at..]);
-        format!("mongodb://127.0.0.1:{}{path}", self.port)
+        format!("mongodb://{credentials}{at}127.0.0.1:{}{path}", self.port)
     }
 
     pub fn set(&self, link: Link) {

@@ -5,9 +5,9 @@ use thiserror::Error;
 
 use crate::ids::DocumentId;
 
-/// Deepest nesting accepted: half MongoDB's limit of 100 for BSON documents, because a storage
-/// adapter may wrap each array nested in an array in an object of its own (FerretDB 1.x cannot
-/// store nested arrays), which at worst doubles the depth.
+/// Deepest nesting accepted: half MongoDB's limit of 100 for BSON documents, which leaves room
+/// for what a storage adapter adds around a document and keeps every stored document readable
+/// by releases that wrapped nested arrays (doubling their depth).
 pub const MAX_DEPTH: usize = 50;
 
 /// A JSON object that every storage backend can keep as it is: no field name starts with `$`,

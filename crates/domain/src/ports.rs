@@ -202,13 +202,14 @@ pub trait MemberStore: Clone + Send + Sync + 'static {
     /// Writes `roster` in place of the stored one if that is still at `roster.version` (and
     /// stores it at the next version), creating `joining` first when given (a new user who
     /// joins by this change). Members the change removed are removed as users too when they
-    /// belong to no organization any more. After a crash at any point, either the roster is
-    /// written or it is not; a new user whose roster write did not happen belongs to no
-    /// organization and counts as absent (see [`Self::memberships_of`]).
+    /// belong to no organization any more. The roster, `joining` and those removals are one
+    /// atomic change, also against concurrent changes of other rosters: no user any roster
+    /// lists is ever missing, and after a crash either all of it happened or none.
     ///
     /// # Errors
     /// - MUST return [`SaveRosterError::Conflict`] when the stored roster is at another
-    ///   version or the organization is gone (nothing is written).
+    ///   version, the organization is gone, or a member it adds (other than `joining`) is no
+    ///   user any more (nothing is written).
     /// - MUST return [`SaveRosterError::EmailTaken`] when `joining`'s email is a user's.
     fn save_roster(
         &self,

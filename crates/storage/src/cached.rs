@@ -201,18 +201,6 @@ impl<S: OrganizationStore> OrganizationStore for Cached<S> {
             return Ok(cached);
         }
         let generation = self.generation();
-        // A slug seen before still names the same organization unless it was renamed or
-        // deleted since: read that one by id (the primary key, cheap on every server; FerretDB
-        // scans the whole collection for a slug) and keep it only if it still has the slug.
-        if let Some(id) = hinted {
-            let found = self.inner.find_organization_by_id(&id).await?;
-            if let Some(organization) = found.filter(|organization| organization.slug() == slug) {
-                if self.unchanged_since(generation) {
-                    self.remember(&organization);
-                }
-                return Ok(Some(organization));
-            }
-        }
         let found = self.inner.find_organization_by_slug(slug).await?;
         if let Some(organization) = found.as_ref().filter(|_| self.unchanged_since(generation)) {
             self.remember(organization);

@@ -1,11 +1,12 @@
-//! The MongoDB store: a master database (`organizations`, `admins`) on the `default` cluster and
-//! one collection per tenant on whichever named cluster the placement policy chose.
+//! The MongoDB store: a master database on the `default` cluster (`organizations`, `admins`,
+//! `rosters`, `login_counters`, `audit`, `schema`) and each tenant's data on whichever named
+//! cluster the placement policy chose (a collection, a database, or a share of one).
 //!
-//! Standalone servers have no multi-document transactions, so every multi-step operation
-//! (create, rename, move, delete) first records an [`records::Intent`] in the organization
-//! document, raising its epoch, then runs idempotent steps ([`machine`]) and removes the intent
-//! last. Only one process can start an operation on an organization, and of all the processes
-//! that find an intent whose lease has expired, only one takes it over (`operation_claims`).
+//! Every multi-step operation (create, rename, move, delete) first records an
+//! [`records::Intent`] in the organization document, raising its epoch, then runs idempotent
+//! steps ([`machine`]) and removes the intent last. Only one process can start an operation on
+//! an organization, and of all the processes that find an intent whose lease has expired, only
+//! one takes it over: each is a conditional update of the record ([`claims`]).
 //! So after a crash at any point no document is lost or duplicated, no collection is orphaned,
 //! no admin outlives its organization, and the metadata names the collection holding the data.
 //!
@@ -26,10 +27,13 @@ mod machine;
 mod members;
 mod progress;
 mod records;
+mod schema;
 mod settings;
 mod strays;
 mod tenancy;
 mod tenant;
+mod topology;
+mod transaction;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -49,7 +53,7 @@ use tokio::sync::OnceCell;
 use errors::{timed, DbError};
 pub use progress::CopyProgress;
 pub use records::Location;
-use records::{AdminDoc, ClaimDoc, Operation, OrganizationDoc, Phase};
+use records::{AdminDoc, Operation, OrganizationDoc, Phase};
 pub use settings::{ClusterSettings, MongoSettings, PlacementPolicy, RenameMode, DEFAULT_CLUSTER};
 
 #[derive(Clone)]
@@ -63,9 +67,9 @@ struct Inner {
     organizations: Collection<OrganizationDoc>,
     admins: Collection<AdminDoc>,
     rosters: Collection<members::RosterDoc>,
-    login_attempts: Collection<attempts::AttemptDoc>,
+    login_counters: Collection<attempts::CounterDoc>,
+    schema: Collection<BsonDocument>,
     audit: Collection<audit::EventDoc>,
-    claims: Collection<ClaimDoc>,
     settings: MongoSettings,
     /// Identifies this process in the intents it owns: `<host>/<pid>/<uuid>`, so an operator
     /// (or a test) can tell which instance holds an operation.
@@ -147,9 +151,9 @@ impl MongoStore {
                 organizations: master.collection("organizations"),
                 admins: master.collection("admins"),
                 rosters: master.collection("rosters"),
-                login_attempts: master.collection("login_attempts"),
+                login_counters: master.collection("login_counters"),
+                schema: master.collection("schema"),
                 audit: master.collection("audit"),
-                claims: master.collection("operation_claims"),
                 master,
                 clients,
                 settings,
@@ -204,20 +208,16 @@ impl MongoStore {
                 if let Err(e) = store.recover_expired().await {
                     tracing::warn!(error = ?e, "recovery sweep failed; will retry");
                 }
-                if let Err(e) = store.forget_old_login_attempts().await {
-                    tracing::warn!(error = ?e, "pruning login attempts failed; will retry");
-                }
-                if let Err(e) = store.forget_old_audit_events().await {
-                    tracing::warn!(error = ?e, "pruning audit events failed; will retry");
-                }
-                if let Err(e) = store.forget_old_claims().await {
-                    tracing::warn!(error = ?e, "pruning operation claims failed; will retry");
-                }
                 if let Err(e) = store.sweep_strays().await {
                     tracing::warn!(error = ?e, "looking for stray collections failed; will retry");
                 }
             }
         });
+    }
+
+    /// The client of the `default` cluster, which holds the master database.
+    fn master_client(&self) -> &Client {
+        &self.inner.clients[DEFAULT_CLUSTER]
     }
 
     fn op_timeout(&self) -> Duration {
@@ -252,16 +252,11 @@ impl MongoStore {
         self.inner
             .ready
             .get_or_try_init(|| async {
+                self.refuse_standalone().await?;
                 self.refuse_aliased_clusters().await?;
                 self.create_indexes().await?;
                 self.recover_expired().await?;
-                let migrated = self.migrate_rosters().await?;
-                if migrated > 0 {
-                    tracing::info!(
-                        organizations = migrated,
-                        "gave organizations written before rosters their roster"
-                    );
-                }
+                self.migrate().await?;
                 Ok::<_, StoreError>(())
             })
             .await

@@ -54,6 +54,18 @@ impl MemberStore for EmbeddedStore {
                     });
                 }
             }
+            // A member it adds who is no user any more (removed since the caller read them)
+            // would be listed as nobody.
+            let joined = joining.as_ref().map(|user| user.id);
+            for added in record.user_ids() {
+                let id = rosters::uuid_of(added)?;
+                if before.user_ids().any(|u| u == added) || Some(id) == joined {
+                    continue;
+                }
+                if tables::read_admin(&txn, id)?.is_none() {
+                    return Err(SaveRosterError::Conflict);
+                }
+            }
             rosters::write_roster(&txn, organization, &record, Some(&before))?;
             txn.commit().map_err(db_err)?;
             Ok(())

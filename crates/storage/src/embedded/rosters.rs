@@ -22,7 +22,7 @@ pub const ROSTERS: TableDefinition<'static, u128, &'static [u8]> =
 pub const USER_ORGANIZATIONS: MultimapTableDefinition<u128, u128> =
     MultimapTableDefinition::new("master.user_organizations");
 
-fn uuid_of(raw: &str) -> Result<u128, StoreError> {
+pub fn uuid_of(raw: &str) -> Result<u128, StoreError> {
     Uuid::parse_str(raw)
         .map(|u| u.as_u128())
         .map_err(|e| corrupt("roster", e))

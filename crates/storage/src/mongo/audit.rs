@@ -1,14 +1,9 @@
 //! The audit log in the master database's `audit` collection: `_id` is the event id (UUIDv7,
 //! time-ordered), indexed with the organization so one organization's events page in `_id`
-//! order. Old events go after `audit_retention_days`: by TTL index where the server has one,
-//! by the periodic sweep where it does not (FerretDB 1.x).
-
-use std::time::Duration;
+//! order. Old events go after `audit_retention_days`, by TTL index.
 
 use bson::{doc, Document as BsonDocument};
 use futures_util::TryStreamExt as _;
-use mongodb::options::IndexOptions;
-use mongodb::IndexModel;
 use orgsvc_domain::errors::StoreError;
 use orgsvc_domain::ports::AuditLog;
 use orgsvc_domain::{AuditAction, AuditEvent, AuditEventId, OrganizationId, Outcome};
@@ -68,42 +63,6 @@ impl EventDoc {
             ip: self.ip.map(|ip| ip.parse()).transpose().map_err(corrupt)?,
             details: bson::from_document(self.details).map_err(corrupt)?,
         })
-    }
-}
-
-impl MongoStore {
-    fn audit_retention(&self) -> Duration {
-        Duration::from_secs(u64::from(self.inner.settings.audit_retention_days) * 24 * 3600)
-    }
-
-    pub(super) async fn create_audit_indexes(&self) -> Result<(), StoreError> {
-        let limit = self.op_timeout();
-        let audit = &self.inner.audit;
-        let by_organization = IndexModel::builder()
-            .keys(doc! {"organization_id": 1, "_id": -1})
-            .options(
-                IndexOptions::builder()
-                    .name("organization_id".to_owned())
-                    .build(),
-            )
-            .build();
-        timed(limit, audit.create_index(by_organization)).await?;
-        self.create_expiring_index(audit, self.audit_retention())
-            .await
-    }
-
-    /// Deletes events older than the retention period (the TTL index's job, done by the sweep
-    /// on servers without TTL indexes).
-    pub(super) async fn forget_old_audit_events(&self) -> Result<(), StoreError> {
-        let retention = i64::try_from(self.audit_retention().as_millis()).unwrap_or(i64::MAX);
-        let cutoff =
-            bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() - retention);
-        timed(
-            self.op_timeout(),
-            self.inner.audit.delete_many(doc! {"at": {"$lt": cutoff}}),
-        )
-        .await?;
-        Ok(())
     }
 }
 

@@ -1,7 +1,7 @@
-//! Starting an operation and taking one over: each is a claim in `operation_claims` that only
-//! one process can win (an insert under a unique `_id` is atomic on every server, unlike a
-//! conditional update on some, FerretDB 1.x among them). Starting claims the organization's
-//! next epoch; recovery claims one lease of an expired operation, then runs it to the end.
+//! Starting an operation and taking one over, each by one conditional update of the
+//! organization's record, which exactly one of any number of processes wins: starting matches
+//! the record at the epoch it was read at with no intent and raises the epoch; recovery matches
+//! the expired intent's owner and lease and makes them its own, then runs it to the end.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use orgsvc_domain::errors::StoreError;
 
 use super::errors::{timed, DbError};
 use super::executor::{is_lost, to_bson, Live};
-use super::records::{ClaimDoc, Operation, OrganizationDoc};
+use super::records::{Operation, OrganizationDoc};
 use super::MongoStore;
 
 /// Matches a record at `epoch` (records of earlier versions have none: epoch 0).
@@ -44,36 +44,8 @@ impl From<DbError> for BeginError {
     }
 }
 impl MongoStore {
-    /// Inserts the claim `key`; `false` if somebody holds it. A claim is never taken twice, so
-    /// of any number of processes trying, exactly one wins (an insert under a unique `_id` is
-    /// atomic on every server, unlike a conditional update on some).
-    async fn claim(&self, key: &str) -> Result<bool, StoreError> {
-        let claim = ClaimDoc {
-            id: key.to_owned(),
-            owner: self.inner.owner.clone(),
-            at: bson::DateTime::now(),
-        };
-        match timed(self.op_timeout(), self.inner.claims.insert_one(&claim)).await {
-            Ok(_) => Ok(true),
-            Err(DbError::Duplicate) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    async fn release(&self, key: &str) -> Result<(), StoreError> {
-        timed(
-            self.op_timeout(),
-            self.inner
-                .claims
-                .delete_one(doc! {"_id": key, "owner": &self.inner.owner}),
-        )
-        .await?;
-        Ok(())
-    }
-
     /// Records `operation` on `record` (read at its current epoch, without an intent), raising
-    /// the epoch, together with `set`. The claim of the next epoch makes this exclusive; a claim
-    /// whose holder died before using it is taken over once its lease has passed.
+    /// the epoch, together with `set`: of concurrent starts on one record, exactly one matches.
     pub(super) async fn begin(
         &self,
         record: &OrganizationDoc,
@@ -81,24 +53,6 @@ impl MongoStore {
         mut set: BsonDocument,
     ) -> Result<OrganizationDoc, BeginError> {
         let epoch = record.epoch + 1;
-        let key = format!("{}/{epoch}", record.id);
-        if !self.claim(&key).await? {
-            let stale = bson::DateTime::from_millis(
-                bson::DateTime::now().timestamp_millis()
-                    - i64::try_from(self.inner.settings.intent_lease_seconds * 1000)
-                        .unwrap_or(i64::MAX / 2),
-            );
-            timed(
-                self.op_timeout(),
-                self.inner
-                    .claims
-                    .delete_one(doc! {"_id": &key, "at": {"$lt": stale}}),
-            )
-            .await?;
-            if !self.claim(&key).await? {
-                return Err(BeginError::Busy);
-            }
-        }
         let intent = self.new_intent(operation);
         set.insert("intent", to_bson(&intent)?);
         set.insert("epoch", epoch);
@@ -119,8 +73,8 @@ impl MongoStore {
         };
         if let Some(error) = failed {
             // Not recorded (busy, taken), or perhaps recorded with the answer lost.
-            if matches!(error, BeginError::Store(_)) || self.release(&key).await.is_err() {
-                self.settle_failed_begin(record.id.clone(), epoch, key);
+            if matches!(error, BeginError::Store(_)) {
+                self.settle_failed_begin(record.id.clone(), epoch);
             }
             return Err(error);
         }
@@ -133,18 +87,17 @@ impl MongoStore {
         Ok(started)
     }
 
-    /// A begin that failed may have been recorded all the same (its answer lost in an outage),
-    /// and its claim is still held. As soon as the database answers, an intent it did record
-    /// is abandoned (the caller was told the operation failed, so nothing may change) and the
-    /// claim released, instead of both waiting a lease for recovery. Given up after a lease:
-    /// by then any process's recovery takes over.
-    fn settle_failed_begin(&self, id: String, epoch: i64, key: String) {
+    /// A begin that failed may have been recorded all the same (its answer lost in an outage).
+    /// As soon as the database answers, an intent it did record is abandoned (the caller was
+    /// told the operation failed, so nothing may change) instead of waiting a lease for
+    /// recovery. Given up after a lease: by then any process's recovery takes over.
+    fn settle_failed_begin(&self, id: String, epoch: i64) {
         let store = self.clone();
         let give_up =
             Instant::now() + Duration::from_secs(self.inner.settings.intent_lease_seconds);
         tokio::spawn(async move {
             let mut pause = Duration::from_millis(50);
-            while let Err(e) = store.undo_begin(&id, epoch, &key).await {
+            while let Err(e) = store.undo_begin(&id, epoch).await {
                 if Instant::now() > give_up {
                     tracing::warn!(organization = %id, error = %e,
                         "could not undo a failed start; recovery will");
@@ -156,7 +109,7 @@ impl MongoStore {
         });
     }
 
-    async fn undo_begin(&self, id: &str, epoch: i64, key: &str) -> Result<(), StoreError> {
+    async fn undo_begin(&self, id: &str, epoch: i64) -> Result<(), StoreError> {
         let mut filter = at_epoch(id, epoch);
         filter.insert("intent.owner", &self.inner.owner);
         let recorded = timed(self.op_timeout(), self.inner.organizations.find_one(filter)).await?;
@@ -168,27 +121,17 @@ impl MongoStore {
                 self.abandon(record, intent, &live).await?;
             }
         }
-        self.release(key).await
+        Ok(())
     }
 
     // ---- Recovery ----
 
     /// Finishes (or for a create, undoes) an operation whose owner stopped renewing its lease.
-    /// Of all the processes that find it, exactly one wins the claim on that lease and runs it.
+    /// Of all the processes that find it, exactly one takes that lease over and runs it.
     pub(super) async fn recover(&self, record: OrganizationDoc) -> Result<(), StoreError> {
         let Some(stale) = &record.intent else {
             return Ok(());
         };
-        let key = format!(
-            "{}/{}/{}/{}",
-            record.id,
-            record.epoch,
-            stale.owner,
-            stale.lease_until.timestamp_millis()
-        );
-        if !self.claim(&key).await? {
-            return Ok(());
-        }
         let mut filter = at_epoch(&record.id, record.epoch);
         filter.insert("intent.owner", &stale.owner);
         filter.insert("intent.lease_until", stale.lease_until);

@@ -49,7 +49,7 @@ impl MongoStore {
             {
                 Ok(()) => return Ok(()),
                 Err(DbError::Other(e) | DbError::NotImplemented(e)) => {
-                    // FerretDB (and some hosted servers) have no schema validation.
+                    // Some hosted servers have no schema validation.
                     tracing::info!(error = %e, "creating collections without a JSON schema validator");
                     self.inner.validators.store(false, Ordering::Relaxed);
                 }

@@ -20,11 +20,15 @@ const UNAVAILABLE_CODES: &[i32] = &[6, 7, 50, 89, 91, 189, 10107, 11600, 11602, 
 pub enum DbError {
     #[error("duplicate key")]
     Duplicate,
+    /// A transaction met a concurrent one: it may be run again from its start.
+    #[error("transaction conflict")]
+    TransactionConflict,
     #[error("namespace exists")]
     NamespaceExists,
     #[error("namespace not found")]
     NamespaceNotFound,
-    /// The server does not implement the command or option (FerretDB: TTL indexes).
+    /// The server does not implement the command or option (some hosted servers: collection
+    /// validators).
     #[error("not implemented by this server")]
     NotImplemented(#[source] anyhow::Error),
     #[error("database unavailable")]
@@ -49,7 +53,7 @@ impl From<Error> for DbError {
 }
 
 /// The server's error code, where the error carries one.
-fn code(error: &Error) -> Option<i32> {
+pub fn code(error: &Error) -> Option<i32> {
     match error.kind.as_ref() {
         ErrorKind::Command(command) => Some(command.code),
         ErrorKind::Write(WriteFailure::WriteError(write)) => Some(write.code),
@@ -70,28 +74,6 @@ fn code(error: &Error) -> Option<i32> {
     }
 }
 
-/// FerretDB 1.x on SQLite reports a unique-index violation by an *update* as InternalError
-/// (code 1) carrying SQLite's message instead of MongoDB's 11000; inserts report 11000.
-fn ferretdb_unique_violation(error: &Error) -> bool {
-    matches!(error.kind.as_ref(), ErrorKind::Command(c) if c.code == 1 && c.message.contains("UNIQUE constraint failed"))
-}
-
-/// FerretDB 1.x reports a query that ran out of time (seen right after a restart, under load)
-/// as InternalError (code 1) with "context canceled" from its MaxTimeMS handler, not as
-/// MaxTimeMSExpired (50). Found by the load test across a database restart, as a 500.
-fn ferretdb_timeout(error: &Error) -> bool {
-    matches!(error.kind.as_ref(), ErrorKind::Command(c) if c.code == 1
-        && (c.message.contains("context canceled") || c.message.contains("MaxTimeMS")))
-}
-
-/// FerretDB 1.x on SQLite reports a collection renamed or dropped between its lookup of the
-/// collection and its query as InternalError (code 1) "no such table", where MongoDB would act
-/// on the collection as it is then. Found by the scale-out test, as a 500 on a write racing a
-/// rename on another instance.
-fn ferretdb_missing_table(error: &Error) -> bool {
-    matches!(error.kind.as_ref(), ErrorKind::Command(c) if c.code == 1 && c.message.contains("no such table"))
-}
-
 /// A read of a collection that does not exist finds nothing, as on MongoDB.
 pub fn absent_as<T>(result: Result<T, DbError>, nothing: T) -> Result<T, DbError> {
     match result {
@@ -101,14 +83,8 @@ pub fn absent_as<T>(result: Result<T, DbError>, nothing: T) -> Result<T, DbError
 }
 
 fn classify(error: Error) -> DbError {
-    if ferretdb_unique_violation(&error) {
-        return DbError::Duplicate;
-    }
-    if ferretdb_missing_table(&error) {
-        return DbError::NamespaceNotFound;
-    }
-    if ferretdb_timeout(&error) {
-        return DbError::Unavailable(error.into());
+    if super::transaction::is_transient(&error) {
+        return DbError::TransactionConflict;
     }
     let unavailable = matches!(
         error.kind.as_ref(),

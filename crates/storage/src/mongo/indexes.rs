@@ -1,5 +1,9 @@
 //! The master database's indexes, created idempotently at startup (or on first use when the
-//! server was not up yet).
+//! server was not up yet), all of a collection's in one `createIndexes`: DocumentDB builds an
+//! index on a collection that already exists in the background and answers only when it is
+//! done (measured: 2.0 s each, even empty), but builds every index named with the collection's
+//! creation at once. Builds get a limit of their own for the same reason, and because MongoDB's
+//! build of a new index over a large collection takes as long as the collection is large.
 
 use std::time::Duration;
 
@@ -9,111 +13,85 @@ use mongodb::{Collection, IndexModel};
 use orgsvc_domain::errors::StoreError;
 
 use super::attempts;
-use super::errors::{timed, DbError};
+use super::errors::timed;
 use super::MongoStore;
 
-/// How long operation claims are kept: far longer than any operation or lease, so a claim is
-/// never forgotten while it can still matter.
-const CLAIMS_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+/// The least time index builds are given, whatever `operation_timeout_ms` is.
+const INDEX_BUILD_LIMIT: Duration = Duration::from_secs(120);
+
+fn index(keys: BsonDocument, name: &str) -> IndexModel {
+    IndexModel::builder()
+        .keys(keys)
+        .options(IndexOptions::builder().name(name.to_owned()).build())
+        .build()
+}
+
+fn unique(keys: BsonDocument, name: &str) -> IndexModel {
+    let options = IndexOptions::builder()
+        .unique(true)
+        .name(name.to_owned())
+        .build();
+    IndexModel::builder().keys(keys).options(options).build()
+}
+
+/// An index on `at` that expires documents after `retention` (a TTL index: the server deletes
+/// them, within a minute or so of their time on MongoDB and on DocumentDB).
+fn expiring(retention: Duration) -> IndexModel {
+    let options = IndexOptions::builder()
+        .name("at".to_owned())
+        .expire_after(retention)
+        .build();
+    IndexModel::builder()
+        .keys(doc! {"at": 1})
+        .options(options)
+        .build()
+}
 
 impl MongoStore {
-    /// Deletes claims older than [`CLAIMS_RETENTION`] (the TTL index's job, done by the sweep
-    /// on servers without TTL indexes).
-    pub(super) async fn forget_old_claims(&self) -> Result<(), StoreError> {
-        let retention = i64::try_from(CLAIMS_RETENTION.as_millis()).unwrap_or(i64::MAX);
-        let cutoff =
-            bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() - retention);
-        timed(
-            self.op_timeout(),
-            self.inner.claims.delete_many(doc! {"at": {"$lt": cutoff}}),
-        )
-        .await?;
-        Ok(())
-    }
-
     pub(super) async fn create_indexes(&self) -> Result<(), StoreError> {
-        let unique = |keys: BsonDocument, name: &str| {
-            IndexModel::builder()
-                .keys(keys)
-                .options(
-                    IndexOptions::builder()
-                        .unique(true)
-                        .name(name.to_owned())
-                        .build(),
-                )
-                .build()
-        };
-        let limit = self.op_timeout();
-        timed(
-            limit,
-            self.inner
-                .organizations
-                .create_index(unique(doc! {"slug": 1}, "slug_unique")),
+        let counters = Duration::from_secs(attempts::COUNTER_RETENTION_SECONDS);
+        let audit =
+            Duration::from_secs(u64::from(self.inner.settings.audit_retention_days) * 86_400);
+        let inner = &self.inner;
+        self.build(
+            &inner.organizations,
+            [
+                unique(doc! {"slug": 1}, "slug_unique"),
+                // Finding an organization by its old name while a rename is under way.
+                index(doc! {"intent.from_slug": 1}, "intent_from_slug"),
+            ],
         )
         .await?;
-        timed(
-            limit,
-            self.inner
-                .admins
-                .create_index(unique(doc! {"email": 1}, "email_unique")),
-        )
-        .await?;
-        // Which organizations a user belongs to (logins, and removing users nobody lists).
-        let by_member = IndexModel::builder()
-            .keys(doc! {"members.user_id": 1})
-            .options(
-                IndexOptions::builder()
-                    .name("members_user_id".to_owned())
-                    .build(),
-            )
-            .build();
-        timed(limit, self.inner.rosters.create_index(by_member)).await?;
-        // Finding an organization by its old name while a rename is under way.
-        let by_old_slug = IndexModel::builder()
-            .keys(doc! {"intent.from_slug": 1})
-            .options(
-                IndexOptions::builder()
-                    .name("intent_from_slug".to_owned())
-                    .build(),
-            )
-            .build();
-        timed(limit, self.inner.organizations.create_index(by_old_slug)).await?;
-        self.create_expiring_index(&self.inner.claims, CLAIMS_RETENTION)
+        self.build(&inner.admins, [unique(doc! {"email": 1}, "email_unique")])
             .await?;
-        // Attempts are only ever read by `_id` (see attempts.rs): no index but the expiry one.
-        let attempts = &self.inner.login_attempts;
-        let retention = Duration::from_secs(attempts::ATTEMPTS_RETENTION_SECONDS);
-        self.create_expiring_index(attempts, retention).await?;
-        self.create_audit_indexes().await
+        // Which organizations a user belongs to (logins, and removing users nobody lists).
+        self.build(
+            &inner.rosters,
+            [index(doc! {"members.user_id": 1}, "members_user_id")],
+        )
+        .await?;
+        // Counters are only ever read by `_id` (the email): no index but the expiry one.
+        self.build(&inner.login_counters, [expiring(counters)])
+            .await?;
+        // One organization's events newest first, by `_id` (a UUIDv7).
+        self.build(
+            &inner.audit,
+            [
+                index(doc! {"organization_id": 1, "_id": -1}, "organization_id"),
+                expiring(audit),
+            ],
+        )
+        .await
     }
 
-    /// An index on `at` that expires documents after `retention` (a TTL index), or, on
-    /// servers without TTL indexes (FerretDB 1.x), a plain one: the recovery sweep then deletes
-    /// what is older.
-    pub(super) async fn create_expiring_index<T: Send + Sync>(
+    /// Creates `indexes` on `collection` (and the collection, if it is not there yet).
+    pub(super) async fn build<T: Send + Sync>(
         &self,
         collection: &Collection<T>,
-        retention: Duration,
+        indexes: impl IntoIterator<Item = IndexModel>,
     ) -> Result<(), StoreError> {
-        let limit = self.op_timeout();
-        let index = |ttl: Option<Duration>| {
-            IndexModel::builder()
-                .keys(doc! {"at": 1})
-                .options(
-                    IndexOptions::builder()
-                        .name("at".to_owned())
-                        .expire_after(ttl)
-                        .build(),
-                )
-                .build()
-        };
-        match timed(limit, collection.create_index(index(Some(retention)))).await {
-            Ok(_) => Ok(()),
-            Err(DbError::NotImplemented(_)) => {
-                timed(limit, collection.create_index(index(None))).await?;
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
-        }
+        let limit = self.op_timeout().max(INDEX_BUILD_LIMIT);
+        timed(limit, collection.create_indexes(indexes)).await?;
+        Ok(())
     }
 }

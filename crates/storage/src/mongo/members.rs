@@ -1,13 +1,13 @@
 //! Rosters in MongoDB: one document per organization in `rosters` (`_id` = the organization's
-//! id), replaced as a whole by a conditional update on its version, so every change to an
-//! organization's members and invitations is a single-document write.
+//! id), written at the version it was read at.
 //!
 //! Who belongs where is the rosters' business alone: a user is found in the organizations
-//! whose roster lists them (index `members.user_id`). Users created by a change (someone
-//! accepting an invitation) are inserted before the roster that lists them is written, and
-//! members who left are removed as users after it, only when no roster lists them; a crash in
-//! between leaves a user no roster lists, whom logins treat as absent, and whose email a new
-//! user takes over once it is older than [`UNLISTED_GRACE`].
+//! whose roster lists them (index `members.user_id`). A roster change and the users it adds,
+//! inserts or removes (members who left and belong nowhere else) are one transaction, so no
+//! change leaves a user no roster lists or a roster listing a missing user. A create still
+//! writes its founder before the roster under an intent (see `lifecycle`); a crash there leaves
+//! a user no roster lists, whom logins treat as absent, and whose email a new user takes over
+//! once it is older than [`UNLISTED_GRACE`].
 
 use bson::{doc, Document as BsonDocument};
 use futures_util::TryStreamExt as _;
@@ -16,8 +16,11 @@ use orgsvc_domain::ports::MemberStore;
 use orgsvc_domain::{Admin, AdminId, Membership, OrganizationId, Roster};
 use serde::{Deserialize, Serialize};
 
+use mongodb::ClientSession;
+
 use super::errors::{timed, DbError};
 use super::records::{AdminDoc, Operation, OrganizationDoc};
+use super::transaction::Abort;
 use super::MongoStore;
 use crate::roster::RosterRecord;
 
@@ -180,8 +183,8 @@ impl MongoStore {
     /// (`organization_id`), which nothing writes any more: each such admin gets its
     /// organization a roster and loses the field, so this is idempotent (a roster's `_id` is its
     /// organization's) and reads nothing once done. An organization being created or deleted is
-    /// left for the next start. Returns how many rosters it wrote.
-    pub(super) async fn migrate_rosters(&self) -> Result<usize, StoreError> {
+    /// left for the next start. Schema version 1; answers whether it is finished.
+    pub(super) async fn migrate_rosters(&self) -> Result<bool, StoreError> {
         let limit = self.op_timeout();
         let legacy: Vec<BsonDocument> = timed(limit, async {
             self.inner
@@ -202,7 +205,7 @@ impl MongoStore {
                 Some(Operation::Create | Operation::Delete)
             )
         };
-        let mut migrated = 0;
+        let (mut migrated, mut finished) = (0, true);
         for admin in legacy {
             let (Ok(user), Ok(id)) = (admin.get_str("_id"), admin.get_str("organization_id"))
             else {
@@ -210,7 +213,10 @@ impl MongoStore {
             };
             let find = || timed(limit, self.inner.organizations.find_one(doc! {"_id": id}));
             match find().await? {
-                Some(organization) if !settled(&organization) => continue,
+                Some(organization) if !settled(&organization) => {
+                    finished = false;
+                    continue;
+                }
                 Some(organization) if self.roster_doc(id).await?.is_none() => {
                     let parse =
                         |e: uuid::Error| StoreError::Unknown(anyhow::anyhow!("corrupt id: {e}"));
@@ -233,6 +239,7 @@ impl MongoStore {
                                 .delete_one(doc! {"_id": id, "version": 0_i64}),
                         )
                         .await?;
+                        finished = false;
                         continue;
                     }
                 }
@@ -248,7 +255,105 @@ impl MongoStore {
             )
             .await?;
         }
-        Ok(migrated)
+        if migrated > 0 {
+            tracing::info!(
+                organizations = migrated,
+                "gave organizations written before rosters their roster"
+            );
+        }
+        Ok(finished)
+    }
+}
+
+impl MongoStore {
+    /// One roster change, in `session`'s transaction: the roster at the version it was read
+    /// at, the joining user inserted, users it adds touched (so a concurrent removal of one of
+    /// them conflicts with this instead of both committing), and users it drops removed unless
+    /// another roster lists them.
+    async fn write_roster(
+        &self,
+        session: &mut ClientSession,
+        roster: &Roster,
+        joining: Option<&Admin>,
+    ) -> Result<(), Abort<SaveRosterError>> {
+        let limit = self.op_timeout();
+        let refuse = |e: SaveRosterError| Abort::Failed(e);
+        let id = roster.organization_id.to_string();
+        let expected = i64::try_from(roster.version)
+            .map_err(|e| refuse(StoreError::Unknown(e.into()).into()))?;
+        let rosters = &self.inner.rosters;
+        let before = timed(
+            limit,
+            rosters.find_one(doc! {"_id": &id}).session(&mut *session),
+        )
+        .await?
+        .filter(|before| before.record.version == expected)
+        .ok_or(refuse(SaveRosterError::Conflict))?;
+        if let Some(user) = joining {
+            let insert = self.inner.admins.insert_one(AdminDoc::from_domain(user));
+            match timed(limit, insert.session(&mut *session)).await {
+                Ok(_) => {}
+                Err(DbError::Duplicate) => {
+                    return Err(refuse(SaveRosterError::EmailTaken {
+                        email: user.email.clone(),
+                    }))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let record = RosterRecord::from_domain(roster, roster.version + 1);
+        let set = doc! {"$set": {
+            "version": record.version,
+            "members": to_bson(&record.members).map_err(|e| refuse(e.into()))?,
+            "invitations": to_bson(&record.invitations).map_err(|e| refuse(e.into()))?,
+        }};
+        let filter = doc! {"_id": &id, "version": expected};
+        let written = timed(
+            limit,
+            rosters.update_one(filter, set).session(&mut *session),
+        )
+        .await?;
+        if written.matched_count != 1 {
+            return Err(refuse(SaveRosterError::Conflict));
+        }
+        let joined = joining.map(|user| user.id.to_string());
+        let was: Vec<&str> = before.record.user_ids().collect();
+        let now: Vec<&str> = record.user_ids().collect();
+        for added in now
+            .iter()
+            .filter(|u| !was.contains(u) && Some(**u) != joined.as_deref())
+        {
+            let touch = self.inner.admins.update_one(
+                doc! {"_id": *added},
+                doc! {"$set": {"listed_at": bson::DateTime::now()}},
+            );
+            if timed(limit, touch.session(&mut *session))
+                .await?
+                .matched_count
+                != 1
+            {
+                // Removed meanwhile: the roster would list nobody.
+                return Err(refuse(SaveRosterError::Conflict));
+            }
+        }
+        for departed in was.iter().filter(|u| !now.contains(u)) {
+            // The user is written (locked) before other rosters are looked at: a concurrent
+            // change adding them elsewhere touches the user too, so under snapshot isolation
+            // (MongoDB) one of the two conflicts, and under read committed (DocumentDB) this
+            // waits for it and then sees its roster.
+            let lock = self.inner.admins.update_one(
+                doc! {"_id": *departed},
+                doc! {"$set": {"listed_at": bson::DateTime::now()}},
+            );
+            timed(limit, lock.session(&mut *session)).await?;
+            let elsewhere = doc! {"members.user_id": *departed, "_id": {"$ne": &id}};
+            let listed = timed(limit, rosters.find_one(elsewhere).session(&mut *session)).await?;
+            if listed.is_none() {
+                let remove = self.inner.admins.delete_one(doc! {"_id": *departed});
+                timed(limit, remove.session(&mut *session)).await?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -294,63 +399,28 @@ impl MemberStore for MongoStore {
         joining: Option<&Admin>,
     ) -> Result<(), SaveRosterError> {
         self.ensure_ready().await?;
-        let id = roster.organization_id.to_string();
-        let expected = i64::try_from(roster.version).map_err(|e| StoreError::Unknown(e.into()))?;
-        let before = match self.roster_doc(&id).await? {
-            Some(before) if before.record.version == expected => before,
-            _ => return Err(SaveRosterError::Conflict),
-        };
-        if let Some(user) = joining {
-            if !self.insert_user(user).await? {
-                return Err(SaveRosterError::EmailTaken {
-                    email: user.email.clone(),
-                });
+        let mut reclaimed = false;
+        loop {
+            let saved = self
+                .transaction(|mut session| async move {
+                    let outcome = self.write_roster(&mut session, roster, joining).await;
+                    (session, outcome)
+                })
+                .await;
+            match (saved, joining) {
+                // The email's holder may be a user left by an interrupted create: reclaimed
+                // once, then tried again.
+                (Err(SaveRosterError::EmailTaken { .. }), Some(user)) if !reclaimed => {
+                    reclaimed = true;
+                    if !self.reclaim_email(user.email.as_str()).await? {
+                        return Err(SaveRosterError::EmailTaken {
+                            email: user.email.clone(),
+                        });
+                    }
+                }
+                (saved, _) => return saved,
             }
         }
-        let record = RosterRecord::from_domain(roster, roster.version + 1);
-        let written = timed(
-            self.op_timeout(),
-            self.inner.rosters.update_one(
-                doc! {"_id": &id, "version": expected},
-                doc! {"$set": {
-                    "version": record.version,
-                    "members": to_bson(&record.members)?,
-                    "invitations": to_bson(&record.invitations)?,
-                }},
-            ),
-        )
-        .await;
-        let written = match written {
-            Ok(result) => result.matched_count == 1,
-            Err(e) => {
-                // Unknown whether it was written: a joining user stays (as a user no roster
-                // lists, if it was not).
-                return Err(StoreError::from(e).into());
-            }
-        };
-        if !written {
-            if let Some(user) = joining {
-                timed(
-                    self.op_timeout(),
-                    self.inner
-                        .admins
-                        .delete_one(doc! {"_id": user.id.to_string()}),
-                )
-                .await
-                .map_err(StoreError::from)?;
-            }
-            return Err(SaveRosterError::Conflict);
-        }
-        let staying: Vec<&str> = record.user_ids().collect();
-        let departed: Vec<String> = before
-            .record
-            .user_ids()
-            .filter(|u| !staying.contains(u))
-            .map(str::to_owned)
-            .collect();
-        self.remove_if_alone(&id, departed.iter().map(String::as_str))
-            .await?;
-        Ok(())
     }
 
     async fn find_admins(&self, ids: &[AdminId]) -> Result<Vec<Admin>, StoreError> {

@@ -145,16 +145,6 @@ pub struct AdminChange {
     pub token_version: Option<i64>,
 }
 
-/// A claim in `operation_claims`: `_id` names what was claimed (an organization's next epoch,
-/// or the recovery of one lease of an operation), and only one insert of it can succeed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ClaimDoc {
-    #[serde(rename = "_id")]
-    pub id: String,
-    pub owner: String,
-    pub at: bson::DateTime,
-}
-
 /// An organization in `organizations`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OrganizationDoc {
@@ -252,46 +242,11 @@ impl AdminDoc {
     }
 }
 
-/// FerretDB 1.x cannot store an array directly inside an array (`[[1, 2]]`), so every such
-/// inner array is stored wrapped as `{"\u{1}array": [...]}` and unwrapped when read. User field
-/// names cannot hold control characters (the domain refuses them), so the wrapper is never
-/// ambiguous.
+/// Releases before schema version 2 stored every array nested directly in an array (`[[1, 2]]`)
+/// wrapped as `{"\u{1}array": [...]}`, for a server that could not hold one. Nothing writes
+/// the wrapper any more; documents written then are unwrapped when read. User field names
+/// cannot hold control characters (the domain refuses them), so the wrapper is never ambiguous.
 const NESTED_ARRAY: &str = "\u{1}array";
-
-fn holds_nested_array(value: &Value, in_array: bool) -> bool {
-    match value {
-        Value::Array(items) => in_array || items.iter().any(|item| holds_nested_array(item, true)),
-        Value::Object(fields) => fields.values().any(|v| holds_nested_array(v, false)),
-        _ => false,
-    }
-}
-
-fn encode_nested_arrays(value: &Value, in_array: bool) -> Value {
-    match value {
-        Value::Array(items) => {
-            let items = Value::Array(
-                items
-                    .iter()
-                    .map(|i| encode_nested_arrays(i, true))
-                    .collect(),
-            );
-            if in_array {
-                let mut wrapper = Map::new();
-                wrapper.insert(NESTED_ARRAY.to_owned(), items);
-                Value::Object(wrapper)
-            } else {
-                items
-            }
-        }
-        Value::Object(fields) => Value::Object(
-            fields
-                .iter()
-                .map(|(k, v)| (k.clone(), encode_nested_arrays(v, false)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
 
 fn decode_nested_arrays(value: Value, in_array: bool) -> Value {
     match value {
@@ -320,17 +275,7 @@ fn decode_nested_arrays(value: Value, in_array: bool) -> Value {
 /// A tenant document as stored: `_id` (the UUID as a string, so `_id` order is creation order)
 /// followed by the body's fields.
 pub fn document_to_bson(document: &Document) -> Result<BsonDocument, DbError> {
-    let fields = document.body.fields();
-    let converted = if fields.values().any(|v| holds_nested_array(v, false)) {
-        let encoded: Map<String, Value> = fields
-            .iter()
-            .map(|(k, v)| (k.clone(), encode_nested_arrays(v, false)))
-            .collect();
-        bson::to_document(&encoded)
-    } else {
-        bson::to_document(fields)
-    };
-    let fields = converted
+    let fields = bson::to_document(document.body.fields())
         .map_err(|e| DbError::Other(anyhow::anyhow!("document does not convert to BSON: {e}")))?;
     let mut stored = doc! { "_id": document.id.to_string() };
     stored.extend(fields);
@@ -435,9 +380,23 @@ mod tests {
         };
         let stored = document_to_bson(&document).unwrap();
         assert_eq!(stored.keys().next().map(String::as_str), Some("_id"));
-        // No array is stored directly inside another.
+        // Stored as it is: arrays inside arrays too.
         let matrix = stored.get_array("matrix").unwrap();
-        assert!(matrix.iter().all(|item| matches!(item, Bson::Document(_))));
+        assert!(matrix.iter().all(|item| matches!(item, Bson::Array(_))));
         assert_eq!(document_from_bson(stored).unwrap(), document);
+    }
+
+    #[test]
+    fn nested_arrays_wrapped_by_releases_before_version_2_read_back_unwrapped() {
+        let stored = doc! {
+            "_id": DocumentId::generate().to_string(),
+            "matrix": [{"\u{1}array": [1, 2]}, {"\u{1}array": [{"\u{1}array": []}]}],
+            "deep": [{"m": [{"\u{1}array": [true]}]}],
+        };
+        let read = document_from_bson(stored).unwrap();
+        assert_eq!(
+            Value::Object(read.body.fields().clone()),
+            json!({"matrix": [[1, 2], [[]]], "deep": [{"m": [[true]]}]})
+        );
     }
 }

@@ -173,25 +173,14 @@ impl MongoStore {
         {
             return Ok(());
         }
-        let database = self.database(location)?;
-        match timed(
-            self.op_timeout(),
-            database.create_collection(SHARED_COLLECTION),
-        )
-        .await
-        {
-            Ok(()) | Err(DbError::NamespaceExists) => {}
-            Err(e) => return Err(e.into()),
-        }
+        // No createCollection first: createIndexes makes the collection with its index in one
+        // step, which DocumentDB does at once (an index added to an existing collection is
+        // built in the background, seconds later; see `indexes`).
         let index = IndexModel::builder()
             .keys(doc! {ORGANIZATION_FIELD: 1, "_id": 1})
             .options(IndexOptions::builder().name("org_id_id".to_owned()).build())
             .build();
-        timed(
-            self.op_timeout(),
-            self.collection(location)?.create_index(index),
-        )
-        .await?;
+        self.build(&self.collection(location)?, [index]).await?;
         self.inner
             .shared_ready
             .lock()

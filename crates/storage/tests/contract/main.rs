@@ -40,6 +40,7 @@ macro_rules! all_contract_tests {
             a_founder_owns_the_new_organization_and_may_found_another,
             a_roster_is_written_only_at_the_version_it_was_read_at,
             concurrent_roster_writes_from_one_read_have_exactly_one_winner,
+            a_removal_racing_an_addition_elsewhere_never_strands_a_member,
             users_are_removed_when_no_roster_lists_them_any_more,
             an_organization_is_shown_with_its_longest_standing_owner,
         );
@@ -48,4 +49,6 @@ macro_rules! all_contract_tests {
 
 mod cached;
 mod embedded;
+mod fixture;
 mod mongodb;
+mod mongodb_schema;

@@ -294,3 +294,47 @@ pub async fn assert_migrated(store: &impl Store, organization: &OrganizationId, 
     let user = store.find_admin_by_id(admin).await.unwrap().unwrap();
     assert_eq!(user.token_version, 3, "tokens issued before stay valid");
 }
+
+/// A user's removal from their one organization races their addition to another (an existing
+/// account accepting an invitation there), 8 rounds: whatever each answers, a user some roster
+/// lists exists, and a user no roster lists does not.
+pub async fn a_removal_racing_an_addition_elsewhere_never_strands_a_member(store: &impl Store) {
+    let acme = create(store, "Acme", "a@acme.io").await;
+    let globex = create(store, "Globex", "g@globex.io").await;
+    for round in 0..8 {
+        let moving = join(
+            store,
+            &acme.id,
+            &format!("moving{round}@x.io"),
+            Role::Member,
+        )
+        .await;
+        let mut removed = roster(store, &acme.id).await;
+        removed.members.retain(|m| m.user_id != moving.id);
+        let added = with_member(roster(store, &globex.id).await, &moving.id, Role::Member);
+        let (remove, add) = tokio::join!(
+            store.save_roster(&removed, None),
+            store.save_roster(&added, None)
+        );
+        for outcome in [&remove, &add] {
+            assert!(
+                matches!(outcome, Ok(()) | Err(SaveRosterError::Conflict)),
+                "round {round}: {outcome:?}"
+            );
+        }
+        let listed = !store.memberships_of(&moving.id).await.unwrap().is_empty();
+        let exists = store.find_admin_by_id(&moving.id).await.unwrap().is_some();
+        assert_eq!(
+            listed, exists,
+            "round {round}: listed {listed}, exists {exists} (remove {remove:?}, add {add:?})"
+        );
+        assert_eq!(
+            roster(store, &globex.id)
+                .await
+                .role_of(&moving.id)
+                .is_some(),
+            add.is_ok(),
+            "round {round}"
+        );
+    }
+}
