@@ -21,6 +21,7 @@ mod claims;
 mod collections;
 mod errors;
 mod executor;
+mod founding;
 mod indexes;
 mod lifecycle;
 mod machine;

@@ -21,7 +21,7 @@ use super::{MongoStore, RenameMode};
 /// Returned when this process's claim on an operation is gone: another process recovered it.
 #[derive(Debug, thiserror::Error)]
 #[error("lost the claim on organization {0}'s operation to another process")]
-pub(super) struct LostClaim(String);
+pub(super) struct LostClaim(pub(super) String);
 
 pub(super) fn is_lost(error: &StoreError) -> bool {
     matches!(error, StoreError::Unavailable(e) if e.downcast_ref::<LostClaim>().is_some())

@@ -10,9 +10,7 @@ use orgsvc_domain::errors::{
     CreateOrganizationError, DeleteOrganizationError, StoreError, UpdateOrganizationError,
 };
 use orgsvc_domain::ports::{Founder, OrganizationChange};
-use orgsvc_domain::{
-    CollectionName, Organization, OrganizationId, OrganizationName, Roster, TenancyModel,
-};
+use orgsvc_domain::{CollectionName, Organization, OrganizationId, OrganizationName, TenancyModel};
 
 use super::claims::BeginError;
 use super::errors::{timed, DbError};
@@ -163,48 +161,17 @@ impl MongoStore {
                     slug: organization.slug().clone(),
                 });
             }
-            // The roster before the user it lists, so undoing finds every user to remove.
-            let roster = Roster::founded(organization.id, *founder.id(), organization.created_at);
-            self.insert_roster(&roster).await?;
-            match founder {
-                Founder::New(admin) => {
-                    if !self.insert_user(admin).await? {
-                        return Err(CreateOrganizationError::EmailTaken {
-                            email: admin.email.clone(),
-                        });
-                    }
-                }
-                Founder::Existing(id) => {
-                    if self
-                        .find_admin(doc! {"_id": id.to_string()})
-                        .await?
-                        .is_none()
-                    {
-                        return Err(CreateOrganizationError::FounderGone);
-                    }
-                }
-            }
-            self.update_owned(&record.id, doc! {}, doc! {"intent": ""})
-                .await?;
-            Ok(())
+            self.found(organization, founder, &record.id).await
         }
         .await;
         if outcome.is_err() {
             // Undone before the answer when the database lets us; otherwise as soon as it
             // answers again. Either way the organization was never visible.
-            let id = record.id.clone();
             if let Err(undo) = self
                 .drive(record, Live::default(), Some(self.request_wait()))
                 .await
             {
                 tracing::warn!(error = ?undo, "undoing a failed create failed; recovery will");
-            }
-            // Recovery may have undone it already, while this create was still writing its
-            // roster and user after the record was gone: nothing points at those any more.
-            if matches!(self.current(&id).await, Ok(None)) {
-                if let Err(e) = self.remove_members(&id).await {
-                    tracing::warn!(error = ?e, "removing a failed create's roster failed");
-                }
             }
         }
         outcome

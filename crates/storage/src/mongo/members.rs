@@ -4,10 +4,10 @@
 //! Who belongs where is the rosters' business alone: a user is found in the organizations
 //! whose roster lists them (index `members.user_id`). A roster change and the users it adds,
 //! inserts or removes (members who left and belong nowhere else) are one transaction, so no
-//! change leaves a user no roster lists or a roster listing a missing user. A create still
-//! writes its founder before the roster under an intent (see `lifecycle`); a crash there leaves
-//! a user no roster lists, whom logins treat as absent, and whose email a new user takes over
-//! once it is older than [`UNLISTED_GRACE`].
+//! change leaves a user no roster lists or a roster listing a missing user; a create writes its
+//! roster and founder in one too (`founding`). Releases before those transactions could leave a
+//! user no roster lists after a crash: logins treat one as absent, and a new user takes its
+//! email over once it is older than [`UNLISTED_GRACE`].
 
 use bson::{doc, Document as BsonDocument};
 use futures_util::TryStreamExt as _;
@@ -53,32 +53,9 @@ fn to_bson<T: Serialize>(value: &T) -> Result<bson::Bson, StoreError> {
 const UNLISTED_GRACE: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 impl MongoStore {
-    /// Inserts `user`; `false` when its email is taken. A holder of the email that no roster
-    /// lists and that is older than [`UNLISTED_GRACE`] was left by an interrupted change (see
-    /// the module's documentation) and gives the email up.
-    pub(super) async fn insert_user(&self, user: &Admin) -> Result<bool, StoreError> {
-        let limit = self.op_timeout();
-        for _ in 0..2 {
-            match timed(
-                limit,
-                self.inner.admins.insert_one(AdminDoc::from_domain(user)),
-            )
-            .await
-            {
-                Ok(_) => return Ok(true),
-                Err(DbError::Duplicate) => {
-                    if !self.reclaim_email(user.email.as_str()).await? {
-                        return Ok(false);
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(false)
-    }
-
-    /// Removes the holder of `email` if it is a leftover; whether the email may be tried again.
-    async fn reclaim_email(&self, email: &str) -> Result<bool, StoreError> {
+    /// Removes the holder of `email` if it is a leftover (a user no roster lists, older than
+    /// [`UNLISTED_GRACE`]); whether the email may be tried again.
+    pub(super) async fn reclaim_email(&self, email: &str) -> Result<bool, StoreError> {
         let limit = self.op_timeout();
         let Some(holder) = timed(limit, self.inner.admins.find_one(doc! {"email": email})).await?
         else {
