@@ -52,16 +52,22 @@ fn small(n: i64) -> u32 {
 }
 
 impl MongoStore {
-    /// Runs an upsert of `key`'s counter again when a concurrent one inserted it first.
-    async fn upsert_counter<T, F, Fut>(&self, mut write: F) -> Result<T, StoreError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, DbError>>,
-    {
+    /// Applies `update` to `key`'s counter, creating it if there is none: again when a
+    /// concurrent write inserted it first.
+    pub(super) async fn upsert_counter(
+        &self,
+        key: &str,
+        update: BsonDocument,
+    ) -> Result<(), StoreError> {
         for _ in 0..UPSERT_RACES {
-            match write().await {
+            let write = self
+                .inner
+                .login_counters
+                .update_one(doc! {"_id": key}, update.clone())
+                .upsert(true);
+            match timed(self.op_timeout(), write).await {
                 Err(DbError::Duplicate) => {}
-                other => return other.map_err(StoreError::from),
+                other => return other.map(|_| ()).map_err(StoreError::from),
             }
         }
         Err(too_many_races())
@@ -143,17 +149,7 @@ impl LoginAttempts for MongoStore {
             },
             "$inc": {"locks": 1_i64},
         };
-        self.upsert_counter(|| {
-            timed(
-                self.op_timeout(),
-                self.inner
-                    .login_counters
-                    .update_one(doc! {"_id": key.as_str()}, update.clone())
-                    .upsert(true),
-            )
-        })
-        .await?;
-        Ok(())
+        self.upsert_counter(key.as_str(), update).await
     }
 
     async fn clear_login_attempts(&self, key: &EmailAddress) -> Result<(), StoreError> {

@@ -10,10 +10,9 @@ use orgsvc_domain::errors::{CreateOrganizationError, StoreError};
 use orgsvc_domain::ports::Founder;
 use orgsvc_domain::{Organization, Roster};
 
-use super::errors::{timed, DbError};
+use super::errors::timed;
 use super::executor::LostClaim;
 use super::members::RosterDoc;
-use super::records::AdminDoc;
 use super::transaction::Abort;
 use super::MongoStore;
 use crate::roster::RosterRecord;
@@ -28,30 +27,21 @@ impl MongoStore {
         founder: Founder<'_>,
         record_id: &str,
     ) -> Result<(), CreateOrganizationError> {
-        let mut reclaimed = false;
-        loop {
-            let founded = self
-                .transaction(|mut session| async move {
-                    let outcome = self
-                        .write_founding(&mut session, organization, founder, record_id)
-                        .await;
-                    (session, outcome)
-                })
-                .await;
-            match (founded, founder) {
-                (Err(CreateOrganizationError::EmailTaken { .. }), Founder::New(admin))
-                    if !reclaimed =>
-                {
-                    reclaimed = true;
-                    if !self.reclaim_email(admin.email.as_str()).await? {
-                        return Err(CreateOrganizationError::EmailTaken {
-                            email: admin.email.clone(),
-                        });
-                    }
-                }
-                (founded, _) => return founded,
-            }
-        }
+        let email = match founder {
+            Founder::New(admin) => Some(&admin.email),
+            Founder::Existing(_) => None,
+        };
+        let taken =
+            |e: &CreateOrganizationError| matches!(e, CreateOrganizationError::EmailTaken { .. });
+        self.reclaiming(email, taken, || {
+            self.transaction(|mut session| async move {
+                let outcome = self
+                    .write_founding(&mut session, organization, founder, record_id)
+                    .await;
+                (session, outcome)
+            })
+        })
+        .await
     }
 
     async fn write_founding(
@@ -62,7 +52,6 @@ impl MongoStore {
         record_id: &str,
     ) -> Result<(), Abort<CreateOrganizationError>> {
         let limit = self.op_timeout();
-        let refuse = |e: CreateOrganizationError| Abort::Failed(e);
         let roster = Roster::founded(organization.id, *founder.id(), organization.created_at);
         let roster = RosterDoc {
             id: organization.id.to_string(),
@@ -72,30 +61,16 @@ impl MongoStore {
         timed(limit, insert.session(&mut *session)).await?;
         match founder {
             Founder::New(admin) => {
-                let insert = self.inner.admins.insert_one(AdminDoc::from_domain(admin));
-                match timed(limit, insert.session(&mut *session)).await {
-                    Ok(_) => {}
-                    Err(DbError::Duplicate) => {
-                        return Err(refuse(CreateOrganizationError::EmailTaken {
-                            email: admin.email.clone(),
-                        }))
-                    }
-                    Err(e) => return Err(e.into()),
+                if !self.insert_user_in(session, admin).await? {
+                    let email = admin.email.clone();
+                    return Err(Abort::Failed(CreateOrganizationError::EmailTaken { email }));
                 }
             }
+            // Touched, so the removal of this user's last membership meanwhile conflicts with
+            // the create instead of leaving its roster listing nobody.
             Founder::Existing(id) => {
-                // Touched, so the removal of this user's last membership meanwhile conflicts
-                // with the create instead of leaving its roster listing nobody (see `members`).
-                let touch = self.inner.admins.update_one(
-                    doc! {"_id": id.to_string()},
-                    doc! {"$set": {"listed_at": bson::DateTime::now()}},
-                );
-                if timed(limit, touch.session(&mut *session))
-                    .await?
-                    .matched_count
-                    != 1
-                {
-                    return Err(refuse(CreateOrganizationError::FounderGone));
+                if !self.touch_user_in(session, &id.to_string()).await? {
+                    return Err(Abort::Failed(CreateOrganizationError::FounderGone));
                 }
             }
         }
@@ -110,7 +85,7 @@ impl MongoStore {
         {
             // Recovery took the create over (and undoes it): nothing of this may stay.
             let lost = StoreError::Unavailable(LostClaim(record_id.to_owned()).into());
-            return Err(refuse(lost.into()));
+            return Err(Abort::Failed(lost.into()));
         }
         Ok(())
     }

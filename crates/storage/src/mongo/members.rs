@@ -13,7 +13,7 @@ use bson::{doc, Document as BsonDocument};
 use futures_util::TryStreamExt as _;
 use orgsvc_domain::errors::{SaveRosterError, StoreError};
 use orgsvc_domain::ports::MemberStore;
-use orgsvc_domain::{Admin, AdminId, Membership, OrganizationId, Roster};
+use orgsvc_domain::{Admin, AdminId, EmailAddress, Membership, OrganizationId, Roster};
 use serde::{Deserialize, Serialize};
 
 use mongodb::ClientSession;
@@ -53,6 +53,61 @@ fn to_bson<T: Serialize>(value: &T) -> Result<bson::Bson, StoreError> {
 const UNLISTED_GRACE: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 impl MongoStore {
+    /// Runs `write` once more after taking `email` over from a leftover user (see
+    /// [`Self::reclaim_email`]) when its first answer is that the email is taken.
+    pub(super) async fn reclaiming<T, E, Fut>(
+        &self,
+        email: Option<&EmailAddress>,
+        taken: impl Fn(&E) -> bool,
+        mut write: impl FnMut() -> Fut,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError>,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        match (write().await, email) {
+            (Err(e), Some(email)) if taken(&e) => {
+                if self.reclaim_email(email.as_str()).await? {
+                    write().await
+                } else {
+                    Err(e)
+                }
+            }
+            (outcome, _) => outcome,
+        }
+    }
+
+    /// Inserts `user` in `session`'s transaction; `false` when its email is taken.
+    pub(super) async fn insert_user_in(
+        &self,
+        session: &mut ClientSession,
+        user: &Admin,
+    ) -> Result<bool, DbError> {
+        let insert = self.inner.admins.insert_one(AdminDoc::from_domain(user));
+        match timed(self.op_timeout(), insert.session(session)).await {
+            Ok(_) => Ok(true),
+            Err(DbError::Duplicate) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes `user`'s document in `session`'s transaction (`false`: there is no such user),
+    /// so that transactions changing where the user belongs meet on it: under snapshot
+    /// isolation (MongoDB) one of two conflicts, under read committed (DocumentDB) the second
+    /// waits for the first and then reads what it wrote.
+    pub(super) async fn touch_user_in(
+        &self,
+        session: &mut ClientSession,
+        user: &str,
+    ) -> Result<bool, DbError> {
+        let touch = self.inner.admins.update_one(
+            doc! {"_id": user},
+            doc! {"$set": {"listed_at": bson::DateTime::now()}},
+        );
+        let touched = timed(self.op_timeout(), touch.session(session)).await?;
+        Ok(touched.matched_count == 1)
+    }
+
     /// Removes the holder of `email` if it is a leftover (a user no roster lists, older than
     /// [`UNLISTED_GRACE`]); whether the email may be tried again.
     pub(super) async fn reclaim_email(&self, email: &str) -> Result<bool, StoreError> {
@@ -254,10 +309,9 @@ impl MongoStore {
         joining: Option<&Admin>,
     ) -> Result<(), Abort<SaveRosterError>> {
         let limit = self.op_timeout();
-        let refuse = |e: SaveRosterError| Abort::Failed(e);
         let id = roster.organization_id.to_string();
         let expected = i64::try_from(roster.version)
-            .map_err(|e| refuse(StoreError::Unknown(e.into()).into()))?;
+            .map_err(|e| Abort::Failed(StoreError::Unknown(e.into()).into()))?;
         let rosters = &self.inner.rosters;
         let before = timed(
             limit,
@@ -265,24 +319,18 @@ impl MongoStore {
         )
         .await?
         .filter(|before| before.record.version == expected)
-        .ok_or(refuse(SaveRosterError::Conflict))?;
+        .ok_or(Abort::Failed(SaveRosterError::Conflict))?;
         if let Some(user) = joining {
-            let insert = self.inner.admins.insert_one(AdminDoc::from_domain(user));
-            match timed(limit, insert.session(&mut *session)).await {
-                Ok(_) => {}
-                Err(DbError::Duplicate) => {
-                    return Err(refuse(SaveRosterError::EmailTaken {
-                        email: user.email.clone(),
-                    }))
-                }
-                Err(e) => return Err(e.into()),
+            if !self.insert_user_in(session, user).await? {
+                let email = user.email.clone();
+                return Err(Abort::Failed(SaveRosterError::EmailTaken { email }));
             }
         }
         let record = RosterRecord::from_domain(roster, roster.version + 1);
         let set = doc! {"$set": {
             "version": record.version,
-            "members": to_bson(&record.members).map_err(|e| refuse(e.into()))?,
-            "invitations": to_bson(&record.invitations).map_err(|e| refuse(e.into()))?,
+            "members": to_bson(&record.members).map_err(|e| Abort::Failed(e.into()))?,
+            "invitations": to_bson(&record.invitations).map_err(|e| Abort::Failed(e.into()))?,
         }};
         let filter = doc! {"_id": &id, "version": expected};
         let written = timed(
@@ -291,7 +339,7 @@ impl MongoStore {
         )
         .await?;
         if written.matched_count != 1 {
-            return Err(refuse(SaveRosterError::Conflict));
+            return Err(Abort::Failed(SaveRosterError::Conflict));
         }
         let joined = joining.map(|user| user.id.to_string());
         let was: Vec<&str> = before.record.user_ids().collect();
@@ -300,29 +348,15 @@ impl MongoStore {
             .iter()
             .filter(|u| !was.contains(u) && Some(**u) != joined.as_deref())
         {
-            let touch = self.inner.admins.update_one(
-                doc! {"_id": *added},
-                doc! {"$set": {"listed_at": bson::DateTime::now()}},
-            );
-            if timed(limit, touch.session(&mut *session))
-                .await?
-                .matched_count
-                != 1
-            {
+            if !self.touch_user_in(session, added).await? {
                 // Removed meanwhile: the roster would list nobody.
-                return Err(refuse(SaveRosterError::Conflict));
+                return Err(Abort::Failed(SaveRosterError::Conflict));
             }
         }
         for departed in was.iter().filter(|u| !now.contains(u)) {
-            // The user is written (locked) before other rosters are looked at: a concurrent
-            // change adding them elsewhere touches the user too, so under snapshot isolation
-            // (MongoDB) one of the two conflicts, and under read committed (DocumentDB) this
-            // waits for it and then sees its roster.
-            let lock = self.inner.admins.update_one(
-                doc! {"_id": *departed},
-                doc! {"$set": {"listed_at": bson::DateTime::now()}},
-            );
-            timed(limit, lock.session(&mut *session)).await?;
+            // Touched before other rosters are looked at, so a concurrent change adding the
+            // user elsewhere is either seen or conflicts with this.
+            self.touch_user_in(session, departed).await?;
             let elsewhere = doc! {"members.user_id": *departed, "_id": {"$ne": &id}};
             let listed = timed(limit, rosters.find_one(elsewhere).session(&mut *session)).await?;
             if listed.is_none() {
@@ -376,28 +410,15 @@ impl MemberStore for MongoStore {
         joining: Option<&Admin>,
     ) -> Result<(), SaveRosterError> {
         self.ensure_ready().await?;
-        let mut reclaimed = false;
-        loop {
-            let saved = self
-                .transaction(|mut session| async move {
-                    let outcome = self.write_roster(&mut session, roster, joining).await;
-                    (session, outcome)
-                })
-                .await;
-            match (saved, joining) {
-                // The email's holder may be a user left by an interrupted create: reclaimed
-                // once, then tried again.
-                (Err(SaveRosterError::EmailTaken { .. }), Some(user)) if !reclaimed => {
-                    reclaimed = true;
-                    if !self.reclaim_email(user.email.as_str()).await? {
-                        return Err(SaveRosterError::EmailTaken {
-                            email: user.email.clone(),
-                        });
-                    }
-                }
-                (saved, _) => return saved,
-            }
-        }
+        // The email's holder may be a user left by an interrupted change of an earlier release.
+        let taken = |e: &SaveRosterError| matches!(e, SaveRosterError::EmailTaken { .. });
+        self.reclaiming(joining.map(|user| &user.email), taken, || {
+            self.transaction(|mut session| async move {
+                let outcome = self.write_roster(&mut session, roster, joining).await;
+                (session, outcome)
+            })
+        })
+        .await
     }
 
     async fn find_admins(&self, ids: &[AdminId]) -> Result<Vec<Admin>, StoreError> {

@@ -115,16 +115,7 @@ impl MongoStore {
                 "$setOnInsert": {"count": 0_i64, "last_at": bson::Bson::Null},
                 "$set": {"at": now},
             };
-            let write = || {
-                let counters = &self.inner.login_counters;
-                let write = counters.update_one(doc! {"_id": &lock.key}, update.clone());
-                timed(self.op_timeout(), write.upsert(true))
-            };
-            // A concurrent first write of the same counter: it exists now, so once more.
-            match write().await {
-                Err(DbError::Duplicate) => write().await?,
-                other => other?,
-            };
+            self.upsert_counter(&lock.key, update).await?;
         }
         for gone in [old.name(), "operation_claims"] {
             let collection = self.inner.master.collection::<bson::Document>(gone);
