@@ -26,6 +26,7 @@ mod indexes;
 mod lifecycle;
 mod machine;
 mod members;
+mod nested_arrays;
 mod progress;
 mod records;
 mod schema;
@@ -231,17 +232,16 @@ impl MongoStore {
         bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() + lease * 1000)
     }
 
+    fn client(&self, cluster: &str) -> Result<&Client, DbError> {
+        self.inner.clients.get(cluster).ok_or_else(|| {
+            DbError::Other(anyhow::anyhow!(
+                "cluster {cluster} is not configured (storage.mongodb.clusters)"
+            ))
+        })
+    }
+
     fn database(&self, location: &Location) -> Result<Database, DbError> {
-        self.inner
-            .clients
-            .get(&location.cluster)
-            .map(|client| client.database(&location.database))
-            .ok_or_else(|| {
-                DbError::Other(anyhow::anyhow!(
-                    "cluster {} is not configured (storage.mongodb.clusters)",
-                    location.cluster
-                ))
-            })
+        Ok(self.client(&location.cluster)?.database(&location.database))
     }
 
     fn collection(&self, location: &Location) -> Result<Collection<BsonDocument>, DbError> {

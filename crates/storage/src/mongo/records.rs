@@ -242,36 +242,6 @@ impl AdminDoc {
     }
 }
 
-/// Releases before schema version 2 stored every array nested directly in an array (`[[1, 2]]`)
-/// wrapped as `{"\u{1}array": [...]}`, for a server that could not hold one. Nothing writes
-/// the wrapper any more; documents written then are unwrapped when read. User field names
-/// cannot hold control characters (the domain refuses them), so the wrapper is never ambiguous.
-const NESTED_ARRAY: &str = "\u{1}array";
-
-fn decode_nested_arrays(value: Value, in_array: bool) -> Value {
-    match value {
-        Value::Object(mut fields)
-            if in_array && fields.len() == 1 && fields.contains_key(NESTED_ARRAY) =>
-        {
-            let inner = fields.remove(NESTED_ARRAY).unwrap_or_default();
-            decode_nested_arrays(inner, false)
-        }
-        Value::Array(items) => Value::Array(
-            items
-                .into_iter()
-                .map(|item| decode_nested_arrays(item, true))
-                .collect(),
-        ),
-        Value::Object(fields) => Value::Object(
-            fields
-                .into_iter()
-                .map(|(k, v)| (k, decode_nested_arrays(v, false)))
-                .collect(),
-        ),
-        other => other,
-    }
-}
-
 /// A tenant document as stored: `_id` (the UUID as a string, so `_id` order is creation order)
 /// followed by the body's fields.
 pub fn document_to_bson(document: &Document) -> Result<BsonDocument, DbError> {
@@ -287,12 +257,10 @@ pub fn document_from_bson(mut stored: BsonDocument) -> Result<Document, StoreErr
         Some(Bson::String(id)) => id.parse::<DocumentId>().map_err(|e| corrupt("tenant", e))?,
         other => return Err(corrupt("tenant", format!("unexpected _id {other:?}"))),
     };
+    // Documents an older release wrote may still hold wrappers until version 3 is done.
+    super::nested_arrays::unwrap_nested_arrays(&mut stored);
     let fields: Map<String, Value> =
         bson::from_document(stored).map_err(|e| corrupt("tenant", e))?;
-    let fields = fields
-        .into_iter()
-        .map(|(k, v)| (k, decode_nested_arrays(v, false)))
-        .collect();
     let body = DocumentBody::new(fields).map_err(|e| corrupt("tenant", e))?;
     Ok(Document { id, body })
 }

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | 1 | every organization has a roster (before: its one admin named it, `organization_id`) |
 //! | 2 | the login throttle is one counter per account (`login_counters`); `login_attempts`, one document per attempt, is gone, its live locks carried over; `operation_claims` is gone (operations are claimed on the organization's record) |
+//! | 3 | nested arrays in tenant documents are stored as they are, no longer wrapped (in the background, see [`super::nested_arrays`]) |
 
 use bson::doc;
 use futures_util::TryStreamExt as _;
@@ -18,9 +19,9 @@ use super::errors::{timed, DbError};
 use super::MongoStore;
 
 /// The version this binary writes.
-pub const CURRENT: i64 = 2;
+pub const CURRENT: i64 = 3;
 
-const VERSION_ID: &str = "orgsvc";
+pub(super) const VERSION_ID: &str = "orgsvc";
 
 impl MongoStore {
     /// The stored version, 0 when none is recorded.
@@ -47,7 +48,12 @@ impl MongoStore {
             let next = version + 1;
             let finished = match next {
                 1 => self.migrate_rosters().await?,
-                _ => self.move_login_counts().await?,
+                2 => self.move_login_counts().await?,
+                _ => {
+                    // Records itself when it is done.
+                    self.spawn_unwrapping();
+                    return Ok(());
+                }
             };
             if !finished {
                 tracing::info!(
@@ -63,8 +69,9 @@ impl MongoStore {
         Ok(())
     }
 
-    /// Moves the version from `from` to `to`, unless another instance already did.
-    async fn record_version(&self, from: i64, to: i64) -> Result<(), StoreError> {
+    /// Moves the version from `from` to `to`, unless another instance already did, and forgets
+    /// where the migration to it got to.
+    pub(super) async fn record_version(&self, from: i64, to: i64) -> Result<(), StoreError> {
         let schema = &self.inner.schema;
         let written = if from == 0 {
             timed(
@@ -78,7 +85,7 @@ impl MongoStore {
                 self.op_timeout(),
                 schema.update_one(
                     doc! {"_id": VERSION_ID, "version": from},
-                    doc! {"$set": {"version": to}},
+                    doc! {"$set": {"version": to}, "$unset": {"unwrapping": "", "pending": ""}},
                 ),
             )
             .await

@@ -1,5 +1,5 @@
-//! Multi-document transactions in the master database, for invariants that span documents and
-//! involve no DDL (a roster and the users it adds or removes).
+//! Multi-document transactions, for invariants that span documents and involve no DDL (a roster
+//! and the users it adds or removes; a batch of tenant documents rewritten by a migration).
 //!
 //! [`MongoStore::transaction`] runs its body from the start again when the server reports a
 //! conflict with a concurrent transaction, and retries a commit whose outcome is unknown, as
@@ -12,7 +12,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use mongodb::error::{Error, TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT};
-use mongodb::ClientSession;
+use mongodb::{Client, ClientSession};
 use orgsvc_domain::errors::StoreError;
 
 use super::errors::{timed, DbError};
@@ -51,13 +51,26 @@ pub fn is_transient(error: &Error) -> bool {
 impl MongoStore {
     /// Runs `body` in a transaction on the master database's cluster and commits it. The body
     /// gets the session and hands it back with its outcome (so it can borrow nothing of it).
-    pub(super) async fn transaction<T, E, F, Fut>(&self, mut body: F) -> Result<T, E>
+    pub(super) async fn transaction<T, E, F, Fut>(&self, body: F) -> Result<T, E>
     where
         E: From<StoreError>,
         F: FnMut(ClientSession) -> Fut,
         Fut: Future<Output = (ClientSession, Result<T, Abort<E>>)>,
     {
-        let client = self.master_client();
+        self.transaction_on(self.master_client(), body).await
+    }
+
+    /// [`Self::transaction`] on the cluster of `client`.
+    pub(super) async fn transaction_on<T, E, F, Fut>(
+        &self,
+        client: &Client,
+        mut body: F,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError>,
+        F: FnMut(ClientSession) -> Fut,
+        Fut: Future<Output = (ClientSession, Result<T, Abort<E>>)>,
+    {
         let limit = self.op_timeout();
         let mut pause = Duration::from_millis(2);
         for _ in 0..ATTEMPTS {

@@ -1,9 +1,12 @@
 //! The MongoDB store's numbered schema versions: a database an earlier release wrote is
 //! brought up to date at start, and one written by a newer release is refused.
 
-use bson::{doc, Document};
+use std::time::{Duration, Instant};
+
+use bson::{doc, Bson, Document};
+use futures_util::TryStreamExt as _;
 use orgsvc_domain::ports::{Admission, LoginAttempts, MemberStore, OrganizationStore, TenantStore};
-use orgsvc_domain::{EmailAddress, OrganizationName, Role};
+use orgsvc_domain::{EmailAddress, OrganizationName, Role, TenancyModel};
 use orgsvc_storage::{MongoSettings, MongoStore};
 use orgsvc_testkit::mongodb_or_skip;
 use serde_json::json;
@@ -30,6 +33,44 @@ async fn collections(client: &mongodb::Client, database: &str) -> Vec<String> {
         .unwrap();
     names.sort();
     names
+}
+
+/// Waits until the database records `version` (version 3 is recorded by a background task
+/// once every tenant document is rewritten).
+async fn wait_for_version(master: &mongodb::Database, version: i64) {
+    let schema = master.collection::<Document>("schema");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let stored = schema.find_one(doc! {"_id": "orgsvc"}).await.unwrap();
+        if stored.as_ref().and_then(|d| d.get_i64("version").ok()) == Some(version) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "still {stored:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Whether a stored value still holds the wrapper releases before version 2 wrote.
+fn holds_wrapper(value: &Bson) -> bool {
+    match value {
+        Bson::Document(fields) => fields
+            .iter()
+            .any(|(key, value)| key == "\u{1}array" || holds_wrapper(value)),
+        Bson::Array(items) => items.iter().any(holds_wrapper),
+        _ => false,
+    }
+}
+
+/// Every document of a tenant collection as stored, by `_id`.
+async fn stored_documents(collection: &mongodb::Collection<Document>) -> Vec<Document> {
+    collection
+        .find(doc! {})
+        .sort(doc! {"_id": 1})
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap()
 }
 
 /// Writes the fixture from databases an earlier release filled (how: tests/fixtures/README.md).
@@ -123,7 +164,22 @@ async fn a_database_the_previous_release_wrote_is_brought_to_the_current_version
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(version.get_i64("version"), Ok(2));
+    assert!(matches!(version.get_i64("version"), Ok(2 | 3)), "{version}");
+    wait_for_version(&master, 3).await;
+    let tenants = client.database(FIXTURE_TENANTS);
+    let stored = stored_documents(&tenants.collection("org_old_co")).await;
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert!(
+        !stored
+            .iter()
+            .any(|d| holds_wrapper(&Bson::Document(d.clone()))),
+        "{stored:?}"
+    );
+    let nested = stored.iter().find(|d| d.contains_key("matrix")).unwrap();
+    assert_eq!(
+        Bson::Document(nested.clone()).into_relaxed_extjson()["matrix"],
+        json!([[1, 2], [3, [4, [5]]], []])
+    );
     // Every organization and user of the fixture is still there.
     for (collection, count) in [("organizations", 1), ("admins", 2), ("rosters", 1)] {
         let stored = master
@@ -133,6 +189,105 @@ async fn a_database_the_previous_release_wrote_is_brought_to_the_current_version
             .unwrap();
         assert_eq!(stored, count, "{collection}");
     }
+}
+
+/// Version 3 interrupted: a database at version 2 whose migration stopped in the middle of an
+/// organization. The next start goes on from where it got to (documents before the cursor are
+/// not read again) through organizations of every tenancy model, and records the version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_unwrapping_goes_on_from_where_it_stopped() {
+    let Some(uri) = mongodb_or_skip("an_interrupted_unwrapping_goes_on_from_where_it_stopped")
+    else {
+        return;
+    };
+    let mut settings = settings(uri);
+    let client = mongodb::Client::with_uri_str(uri).await.unwrap();
+    let master = client.database(&settings.master_database);
+    let mut ids = Vec::new();
+    for model in [
+        TenancyModel::Collection,
+        TenancyModel::Database,
+        TenancyModel::Shared,
+    ] {
+        settings.tenancy = model;
+        let store = MongoStore::connect(settings.clone()).await.unwrap();
+        let name = format!("Wrapped {model:?}");
+        let organization =
+            crate::suite::create(&store, &name, &format!("{model:?}@wrapped.co")).await;
+        ids.push(organization.id.to_string());
+        wait_for_version(&master, 3).await;
+    }
+    ids.sort();
+    // The stores are gone; what an interrupted release left behind is written by hand.
+    let wrapped = doc! {"matrix": [{"\u{1}array": [1, {"\u{1}array": [2]}]}]};
+    let mut collections = Vec::new();
+    for id in &ids {
+        let record = master
+            .collection::<Document>("organizations")
+            .find_one(doc! {"_id": id})
+            .await
+            .unwrap()
+            .unwrap();
+        let location = record.get_document("connection").unwrap();
+        let collection = client
+            .database(location.get_str("database").unwrap())
+            .collection::<Document>(location.get_str("collection").unwrap());
+        let shared = location.get_str("model") == Ok("shared");
+        for doc_id in ["a-before", "z-after"] {
+            let stored = if shared {
+                doc! {"_id": format!("{id}-{doc_id}"), "org_id": id, "doc": wrapped.clone()}
+            } else {
+                let mut stored = wrapped.clone();
+                stored.insert("_id", doc_id);
+                stored
+            };
+            collection.insert_one(stored).await.unwrap();
+        }
+        collections.push((id.clone(), collection, shared));
+    }
+    let first = &collections[0];
+    let after = if first.2 {
+        format!("{}-m", first.0)
+    } else {
+        "m".to_owned()
+    };
+    master
+        .collection::<Document>("schema")
+        .replace_one(
+            doc! {"_id": "orgsvc"},
+            doc! {"version": 2_i64, "unwrapping": {"organization": &first.0, "after": after, "complete": false}},
+        )
+        .await
+        .unwrap();
+
+    let _store = MongoStore::connect(settings).await.unwrap();
+    wait_for_version(&master, 3).await;
+    let state = master
+        .collection::<Document>("schema")
+        .find_one(doc! {"_id": "orgsvc"})
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!state.contains_key("unwrapping"), "{state}");
+    for (index, (id, collection, _)) in collections.iter().enumerate() {
+        let stored = stored_documents(collection).await;
+        assert_eq!(stored.len(), 2, "{id}: {stored:?}");
+        for document in &stored {
+            let before_cursor =
+                index == 0 && document.get_str("_id").unwrap().ends_with("a-before");
+            assert_eq!(
+                holds_wrapper(&Bson::Document(document.clone())),
+                before_cursor,
+                "{id}: {document}"
+            );
+        }
+    }
+    let unwrapped = stored_documents(&collections[1].1).await;
+    let body = unwrapped[1].get_document("doc").unwrap_or(&unwrapped[1]);
+    assert_eq!(
+        Bson::Document(body.clone()).into_relaxed_extjson()["matrix"],
+        json!([[1, [2]]])
+    );
 }
 
 /// A database a newer release wrote (a version this binary does not know) is refused with a

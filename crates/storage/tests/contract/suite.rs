@@ -42,7 +42,7 @@ pub async fn organization(store: &impl Store, name: &str, email: &str) -> (Organ
     (organization, admin)
 }
 
-async fn create(store: &impl Store, name: &str, email: &str) -> Organization {
+pub async fn create(store: &impl Store, name: &str, email: &str) -> Organization {
     let (organization, admin) = organization(store, name, email).await;
     store
         .create_organization(&organization, Founder::New(&admin))
