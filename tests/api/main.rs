@@ -59,6 +59,7 @@ mod organizations;
 mod packaging;
 mod process;
 mod proxy;
+mod races;
 mod rename_outage;
 mod scale_out;
 mod teams;

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::helpers::{assert_problem, TestApp, PASSWORD};
 
 impl TestApp {
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -25,7 +25,7 @@ impl TestApp {
     }
 
     /// Invites `email` as `role`; returns the invitation (with its one-time `token`).
-    async fn invite(&self, token: &str, email: &str, role: &str) -> Value {
+    pub(crate) async fn invite(&self, token: &str, email: &str, role: &str) -> Value {
         let body = json!({"email": email, "role": role});
         let (status, invitation) = self
             .call(Method::POST, "/org/invitations", token, Some(body))
@@ -34,7 +34,11 @@ impl TestApp {
         invitation
     }
 
-    async fn accept(&self, invitation_token: &str, password: &str) -> (StatusCode, Value) {
+    pub(crate) async fn accept(
+        &self,
+        invitation_token: &str,
+        password: &str,
+    ) -> (StatusCode, Value) {
         let body = json!({"token": invitation_token, "password": password});
         self.send(
             self.client
@@ -45,7 +49,7 @@ impl TestApp {
     }
 
     /// Invites a new user and accepts for them; returns their token and user id.
-    async fn join(&self, owner: &str, email: &str, role: &str) -> (String, String) {
+    pub(crate) async fn join(&self, owner: &str, email: &str, role: &str) -> (String, String) {
         let invitation = self.invite(owner, email, role).await;
         let (status, joined) = self
             .accept(invitation["token"].as_str().unwrap(), PASSWORD)
@@ -62,19 +66,19 @@ impl TestApp {
         (token, id)
     }
 
-    async fn members(&self, token: &str) -> Vec<Value> {
+    pub(crate) async fn members(&self, token: &str) -> Vec<Value> {
         let (status, body) = self.call(Method::GET, "/org/members", token, None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["members"].as_array().unwrap().clone()
     }
 
-    async fn login_to(&self, email: &str, organization: &str) -> (StatusCode, Value) {
+    pub(crate) async fn login_to(&self, email: &str, organization: &str) -> (StatusCode, Value) {
         let body = json!({"email": email, "password": PASSWORD, "organization_name": organization});
         self.send(self.client.post(self.url("/admin/login")).json(&body))
             .await
     }
 
-    async fn token_works(&self, token: &str) -> bool {
+    pub(crate) async fn token_works(&self, token: &str) -> bool {
         let (status, _) = self.call(Method::GET, "/org/documents", token, None).await;
         status == StatusCode::OK
     }
