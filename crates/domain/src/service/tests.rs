@@ -1042,3 +1042,51 @@ async fn each_role_may_do_exactly_what_the_permission_table_says() {
         );
     }
 }
+
+/// A stolen token cannot test passwords through PUT /org/update: a `password` sent without
+/// `current_password` that is not the current one is a failed guess, audited, and the
+/// lockout's limit of them locks the account like failed logins do.
+#[tokio::test]
+async fn guessing_the_password_through_an_update_is_counted_audited_and_locked() {
+    let h = harness();
+    let (_, principal) = create(&h, "Acme", "a@acme.io").await;
+    let origin = Origin::default();
+    let guess = |word: &'static str| {
+        h.service.update_organization(
+            &origin,
+            &principal,
+            UpdateOrganization {
+                password: Some(password(word)),
+                ..rename_to("Acme")
+            },
+        )
+    };
+    let max_failures = crate::LoginPolicy::default().max_failures;
+    for _ in 0..max_failures {
+        let refused = guess("a wrong guess").await;
+        assert!(
+            matches!(
+                refused,
+                Err(UpdateOrganizationError::CurrentPasswordRequired)
+            ),
+            "{refused:?}"
+        );
+    }
+    let locked = guess("correct horse").await;
+    assert!(
+        matches!(locked, Err(UpdateOrganizationError::Locked { .. })),
+        "the right guess after the limit must not tell itself apart: {locked:?}"
+    );
+    let failed = h
+        .store
+        .audit_events()
+        .iter()
+        .filter(|e| e.action == AuditAction::LoginFailed)
+        .count();
+    assert_eq!(failed, usize::try_from(max_failures).unwrap() + 1);
+    assert!(h
+        .store
+        .audit_events()
+        .iter()
+        .any(|e| e.action == AuditAction::AccountLocked));
+}
