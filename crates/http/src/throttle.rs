@@ -115,11 +115,15 @@ pub fn client_address(req: &HttpRequest) -> Option<IpAddr> {
     let peer = req.peer_addr().map(|addr| addr.ip());
     match req.app_data::<web::Data<IpThrottle>>() {
         Some(throttle) => {
-            let forwarded = req
+            // Several header lines are one list, in order (RFC 9110, 5.3): the nearest hops
+            // are in the last line, and reading only the first would believe a client's own.
+            // A line that is not text reads as a hop that cannot be parsed.
+            let lines: Vec<&str> = req
                 .headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok());
-            throttle.client_ip(peer, forwarded)
+                .get_all("x-forwarded-for")
+                .map(|v| v.to_str().unwrap_or("?"))
+                .collect();
+            throttle.client_ip(peer, Some(&lines.join(",")))
         }
         None => peer,
     }
@@ -153,6 +157,18 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn forwarded_for_split_over_several_lines_is_read_as_one_list() {
+        let proxy = "10.0.0.9";
+        let request = actix_web::test::TestRequest::default()
+            .peer_addr(format!("{proxy}:4000").parse().unwrap())
+            .insert_header(("x-forwarded-for", "198.51.100.1"))
+            .append_header(("x-forwarded-for", "203.0.113.7"))
+            .app_data(web::Data::new(throttle(1, 1.0, &[proxy])))
+            .to_http_request();
+        assert_eq!(client_address(&request), Some(ip("203.0.113.7")));
+    }
 
     fn throttle(burst: u32, per_second: f64, trusted: &[&str]) -> IpThrottle {
         IpThrottle::new(IpThrottleSettings {
