@@ -110,7 +110,14 @@ fn load_or_create(path: &Path, create: impl Fn() -> String) -> anyhow::Result<Se
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        // Directories it creates are the service user's alone, like the key file.
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let secret = create();
     let mut options = std::fs::OpenOptions::new();
@@ -150,6 +157,8 @@ mod tests {
             use std::os::unix::fs::PermissionsExt as _;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
+            let parent = std::fs::metadata(path.parent().unwrap()).unwrap();
+            assert_eq!(parent.permissions().mode() & 0o777, 0o700);
         }
     }
 }

@@ -139,3 +139,17 @@ async fn a_file_written_before_rosters_gets_each_admin_as_owner_once() {
     let left = txn.open_multimap_table(admins).unwrap();
     assert!(redb::ReadableTableMetadata::is_empty(&left).unwrap());
 }
+
+/// Directories the store creates for its file are its user's alone (the file is 0600).
+#[cfg(unix)]
+#[test]
+fn directories_created_for_the_file_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let _store = EmbeddedStore::open(&dir.path().join("data/orgsvc.redb")).unwrap();
+    let mode = std::fs::metadata(dir.path().join("data"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
