@@ -140,10 +140,11 @@ async fn invitations_are_accepted_once_by_new_and_existing_users(app: TestApp) {
         .await;
     assert_eq!(status, StatusCode::OK);
 
-    // Tokens that name no invitation, and a forged secret for a real one.
+    // Tokens that name no invitation, and a forged secret for a real one, get the answer of
+    // a used one: nothing tells which invitation ids exist.
     for unknown in ["", "garbage", &secret.replacen(&secret[..8], "00000000", 1)] {
         let (status, problem) = app.accept(unknown, PASSWORD).await;
-        assert_problem(status, &problem, 404, "invitation_not_found");
+        assert_problem(status, &problem, 410, "invitation_gone");
     }
     let flipped = if secret.ends_with('0') { '1' } else { '0' };
     let forged = format!("{}{flipped}", &secret[..secret.len() - 1]);

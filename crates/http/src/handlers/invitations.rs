@@ -125,16 +125,15 @@ pub async fn resend<A: OrgsvcApi + TeamApi>(
 /// With the invitation's token and a password: an email new to orgsvc gets an account with
 /// that password; an existing account must give its own. Joins the organization in the invited
 /// role and returns a token for it. A token works once; expired, revoked, resent or used ones
-/// get 410 `invitation_gone`, tokens that name no invitation 404 `invitation_not_found`.
+/// get 410 `invitation_gone`, as do tokens that name no invitation or carry a wrong secret.
 #[utoipa::path(
     post, path = "/invitations/accept", operation_id = "accept_invitation", tag = "members",
     request_body = AcceptInvitationBody,
     responses(
         (status = 200, description = "Joined", body = JoinedResponse),
         (status = 401, description = "`invalid_credentials`: not the existing account's password", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`invitation_not_found`: the token names no invitation", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`already_member` or `roster_full`", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "`invitation_gone`", body = Problem, content_type = "application/problem+json",
+        (status = 410, description = "`invitation_gone`: expired, revoked, resent, used, or no such invitation", body = Problem, content_type = "application/problem+json",
             example = json!({"type": "urn:orgsvc:problem:invitation_gone", "title": "Invitation gone", "status": 410,
                 "detail": "This invitation cannot be used: it expired, was revoked or resent, or was already accepted. Ask for a new one.",
                 "code": "invitation_gone"})),

@@ -250,8 +250,13 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
         token: &str,
         password: Password,
     ) -> Result<Joined, MemberError> {
-        // Nothing that names no invitation tells more than that.
-        let unknown = || MemberError::Rule(RosterRule::NoSuchInvitation);
+        // Every token that cannot be used gets one answer: told apart, an unknown id and a
+        // wrong secret would say which invitation ids exist.
+        let unknown = || MemberError::Rule(RosterRule::InvitationGone);
+        let gone = |rule: RosterRule| match rule {
+            RosterRule::NoSuchInvitation => RosterRule::InvitationGone,
+            other => other,
+        };
         let token = InvitationToken::parse(token).ok_or_else(unknown)?;
         let digest = token.digest();
         let organization_id = token.organization_id;
@@ -262,7 +267,8 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
             .ok_or_else(unknown)?;
         let now = self.clock.now();
         let email = roster
-            .usable_invitation(&token.invitation_id, &digest, now)?
+            .usable_invitation(&token.invitation_id, &digest, now)
+            .map_err(gone)?
             .email
             .clone();
         let existing = self.store.find_admin_by_email(&email).await?;
@@ -289,7 +295,9 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
         };
         let role = self
             .edit_roster(&organization_id, joining.as_ref(), |roster| {
-                Ok(roster.accept(&token.invitation_id, &digest, user.id, now)?)
+                Ok(roster
+                    .accept(&token.invitation_id, &digest, user.id, now)
+                    .map_err(gone)?)
             })
             .await?;
         let organization = self
