@@ -104,6 +104,7 @@ impl Roster {
         expires_at: DateTime<Utc>,
     ) -> Result<Invitation, RosterRule> {
         let invitation = self.managed_invitation(caller, id)?;
+        invitation.invited_by = *caller;
         invitation.secret_digest = secret_digest;
         invitation.expires_at = expires_at;
         Ok(invitation.clone())
@@ -113,7 +114,8 @@ impl Roster {
     ///
     /// # Errors
     /// `NoSuchInvitation` for an unknown id; `InvitationGone` for a secret that is not (or no
-    /// longer: resent) its own, and for an expired or ended invitation.
+    /// longer: resent) its own, for an expired or ended invitation, and for one whose inviter
+    /// may no longer grant its role.
     pub fn usable_invitation(
         &self,
         id: &InvitationId,
@@ -125,8 +127,14 @@ impl Roster {
             .iter()
             .find(|i| i.id == *id)
             .ok_or(RosterRule::NoSuchInvitation)?;
+        // It grants what its inviter may still grant: one demoted or removed since cannot
+        // hand out their former role (resending makes the resender its inviter).
+        let vouched_for = self
+            .member(&invitation.invited_by)
+            .is_some_and(|inviter| inviter.role.may_manage(invitation.role));
         let usable = crate::secrets::digests_match(&invitation.secret_digest, digest)
-            && invitation.status(now) == InvitationStatus::Pending;
+            && invitation.status(now) == InvitationStatus::Pending
+            && vouched_for;
         usable
             .then_some(invitation)
             .ok_or(RosterRule::InvitationGone)

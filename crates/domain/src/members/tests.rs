@@ -201,6 +201,36 @@ fn expired_and_revoked_invitations_cannot_be_accepted_and_resending_revives_an_e
 }
 
 #[test]
+fn an_invitation_grants_only_what_its_inviter_may_still_grant() {
+    let (mut roster, [owner, admin, member]) = team();
+    let demoted = invitation("a@example.com", Role::Admin, admin, at(9));
+    let removed = invitation("m@example.com", Role::Member, member, at(9));
+    roster.invite(&admin, demoted.clone(), None, at(2)).unwrap();
+    roster.change_role(&admin, &member, Role::Admin).unwrap();
+    roster
+        .invite(&member, removed.clone(), None, at(2))
+        .unwrap();
+    roster.change_role(&owner, &admin, Role::Member).unwrap();
+    roster.remove(&owner, &member).unwrap();
+    for gone in [&demoted, &removed] {
+        assert_eq!(
+            roster.accept(&gone.id, &gone.secret_digest, AdminId::generate(), at(3)),
+            Err(RosterRule::InvitationGone),
+            "{}",
+            gone.email
+        );
+    }
+    // An owner who resends one vouches for it.
+    roster
+        .resend_invitation(&owner, &demoted.id, "e".repeat(64), at(9))
+        .unwrap();
+    assert_eq!(
+        roster.accept(&demoted.id, &"e".repeat(64), AdminId::generate(), at(3)),
+        Ok(Role::Admin)
+    );
+}
+
+#[test]
 fn pending_invitations_are_bounded_and_old_ended_ones_are_forgotten() {
     let (mut roster, [owner, ..]) = team();
     for i in 0..MAX_PENDING_INVITATIONS {
