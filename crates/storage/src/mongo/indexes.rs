@@ -59,6 +59,8 @@ impl MongoStore {
                 unique(doc! {"slug": 1}, "slug_unique"),
                 // Finding an organization by its old name while a rename is under way.
                 index(doc! {"intent.from_slug": 1}, "intent_from_slug"),
+                // `least_loaded` placement counts each cluster's organizations per create.
+                index(doc! {"connection.cluster": 1}, "cluster"),
             ],
         )
         .await?;

@@ -367,11 +367,12 @@ async fn running_locks_of_the_old_login_throttle_are_carried_over() {
     }
 }
 
-/// The master's lookups use their indexes: by slug, by email, by member (the server's plan
-/// names the index; a collection scan would not).
+/// The master's lookups use their indexes: by slug, by cluster (placement), by email, by
+/// member (the server's plan names the index; a collection scan would not).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lookups_by_slug_email_and_member_use_their_indexes() {
-    let Some(uri) = mongodb_or_skip("lookups_by_slug_email_and_member_use_their_indexes") else {
+async fn lookups_by_slug_cluster_email_and_member_use_their_indexes() {
+    let Some(uri) = mongodb_or_skip("lookups_by_slug_cluster_email_and_member_use_their_indexes")
+    else {
         return;
     };
     let settings = settings(uri);
@@ -386,6 +387,11 @@ async fn lookups_by_slug_email_and_member_use_their_indexes() {
             "organizations",
             doc! {"slug": organization.slug().as_str()},
             "slug_unique",
+        ),
+        (
+            "organizations",
+            doc! {"connection.cluster": "default"},
+            "cluster",
         ),
         ("admins", doc! {"email": "owner@indexed.co"}, "email_unique"),
         ("rosters", doc! {"members.user_id": "x"}, "members_user_id"),
