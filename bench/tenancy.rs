@@ -11,6 +11,8 @@
 //! same run and at the same sizes: the raw driver doing what any crash-safe create needs at
 //! least (insert a record carrying an intent under a unique index, then clear the intent with a
 //! conditional update). Uses ORGSVC_TEST_MONGODB_URI, or a DocumentDB started for the run.
+//! On DocumentDB run one model per invocation at 20,000: dropping a database of 20,000
+//! collections runs out of PostgreSQL's lock table, and the next model's connection is refused.
 
 #[path = "bulk.rs"]
 mod bulk;

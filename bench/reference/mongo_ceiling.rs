@@ -1,10 +1,11 @@
 //! The MongoDB ceilings for `bench/run`: the raw `mongodb` driver at a given concurrency on the
 //! same server orgsvc uses: `find_one` by `_id` (one round trip: what a request that needs a
-//! single database read could reach) and a `find` of 100 documents (a page).
+//! single database read could reach), a `find` of 100 documents (a page) and an `insert_one`
+//! with the server's default write concern (what orgsvc's writes use: acknowledged durable).
 //!
 //!   cargo run --release --example bench-mongo-ceiling -- URI CONCURRENCY SECONDS
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -86,9 +87,25 @@ async fn main() {
         }
     })
     .await;
+    let inserted = db.collection::<Document>("inserted");
+    let next = Arc::new(AtomicU64::new(0));
+    let (insert_rate, insert_p50, insert_p99) = measure(concurrency, seconds, move || {
+        let (inserted, next) = (inserted.clone(), Arc::clone(&next));
+        async move {
+            let id = format!("{:016x}", next.fetch_add(1, Ordering::Relaxed));
+            inserted
+                .insert_one(
+                    doc! {"_id": id, "title": "Quarterly report", "tags": ["finance"], "pages": 12},
+                )
+                .await
+                .unwrap();
+        }
+    })
+    .await;
     db.drop().await.unwrap();
     println!(
         "{{\"find_one\": {{\"rate\": {rate:.1}, \"p50_ms\": {p50:.2}, \"p99_ms\": {p99:.2}}}, \
-         \"page\": {{\"rate\": {page_rate:.1}, \"p50_ms\": {page_p50:.2}, \"p99_ms\": {page_p99:.2}}}}}"
+         \"page\": {{\"rate\": {page_rate:.1}, \"p50_ms\": {page_p50:.2}, \"p99_ms\": {page_p99:.2}}}, \
+         \"insert\": {{\"rate\": {insert_rate:.1}, \"p50_ms\": {insert_p50:.2}, \"p99_ms\": {insert_p99:.2}}}}}"
     );
 }
