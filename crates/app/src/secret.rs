@@ -110,13 +110,7 @@ fn load_or_create(path: &Path, create: impl Fn() -> String) -> anyhow::Result<Se
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        // Directories it creates are the service user's alone, like the key file.
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder
-            .create(dir)
+        orgsvc_storage::files::create_private_dir(dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let secret = create();

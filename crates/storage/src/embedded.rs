@@ -121,17 +121,12 @@ impl EmbeddedStore {
         cache_bytes: usize,
     ) -> Result<Self, OpenEmbeddedStoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            // Only the service's user may list what it keeps (the file itself is 0600).
-            let mut builder = std::fs::DirBuilder::new();
-            builder.recursive(true);
-            #[cfg(unix)]
-            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-            builder
-                .create(dir)
-                .map_err(|source| OpenEmbeddedStoreError::CreateDirectory {
+            crate::files::create_private_dir(dir).map_err(|source| {
+                OpenEmbeddedStoreError::CreateDirectory {
                     path: dir.to_owned(),
                     source,
-                })?;
+                }
+            })?;
         }
         let open_error = |source: redb::Error| OpenEmbeddedStoreError::Open {
             path: path.to_owned(),

@@ -10,6 +10,7 @@
 
 pub mod cached;
 pub mod embedded;
+pub mod files;
 pub mod instrumented;
 pub mod mongo;
 mod roster;

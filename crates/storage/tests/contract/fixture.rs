@@ -34,15 +34,7 @@ pub async fn dump(client: &Client, databases: &[&str]) -> String {
                 })
                 .collect();
             lines.push(json!({"db": name, "collection": &collection, "indexes": indexes}));
-            let documents: Vec<Document> = handle
-                .find(doc! {})
-                .sort(doc! {"_id": 1})
-                .await
-                .unwrap()
-                .try_collect()
-                .await
-                .unwrap();
-            for document in documents {
+            for document in every_document(&handle).await {
                 let document = Bson::Document(document).into_canonical_extjson();
                 lines.push(json!({"db": name, "collection": &collection, "document": document}));
             }
@@ -96,4 +88,16 @@ pub async fn restore(client: &Client, dump: &str) {
                 .unwrap();
         }
     }
+}
+
+/// Every document of `collection` as stored, by `_id`.
+pub async fn every_document(collection: &mongodb::Collection<Document>) -> Vec<Document> {
+    collection
+        .find(doc! {})
+        .sort(doc! {"_id": 1})
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap()
 }

@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use bson::{doc, Bson, Document};
-use futures_util::TryStreamExt as _;
 use orgsvc_domain::ports::{Admission, LoginAttempts, MemberStore, OrganizationStore, TenantStore};
 use orgsvc_domain::{EmailAddress, OrganizationName, Role, TenancyModel};
 use orgsvc_storage::{MongoSettings, MongoStore};
@@ -59,18 +58,6 @@ fn holds_wrapper(value: &Bson) -> bool {
         Bson::Array(items) => items.iter().any(holds_wrapper),
         _ => false,
     }
-}
-
-/// Every document of a tenant collection as stored, by `_id`.
-async fn stored_documents(collection: &mongodb::Collection<Document>) -> Vec<Document> {
-    collection
-        .find(doc! {})
-        .sort(doc! {"_id": 1})
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap()
 }
 
 /// Writes the fixture from databases an earlier release filled (how: tests/fixtures/README.md).
@@ -167,7 +154,7 @@ async fn a_database_the_previous_release_wrote_is_brought_to_the_current_version
     assert!(matches!(version.get_i64("version"), Ok(2 | 3)), "{version}");
     wait_for_version(&master, 3).await;
     let tenants = client.database(FIXTURE_TENANTS);
-    let stored = stored_documents(&tenants.collection("org_old_co")).await;
+    let stored = fixture::every_document(&tenants.collection("org_old_co")).await;
     assert_eq!(stored.len(), 2, "{stored:?}");
     assert!(
         !stored
@@ -270,7 +257,7 @@ async fn an_interrupted_unwrapping_goes_on_from_where_it_stopped() {
         .unwrap();
     assert!(!state.contains_key("unwrapping"), "{state}");
     for (index, (id, collection, _)) in collections.iter().enumerate() {
-        let stored = stored_documents(collection).await;
+        let stored = fixture::every_document(collection).await;
         assert_eq!(stored.len(), 2, "{id}: {stored:?}");
         for document in &stored {
             let before_cursor =
@@ -282,7 +269,7 @@ async fn an_interrupted_unwrapping_goes_on_from_where_it_stopped() {
             );
         }
     }
-    let unwrapped = stored_documents(&collections[1].1).await;
+    let unwrapped = fixture::every_document(&collections[1].1).await;
     let body = unwrapped[1].get_document("doc").unwrap_or(&unwrapped[1]);
     assert_eq!(
         Bson::Document(body.clone()).into_relaxed_extjson()["matrix"],
