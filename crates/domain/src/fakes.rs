@@ -438,6 +438,7 @@ impl TenantStore for FakeStore {
 /// verified too.
 #[derive(Clone, Default)]
 pub struct FakeHasher {
+    pub hashes: Arc<AtomicUsize>,
     pub verifications: Arc<AtomicUsize>,
     /// When set, every call answers as a hasher whose queue is full.
     pub overloaded: Arc<AtomicBool>,
@@ -456,6 +457,7 @@ impl FakeHasher {
 impl PasswordHasher for FakeHasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
         self.check_capacity()?;
+        self.hashes.fetch_add(1, Ordering::SeqCst);
         Ok(PasswordHash::from_phc(format!(
             "fake${}",
             password.expose()

@@ -1090,3 +1090,30 @@ async fn guessing_the_password_through_an_update_is_counted_audited_and_locked()
         .iter()
         .any(|e| e.action == AuditAction::AccountLocked));
 }
+
+/// A create for an email that has an account costs the hash a create for a free one does, so
+/// the answer's timing does not tell which emails exist.
+#[tokio::test]
+async fn a_create_with_a_taken_email_pays_for_the_hash_like_a_free_one() {
+    use std::sync::atomic::Ordering;
+    let h = harness();
+    create(&h, "Acme", "a@acme.io").await;
+    let before = h.hasher.hashes.load(Ordering::SeqCst);
+    let taken = h
+        .service
+        .create_organization(&Origin::default(), create_command("Globex", "a@acme.io"))
+        .await;
+    assert!(
+        matches!(taken, Err(CreateOrganizationError::EmailTaken { .. })),
+        "{taken:?}"
+    );
+    assert_eq!(h.hasher.hashes.load(Ordering::SeqCst), before + 1);
+    h.service
+        .create_organization(
+            &Origin::default(),
+            create_command("Initech", "i@initech.io"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(h.hasher.hashes.load(Ordering::SeqCst), before + 2);
+}
