@@ -255,6 +255,15 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         Err(MemberError::Busy)
     }
 
+    /// Ends every session of `user` whose membership just changed (role or removal). Without
+    /// it a token refused now would be accepted again once the old role was given back or
+    /// the user re-joined: the check compares the token's role with the roster's. The roster
+    /// change is already stored when this runs; if it fails, the old tokens are refused all
+    /// the same for as long as the role differs from theirs.
+    async fn end_sessions(&self, user: &AdminId) -> Result<(), MemberError> {
+        Ok(self.store.revoke_tokens(user).await?)
+    }
+
     async fn member_view(&self, member: &Member) -> Result<MemberView, MemberError> {
         let user = self
             .store

@@ -52,6 +52,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
             .await?;
         let member = member.ok_or(RosterRule::NoSuchMember)?;
         if before != Some(role) {
+            self.end_sessions(user).await?;
             let details = json!({"user_id": user.to_string(), "from": before.map(Role::as_str), "to": role.as_str()});
             self.record(
                 origin,
@@ -79,6 +80,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
                 Ok(roster.remove(&caller.admin_id, user)?)
             })
             .await?;
+        self.end_sessions(user).await?;
         let details = json!({"user_id": user.to_string(), "role": removed.role.as_str()});
         self.record(origin, caller.into(), AuditAction::MemberRemoved, details)
             .await;
@@ -95,6 +97,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
                 Ok(roster.leave(&caller.admin_id)?)
             })
             .await?;
+        self.end_sessions(&caller.admin_id).await?;
         let details = json!({"role": left.role.as_str()});
         self.record(origin, caller.into(), AuditAction::MemberLeft, details)
             .await;
@@ -112,6 +115,8 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
             Ok(roster.transfer_ownership(&caller.admin_id, user)?)
         })
         .await?;
+        self.end_sessions(&caller.admin_id).await?;
+        self.end_sessions(user).await?;
         let details = json!({"to": user.to_string()});
         self.record(
             origin,

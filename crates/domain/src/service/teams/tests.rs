@@ -168,4 +168,51 @@ async fn a_members_token_stops_working_when_its_role_changes() {
         .authenticate(&joined.token.access_token)
         .await
         .is_err());
+    // Once refused for a membership change, refused for good: neither the old role given back
+    // nor a new membership after a removal brings the token back.
+    service
+        .change_member_role(&origin, &owner, &principal.admin_id, Role::Admin)
+        .await
+        .unwrap();
+    assert!(service
+        .authenticate(&joined.token.access_token)
+        .await
+        .is_err());
+    let again = service
+        .login(
+            &origin,
+            &EmailAddress::new("m@acme.io").unwrap(),
+            &password("a new password"),
+            None,
+        )
+        .await
+        .unwrap();
+    let again_principal = service.authenticate(&again.access_token).await.unwrap();
+    // A second organization keeps the account when Acme removes them.
+    service
+        .create_organization_for(
+            &origin,
+            &again_principal,
+            OrganizationName::new("Side Project").unwrap(),
+        )
+        .await
+        .unwrap();
+    service
+        .remove_member(&origin, &owner, &principal.admin_id)
+        .await
+        .unwrap();
+    let invited = service
+        .invite(
+            &origin,
+            &owner,
+            EmailAddress::new("m@acme.io").unwrap(),
+            Role::Admin,
+        )
+        .await
+        .unwrap();
+    service
+        .accept_invitation(&origin, &invited.token.expose(), password("a new password"))
+        .await
+        .unwrap();
+    assert!(service.authenticate(&again.access_token).await.is_err());
 }
