@@ -200,19 +200,23 @@ impl OrganizationStore for FakeStore {
         else {
             return Err(UpdateOrganizationError::NotFound);
         };
+        let role = state
+            .rosters
+            .get(&organization.id)
+            .and_then(|r| r.role_of(&change.admin_id));
         let Some(mut admin) = state
             .admins
             .get(&change.admin_id)
-            .filter(|a| {
-                state
-                    .rosters
-                    .get(&organization.id)
-                    .is_some_and(|r| r.role_of(&a.id).is_some())
-            })
+            .filter(|_| role.is_some())
             .cloned()
         else {
             return Err(UpdateOrganizationError::NotFound);
         };
+        if organization.name != change.name
+            && !role.is_some_and(|r| r.allows(crate::Permission::RenameOrganization))
+        {
+            return Err(UpdateOrganizationError::Forbidden);
+        }
         if slug_taken(&state, change.name.slug(), Some(organization.id)) {
             return Err(UpdateOrganizationError::NameTaken {
                 slug: change.name.slug().clone(),

@@ -125,6 +125,10 @@ pub trait OrganizationStore: Clone + Send + Sync + 'static {
     /// - MUST return [`UpdateOrganizationError::NameTaken`] when another organization has the new
     ///   slug (keeping one's own slug with a different spelling is fine).
     /// - MUST return [`UpdateOrganizationError::EmailTaken`] when another admin has the new email.
+    /// - MUST return [`UpdateOrganizationError::Forbidden`] when the name changes (in any
+    ///   spelling) and the admin's role in the organization, as stored when the change is made,
+    ///   does not allow renaming; decided in the same atomic step as the change, so a rename
+    ///   never lands after a demotion or removal was acknowledged.
     fn update_organization(
         &self,
         change: &OrganizationChange,

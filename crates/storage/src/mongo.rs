@@ -29,6 +29,7 @@ mod members;
 mod nested_arrays;
 mod progress;
 mod records;
+mod renamer;
 mod schema;
 mod settings;
 mod strays;

@@ -3,7 +3,7 @@
 
 use orgsvc_domain::errors::{DocumentError, StoreError, UpdateOrganizationError};
 use orgsvc_domain::ports::OrganizationChange;
-use orgsvc_domain::{Admin, Organization};
+use orgsvc_domain::{Admin, Organization, Permission};
 use redb::{
     MultimapTableDefinition, ReadTransaction, ReadableTable, TableDefinition, TableError,
     WriteTransaction,
@@ -193,11 +193,15 @@ pub fn apply_change(
     let admin_id = change.admin_id.as_uuid().as_u128();
     let mut organization =
         organization_record(txn, org_id)?.ok_or(UpdateOrganizationError::NotFound)?;
-    let member =
-        rosters::read_roster(txn, org_id)?.is_some_and(|r| r.role_of(&change.admin_id).is_some());
+    let role = rosters::read_roster(txn, org_id)?.and_then(|r| r.role_of(&change.admin_id));
     let mut admin = admin_record(txn, admin_id)?
-        .filter(|_| member)
+        .filter(|_| role.is_some())
         .ok_or(UpdateOrganizationError::NotFound)?;
+    // The role as it is now, in this write transaction: not the one the token was issued with.
+    let renaming = organization.name()? != change.name;
+    if renaming && !role.is_some_and(|r| r.allows(Permission::RenameOrganization)) {
+        return Err(UpdateOrganizationError::Forbidden);
+    }
 
     let old_slug = organization.name()?.slug().clone();
     let new_slug = change.name.slug();

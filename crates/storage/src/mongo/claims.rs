@@ -12,6 +12,7 @@ use orgsvc_domain::errors::StoreError;
 use super::errors::{timed, DbError};
 use super::executor::{is_lost, to_bson, Live};
 use super::records::{Operation, OrganizationDoc};
+use super::renamer::{GuardedUpdate, RenameFailure, Renamed};
 use super::MongoStore;
 
 /// Matches a record at `epoch` (records of earlier versions have none: epoch 0).
@@ -29,6 +30,8 @@ pub(super) enum BeginError {
     Busy,
     /// The new slug is taken.
     SlugTaken,
+    /// The renamer no longer holds a role that may rename the organization.
+    NotAllowed,
     Store(StoreError),
 }
 
@@ -51,6 +54,7 @@ impl MongoStore {
         record: &OrganizationDoc,
         operation: Operation,
         mut set: BsonDocument,
+        renamer: Option<&str>,
     ) -> Result<OrganizationDoc, BeginError> {
         let epoch = record.epoch + 1;
         let intent = self.new_intent(operation);
@@ -58,18 +62,35 @@ impl MongoStore {
         set.insert("epoch", epoch);
         let mut filter = at_epoch(&record.id, record.epoch);
         filter.insert("intent", doc! {"$exists": false});
-        let recorded = timed(
-            self.op_timeout(),
-            self.inner
-                .organizations
-                .update_one(filter, doc! {"$set": set.clone()}),
-        )
-        .await;
+        let update = doc! {"$set": set.clone()};
+        let recorded = match renamer {
+            None => timed(
+                self.op_timeout(),
+                self.inner.organizations.update_one(filter, update),
+            )
+            .await
+            .map(|result| Renamed::Matched(result.matched_count))
+            .map_err(|e| match e {
+                DbError::Duplicate => RenameFailure::Duplicate,
+                other => RenameFailure::Store(other.into()),
+            }),
+            Some(renamer) => {
+                self.update_record_guarded(GuardedUpdate {
+                    organization: &record.id,
+                    renamer: Some(renamer),
+                    filter,
+                    update,
+                    admin: None,
+                })
+                .await
+            }
+        };
         let failed = match recorded {
-            Ok(result) if result.matched_count == 1 => None,
-            Ok(_) => Some(BeginError::Busy),
-            Err(DbError::Duplicate) => Some(BeginError::SlugTaken),
-            Err(e) => Some(BeginError::Store(e.into())),
+            Ok(Renamed::Matched(1)) => None,
+            Ok(Renamed::Matched(_)) => Some(BeginError::Busy),
+            Ok(Renamed::NotAllowed) => Some(BeginError::NotAllowed),
+            Err(RenameFailure::Duplicate) => Some(BeginError::SlugTaken),
+            Err(RenameFailure::Store(e)) => Some(BeginError::Store(e)),
         };
         if let Some(error) = failed {
             // Not recorded (busy, taken), or perhaps recorded with the answer lost.

@@ -297,20 +297,9 @@ impl MongoStore {
     }
 
     pub(super) async fn apply_admin_change(&self, change: &AdminChange) -> Result<(), DbError> {
-        let mut set = BsonDocument::new();
-        if let Some(email) = &change.email {
-            set.insert("email", email);
-        }
-        if let Some(hash) = &change.password_hash {
-            set.insert("password_hash", hash);
-        }
-        if set.is_empty() {
+        let Some(update) = admin_update(change) else {
             return Ok(());
-        }
-        let mut update = doc! {"$set": set};
-        if let Some(version) = change.token_version {
-            update.insert("$max", doc! {"token_version": version});
-        }
+        };
         timed(
             self.op_timeout(),
             self.inner
@@ -345,4 +334,23 @@ impl MongoStore {
         }
         Ok(())
     }
+}
+
+/// The update of the user's record that `change` makes; none when it changes nothing.
+pub(super) fn admin_update(change: &AdminChange) -> Option<BsonDocument> {
+    let mut set = BsonDocument::new();
+    if let Some(email) = &change.email {
+        set.insert("email", email);
+    }
+    if let Some(hash) = &change.password_hash {
+        set.insert("password_hash", hash);
+    }
+    if set.is_empty() {
+        return None;
+    }
+    let mut update = doc! {"$set": set};
+    if let Some(version) = change.token_version {
+        update.insert("$max", doc! {"token_version": version});
+    }
+    Some(update)
 }

@@ -14,9 +14,10 @@ use orgsvc_domain::{CollectionName, Organization, OrganizationId, OrganizationNa
 
 use super::claims::BeginError;
 use super::errors::{timed, DbError};
-use super::executor::{busy, Ended, Live};
+use super::executor::{admin_update, busy, Ended, Live};
 use super::machine::found_by_slug;
 use super::records::{AdminChange, Intent, Location, Operation, OrganizationDoc, Phase};
+use super::renamer::{GuardedUpdate, RenameFailure, Renamed};
 use super::tenancy::renamed;
 use super::MongoStore;
 
@@ -229,19 +230,23 @@ impl MongoStore {
         let new_slug = change.name.slug();
 
         if new_slug.as_str() == organization.slug {
-            match self.apply_admin_change(&admin_change).await {
-                Err(DbError::Duplicate) => return Err(email_taken()),
-                other => other.map_err(StoreError::from)?,
+            // Another spelling of the same name, and the caller's credentials, together.
+            let respelled = change.name.as_str() != organization.name;
+            let written = self
+                .update_record_guarded(GuardedUpdate {
+                    organization: &id,
+                    renamer: respelled.then_some(admin_change.admin_id.as_str()),
+                    filter: doc! {"_id": &id},
+                    update: doc! {"$set": {"name": change.name.as_str(), "updated_at": updated_at}},
+                    admin: admin_update(&admin_change).map(|u| (admin_change.admin_id.as_str(), u)),
+                })
+                .await;
+            match written {
+                Ok(Renamed::Matched(_)) => {}
+                Ok(Renamed::NotAllowed) => return Err(UpdateOrganizationError::Forbidden),
+                Err(RenameFailure::Duplicate) => return Err(email_taken()),
+                Err(RenameFailure::Store(e)) => return Err(e.into()),
             }
-            timed(
-                limit,
-                self.inner.organizations.update_one(
-                    doc! {"_id": &id},
-                    doc! {"$set": {"name": change.name.as_str(), "updated_at": updated_at}},
-                ),
-            )
-            .await
-            .map_err(StoreError::from)?;
         } else {
             let operation = Operation::Rename {
                 from: organization.connection.clone(),
@@ -256,7 +261,12 @@ impl MongoStore {
                 copied_until: None,
             };
             let started = match self
-                .begin(&organization, operation, doc! {"slug": new_slug.as_str()})
+                .begin(
+                    &organization,
+                    operation,
+                    doc! {"slug": new_slug.as_str()},
+                    Some(&change.admin_id.to_string()),
+                )
                 .await
             {
                 Ok(started) => started,
@@ -265,6 +275,7 @@ impl MongoStore {
                         slug: new_slug.clone(),
                     })
                 }
+                Err(BeginError::NotAllowed) => return Err(UpdateOrganizationError::Forbidden),
                 Err(BeginError::Busy) => return Err(busy().into()),
                 Err(BeginError::Store(e)) => return Err(e.into()),
             };
@@ -344,9 +355,12 @@ impl MongoStore {
             to: to.clone(),
             copied_until: None,
         };
-        let started = match self.begin(&organization, operation, doc! {}).await {
+        let started = match self.begin(&organization, operation, doc! {}, None).await {
             Ok(started) => started,
-            Err(BeginError::Busy | BeginError::SlugTaken) => return Err(busy()),
+            // Not guarded by a renamer, so never `NotAllowed`.
+            Err(BeginError::Busy | BeginError::SlugTaken | BeginError::NotAllowed) => {
+                return Err(busy())
+            }
             Err(BeginError::Store(e)) => return Err(e),
         };
         match self.drive(started, Live::default(), None).await? {
@@ -367,9 +381,14 @@ impl MongoStore {
             .settled(&id)
             .await?
             .ok_or(DeleteOrganizationError::NotFound)?;
-        let started = match self.begin(&organization, Operation::Delete, doc! {}).await {
+        let started = match self
+            .begin(&organization, Operation::Delete, doc! {}, None)
+            .await
+        {
             Ok(started) => started,
-            Err(BeginError::Busy | BeginError::SlugTaken) => return Err(busy().into()),
+            Err(BeginError::Busy | BeginError::SlugTaken | BeginError::NotAllowed) => {
+                return Err(busy().into())
+            }
             Err(BeginError::Store(e)) => return Err(e.into()),
         };
         match self

@@ -2,7 +2,7 @@
 //! created with a roster change, and users removed once no roster lists them.
 
 use chrono::{TimeZone, Utc};
-use orgsvc_domain::errors::{CreateOrganizationError, SaveRosterError};
+use orgsvc_domain::errors::{CreateOrganizationError, SaveRosterError, UpdateOrganizationError};
 use orgsvc_domain::ports::{Founder, Store};
 use orgsvc_domain::{
     Admin, AdminId, EmailAddress, Member, Membership, OrganizationId, PasswordHash, Role, Roster,
@@ -337,4 +337,40 @@ pub async fn a_removal_racing_an_addition_elsewhere_never_strands_a_member(store
             "round {round}"
         );
     }
+}
+
+/// A rename is decided by the renamer's role as stored when it is made: a member (or an admin
+/// demoted since their token was issued) cannot rename or respell the organization, and leaves
+/// it as it was; their own credentials they may still change; promoted, they may rename.
+pub async fn a_rename_needs_the_renamers_current_role(store: &impl Store) {
+    let acme = create(store, "Acme", "a@acme.io").await;
+    let member = join(store, &acme.id, "m@acme.io", Role::Member).await;
+    for name in ["Acme Renamed", "ACME"] {
+        let mut rename = super::change(&acme, name);
+        rename.admin_id = member.id;
+        let refused = store.update_organization(&rename).await.unwrap_err();
+        assert!(
+            matches!(refused, UpdateOrganizationError::Forbidden),
+            "{name}: {refused:?}"
+        );
+        assert_eq!(
+            store.find_organization_by_id(&acme.id).await.unwrap(),
+            Some(acme.clone()),
+            "{name}"
+        );
+    }
+    let mut own = super::change(&acme, "Acme");
+    own.admin_id = member.id;
+    own.password_hash = Some(PasswordHash::from_phc("$argon2id$mine".to_owned()));
+    store.update_organization(&own).await.unwrap();
+
+    let mut promoted = roster(store, &acme.id).await;
+    if let Some(m) = promoted.members.iter_mut().find(|m| m.user_id == member.id) {
+        m.role = Role::Admin;
+    }
+    store.save_roster(&promoted, None).await.unwrap();
+    let mut rename = super::change(&acme, "Acme Renamed");
+    rename.admin_id = member.id;
+    let renamed = store.update_organization(&rename).await.unwrap();
+    assert_eq!(renamed.name.as_str(), "Acme Renamed");
 }
