@@ -251,6 +251,14 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         refusal
     }
 
+    /// Forgets what was counted against `email` before it had an account: guesses at an email
+    /// nobody had (counted like any, so answers do not tell which exist) must not lock out the
+    /// person who then signs up with it. A failure is ignored: the account exists either way,
+    /// and a lock left behind runs out by itself.
+    pub(super) async fn forget_attempts_before_signup(&self, email: &EmailAddress) {
+        let _ = self.store.clear_login_attempts(email).await;
+    }
+
     /// [`Self::check_password`] without the audit trail.
     async fn verify_throttled(
         &self,

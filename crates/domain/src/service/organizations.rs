@@ -53,6 +53,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         self.store
             .create_organization(&organization, Founder::New(&founder))
             .await?;
+        self.forget_attempts_before_signup(&founder.email).await;
         Ok(organization)
     }
 

@@ -1117,3 +1117,33 @@ async fn a_create_with_a_taken_email_pays_for_the_hash_like_a_free_one() {
         .unwrap();
     assert_eq!(h.hasher.hashes.load(Ordering::SeqCst), before + 2);
 }
+
+/// Guesses at an email nobody has lock it like any account (answers do not tell which exist),
+/// but the lock does not outlive the sign-up of whoever owns that email.
+#[tokio::test]
+async fn a_lock_on_an_email_without_an_account_ends_when_it_signs_up() {
+    let h = harness();
+    let key = email("new@acme.io");
+    for _ in 0..crate::LoginPolicy::default().max_failures {
+        let _ = h
+            .service
+            .login(&Origin::default(), &key, &password("a wrong guess"), None)
+            .await;
+    }
+    let locked = h
+        .service
+        .login(&Origin::default(), &key, &password("correct horse"), None)
+        .await;
+    assert!(
+        matches!(locked, Err(LoginError::Locked { .. })),
+        "{locked:?}"
+    );
+    h.service
+        .create_organization(&Origin::default(), create_command("Acme", "new@acme.io"))
+        .await
+        .unwrap();
+    h.service
+        .login(&Origin::default(), &key, &password("correct horse"), None)
+        .await
+        .unwrap();
+}

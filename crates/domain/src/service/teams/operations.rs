@@ -305,6 +305,9 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
                     .map_err(gone)?)
             })
             .await?;
+        if joining.is_some() {
+            self.forget_attempts_before_signup(&email).await;
+        }
         let organization = self
             .store
             .find_organization_by_id(&organization_id)
