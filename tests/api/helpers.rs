@@ -269,12 +269,10 @@ async fn build_when_released(settings: Settings) -> Application {
     }
 }
 
-/// An organization as an anonymous `GET /org/get` shows it: without the admin's email.
+/// An organization as an anonymous `GET /org/get` shows it: without its admin.
 pub fn anonymous(mut organization: Value) -> Value {
-    if let Some(admin) = organization["admin"].as_object_mut() {
-        admin.remove("email");
-    }
     if let Some(organization) = organization.as_object_mut() {
+        organization.remove("admin");
         organization.remove("admin_email");
     }
     organization

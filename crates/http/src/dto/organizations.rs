@@ -196,14 +196,12 @@ pub struct ConnectionResponse {
     pub model: &'static str,
 }
 
-/// An organization's admin.
+/// An organization's admin (its longest-standing owner).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AdminResponse {
     pub id: Uuid,
-    /// Only for a caller holding a token of this organization.
     #[schema(example = "admin@acme.example")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
+    pub email: String,
 }
 
 /// An organization as stored in the master database.
@@ -220,9 +218,11 @@ pub struct OrganizationResponse {
     #[schema(example = "org_acme_corp")]
     pub collection_name: String,
     pub connection: ConnectionResponse,
-    pub admin: AdminResponse,
+    /// Only for a caller holding a token of this organization: others do not learn who runs it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin: Option<AdminResponse>,
     /// `admin.email` again, flat, for clients of the original assignment; present exactly when
-    /// `admin.email` is.
+    /// `admin` is.
     #[schema(example = "admin@acme.example")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_email: Option<String>,
@@ -243,10 +243,10 @@ impl From<Organization> for OrganizationResponse {
                 model: organization.placement.model.as_str(),
             },
             admin_email: Some(organization.admin.email.to_string()),
-            admin: AdminResponse {
+            admin: Some(AdminResponse {
                 id: *organization.admin.id.as_uuid(),
-                email: Some(organization.admin.email.to_string()),
-            },
+                email: organization.admin.email.to_string(),
+            }),
             created_at: organization.created_at,
             updated_at: organization.updated_at,
         }
@@ -254,10 +254,11 @@ impl From<Organization> for OrganizationResponse {
 }
 
 impl OrganizationResponse {
-    /// The response for a caller who may not learn who administers the organization.
+    /// The response for a caller who may not learn who administers the organization: neither
+    /// the admin's email nor their user id.
     #[must_use]
-    pub fn without_admin_email(mut self) -> Self {
-        self.admin.email = None;
+    pub fn for_outsiders(mut self) -> Self {
+        self.admin = None;
         self.admin_email = None;
         self
     }

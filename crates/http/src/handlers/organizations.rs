@@ -65,8 +65,8 @@ pub async fn create<A: OrgsvcApi>(
 
 /// Get an organization by name
 ///
-/// Any spelling that normalizes to the same slug finds the organization. The admin's email is
-/// included only for a bearer token of this organization. Clients of the original assignment may
+/// Any spelling that normalizes to the same slug finds the organization. Its admin (id and
+/// email) is included only for a bearer token of this organization. Clients of the original assignment may
 /// send `{"organization_name": ...}` as a JSON body instead of the query parameter.
 #[utoipa::path(
     get, path = "/org/get", operation_id = "get_organization", tag = "organizations",
@@ -86,11 +86,11 @@ pub async fn get<A: OrgsvcApi>(
     let organization = api.get_organization(&name).await?;
     let own = caller.is_some_and(|caller| caller.organization_id == organization.id);
     let response = OrganizationResponse::from(organization);
-    // Anonymous callers do not learn who administers an organization.
+    // Anyone else does not learn who administers an organization, not even their user id.
     Ok(HttpResponse::Ok().json(if own {
         response
     } else {
-        response.without_admin_email()
+        response.for_outsiders()
     }))
 }
 
