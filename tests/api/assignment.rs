@@ -15,14 +15,7 @@ async fn responses_carry_a_flat_admin_email_only_where_the_admin_email_is_shown(
     assert_eq!(status, StatusCode::OK);
     assert!(anonymous.get("admin_email").is_none(), "{anonymous}");
     assert!(anonymous.get("admin").is_none(), "{anonymous}");
-    let (status, own) = app
-        .send(
-            app.client
-                .get(app.url("/org/get"))
-                .query(&[("organization_name", "Acme")])
-                .bearer_auth(&token),
-        )
-        .await;
+    let (status, own) = app.get_org_as(&token, "Acme").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(own["admin_email"], "admin@acme.io");
     let (status, updated) = app

@@ -140,6 +140,17 @@ impl TestApp {
         .await
     }
 
+    /// `GET /org/get` with a bearer token (its own organization's shows the admin).
+    pub async fn get_org_as(&self, token: &str, name: &str) -> (StatusCode, Value) {
+        self.send(
+            self.client
+                .get(self.url("/org/get"))
+                .query(&[("organization_name", name)])
+                .bearer_auth(token),
+        )
+        .await
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
         let body = json!({"email": email, "password": password});
         self.send(self.client.post(self.url("/admin/login")).json(&body))

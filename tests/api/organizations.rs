@@ -25,14 +25,7 @@ async fn a_created_organization_can_be_fetched_by_any_spelling_of_its_name(app: 
     let (status, token) = app.login("admin@acme.io", PASSWORD).await;
     assert_eq!(status, StatusCode::OK);
     let token = token["access_token"].as_str().unwrap();
-    let (status, own) = app
-        .send(
-            app.client
-                .get(app.url("/org/get"))
-                .query(&[("organization_name", "acme corp")])
-                .bearer_auth(token),
-        )
-        .await;
+    let (status, own) = app.get_org_as(token, "acme corp").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(own, created);
 }

@@ -334,14 +334,7 @@ async fn the_last_owner_stays_and_ownership_can_be_handed_over(app: TestApp) {
             ("admin@acme.io".into(), "owner".into())
         ]
     );
-    let (_, shown) = app
-        .send(
-            app.client
-                .get(app.url("/org/get"))
-                .query(&[("organization_name", "Acme")])
-                .bearer_auth(&new_owner),
-        )
-        .await;
+    let (_, shown) = app.get_org_as(&new_owner, "Acme").await;
     assert_eq!(shown["admin"]["id"], admin_id, "shown with its owner");
     let (status, problem) = app.delete_org(&old_owner, "Acme").await;
     assert_problem(status, &problem, 403, "forbidden");
