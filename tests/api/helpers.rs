@@ -63,6 +63,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(settings: Settings, dir: TempDir) -> Self {
+        log_errors();
         let application = build_when_released(settings.clone()).await;
         let address = format!("http://127.0.0.1:{}", application.port());
         let handle = application.handle();
@@ -318,4 +319,16 @@ pub fn project_tool(script: &str) -> Option<PathBuf> {
             None
         }
     }
+}
+
+/// Errors logged by the in-process apps go to stderr: a 500's body only says that it was
+/// logged, and a run that fails on a busy machine should show why.
+fn log_errors() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(tracing_subscriber::filter::LevelFilter::ERROR)
+            .try_init();
+    });
 }
