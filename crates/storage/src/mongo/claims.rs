@@ -70,10 +70,7 @@ impl MongoStore {
             )
             .await
             .map(|result| Renamed::Matched(result.matched_count))
-            .map_err(|e| match e {
-                DbError::Duplicate => RenameFailure::Duplicate,
-                other => RenameFailure::Store(other.into()),
-            }),
+            .map_err(RenameFailure::from),
             Some(renamer) => {
                 self.update_record_guarded(GuardedUpdate {
                     organization: &record.id,

@@ -115,7 +115,7 @@ impl MongoStore {
     /// One pass: every organization after the cursor, then those pending. `Ok(false)` when
     /// some are still in the middle of an operation.
     async fn unwrap_all(&self) -> Result<bool, StoreError> {
-        let state: Unwrapping = self.schema_field().await?;
+        let state = self.unwrapping_state().await?;
         let mut cursor = state.unwrapping.unwrap_or_default();
         loop {
             let organizations = self.inner.organizations.clone();
@@ -249,7 +249,8 @@ impl MongoStore {
         Ok(Some(last))
     }
 
-    async fn schema_field<T: for<'de> Deserialize<'de> + Default>(&self) -> Result<T, StoreError> {
+    /// Where the migration got to, as the `schema` document keeps it.
+    async fn unwrapping_state(&self) -> Result<Unwrapping, StoreError> {
         let found = timed(
             self.op_timeout(),
             self.inner

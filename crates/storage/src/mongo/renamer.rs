@@ -35,6 +35,16 @@ impl From<StoreError> for RenameFailure {
     }
 }
 
+/// A duplicate key is a taken slug or email; anything else a store failure.
+impl From<DbError> for RenameFailure {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Duplicate => Self::Duplicate,
+            other => Self::Store(other.into()),
+        }
+    }
+}
+
 /// What [`MongoStore::update_record_guarded`] writes, all or nothing.
 pub(super) struct GuardedUpdate<'a> {
     /// The organization, whose record and roster these are.
@@ -122,11 +132,12 @@ impl MongoStore {
     }
 }
 
-/// A duplicate key (a taken slug or email) aborts the transaction as that.
+/// A duplicate key (a taken slug or email) aborts the transaction as that; a conflict runs it
+/// again.
 fn duplicate_aborts<T>(written: Result<T, DbError>) -> Result<T, Abort<RenameFailure>> {
     match written {
         Ok(result) => Ok(result),
-        Err(DbError::Duplicate) => Err(Abort::Failed(RenameFailure::Duplicate)),
-        Err(e) => Err(e.into()),
+        Err(DbError::TransactionConflict) => Err(Abort::Conflict),
+        Err(e) => Err(Abort::Failed(e.into())),
     }
 }
