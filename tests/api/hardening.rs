@@ -204,6 +204,73 @@ on_both_backends!(
     both_backends_store_the_same_documents_and_refuse_the_same_ones,
 );
 
+/// The probe's lockout attack, from a client address a trusted proxy names: a thief's wrong
+/// passwords lock their own address, never the owner's; guesses spread over many addresses delay
+/// the account for seconds, not an hour.
+async fn a_thief_locks_out_only_their_own_address(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut settings) = helpers::settings(dir.path(), backend, "thief") else {
+        return;
+    };
+    settings.http.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    let app = TestApp::spawn_with(settings, dir).await;
+    app.create_org("Acme", "admin@acme.io").await;
+    let login = |from: String, password: &str| {
+        let body = json!({"email": "admin@acme.io", "password": password});
+        let request = app
+            .client
+            .post(app.url("/admin/login"))
+            .header("x-forwarded-for", from)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let retry_after = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .map(|value| value.to_str().unwrap().parse::<u64>().unwrap());
+            (response.status(), retry_after)
+        }
+    };
+    let (thief, owner) = ("198.51.100.7".to_owned(), "203.0.113.9".to_owned());
+    for _ in 0..5 {
+        let (status, _) = login(thief.clone(), "a wrong guess").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, retry_after) = login(thief.clone(), PASSWORD).await;
+    assert_eq!(
+        (status, retry_after),
+        (StatusCode::TOO_MANY_REQUESTS, Some(60))
+    );
+    let (status, _) = login(owner.clone(), PASSWORD).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the owner's address is not the thief's"
+    );
+
+    for n in 0..20 {
+        let (status, _) = login(format!("192.0.2.{}", n + 1), "a wrong guess").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "guess {n}");
+    }
+    let (status, retry_after) = login(owner, PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        retry_after.is_some_and(|seconds| (1..=15).contains(&seconds)),
+        "{retry_after:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_thief_locks_out_only_their_own_address_embedded() {
+    a_thief_locks_out_only_their_own_address(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn a_thief_locks_out_only_their_own_address_mongodb() {
+    let backend = Backend::Mongodb(orgsvc_app::TenancyModel::Collection);
+    a_thief_locks_out_only_their_own_address(backend).await;
+}
+
 #[tokio::test]
 async fn one_address_gets_a_burst_of_password_requests_then_429() {
     let dir = tempfile::tempdir().unwrap();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use config::{Config, Environment, File, FileFormat};
 use orgsvc_crypto::{Argon2Settings, JwtAlgorithm};
-use orgsvc_domain::{InvitationPolicy, LoginPolicy};
+use orgsvc_domain::{InvitationPolicy, LockPolicy, LoginPolicy};
 use orgsvc_storage::MongoSettings;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -130,10 +130,15 @@ pub struct AuthSettings {
 /// Throttling of the endpoints that check or hash passwords.
 #[derive(Clone, Debug, Deserialize)]
 pub struct LoginSettings {
-    /// Consecutive failures that lock an account.
+    /// Consecutive failures that lock an account for one client address.
     pub max_failures: u32,
-    /// The first lock; it doubles with each further lock, up to an hour.
+    /// The first such lock; it doubles with each further lock, up to an hour.
     pub lockout_seconds: u64,
+    /// Consecutive failures from all addresses together that delay an account.
+    pub account_max_failures: u32,
+    /// The first such delay; it doubles with each further one, up to `account_max_delay_seconds`.
+    pub account_delay_seconds: u64,
+    pub account_max_delay_seconds: u64,
     /// Requests one client address may make at once to /admin/login and /org/create.
     pub per_ip_burst: u32,
     /// Requests per second it may sustain.
@@ -143,10 +148,21 @@ pub struct LoginSettings {
 impl LoginSettings {
     #[must_use]
     pub fn policy(&self) -> LoginPolicy {
+        let defaults = LoginPolicy::default();
         LoginPolicy {
-            max_failures: self.max_failures.max(1),
-            lockout: Duration::from_secs(self.lockout_seconds),
-            ..LoginPolicy::default()
+            per_address: LockPolicy {
+                max_failures: self.max_failures.max(1),
+                lockout: Duration::from_secs(self.lockout_seconds),
+                ..defaults.per_address
+            },
+            per_account: LockPolicy {
+                max_failures: self.account_max_failures.max(1),
+                lockout: Duration::from_secs(self.account_delay_seconds),
+                max_lockout: Duration::from_secs(
+                    self.account_max_delay_seconds
+                        .max(self.account_delay_seconds),
+                ),
+            },
         }
     }
 }

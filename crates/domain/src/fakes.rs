@@ -18,8 +18,8 @@ use crate::members::Roster;
 use crate::organization::AdminSummary;
 use crate::organization::{Organization, Placement, Slug, TenancyModel};
 use crate::ports::{
-    Admission, AuditLog, Clock, Founder, IssuedToken, LoginAttempts, OrganizationChange,
-    OrganizationStore, PasswordHasher, Principal, TenantStore, TokenCodec,
+    Admission, AttemptKey, AuditLog, Clock, Founder, IssuedToken, LoginAttempts,
+    OrganizationChange, OrganizationStore, PasswordHasher, Principal, TenantStore, TokenCodec,
 };
 
 mod members;
@@ -30,7 +30,7 @@ struct State {
     rosters: HashMap<OrganizationId, Roster>,
     admins: HashMap<AdminId, Admin>,
     tenants: HashMap<OrganizationId, BTreeMap<DocumentId, DocumentBody>>,
-    login_attempts: HashMap<EmailAddress, Attempts>,
+    login_attempts: HashMap<AttemptKey, Attempts>,
     audit: Vec<AuditEvent>,
 }
 
@@ -321,7 +321,7 @@ impl AuditLog for FakeStore {
 impl LoginAttempts for FakeStore {
     async fn begin_login_attempt(
         &self,
-        key: &EmailAddress,
+        key: &AttemptKey,
         now: DateTime<Utc>,
     ) -> Result<Admission, StoreError> {
         let mut state = self.state()?;
@@ -338,7 +338,7 @@ impl LoginAttempts for FakeStore {
         })
     }
 
-    async fn lock_login(&self, key: &EmailAddress, until: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn lock_login(&self, key: &AttemptKey, until: DateTime<Utc>) -> Result<(), StoreError> {
         let mut state = self.state()?;
         let attempts = state.login_attempts.entry(key.clone()).or_default();
         attempts.count = 0;
@@ -348,8 +348,21 @@ impl LoginAttempts for FakeStore {
         Ok(())
     }
 
-    async fn clear_login_attempts(&self, key: &EmailAddress) -> Result<(), StoreError> {
-        self.state()?.login_attempts.remove(key);
+    async fn release_login_attempts(&self, keys: &[AttemptKey]) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        for key in keys {
+            if let Some(attempts) = state.login_attempts.get_mut(key) {
+                attempts.count = attempts.count.saturating_sub(1);
+            }
+        }
+        Ok(())
+    }
+
+    async fn clear_login_attempts(&self, keys: &[AttemptKey]) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        for key in keys {
+            state.login_attempts.remove(key);
+        }
         Ok(())
     }
 }
@@ -512,17 +525,33 @@ impl TokenCodec for FakeTokens {
     }
 }
 
+/// A clock that stands still until a test moves it; clones share the time.
 #[derive(Clone)]
-pub struct FixedClock(pub DateTime<Utc>);
+pub struct FixedClock(Arc<Mutex<DateTime<Utc>>>);
 
 impl Default for FixedClock {
     fn default() -> Self {
-        Self(Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap())
+        Self(Arc::new(Mutex::new(
+            Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
+        )))
+    }
+}
+
+impl FixedClock {
+    /// Moves the time forward by `by`.
+    ///
+    /// # Panics
+    /// When another thread panicked while holding the time.
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.0.lock().unwrap() += by;
     }
 }
 
 impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
-        self.0
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -38,7 +38,7 @@ pub use secrets::InvitationToken;
 pub use service::{
     AuditLogError, AuthenticateError, CreateOrganization, CreateOrganizationError,
     DeleteOrganizationError, DocumentError, GetOrganizationError, InvitationPolicy, InvitationView,
-    IssuedInvitation, IssuedToken, Joined, LoginError, LoginPolicy, MemberError, MemberView,
-    OrgsvcApi, Principal, Service, StoreError, TeamApi, UpdateOrganization,
+    IssuedInvitation, IssuedToken, Joined, LockPolicy, LoginError, LoginPolicy, MemberError,
+    MemberView, OrgsvcApi, Principal, Service, StoreError, TeamApi, UpdateOrganization,
     UpdateOrganizationError,
 };

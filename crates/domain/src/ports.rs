@@ -7,6 +7,7 @@
 //! so the domain never stitches together steps that could be interrupted half way.
 
 use std::future::Future;
+use std::net::{IpAddr, Ipv6Addr};
 
 use chrono::{DateTime, SubsecRound as _, Utc};
 
@@ -247,8 +248,44 @@ pub enum Admission {
     Locked { until: DateTime<Utc> },
 }
 
-/// Login attempts per account key (the email, whether or not an admin has it), shared by every
-/// instance on the same store so that the limit holds across them.
+/// What the login throttle counts attempts against: an account (its email, whether or not a user
+/// has it) from every address together, or an account as tried from one client address.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AttemptKey(String);
+
+impl AttemptKey {
+    /// The account alone. Its form is the bare email, which is what counters were keyed by
+    /// before addresses were counted apart, so those stay meaningful.
+    #[must_use]
+    pub fn account(email: &EmailAddress) -> Self {
+        Self(email.as_str().to_owned())
+    }
+
+    /// The account as tried from `ip` (`None`: an unknown address, all counted as one). IPv6
+    /// clients are counted by their /64, the block one subscriber holds, so that walking through
+    /// its addresses does not buy fresh attempts.
+    #[must_use]
+    pub fn from_address(email: &EmailAddress, ip: Option<IpAddr>) -> Self {
+        // A space cannot occur in an email address, so the two forms never collide.
+        let source = match ip.map(|ip| ip.to_canonical()) {
+            Some(IpAddr::V4(v4)) => v4.to_string(),
+            Some(IpAddr::V6(v6)) => {
+                let block = Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX));
+                format!("{block}/64")
+            }
+            None => "unknown".to_owned(),
+        };
+        Self(format!("{} from {source}", email.as_str()))
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Login attempts per [`AttemptKey`], shared by every instance on the same store so that the
+/// limits hold across them.
 pub trait LoginAttempts: Clone + Send + Sync + 'static {
     /// Atomically: [`Admission::Locked`] when `key` is locked at `now`, otherwise counts one
     /// more attempt and answers its number. Concurrent calls get distinct numbers.
@@ -257,7 +294,7 @@ pub trait LoginAttempts: Clone + Send + Sync + 'static {
     /// [`StoreError`] only.
     fn begin_login_attempt(
         &self,
-        key: &EmailAddress,
+        key: &AttemptKey,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Admission, StoreError>> + Send;
 
@@ -268,17 +305,27 @@ pub trait LoginAttempts: Clone + Send + Sync + 'static {
     /// [`StoreError`] only.
     fn lock_login(
         &self,
-        key: &EmailAddress,
+        key: &AttemptKey,
         until: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Forgets `key`'s attempts and locks (after a successful login).
+    /// Takes back one attempt counted on each of these keys that was never checked (another
+    /// count refused it, or the hasher was too busy), so that only checked guesses count.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn release_login_attempts(
+        &self,
+        keys: &[AttemptKey],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Forgets these keys' attempts and locks (after a successful login), in one step.
     ///
     /// # Errors
     /// [`StoreError`] only.
     fn clear_login_attempts(
         &self,
-        key: &EmailAddress,
+        keys: &[AttemptKey],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 

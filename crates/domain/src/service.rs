@@ -19,13 +19,14 @@ pub use crate::errors::{
     UpdateOrganizationError,
 };
 pub use crate::ports::{IssuedToken, Principal};
-pub use auth::LoginPolicy;
+pub use lockout::{LockPolicy, LoginPolicy};
 pub use teams::{InvitationPolicy, InvitationView, IssuedInvitation, Joined, MemberView, TeamApi};
 
 mod access;
 mod audit;
 mod auth;
 mod documents;
+mod lockout;
 mod organizations;
 mod teams;
 #[cfg(test)]
@@ -283,7 +284,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> OrgsvcApi for Service
         origin: &Origin,
         command: CreateOrganization,
     ) -> Result<Organization, CreateOrganizationError> {
-        let organization = self.create(command).await?;
+        let organization = self.create(origin, command).await?;
         self.audit_created(origin, &organization).await;
         Ok(organization)
     }

@@ -26,7 +26,7 @@ use orgsvc_domain::errors::{
     UpdateOrganizationError,
 };
 use orgsvc_domain::ports::{
-    Admission, AuditLog, Founder, LoginAttempts, MemberStore, OrganizationChange,
+    Admission, AttemptKey, AuditLog, Founder, LoginAttempts, MemberStore, OrganizationChange,
     OrganizationStore, TenantStore,
 };
 use orgsvc_domain::{
@@ -331,18 +331,22 @@ impl<S: MemberStore> MemberStore for Cached<S> {
 impl<S: LoginAttempts> LoginAttempts for Cached<S> {
     async fn begin_login_attempt(
         &self,
-        key: &EmailAddress,
+        key: &AttemptKey,
         now: DateTime<Utc>,
     ) -> Result<Admission, StoreError> {
         self.inner.begin_login_attempt(key, now).await
     }
 
-    async fn lock_login(&self, key: &EmailAddress, until: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn lock_login(&self, key: &AttemptKey, until: DateTime<Utc>) -> Result<(), StoreError> {
         self.inner.lock_login(key, until).await
     }
 
-    async fn clear_login_attempts(&self, key: &EmailAddress) -> Result<(), StoreError> {
-        self.inner.clear_login_attempts(key).await
+    async fn release_login_attempts(&self, keys: &[AttemptKey]) -> Result<(), StoreError> {
+        self.inner.release_login_attempts(keys).await
+    }
+
+    async fn clear_login_attempts(&self, keys: &[AttemptKey]) -> Result<(), StoreError> {
+        self.inner.clear_login_attempts(keys).await
     }
 }
 

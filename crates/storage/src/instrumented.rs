@@ -15,7 +15,7 @@ use orgsvc_domain::errors::{
     StoreError, UpdateOrganizationError,
 };
 use orgsvc_domain::ports::{
-    Admission, AuditLog, Founder, LoginAttempts, MemberStore, OrganizationChange,
+    Admission, AttemptKey, AuditLog, Founder, LoginAttempts, MemberStore, OrganizationChange,
     OrganizationStore, TenantStore,
 };
 use orgsvc_domain::{
@@ -196,7 +196,7 @@ impl<S: MemberStore> MemberStore for Instrumented<S> {
 impl<S: LoginAttempts> LoginAttempts for Instrumented<S> {
     async fn begin_login_attempt(
         &self,
-        key: &EmailAddress,
+        key: &AttemptKey,
         now: DateTime<Utc>,
     ) -> Result<Admission, StoreError> {
         self.measure(
@@ -206,14 +206,25 @@ impl<S: LoginAttempts> LoginAttempts for Instrumented<S> {
         .await
     }
 
-    async fn lock_login(&self, key: &EmailAddress, until: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn lock_login(&self, key: &AttemptKey, until: DateTime<Utc>) -> Result<(), StoreError> {
         self.measure("lock_login", self.inner.lock_login(key, until))
             .await
     }
 
-    async fn clear_login_attempts(&self, key: &EmailAddress) -> Result<(), StoreError> {
-        self.measure("clear_login_attempts", self.inner.clear_login_attempts(key))
-            .await
+    async fn release_login_attempts(&self, keys: &[AttemptKey]) -> Result<(), StoreError> {
+        self.measure(
+            "release_login_attempts",
+            self.inner.release_login_attempts(keys),
+        )
+        .await
+    }
+
+    async fn clear_login_attempts(&self, keys: &[AttemptKey]) -> Result<(), StoreError> {
+        self.measure(
+            "clear_login_attempts",
+            self.inner.clear_login_attempts(keys),
+        )
+        .await
     }
 }
 

@@ -9,7 +9,7 @@ use crate::ports::{
 };
 use crate::roles::Permission;
 use crate::service::access::authorize;
-use crate::service::auth::Refusal;
+use crate::service::lockout::Refusal;
 use crate::service::{
     CreateOrganization, CreateOrganizationError, DeleteOrganizationError, Service,
     UpdateOrganization, UpdateOrganizationError,
@@ -19,6 +19,7 @@ use serde_json::json;
 impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
     pub(super) async fn create(
         &self,
+        origin: &Origin,
         command: CreateOrganization,
     ) -> Result<Organization, CreateOrganizationError> {
         // A taken name is refused before hashing (names are public anyway: GET /org/get). A
@@ -53,7 +54,8 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         self.store
             .create_organization(&organization, Founder::New(&founder))
             .await?;
-        self.forget_attempts_before_signup(&founder.email).await;
+        self.forget_attempts_before_signup(origin, &founder.email)
+            .await;
         Ok(organization)
     }
 

@@ -11,27 +11,27 @@ use crate::{
     PageLimit, Password, Service, StoreError, UpdateOrganization, UpdateOrganizationError,
 };
 
+mod lockout;
+
 type TestService = Service<FakeStore, FakeHasher, FakeTokens, FixedClock>;
 
 struct Harness {
     service: TestService,
     store: FakeStore,
     hasher: FakeHasher,
+    clock: FixedClock,
 }
 
 fn harness() -> Harness {
     let store = FakeStore::default();
     let hasher = FakeHasher::default();
-    let service = Service::new(
-        store.clone(),
-        hasher.clone(),
-        FakeTokens,
-        FixedClock::default(),
-    );
+    let clock = FixedClock::default();
+    let service = Service::new(store.clone(), hasher.clone(), FakeTokens, clock.clone());
     Harness {
         service,
         store,
         hasher,
+        clock,
     }
 }
 
@@ -659,152 +659,6 @@ async fn a_credential_change_revokes_earlier_tokens_but_a_rename_does_not() {
     assert!(h.service.authenticate(&fresh).await.is_err());
 }
 
-#[tokio::test]
-async fn an_account_locks_after_the_limit_and_unknown_emails_lock_the_same_way() {
-    let h = harness();
-    create(&h, "Acme", "a@acme.io").await;
-    let policy = crate::LoginPolicy::default();
-    for account in ["a@acme.io", "nobody@acme.io"] {
-        for _ in 0..policy.max_failures {
-            let failed = h
-                .service
-                .login(
-                    &Origin::default(),
-                    &email(account),
-                    &password("wrong guess"),
-                    None,
-                )
-                .await;
-            assert!(
-                matches!(failed, Err(LoginError::InvalidCredentials)),
-                "{account}"
-            );
-        }
-        let verifications = h.hasher.verifications.load(Ordering::SeqCst);
-        // Locked: even the right password is refused, and nothing is hashed.
-        let locked = h
-            .service
-            .login(
-                &Origin::default(),
-                &email(account),
-                &password("correct horse"),
-                None,
-            )
-            .await;
-        assert!(
-            matches!(
-                locked,
-                Err(LoginError::Locked {
-                    retry_after_seconds: 60
-                })
-            ),
-            "{account}: {locked:?}"
-        );
-        assert_eq!(h.hasher.verifications.load(Ordering::SeqCst), verifications);
-    }
-}
-
-#[tokio::test]
-async fn a_success_resets_the_count_of_failures() {
-    let h = harness();
-    create(&h, "Acme", "a@acme.io").await;
-    let policy = crate::LoginPolicy::default();
-    for _ in 0..3 {
-        for _ in 0..policy.max_failures - 1 {
-            let _ = h
-                .service
-                .login(
-                    &Origin::default(),
-                    &email("a@acme.io"),
-                    &password("wrong guess"),
-                    None,
-                )
-                .await;
-        }
-        h.service
-            .login(
-                &Origin::default(),
-                &email("a@acme.io"),
-                &password("correct horse"),
-                None,
-            )
-            .await
-            .unwrap();
-    }
-}
-
-#[test]
-fn each_further_lock_doubles_up_to_an_hour() {
-    let policy = crate::LoginPolicy::default();
-    let secs: Vec<u64> = (0..8).map(|n| policy.lock_duration(n).as_secs()).collect();
-    assert_eq!(secs, [60, 120, 240, 480, 960, 1920, 3600, 3600]);
-    assert_eq!(policy.lock_duration(u32::MAX).as_secs(), 3600);
-}
-
-#[tokio::test]
-async fn a_busy_hasher_is_overloaded_not_a_failure() {
-    let h = harness();
-    create(&h, "Acme", "a@acme.io").await;
-    h.hasher.overloaded.store(true, Ordering::SeqCst);
-    let login = h
-        .service
-        .login(
-            &Origin::default(),
-            &email("a@acme.io"),
-            &password("correct horse"),
-            None,
-        )
-        .await;
-    assert!(matches!(login, Err(LoginError::Overloaded)));
-    let create = h
-        .service
-        .create_organization(&Origin::default(), create_command("Globex", "g@globex.io"))
-        .await;
-    assert!(matches!(create, Err(CreateOrganizationError::Overloaded)));
-}
-
-#[tokio::test]
-async fn attempts_in_flight_up_to_the_limit_make_further_ones_wait_briefly() {
-    use crate::ports::{Clock as _, LoginAttempts as _};
-    let h = harness();
-    create(&h, "Acme", "a@acme.io").await;
-    let key = email("a@acme.io");
-    let now = crate::fakes::FixedClock::default().now();
-    // Five checks of this account are running (begun, not yet answered).
-    for _ in 0..crate::LoginPolicy::default().max_failures {
-        h.store.begin_login_attempt(&key, now).await.unwrap();
-    }
-    let waiting = h
-        .service
-        .login(&Origin::default(), &key, &password("correct horse"), None)
-        .await;
-    assert!(
-        matches!(
-            waiting,
-            Err(LoginError::Locked {
-                retry_after_seconds: 1
-            })
-        ),
-        "{waiting:?}"
-    );
-}
-
-#[tokio::test]
-async fn attempts_abandoned_by_a_dead_process_are_forgotten_after_a_lockout_period() {
-    use crate::ports::{Clock as _, LoginAttempts as _};
-    let h = harness();
-    create(&h, "Acme", "a@acme.io").await;
-    let key = email("a@acme.io");
-    let long_ago = crate::fakes::FixedClock::default().now() - chrono::Duration::hours(2);
-    for _ in 0..crate::LoginPolicy::default().max_failures {
-        h.store.begin_login_attempt(&key, long_ago).await.unwrap();
-    }
-    h.service
-        .login(&Origin::default(), &key, &password("correct horse"), None)
-        .await
-        .unwrap();
-}
-
 fn origin() -> Origin {
     Origin {
         ip: Some("203.0.113.9".parse().unwrap()),
@@ -910,42 +764,6 @@ async fn every_change_and_login_is_audited_without_secrets() {
 }
 
 #[tokio::test]
-async fn a_lockout_and_unknown_accounts_are_audited_too() {
-    let h = harness();
-    create(&h, "Acme", "a@acme.io").await;
-    for _ in 0..crate::LoginPolicy::default().max_failures {
-        let _ = h
-            .service
-            .login(
-                &origin(),
-                &email("a@acme.io"),
-                &password("wrong guess"),
-                None,
-            )
-            .await;
-    }
-    let _ = h
-        .service
-        .login(
-            &origin(),
-            &email("nobody@acme.io"),
-            &password("wrong guess"),
-            None,
-        )
-        .await;
-    let events = h.store.audit_events();
-    let locked = events
-        .iter()
-        .find(|e| e.action == AuditAction::AccountLocked)
-        .expect("the lock is audited");
-    assert!(locked.details["locked_until"].is_string());
-    let unknown = events.last().unwrap();
-    assert_eq!(unknown.action, AuditAction::LoginFailed);
-    assert_eq!((unknown.organization_id, unknown.actor), (None, None));
-    assert_eq!(unknown.details["email"], "nobody@acme.io");
-}
-
-#[tokio::test]
 async fn the_audit_log_pages_newest_first() {
     let h = harness();
     let (_, principal) = create(&h, "Acme", "a@acme.io").await;
@@ -1043,54 +861,6 @@ async fn each_role_may_do_exactly_what_the_permission_table_says() {
     }
 }
 
-/// A stolen token cannot test passwords through PUT /org/update: a `password` sent without
-/// `current_password` that is not the current one is a failed guess, audited, and the
-/// lockout's limit of them locks the account like failed logins do.
-#[tokio::test]
-async fn guessing_the_password_through_an_update_is_counted_audited_and_locked() {
-    let h = harness();
-    let (_, principal) = create(&h, "Acme", "a@acme.io").await;
-    let origin = Origin::default();
-    let guess = |word: &'static str| {
-        h.service.update_organization(
-            &origin,
-            &principal,
-            UpdateOrganization {
-                password: Some(password(word)),
-                ..rename_to("Acme")
-            },
-        )
-    };
-    let max_failures = crate::LoginPolicy::default().max_failures;
-    for _ in 0..max_failures {
-        let refused = guess("a wrong guess").await;
-        assert!(
-            matches!(
-                refused,
-                Err(UpdateOrganizationError::CurrentPasswordRequired)
-            ),
-            "{refused:?}"
-        );
-    }
-    let locked = guess("correct horse").await;
-    assert!(
-        matches!(locked, Err(UpdateOrganizationError::Locked { .. })),
-        "the right guess after the limit must not tell itself apart: {locked:?}"
-    );
-    let failed = h
-        .store
-        .audit_events()
-        .iter()
-        .filter(|e| e.action == AuditAction::LoginFailed)
-        .count();
-    assert_eq!(failed, usize::try_from(max_failures).unwrap() + 1);
-    assert!(h
-        .store
-        .audit_events()
-        .iter()
-        .any(|e| e.action == AuditAction::AccountLocked));
-}
-
 /// A create for an email that has an account costs the hash a create for a free one does, so
 /// the answer's timing does not tell which emails exist.
 #[tokio::test]
@@ -1116,34 +886,4 @@ async fn a_create_with_a_taken_email_pays_for_the_hash_like_a_free_one() {
         .await
         .unwrap();
     assert_eq!(h.hasher.hashes.load(Ordering::SeqCst), before + 2);
-}
-
-/// Guesses at an email nobody has lock it like any account (answers do not tell which exist),
-/// but the lock does not outlive the sign-up of whoever owns that email.
-#[tokio::test]
-async fn a_lock_on_an_email_without_an_account_ends_when_it_signs_up() {
-    let h = harness();
-    let key = email("new@acme.io");
-    for _ in 0..crate::LoginPolicy::default().max_failures {
-        let _ = h
-            .service
-            .login(&Origin::default(), &key, &password("a wrong guess"), None)
-            .await;
-    }
-    let locked = h
-        .service
-        .login(&Origin::default(), &key, &password("correct horse"), None)
-        .await;
-    assert!(
-        matches!(locked, Err(LoginError::Locked { .. })),
-        "{locked:?}"
-    );
-    h.service
-        .create_organization(&Origin::default(), create_command("Acme", "new@acme.io"))
-        .await
-        .unwrap();
-    h.service
-        .login(&Origin::default(), &key, &password("correct horse"), None)
-        .await
-        .unwrap();
 }

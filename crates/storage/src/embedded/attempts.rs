@@ -2,8 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use orgsvc_domain::errors::StoreError;
-use orgsvc_domain::ports::{Admission, LoginAttempts};
-use orgsvc_domain::EmailAddress;
+use orgsvc_domain::ports::{Admission, AttemptKey, LoginAttempts};
 
 use super::{db_err, tables, EmbeddedStore};
 
@@ -11,7 +10,7 @@ use super::{db_err, tables, EmbeddedStore};
 impl LoginAttempts for EmbeddedStore {
     async fn begin_login_attempt(
         &self,
-        key: &EmailAddress,
+        key: &AttemptKey,
         now: DateTime<Utc>,
     ) -> Result<Admission, StoreError> {
         let key = key.clone();
@@ -32,7 +31,7 @@ impl LoginAttempts for EmbeddedStore {
         .await
     }
 
-    async fn lock_login(&self, key: &EmailAddress, until: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn lock_login(&self, key: &AttemptKey, until: DateTime<Utc>) -> Result<(), StoreError> {
         let key = key.clone();
         self.write(move |txn| {
             tables::update_attempts(txn, key.as_str(), |attempts| {
@@ -45,13 +44,26 @@ impl LoginAttempts for EmbeddedStore {
         .await
     }
 
-    async fn clear_login_attempts(&self, key: &EmailAddress) -> Result<(), StoreError> {
-        let key = key.clone();
+    async fn release_login_attempts(&self, keys: &[AttemptKey]) -> Result<(), StoreError> {
+        let keys = keys.to_vec();
         self.write(move |txn| {
-            txn.open_table(tables::LOGIN_ATTEMPTS)
-                .map_err(db_err)?
-                .remove(key.as_str())
-                .map_err(db_err)?;
+            for key in &keys {
+                tables::update_attempts(txn, key.as_str(), |attempts| {
+                    attempts.count = attempts.count.saturating_sub(1);
+                })?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn clear_login_attempts(&self, keys: &[AttemptKey]) -> Result<(), StoreError> {
+        let keys = keys.to_vec();
+        self.write(move |txn| {
+            let mut table = txn.open_table(tables::LOGIN_ATTEMPTS).map_err(db_err)?;
+            for key in &keys {
+                table.remove(key.as_str()).map_err(db_err)?;
+            }
             Ok(())
         })
         .await

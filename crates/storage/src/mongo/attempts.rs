@@ -1,5 +1,5 @@
-//! The login throttle's counts: one counter document per account key in the master database's
-//! `login_counters` collection (`_id` is the email), changed by one atomic `findOneAndUpdate`
+//! The login throttle's counts: one counter document per attempt key (an email alone, or an email and a client address) in the master database's
+//! `login_counters` collection (`_id` is the key), changed by one atomic `findOneAndUpdate`
 //! per attempt, so concurrent attempts on any number of instances get distinct numbers.
 //!
 //! A lock is kept in the same document (`locked_until`), and the attempt's filter only matches
@@ -11,8 +11,7 @@ use bson::{doc, Document as BsonDocument};
 use chrono::{DateTime, Utc};
 use mongodb::options::ReturnDocument;
 use orgsvc_domain::errors::StoreError;
-use orgsvc_domain::ports::{Admission, LoginAttempts};
-use orgsvc_domain::EmailAddress;
+use orgsvc_domain::ports::{Admission, AttemptKey, LoginAttempts};
 use serde::{Deserialize, Serialize};
 
 use super::errors::{timed, DbError};
@@ -77,7 +76,7 @@ impl MongoStore {
 impl LoginAttempts for MongoStore {
     async fn begin_login_attempt(
         &self,
-        key: &EmailAddress,
+        key: &AttemptKey,
         now: DateTime<Utc>,
     ) -> Result<Admission, StoreError> {
         self.ensure_ready().await?;
@@ -138,7 +137,7 @@ impl LoginAttempts for MongoStore {
         Err(too_many_races())
     }
 
-    async fn lock_login(&self, key: &EmailAddress, until: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn lock_login(&self, key: &AttemptKey, until: DateTime<Utc>) -> Result<(), StoreError> {
         self.ensure_ready().await?;
         let update: BsonDocument = doc! {
             "$set": {
@@ -152,13 +151,26 @@ impl LoginAttempts for MongoStore {
         self.upsert_counter(key.as_str(), update).await
     }
 
-    async fn clear_login_attempts(&self, key: &EmailAddress) -> Result<(), StoreError> {
+    async fn release_login_attempts(&self, keys: &[AttemptKey]) -> Result<(), StoreError> {
         self.ensure_ready().await?;
+        let keys: Vec<&str> = keys.iter().map(AttemptKey::as_str).collect();
+        // Only a count above 0 is taken back: a lock set meanwhile started it again at 0.
+        let release = self.inner.login_counters.update_many(
+            doc! {"_id": {"$in": keys}, "count": {"$gt": 0_i64}},
+            doc! {"$inc": {"count": -1_i64}, "$set": {"at": bson::DateTime::now()}},
+        );
+        timed(self.op_timeout(), release).await?;
+        Ok(())
+    }
+
+    async fn clear_login_attempts(&self, keys: &[AttemptKey]) -> Result<(), StoreError> {
+        self.ensure_ready().await?;
+        let keys: Vec<&str> = keys.iter().map(AttemptKey::as_str).collect();
         timed(
             self.op_timeout(),
             self.inner
                 .login_counters
-                .delete_one(doc! {"_id": key.as_str()}),
+                .delete_many(doc! {"_id": {"$in": keys}}),
         )
         .await?;
         Ok(())

@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use bson::{doc, Bson, Document};
-use orgsvc_domain::ports::{Admission, LoginAttempts, MemberStore, OrganizationStore, TenantStore};
+use orgsvc_domain::ports::{
+    Admission, AttemptKey, LoginAttempts, MemberStore, OrganizationStore, TenantStore,
+};
 use orgsvc_domain::{EmailAddress, OrganizationName, Role, TenancyModel};
 use orgsvc_storage::{MongoSettings, MongoStore};
 use orgsvc_testkit::mongodb_or_skip;
@@ -129,7 +131,7 @@ async fn a_database_the_previous_release_wrote_is_brought_to_the_current_version
             ),
             "{bodies:?}"
         );
-        let key = EmailAddress::new("old@old.co").unwrap();
+        let key = AttemptKey::account(&EmailAddress::new("old@old.co").unwrap());
         let admitted = store
             .begin_login_attempt(&key, chrono::Utc::now())
             .await
@@ -138,7 +140,10 @@ async fn a_database_the_previous_release_wrote_is_brought_to_the_current_version
             matches!(admitted, Admission::Admitted { .. }),
             "{admitted:?}"
         );
-        store.clear_login_attempts(&key).await.unwrap();
+        store
+            .clear_login_attempts(std::slice::from_ref(&key))
+            .await
+            .unwrap();
     }
     let after = collections(&client, FIXTURE_MASTER).await;
     for gone in ["login_attempts", "operation_claims"] {
@@ -332,7 +337,7 @@ async fn running_locks_of_the_old_login_throttle_are_carried_over() {
     let begin = |key: &'static str| {
         let store = store.clone();
         async move {
-            let key = EmailAddress::new(key).unwrap();
+            let key = AttemptKey::account(&EmailAddress::new(key).unwrap());
             store
                 .begin_login_attempt(&key, chrono::Utc::now())
                 .await

@@ -4,7 +4,7 @@ use chrono::{TimeZone, Utc};
 use orgsvc_domain::errors::{
     CreateOrganizationError, DeleteOrganizationError, DocumentError, UpdateOrganizationError,
 };
-use orgsvc_domain::ports::{Admission, Founder, OrganizationChange};
+use orgsvc_domain::ports::{Admission, AttemptKey, Founder, OrganizationChange};
 use orgsvc_domain::{
     Admin, AdminId, AdminSummary, Document, DocumentBody, DocumentId, EmailAddress, Organization,
     OrganizationId, OrganizationName, PasswordHash,
@@ -539,8 +539,9 @@ pub async fn credential_changes_and_revocation_raise_the_token_version(store: &i
 }
 
 pub async fn login_attempts_are_numbered_atomically_and_lock_until_a_time(store: &impl Store) {
-    let key = EmailAddress::new("anyone@acme.io").unwrap();
-    let other = EmailAddress::new("someone.else@acme.io").unwrap();
+    let email = EmailAddress::new("anyone@acme.io").unwrap();
+    let key = AttemptKey::account(&email);
+    let other = AttemptKey::from_address(&email, Some("203.0.113.9".parse().unwrap()));
     let now = Utc.with_ymd_and_hms(2026, 5, 6, 7, 8, 9).unwrap();
     // Concurrent attempts each get their own number: none can slip past a limit.
     let attempts =
@@ -601,7 +602,10 @@ pub async fn login_attempts_are_numbered_atomically_and_lock_until_a_time(store:
             previous_at: Some(later)
         }
     );
-    store.clear_login_attempts(&key).await.unwrap();
+    store
+        .clear_login_attempts(std::slice::from_ref(&key))
+        .await
+        .unwrap();
     assert_eq!(
         store.begin_login_attempt(&key, later).await.unwrap(),
         Admission::Admitted {
@@ -613,7 +617,10 @@ pub async fn login_attempts_are_numbered_atomically_and_lock_until_a_time(store:
     // Many successful logins in a row (each ends its count), then failures: the count and the
     // lock still apply to the latest round, however many came before.
     for _ in 0..11 {
-        store.clear_login_attempts(&key).await.unwrap();
+        store
+            .clear_login_attempts(std::slice::from_ref(&key))
+            .await
+            .unwrap();
         store.begin_login_attempt(&key, later).await.unwrap();
     }
     for expected in 2..=13 {
@@ -624,12 +631,52 @@ pub async fn login_attempts_are_numbered_atomically_and_lock_until_a_time(store:
             locked => panic!("{locked:?}"),
         }
     }
+    // A release takes back one attempt of each key, never below none.
+    store
+        .release_login_attempts(&[key.clone(), other.clone()])
+        .await
+        .unwrap();
+    store
+        .release_login_attempts(std::slice::from_ref(&other))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.begin_login_attempt(&key, later).await.unwrap(),
+        Admission::Admitted { attempt: 13, .. }
+    ));
+    assert!(matches!(
+        store.begin_login_attempt(&other, later).await.unwrap(),
+        Admission::Admitted { attempt: 1, .. }
+    ));
     let until = later + chrono::Duration::seconds(60);
     store.lock_login(&key, until).await.unwrap();
     assert_eq!(
         store.begin_login_attempt(&key, later).await.unwrap(),
         Admission::Locked { until }
     );
+    // Releasing an attempt does not lift a lock; clearing does, for every key named.
+    store
+        .release_login_attempts(std::slice::from_ref(&key))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.begin_login_attempt(&key, later).await.unwrap(),
+        Admission::Locked { until }
+    );
+    store
+        .clear_login_attempts(&[key.clone(), other.clone()])
+        .await
+        .unwrap();
+    for cleared in [&key, &other] {
+        assert!(matches!(
+            store.begin_login_attempt(cleared, later).await.unwrap(),
+            Admission::Admitted {
+                attempt: 1,
+                locks: 0,
+                ..
+            }
+        ));
+    }
 }
 
 pub fn event(organization: Option<OrganizationId>, action: AuditAction, n: i64) -> AuditEvent {

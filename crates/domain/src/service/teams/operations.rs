@@ -306,7 +306,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
             })
             .await?;
         if joining.is_some() {
-            self.forget_attempts_before_signup(&email).await;
+            self.forget_attempts_before_signup(origin, &email).await;
         }
         let organization = self
             .store

@@ -11,7 +11,8 @@ type TestService = Service<FakeStore, FakeHasher, FakeTokens, FixedClock>;
 
 /// A service over `store` whose clock reads `hours` after the default fixed time.
 fn at(store: &FakeStore, hours: i64) -> TestService {
-    let clock = FixedClock(FixedClock::default().0 + Duration::hours(hours));
+    let clock = FixedClock::default();
+    clock.advance(Duration::hours(hours));
     Service::new(store.clone(), FakeHasher::default(), FakeTokens, clock)
         .with_invitation_policy(InvitationPolicy::default())
 }
