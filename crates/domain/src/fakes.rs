@@ -1,4 +1,5 @@
-//! In-memory fakes of the driven ports, for the service's unit tests.
+//! In-memory fakes of the driven ports, for the service's unit tests. The storage contract
+//! suite checks [`FakeStore`] like every real adapter (`crates/storage/tests/contract/fake.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -42,8 +43,8 @@ struct Attempts {
     locked_until: Option<DateTime<Utc>>,
 }
 
-/// A store in a `HashMap`, honouring the port contracts (checked by the same unit tests that
-/// use it), with a switch that makes every call fail as if the backend were down.
+/// A store in a `HashMap`, honouring the port contracts (checked by the storage contract suite),
+/// with a switch that makes every call fail as if the backend were down.
 #[derive(Clone, Default)]
 pub struct FakeStore {
     state: Arc<Mutex<State>>,

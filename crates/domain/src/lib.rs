@@ -17,8 +17,10 @@ pub mod roles;
 pub mod secrets;
 pub mod service;
 
-#[cfg(test)]
-mod fakes;
+/// In-memory stand-ins for the driven ports, for the domain's own tests and, through the
+/// `fakes` feature, for the storage contract suite, which checks them like any adapter.
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
 
 pub use admin::{Admin, EmailAddress, EmailAddressError, Password, PasswordError, PasswordHash};
 pub use audit::{AuditAction, AuditEvent, AuditPage, Origin, Outcome};

@@ -42,6 +42,14 @@ impl MemberStore for FakeStore {
             return Err(SaveRosterError::Conflict);
         }
         let before = stored.clone();
+        let added_user_gone = roster.members.iter().any(|member| {
+            before.role_of(&member.user_id).is_none()
+                && joining.is_none_or(|user| user.id != member.user_id)
+                && !state.admins.contains_key(&member.user_id)
+        });
+        if added_user_gone {
+            return Err(SaveRosterError::Conflict);
+        }
         if let Some(user) = joining {
             if email_taken(&state, &user.email, None) {
                 return Err(SaveRosterError::EmailTaken {

@@ -50,6 +50,7 @@ macro_rules! all_contract_tests {
 
 mod cached;
 mod embedded;
+mod fake;
 mod fixture;
 mod mongodb;
 mod mongodb_schema;
