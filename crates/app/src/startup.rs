@@ -125,6 +125,7 @@ impl Application {
                 per_second: settings.auth.login.per_ip_per_second,
                 trusted_proxies: settings.http.trusted_proxies.clone(),
             })),
+            email_answers: web::Data::default(),
             metrics: settings.metrics.enabled.then(|| {
                 let handle = crate::telemetry::metrics();
                 web::Data::new(MetricsEndpoint::new(

@@ -16,6 +16,7 @@ pub mod origin;
 pub mod problem;
 pub mod request_id;
 pub mod throttle;
+pub mod timing;
 
 use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{guard, web, HttpResponse, Resource, Route};
@@ -51,6 +52,9 @@ pub struct HttpOptions {
     pub jwks: web::Data<Jwks>,
     /// Shared by every worker, so it is built once and handed to each.
     pub throttle: web::Data<IpThrottle>,
+    /// How long answers that an email was free take, which "taken" answers are held to.
+    /// Shared by every worker.
+    pub email_answers: web::Data<timing::EmailAnswers>,
     /// `GET /metrics`; `None` leaves the route out (404).
     pub metrics: Option<web::Data<MetricsEndpoint>>,
 }
@@ -81,6 +85,7 @@ pub fn configure<A: OrgsvcApi + TeamApi>(
         cfg.app_data(web::Data::new(api))
             .app_data(options.body)
             .app_data(options.throttle)
+            .app_data(options.email_answers)
             .app_data(options.jwks)
             .app_data(web::QueryConfig::default().error_handler(extract::query_error))
             .app_data(web::PathConfig::default().error_handler(extract::path_error))

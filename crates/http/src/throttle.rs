@@ -1,5 +1,6 @@
-//! Per-client-IP token buckets in front of the endpoints that hash passwords for anyone
-//! (`/admin/login`, `/org/create`). In memory and per instance: it caps what one address can
+//! Per-client-IP token buckets in front of the endpoints that check or hash passwords
+//! (`/admin/login`, `/org/create`, `/invitations/accept`, and `PUT /org/update` when it
+//! carries a password or an email). In memory and per instance: it caps what one address can
 //! make this process hash; the per-account lockout (in the store) is what holds across
 //! instances.
 
@@ -129,8 +130,25 @@ pub fn client_address(req: &HttpRequest) -> Option<IpAddr> {
     }
 }
 
+/// Takes one token of the client's bucket, or answers the refusal (429 with `Retry-After`).
+///
+/// # Errors
+/// [`ApiError::TooManyRequests`] once the client's address has used its bucket.
+pub fn take_for(req: &HttpRequest) -> Result<(), ApiError> {
+    let Some(throttle) = req.app_data::<web::Data<IpThrottle>>() else {
+        return Ok(());
+    };
+    let Some(ip) = client_address(req) else {
+        return Ok(());
+    };
+    throttle
+        .take(ip, Instant::now())
+        .map_err(|retry_after| ApiError::TooManyRequests { retry_after })
+}
+
 /// Middleware for the password-hashing endpoints: 429 with `Retry-After` once an address has
-/// used its bucket, answered before the handler (and so before any hashing).
+/// used its bucket, answered before the handler (and so before any hashing). A route that
+/// checks a password only for some bodies calls [`take_for`] itself instead.
 ///
 /// # Errors
 /// Only what the wrapped service returns.
@@ -138,16 +156,12 @@ pub async fn per_ip_limit<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    if let Some(throttle) = req.app_data::<web::Data<IpThrottle>>() {
-        if let Some(ip) = client_address(req.request()) {
-            if let Err(retry_after) = throttle.take(ip, Instant::now()) {
-                if req.match_pattern().as_deref() == Some(LOGIN_ROUTE) {
-                    LoginOutcome::Throttled.count();
-                }
-                let refusal = ApiError::TooManyRequests { retry_after }.error_response();
-                return Ok(req.into_response(refusal).map_into_right_body());
-            }
+    if let Err(refusal) = take_for(req.request()) {
+        if req.match_pattern().as_deref() == Some(LOGIN_ROUTE) {
+            LoginOutcome::Throttled.count();
         }
+        let refusal = refusal.error_response();
+        return Ok(req.into_response(refusal).map_into_right_body());
     }
     Ok(next.call(req).await?.map_into_left_body())
 }

@@ -98,6 +98,10 @@ impl OrgsvcApi for FakeApi {
                 slug: command.name.slug().clone(),
             }),
             "Busy" => Err(CreateOrganizationError::Overloaded),
+            "Slow" => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok(organization(&command.name))
+            }
             "Boom" => Err(CreateOrganizationError::Unknown(anyhow::anyhow!(
                 "driver said: secret internal detail"
             ))),
@@ -412,6 +416,7 @@ fn options(per_ip_burst: u32) -> HttpOptions {
             per_second: 0.001,
             trusted_proxies: Vec::new(),
         })),
+        email_answers: web::Data::default(),
         metrics: None,
     }
 }
@@ -1032,6 +1037,60 @@ async fn one_client_address_gets_a_burst_of_password_requests_then_429() {
     );
     let other = test::call_service(&app, login("192.0.2.2:1000")).await;
     assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// "That email is taken" takes as long as a create that succeeds: its timing tells nothing.
+#[actix_web::test]
+async fn a_taken_email_is_answered_no_sooner_than_a_typical_create() {
+    let api = FakeApi::default();
+    let app = test::init_service(App::new().configure(configure(api.clone(), options(1000)))).await;
+    let create = |name: &str, email: &str| {
+        test::TestRequest::post()
+            .uri("/org/create")
+            .peer_addr("192.0.2.1:1000".parse().unwrap())
+            .set_json(create_body(name, email))
+            .to_request()
+    };
+    let slow = test::call_service(&app, create("Slow", "slow@acme.io")).await;
+    assert_eq!(slow.status(), StatusCode::CREATED);
+    let started = std::time::Instant::now();
+    let taken = test::call_service(&app, create("Other", "taken@acme.io")).await;
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+    assert!(
+        started.elapsed() >= Duration::from_millis(50),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// An update that carries a password or an email is a password check (and answers whether an
+/// email is taken), so it draws on the same per-address bucket; a plain rename does not.
+#[actix_web::test]
+async fn credential_changes_share_the_per_address_bucket_and_renames_do_not() {
+    let api = FakeApi::default();
+    let app = test::init_service(App::new().configure(configure(api.clone(), options(2)))).await;
+    let update = |body: Value| {
+        with_token(test::TestRequest::put().uri("/org/update"))
+            .peer_addr("192.0.2.1:1000".parse().unwrap())
+            .set_json(body)
+            .to_request()
+    };
+    let change = || json!({"organization_name": "Acme", "email": "new@acme.io", "current_password": "correct horse"});
+    for _ in 0..2 {
+        let response = test::call_service(&app, update(change())).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let limited = test::call_service(&app, update(change())).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.headers().get(header::RETRY_AFTER).is_some());
+    let guess = json!({"organization_name": "Acme", "password": "correct horse"});
+    let limited = test::call_service(&app, update(guess)).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    for _ in 0..3 {
+        let rename =
+            test::call_service(&app, update(json!({"organization_name": "Acme Two"}))).await;
+        assert_eq!(rename.status(), StatusCode::OK);
+    }
 }
 
 #[actix_web::test]

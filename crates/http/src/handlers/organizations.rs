@@ -1,5 +1,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
-use orgsvc_domain::OrgsvcApi;
+use std::time::Instant;
+
+use orgsvc_domain::{CreateOrganizationError, OrgsvcApi, UpdateOrganizationError};
 
 use crate::auth::{bearer_credentials, Caller};
 use crate::dto::{
@@ -9,6 +11,8 @@ use crate::dto::{
 use crate::extract::{JsonBody, NamedOrganization};
 use crate::origin::ClientOrigin;
 use crate::problem::{ApiError, Problem};
+use crate::throttle;
+use crate::timing::EmailAnswers;
 
 /// Create an organization
 ///
@@ -39,9 +43,11 @@ pub async fn create<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
     request: HttpRequest,
+    timing: web::Data<EmailAnswers>,
     caller: Option<Caller<A>>,
     body: JsonBody<CreateOrganizationBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
     let body = body.0;
     // With an email or a password, the original create, token or not; with only a name, the
     // signed-in user's (a token that was sent must be valid: it is not silently ignored).
@@ -57,7 +63,17 @@ pub async fn create<A: OrgsvcApi>(
         }
         _ => {
             let command = body.try_into_domain()?;
-            api.create_organization(&origin.0, command).await?
+            match api.create_organization(&origin.0, command).await {
+                Ok(organization) => {
+                    timing.create.record(started);
+                    organization
+                }
+                Err(error @ CreateOrganizationError::EmailTaken { .. }) => {
+                    timing.create.hold(started).await;
+                    return Err(error.into());
+                }
+                Err(error) => return Err(error.into()),
+            }
         }
     };
     Ok(HttpResponse::Created().json(OrganizationResponse::from(organization)))
@@ -116,18 +132,40 @@ pub async fn get<A: OrgsvcApi>(
         (status = 403, description = "`current_password_required`: an email or password change without the right `current_password`; `forbidden`: `organization_name` beside `new_organization_name` is not the caller's organization, or a rename by a role that may not (members)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`organization_exists` or `admin_email_taken`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is missing or invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "`too_many_requests`: locked after repeated wrong passwords (see `Retry-After`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_requests`: locked after repeated wrong passwords, or a body with a password or an email past the client address's limit (see `Retry-After`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`overloaded` (password hashing at capacity) or `storage_unavailable`; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn update<A: OrgsvcApi>(
+    req: HttpRequest,
     api: web::Data<A>,
     origin: ClientOrigin,
+    timing: web::Data<EmailAnswers>,
     caller: Caller<A>,
     body: JsonBody<UpdateOrganizationBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
     let command = body.0.try_into_domain()?;
-    let organization = api.update_organization(&origin.0, &caller, command).await?;
+    // A password or an email in the body means a password check (and a new email means an
+    // answer that tells whether someone else has it): limited per address like a login. A
+    // plain rename is not.
+    if command.email.is_some() || command.password.is_some() || command.current_password.is_some() {
+        throttle::take_for(&req)?;
+    }
+    let changes_email = command.email.is_some();
+    let organization = match api.update_organization(&origin.0, &caller, command).await {
+        Ok(organization) => organization,
+        Err(error @ UpdateOrganizationError::EmailTaken { .. }) => {
+            timing.update.hold(started).await;
+            return Err(error.into());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    // Only a change of email is the answer a "taken" one must look like; resending the
+    // current email is no change but costs the same checks.
+    if changes_email {
+        timing.update.record(started);
+    }
     Ok(HttpResponse::Ok().json(OrganizationResponse::from(organization)))
 }
 
