@@ -1,9 +1,12 @@
-//! Storage adapters for orgsvc: each implements the domain's `OrganizationStore` and
-//! `TenantStore` ports and is checked by the same contract test suite (`tests/contract`).
+//! Storage adapters for orgsvc: each implements the domain's five store ports
+//! (`OrganizationStore`, `MemberStore`, `TenantStore`, `LoginAttempts`, `AuditLog`; together
+//! `Store`) and is checked by the same contract test suite (`tests/contract`).
 //!
 //! - [`embedded`]: one redb file, zero setup; every lifecycle operation is one ACID transaction.
 //! - [`mongo`]: a master database plus tenant collections on named clusters; multi-step
 //!   operations are made crash-safe with intents and recovery.
+//! - [`cached`] and [`instrumented`] wrap either: an in-process read-through cache, and
+//!   metrics of every call.
 //!
 //! Adapters translate their driver's errors into the domain's error variants; no driver type
 //! appears in a public signature of this crate.

@@ -16,7 +16,7 @@ use super::collections::MoveError;
 use super::errors::{timed, DbError};
 use super::machine::{self, can_abandon, next_step, Step};
 use super::records::{AdminChange, AdminDoc, Intent, Operation, OrganizationDoc, Phase};
-use super::{MongoStore, RenameMode};
+use super::MongoStore;
 
 /// Returned when this process's claim on an operation is gone: another process recovered it.
 #[derive(Debug, thiserror::Error)]
@@ -56,9 +56,10 @@ pub(super) struct Live {
 
 impl MongoStore {
     fn in_place(&self, intent: &Intent) -> bool {
-        intent.operation.relocation().is_some_and(|(from, to)| {
-            machine::moves_in_place(from, to, self.inner.settings.rename == RenameMode::Auto)
-        })
+        intent
+            .operation
+            .relocation()
+            .is_some_and(|(from, to)| machine::moves_in_place(from, to, self.inner.settings.rename))
     }
 
     /// Runs `record`'s operation to its end in a task of its own (so neither a dropped request
@@ -135,7 +136,7 @@ impl MongoStore {
     ) -> Result<Option<Ended>, MoveError> {
         let mut set = BsonDocument::new();
         match step {
-            Step::ApplyAdmin => {
+            Step::ApplyCredentials => {
                 if let Operation::Rename {
                     admin: Some(change),
                     ..
@@ -205,7 +206,7 @@ impl MongoStore {
                 self.remove_organization(record).await?;
                 return Ok(Some(Ended::Done));
             }
-            Step::RemoveAdmins => self.remove_members(&record.id).await?,
+            Step::RemoveMembers => self.remove_members(&record.id).await?,
             Step::DropCollection => self.clear_tenant(&record.connection, &record.id).await?,
             Step::RemoveRecord => {
                 self.remove_record(&record.id).await?;
@@ -263,7 +264,7 @@ impl MongoStore {
         live: &Live,
     ) -> Result<(), StoreError> {
         if let Some(before) = &live.admin_before {
-            if intent.phase >= Phase::AdminApplied {
+            if intent.phase >= Phase::CredentialsApplied {
                 self.restore_admin(before).await?;
             }
         }

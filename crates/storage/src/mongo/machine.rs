@@ -1,6 +1,6 @@
 //! Every lifecycle operation as a small state machine, and the one rule that says what an
 //! operation in progress means to readers and writers. Pure: no database. The executor
-//! (`lifecycle`) runs the step [`next_step`] names, records the phase it reaches, and asks again
+//! (`executor`) runs the step [`next_step`] names, records the phase it reaches, and asks again
 //! until the operation is over; recovery is "claim the intent, then run it to the end".
 //!
 //! | operation | phases, in order | end |
@@ -13,12 +13,21 @@
 use orgsvc_domain::TenancyModel;
 
 use super::records::{Intent, Location, Operation, OrganizationDoc, Phase};
+use super::settings::RenameMode;
+
+/// What a request wants of a tenant's collection: a read may be served from a rename's
+/// source until the switch, a write must wait for the target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    Read,
+    Write,
+}
 
 /// One idempotent step: running it again after it happened changes nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
-    /// Rename: set the admin's new email and password hash.
-    ApplyAdmin,
+    /// Rename: set the renamer's new email and password hash.
+    ApplyCredentials,
     /// Within a database (`rename = "auto"`): one server-side `renameCollection`.
     RenameCollection,
     /// Elsewhere: copy the documents in `_id` order, resuming after `copied_until`.
@@ -29,10 +38,12 @@ pub enum Step {
     DropSource,
     /// Remove the intent: the operation is over.
     Finish,
-    /// Create, found by recovery: remove the admin, the collection and the record.
+    /// Create, found by recovery: remove the founder (unless another roster lists them), the
+    /// collection and the record.
     UndoCreate,
-    /// Delete: remove the organization's admins (nobody logs in to it any more).
-    RemoveAdmins,
+    /// Delete: remove the roster, and the users no other roster lists (nobody logs in to the
+    /// organization any more).
+    RemoveMembers,
     /// Delete: drop the collection.
     DropCollection,
     /// Delete: remove the record holding the intent: the operation is over.
@@ -45,11 +56,11 @@ impl Step {
     #[must_use]
     pub const fn reaches(self) -> Option<Phase> {
         match self {
-            Self::ApplyAdmin => Some(Phase::AdminApplied),
+            Self::ApplyCredentials => Some(Phase::CredentialsApplied),
             Self::RenameCollection | Self::Copy => Some(Phase::Moved),
             Self::Switch => Some(Phase::Switched),
             Self::DropSource => Some(Phase::SourceDropped),
-            Self::RemoveAdmins => Some(Phase::AdminsRemoved),
+            Self::RemoveMembers => Some(Phase::MembersRemoved),
             Self::DropCollection => Some(Phase::CollectionDropped),
             Self::Finish | Self::UndoCreate | Self::RemoveRecord => None,
         }
@@ -83,8 +94,8 @@ pub fn next_step(intent: &Intent, in_place: bool) -> Result<Step, ImpossiblePhas
     };
     match (&intent.operation, intent.phase) {
         (Operation::Create, Phase::Started) => Ok(Step::UndoCreate),
-        (Operation::Rename { admin: Some(_), .. }, Phase::Started) => Ok(Step::ApplyAdmin),
-        (Operation::Rename { .. }, Phase::Started | Phase::AdminApplied)
+        (Operation::Rename { admin: Some(_), .. }, Phase::Started) => Ok(Step::ApplyCredentials),
+        (Operation::Rename { .. }, Phase::Started | Phase::CredentialsApplied)
         | (Operation::Move { .. }, Phase::Started) => Ok(relocate()),
         // Also in place: a rename that found its target left by an earlier attempt merges
         // into it by copying.
@@ -96,8 +107,8 @@ pub fn next_step(intent: &Intent, in_place: bool) -> Result<Step, ImpossiblePhas
         (Operation::Rename { .. } | Operation::Move { .. }, Phase::SourceDropped) => {
             Ok(Step::Finish)
         }
-        (Operation::Delete, Phase::Started) => Ok(Step::RemoveAdmins),
-        (Operation::Delete, Phase::AdminsRemoved) => Ok(Step::DropCollection),
+        (Operation::Delete, Phase::Started) => Ok(Step::RemoveMembers),
+        (Operation::Delete, Phase::MembersRemoved) => Ok(Step::DropCollection),
         (Operation::Delete, Phase::CollectionDropped) => Ok(Step::RemoveRecord),
         _ => Err(impossible()),
     }
@@ -107,8 +118,8 @@ pub fn next_step(intent: &Intent, in_place: bool) -> Result<Step, ImpossiblePhas
 /// their own in the same cluster and database, and the operator did not ask for copies.
 /// (Between tenancy models documents are copied: the shared collection tags each one.)
 #[must_use]
-pub fn moves_in_place(from: &Location, to: &Location, rename_in_place: bool) -> bool {
-    rename_in_place
+pub fn moves_in_place(from: &Location, to: &Location, mode: RenameMode) -> bool {
+    mode == RenameMode::Auto
         && from.cluster == to.cluster
         && from.database == to.database
         && from.model == TenancyModel::Collection
@@ -141,7 +152,7 @@ pub enum Access<'a> {
 /// A write served here is still checked afterwards against the epoch (see
 /// [`OrganizationDoc::epoch`]): the record may be older than an operation that began since.
 #[must_use]
-pub fn tenant_access(record: &OrganizationDoc, write: bool, rename_in_place: bool) -> Access<'_> {
+pub fn tenant_access(record: &OrganizationDoc, purpose: Purpose, mode: RenameMode) -> Access<'_> {
     let Some(intent) = &record.intent else {
         return Access::At(&record.connection);
     };
@@ -150,7 +161,7 @@ pub fn tenant_access(record: &OrganizationDoc, write: bool, rename_in_place: boo
         Operation::Rename { from, to, .. } | Operation::Move { from, to, .. } => {
             if intent.phase >= Phase::Moved || from == to {
                 Access::At(to)
-            } else if write || moves_in_place(from, to, rename_in_place) {
+            } else if purpose == Purpose::Write || moves_in_place(from, to, mode) {
                 Access::Wait
             } else {
                 Access::At(from)
@@ -181,6 +192,8 @@ pub fn found_by_slug(record: &OrganizationDoc, slug: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Purpose::{Read, Write};
+    use RenameMode::{Auto, Copy as ByCopy};
 
     fn at(collection: &str) -> Location {
         Location {
@@ -260,7 +273,13 @@ mod tests {
         use Step::*;
         assert_eq!(
             walk(rename(true, Phase::Started), true),
-            [ApplyAdmin, RenameCollection, Switch, DropSource, Finish]
+            [
+                ApplyCredentials,
+                RenameCollection,
+                Switch,
+                DropSource,
+                Finish
+            ]
         );
         assert_eq!(
             walk(rename(false, Phase::Started), true),
@@ -295,7 +314,7 @@ mod tests {
         assert_eq!(walk(moving(Phase::SourceDropped), false), [Finish]);
         assert_eq!(
             walk(intent(Operation::Delete, Phase::Started), false),
-            [RemoveAdmins, DropCollection, RemoveRecord]
+            [RemoveMembers, DropCollection, RemoveRecord]
         );
         assert_eq!(
             walk(intent(Operation::Delete, Phase::CollectionDropped), false),
@@ -312,7 +331,7 @@ mod tests {
         for (intent, in_place) in [
             (intent(Operation::Delete, Phase::Switched), false),
             (intent(Operation::Create, Phase::Moved), false),
-            (rename(false, Phase::AdminsRemoved), true),
+            (rename(false, Phase::MembersRemoved), true),
             (moving(Phase::CollectionDropped), false),
         ] {
             assert!(next_step(&intent, in_place).is_err(), "{intent:?}");
@@ -322,7 +341,7 @@ mod tests {
     #[test]
     fn only_operations_that_moved_nothing_can_be_given_up() {
         assert!(can_abandon(Phase::Started));
-        assert!(can_abandon(Phase::AdminApplied));
+        assert!(can_abandon(Phase::CredentialsApplied));
         assert!(can_abandon(Phase::Copying));
         assert!(!can_abandon(Phase::Moved));
         assert!(!can_abandon(Phase::Switched));
@@ -346,43 +365,43 @@ mod tests {
     fn writes_wait_until_the_data_reached_its_target_and_reads_wait_only_for_renames_in_place() {
         let to = at("org_b");
         let from = at("org_a");
-        for phase in [Phase::Started, Phase::AdminApplied] {
+        for phase in [Phase::Started, Phase::CredentialsApplied] {
             let r = record(Some(rename(true, phase)));
-            assert_eq!(tenant_access(&r, true, true), Access::Wait);
-            assert_eq!(tenant_access(&r, false, true), Access::Wait);
-            assert_eq!(tenant_access(&r, true, false), Access::Wait);
+            assert_eq!(tenant_access(&r, Write, Auto), Access::Wait);
+            assert_eq!(tenant_access(&r, Read, Auto), Access::Wait);
+            assert_eq!(tenant_access(&r, Write, ByCopy), Access::Wait);
             // A copy leaves the source complete until the switch.
-            assert_eq!(tenant_access(&r, false, false), Access::At(&from));
+            assert_eq!(tenant_access(&r, Read, ByCopy), Access::At(&from));
         }
         for phase in [Phase::Moved, Phase::Switched, Phase::SourceDropped] {
             let r = record(Some(rename(true, phase)));
-            for (write, in_place) in [(true, true), (false, true), (true, false), (false, false)] {
-                assert_eq!(tenant_access(&r, write, in_place), Access::At(&to));
+            for (purpose, mode) in [(Write, Auto), (Read, Auto), (Write, ByCopy), (Read, ByCopy)] {
+                assert_eq!(tenant_access(&r, purpose, mode), Access::At(&to));
             }
         }
         // Moves between clusters are never one renameCollection, whatever the setting.
         let r = record(Some(moving(Phase::Copying)));
-        assert_eq!(tenant_access(&r, false, true), Access::At(&from));
-        assert_eq!(tenant_access(&r, true, true), Access::Wait);
+        assert_eq!(tenant_access(&r, Read, Auto), Access::At(&from));
+        assert_eq!(tenant_access(&r, Write, Auto), Access::Wait);
     }
 
     #[test]
     fn organizations_being_created_or_deleted_do_not_exist_for_requests() {
         for operation in [Operation::Create, Operation::Delete] {
             let r = record(Some(intent(operation, Phase::Started)));
-            assert_eq!(tenant_access(&r, false, true), Access::Absent);
+            assert_eq!(tenant_access(&r, Read, Auto), Access::Absent);
             assert!(!found_by_slug(&r, "b"));
             assert!(!found_by_slug(&r, "a"));
         }
         let r = record(None);
-        assert_eq!(tenant_access(&r, true, true), Access::At(&r.connection));
+        assert_eq!(tenant_access(&r, Write, Auto), Access::At(&r.connection));
     }
 
     #[test]
     fn a_rename_is_found_by_its_old_name_until_the_switch_and_by_the_new_one_after() {
         for phase in [
             Phase::Started,
-            Phase::AdminApplied,
+            Phase::CredentialsApplied,
             Phase::Copying,
             Phase::Moved,
         ] {

@@ -113,8 +113,10 @@ impl Operation {
 pub enum Phase {
     /// Recorded; nothing done yet.
     Started,
-    /// Rename: the admin's credential change is applied.
-    AdminApplied,
+    /// Rename: the renamer's credential change is applied. (Stored names are kept from
+    /// before users were called users.)
+    #[serde(rename = "admin_applied")]
+    CredentialsApplied,
     /// Documents are being copied to `to` (progress in `copied_until`).
     Copying,
     /// Every document is at `to`; metadata still points at `from`.
@@ -123,8 +125,9 @@ pub enum Phase {
     Switched,
     /// Rename and move: the source is gone; only the intent is left to remove.
     SourceDropped,
-    /// Delete: no admin of the organization is left.
-    AdminsRemoved,
+    /// Delete: the roster is gone, and with it every user no other roster lists.
+    #[serde(rename = "admins_removed")]
+    MembersRemoved,
     /// Delete: the collection is gone; only the record is left to remove.
     CollectionDropped,
 }

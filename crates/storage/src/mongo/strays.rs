@@ -30,21 +30,31 @@ fn referenced_by(record: &BsonDocument) -> impl Iterator<Item = Location> + '_ {
     .flatten()
 }
 
+/// Which strays [`MongoStore::drop_if_stray`] drops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum StrayContents {
+    /// Only an empty one: a write that recreated it took its document back out, but another
+    /// such write may still have one there to take out.
+    Empty,
+    /// Whatever it holds: two sweeps found it unreferenced, so nothing in it was acknowledged.
+    Any,
+}
+
 impl MongoStore {
-    /// Drops `location` if no organization points at it and (unless `even_with_data`) it is
-    /// empty. Should an organization start using the name meanwhile, its collection is put
-    /// back. Returns whether it dropped.
+    /// Drops `location` if no organization points at it and it holds what `contents` allows.
+    /// Should an organization start using the name meanwhile, its collection is put back.
+    /// Returns whether it dropped.
     pub(super) async fn drop_if_stray(
         &self,
         location: &Location,
-        even_with_data: bool,
+        contents: StrayContents,
     ) -> Result<bool, StoreError> {
         // The shared collection is never a stray, whoever uses it.
         if location.model == TenancyModel::Shared || self.used_by_another(location, "").await? {
             return Ok(false);
         }
         let collection = self.collection(location)?;
-        if !even_with_data {
+        if contents == StrayContents::Empty {
             let held = timed(self.op_timeout(), collection.count_documents(doc! {})).await?;
             if held > 0 {
                 return Ok(false);
@@ -130,7 +140,7 @@ impl MongoStore {
             unreferenced.clone(),
         );
         for location in unreferenced.intersection(&before) {
-            if self.drop_if_stray(location, true).await? {
+            if self.drop_if_stray(location, StrayContents::Any).await? {
                 tracing::warn!(
                     cluster = %location.cluster,
                     collection = %location.collection,

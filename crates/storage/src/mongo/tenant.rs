@@ -18,10 +18,11 @@ use orgsvc_domain::ports::TenantStore;
 use orgsvc_domain::{Document, DocumentId, OrganizationId};
 
 use super::errors::{absent_as, timed, DbError};
-use super::machine::{tenant_access, Access};
+use super::machine::{tenant_access, Access, Purpose};
 use super::records::{document_from_bson, document_to_bson, Location};
+use super::strays::StrayContents;
 use super::tenancy::TenantView;
-use super::{MongoStore, RenameMode};
+use super::MongoStore;
 
 /// Where a tenant request goes, and the epoch of the record that said so.
 struct Target {
@@ -47,19 +48,18 @@ impl MongoStore {
     async fn target(
         &self,
         organization: &OrganizationId,
-        write: bool,
+        purpose: Purpose,
         wait: Duration,
     ) -> Result<Target, DocumentError> {
         self.ensure_ready().await?;
         let id = organization.to_string();
         let deadline = Instant::now() + wait;
-        let in_place = self.inner.settings.rename == RenameMode::Auto;
         loop {
             let record = self
                 .current(&id)
                 .await?
                 .ok_or(DocumentError::OrganizationNotFound)?;
-            match tenant_access(&record, write, in_place) {
+            match tenant_access(&record, purpose, self.inner.settings.rename) {
                 Access::At(location) => {
                     return Ok(Target {
                         view: self.view(location, &id).map_err(StoreError::from)?,
@@ -119,7 +119,9 @@ impl MongoStore {
         F: Fn(TenantView) -> Fut,
         Fut: Future<Output = Result<T, DbError>>,
     {
-        let mut target = self.target(organization, true, self.access_wait()).await?;
+        let mut target = self
+            .target(organization, Purpose::Write, self.access_wait())
+            .await?;
         let mut outcomes = Vec::new();
         for _ in 0..4 {
             match write(target.view.clone()).await {
@@ -135,7 +137,10 @@ impl MongoStore {
             }
             tracing::info!(organization = %organization, "a write raced an operation; redoing it where the documents are");
             let earlier = target.location;
-            target = match self.target(organization, true, self.settle_wait()).await {
+            target = match self
+                .target(organization, Purpose::Write, self.settle_wait())
+                .await
+            {
                 Ok(next) => next,
                 Err(DocumentError::OrganizationNotFound) => {
                     self.remove_left_behind(&earlier, organization, document)
@@ -174,7 +179,7 @@ impl MongoStore {
             Ok(_) | Err(DbError::NamespaceNotFound) => {}
             Err(e) => return Err(e.into()),
         }
-        self.drop_if_stray(location, false).await?;
+        self.drop_if_stray(location, StrayContents::Empty).await?;
         Ok(())
     }
 }
@@ -217,7 +222,9 @@ impl TenantStore for MongoStore {
         id: &DocumentId,
     ) -> Result<Option<Document>, DocumentError> {
         for _ in 0..2 {
-            let target = self.target(organization, false, self.access_wait()).await?;
+            let target = self
+                .target(organization, Purpose::Read, self.access_wait())
+                .await?;
             let view = &target.view;
             let found = timed(
                 self.op_timeout(),
@@ -244,7 +251,9 @@ impl TenantStore for MongoStore {
     ) -> Result<Vec<Document>, DocumentError> {
         let filter = after.map_or_else(BsonDocument::new, |a| doc! {"_id": {"$gt": a.to_string()}});
         for _ in 0..2 {
-            let target = self.target(organization, false, self.access_wait()).await?;
+            let target = self
+                .target(organization, Purpose::Read, self.access_wait())
+                .await?;
             let view = &target.view;
             let found = timed(self.op_timeout(), async {
                 view.collection
