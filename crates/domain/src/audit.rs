@@ -15,85 +15,61 @@ pub struct Origin {
     pub ip: Option<IpAddr>,
 }
 
-/// What happened. The wire and stored form is the snake_case name, which is stable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuditAction {
-    OrganizationCreated,
-    LoginSucceeded,
-    LoginFailed,
-    AccountLocked,
-    OrganizationRenamed,
-    CredentialsChanged,
-    TokensRevoked,
-    DocumentCreated,
-    DocumentReplaced,
-    DocumentDeleted,
-    OrganizationDeleted,
-    MemberJoined,
-    MemberRoleChanged,
-    MemberRemoved,
-    MemberLeft,
-    OwnershipTransferred,
-    InvitationCreated,
-    InvitationRevoked,
-    InvitationResent,
-    OrganizationSwitched,
+/// Declares [`AuditAction`] from one list of variants and their names, so that
+/// [`AuditAction::ALL`] (what the OpenAPI document lists) cannot miss one.
+macro_rules! audit_actions {
+    ($($variant:ident => $name:literal,)+) => {
+        /// What happened. The wire and stored form is the snake_case name, which is stable.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum AuditAction {
+            $($variant,)+
+        }
+
+        impl AuditAction {
+            /// Every action, in declaration order.
+            pub const ALL: &[Self] = &[$(Self::$variant,)+];
+
+            #[must_use]
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
+audit_actions! {
+    OrganizationCreated => "organization_created",
+    LoginSucceeded => "login_succeeded",
+    LoginFailed => "login_failed",
+    AccountLocked => "account_locked",
+    OrganizationRenamed => "organization_renamed",
+    CredentialsChanged => "credentials_changed",
+    TokensRevoked => "tokens_revoked",
+    DocumentCreated => "document_created",
+    DocumentReplaced => "document_replaced",
+    DocumentDeleted => "document_deleted",
+    OrganizationDeleted => "organization_deleted",
+    MemberJoined => "member_joined",
+    MemberRoleChanged => "member_role_changed",
+    MemberRemoved => "member_removed",
+    MemberLeft => "member_left",
+    OwnershipTransferred => "ownership_transferred",
+    InvitationCreated => "invitation_created",
+    InvitationRevoked => "invitation_revoked",
+    InvitationResent => "invitation_resent",
+    OrganizationSwitched => "organization_switched",
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 20] = [
-        Self::OrganizationCreated,
-        Self::LoginSucceeded,
-        Self::LoginFailed,
-        Self::AccountLocked,
-        Self::OrganizationRenamed,
-        Self::CredentialsChanged,
-        Self::TokensRevoked,
-        Self::DocumentCreated,
-        Self::DocumentReplaced,
-        Self::DocumentDeleted,
-        Self::OrganizationDeleted,
-        Self::MemberJoined,
-        Self::MemberRoleChanged,
-        Self::MemberRemoved,
-        Self::MemberLeft,
-        Self::OwnershipTransferred,
-        Self::InvitationCreated,
-        Self::InvitationRevoked,
-        Self::InvitationResent,
-        Self::OrganizationSwitched,
-    ];
-
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::OrganizationCreated => "organization_created",
-            Self::LoginSucceeded => "login_succeeded",
-            Self::LoginFailed => "login_failed",
-            Self::AccountLocked => "account_locked",
-            Self::OrganizationRenamed => "organization_renamed",
-            Self::CredentialsChanged => "credentials_changed",
-            Self::TokensRevoked => "tokens_revoked",
-            Self::DocumentCreated => "document_created",
-            Self::DocumentReplaced => "document_replaced",
-            Self::DocumentDeleted => "document_deleted",
-            Self::OrganizationDeleted => "organization_deleted",
-            Self::MemberJoined => "member_joined",
-            Self::MemberRoleChanged => "member_role_changed",
-            Self::MemberRemoved => "member_removed",
-            Self::MemberLeft => "member_left",
-            Self::OwnershipTransferred => "ownership_transferred",
-            Self::InvitationCreated => "invitation_created",
-            Self::InvitationRevoked => "invitation_revoked",
-            Self::InvitationResent => "invitation_resent",
-            Self::OrganizationSwitched => "organization_switched",
-        }
-    }
-
     /// The action with that name, for reading stored events back.
     #[must_use]
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|action| action.as_str() == name)
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|action| action.as_str() == name)
     }
 }
 
@@ -104,6 +80,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: &[Self] = &[Self::Success, Self::Failure];
+
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -114,8 +92,9 @@ impl Outcome {
 
     #[must_use]
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::Success, Self::Failure]
-            .into_iter()
+        Self::ALL
+            .iter()
+            .copied()
             .find(|outcome| outcome.as_str() == name)
     }
 }

@@ -1110,6 +1110,39 @@ async fn logout_revokes_through_the_service_and_needs_a_token() {
     assert!(api.logged_out.load(Ordering::SeqCst));
 }
 
+/// Generated clients turn these into enums: a name the server sends but the document leaves out
+/// fails to parse on the client.
+#[actix_web::test]
+async fn the_audit_schema_lists_every_action_and_outcome() {
+    let response = call(
+        &FakeApi::default(),
+        test::TestRequest::get().uri("/openapi.json"),
+    )
+    .await;
+    let event = &response.body["components"]["schemas"]["AuditEventResponse"]["properties"];
+    let listed = |field: &str| -> Vec<String> {
+        event[field]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{field} has no enum: {}", event[field]))
+            .iter()
+            .map(|name| name.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let actions: Vec<String> = orgsvc_domain::AuditAction::ALL
+        .iter()
+        .map(|action| action.as_str().to_owned())
+        .collect();
+    assert_eq!(listed("action"), actions);
+    for seen in [
+        "organization_switched",
+        "member_joined",
+        "invitation_created",
+    ] {
+        assert!(actions.iter().any(|a| a == seen), "{seen}");
+    }
+    assert_eq!(listed("outcome"), ["success", "failure"]);
+}
+
 #[actix_web::test]
 async fn the_openapi_document_describes_every_endpoint_and_the_bearer_scheme() {
     let response = call(

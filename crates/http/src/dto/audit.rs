@@ -1,9 +1,10 @@
 //! The audit log.
 
 use chrono::{DateTime, Utc};
-use orgsvc_domain::{AuditEvent, AuditEventId, AuditPage};
+use orgsvc_domain::{AuditAction, AuditEvent, AuditEventId, AuditPage, Outcome};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -25,11 +26,9 @@ pub struct AuditEventResponse {
     /// Time-ordered (UUIDv7).
     pub id: Uuid,
     pub at: DateTime<Utc>,
-    /// Stable snake_case: organization_created, login_succeeded, login_failed, account_locked,
-    /// organization_renamed, credentials_changed, tokens_revoked, document_created,
-    /// document_replaced, document_deleted, organization_deleted.
+    #[schema(schema_with = action_schema)]
     pub action: &'static str,
-    /// `success` or `failure`.
+    #[schema(schema_with = outcome_schema)]
     pub outcome: &'static str,
     /// The admin who acted, when known.
     pub actor: Option<Uuid>,
@@ -38,6 +37,29 @@ pub struct AuditEventResponse {
     /// What the event is about; never a password, hash or token.
     #[schema(value_type = Object)]
     pub details: Map<String, Value>,
+}
+
+/// A string schema listing every name in `names`: generated clients get a complete enum.
+fn names_schema(description: &str, names: impl Iterator<Item = &'static str>) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .enum_values(Some(names))
+        .build()
+}
+
+fn action_schema() -> Object {
+    names_schema(
+        "What happened; stable snake_case names (more may be added).",
+        AuditAction::ALL.iter().map(|action| action.as_str()),
+    )
+}
+
+fn outcome_schema() -> Object {
+    names_schema(
+        "Whether it worked.",
+        Outcome::ALL.iter().map(|outcome| outcome.as_str()),
+    )
 }
 
 impl From<AuditEvent> for AuditEventResponse {
