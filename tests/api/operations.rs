@@ -19,6 +19,8 @@ async fn swagger_ui_and_the_openapi_document_are_served(app: TestApp) {
     let (status, spec) = app.send(app.client.get(app.url("/openapi.json"))).await;
     assert_eq!(status, StatusCode::OK);
     assert!(spec["paths"]["/org/create"]["post"].is_object());
+    // Unconfigured, the server generated clients default to is where this one listens.
+    assert_eq!(spec["servers"], json!([{"url": app.address}]));
 }
 
 #[tokio::test]

@@ -87,6 +87,39 @@ pub struct HttpSettings {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// On SIGTERM or SIGINT, how long requests in flight may take to finish.
     pub shutdown_grace_seconds: u64,
+    /// Where clients reach the service (`https://orgsvc.example.com`), the OpenAPI document's
+    /// server; unset: the address it listens on.
+    pub public_url: Option<String>,
+}
+
+impl HttpSettings {
+    /// The OpenAPI document's server URL, for a listener bound to `bound` (`http.listen` may
+    /// name port 0 or every interface, which no client can call).
+    ///
+    /// # Errors
+    /// When `public_url` is not an absolute `http` or `https` URL without query or fragment.
+    pub fn public_url(&self, bound: std::net::SocketAddr) -> anyhow::Result<String> {
+        let Some(url) = &self.public_url else {
+            let host = match bound.ip() {
+                ip if ip.is_unspecified() => "localhost".to_owned(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            };
+            return Ok(format!("http://{host}:{}", bound.port()));
+        };
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        anyhow::ensure!(
+            rest.is_some_and(|rest| !rest.is_empty()
+                && !rest.starts_with('/')
+                && !rest.contains(['?', '#'])
+                && !rest.chars().any(char::is_whitespace)),
+            "http.public_url must be an absolute http:// or https:// URL without query or \
+             fragment, not {url:?}"
+        );
+        Ok(url.trim_end_matches('/').to_owned())
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -271,10 +304,47 @@ mod tests {
         assert_eq!(settings.audit.retention_days, 90);
         assert_eq!(settings.http.shutdown_grace_seconds, 30);
         assert!(settings.http.trusted_proxies.is_empty());
+        assert!(settings.http.public_url.is_none());
         let mongodb = &settings.storage.mongodb;
         assert_eq!(mongodb.master_database, "orgsvc_master");
         assert_eq!(mongodb.tenant_database, "orgsvc_tenants");
         assert!(mongodb.uri.is_none() && mongodb.clusters.is_empty());
+    }
+
+    #[test]
+    fn the_public_url_defaults_to_the_bound_address_and_must_be_absolute() {
+        let mut http: HttpSettings = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .build()
+            .unwrap()
+            .get("http")
+            .unwrap();
+        let bound = |raw: &str| raw.parse::<std::net::SocketAddr>().unwrap();
+        for (listen, url) in [
+            ("127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("0.0.0.0:8080", "http://localhost:8080"),
+            ("[::1]:9000", "http://[::1]:9000"),
+            ("[::]:9000", "http://localhost:9000"),
+        ] {
+            assert_eq!(http.public_url(bound(listen)).unwrap(), url);
+        }
+        http.public_url = Some("https://orgsvc.example.com/api/".into());
+        assert_eq!(
+            http.public_url(bound("127.0.0.1:1")).unwrap(),
+            "https://orgsvc.example.com/api"
+        );
+        for refused in [
+            "orgsvc.example.com",
+            "ftp://orgsvc.example.com",
+            "https://",
+            "https:///path",
+            "https://orgsvc.example.com/?a=1",
+            "https://orgsvc.example.com/#top",
+            "https://orgsvc example.com",
+        ] {
+            http.public_url = Some(refused.into());
+            assert!(http.public_url(bound("127.0.0.1:1")).is_err(), "{refused}");
+        }
     }
 
     #[test]

@@ -55,9 +55,14 @@ pub struct HttpOptions {
     /// How long answers that an email was free take, which "taken" answers are held to.
     /// Shared by every worker.
     pub email_answers: web::Data<timing::EmailAnswers>,
+    /// Where clients reach the service: the OpenAPI document's server.
+    pub public_url: String,
     /// `GET /metrics`; `None` leaves the route out (404).
     pub metrics: Option<web::Data<MetricsEndpoint>>,
 }
+
+/// The OpenAPI document as served at `/openapi.json`, with this deployment's server.
+struct OpenApiDocument(web::Bytes);
 
 /// The OpenAPI document as Swagger UI reads it (see [`openapi::Dialect::Utf16`]); clients and
 /// generators use `/openapi.json`.
@@ -162,13 +167,16 @@ pub fn configure<A: OrgsvcApi + TeamApi>(
                 }
             })
             .service(resource("/ready", "GET, HEAD").route(get().to(health::ready::<A>)))
-            .service(
-                resource("/openapi.json", "GET, HEAD").route(get().to(|| async {
+            .app_data(web::Data::new(OpenApiDocument(
+                openapi::document_for(&options.public_url).into(),
+            )))
+            .service(resource("/openapi.json", "GET, HEAD").route(get().to(
+                |document: web::Data<OpenApiDocument>| async move {
                     HttpResponse::Ok()
                         .content_type("application/json")
-                        .body(openapi::document())
-                })),
-            )
+                        .body(document.0.clone())
+                },
+            )))
             // Before Swagger UI, whose catch-all would take this path too.
             .service(
                 resource(SWAGGER_UI_DOCUMENT, "GET, HEAD").route(get().to(|| async {

@@ -86,6 +86,16 @@ pub fn document() -> &'static str {
     DOCUMENT.get_or_init(|| build(Dialect::Unicode))
 }
 
+/// [`document`] with `public_url` as its one server, which generated clients take as their
+/// base URL. (Swagger UI's copy has none: it calls the origin it was loaded from, which is
+/// right however the browser reached it.)
+#[must_use]
+pub fn document_for(public_url: &str) -> String {
+    let mut doc: serde_json::Value = serde_json::from_str(document()).expect("the document parses");
+    doc["servers"] = serde_json::json!([{"url": public_url}]);
+    doc.to_string()
+}
+
 /// The same document for Swagger UI (`/docs/openapi.json`): its patterns are written for a
 /// regular-expression engine without Unicode mode (see [`Dialect::Utf16`]).
 #[must_use]

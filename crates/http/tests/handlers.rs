@@ -417,6 +417,7 @@ fn options(per_ip_burst: u32) -> HttpOptions {
             trusted_proxies: Vec::new(),
         })),
         email_answers: web::Data::default(),
+        public_url: "https://orgsvc.example.com".into(),
         metrics: None,
     }
 }
@@ -1108,6 +1109,25 @@ async fn logout_revokes_through_the_service_and_needs_a_token() {
     .await;
     assert_eq!(response.status, StatusCode::NO_CONTENT);
     assert!(api.logged_out.load(Ordering::SeqCst));
+}
+
+/// Generated clients take their base URL from the document's server; Swagger UI calls the origin
+/// it was loaded from, so its copy names none.
+#[actix_web::test]
+async fn the_served_document_names_the_public_url_as_its_server() {
+    let api = FakeApi::default();
+    let served = call(&api, test::TestRequest::get().uri("/openapi.json")).await;
+    assert_eq!(
+        served.body["servers"],
+        json!([{"url": "https://orgsvc.example.com"}])
+    );
+    let swagger = call(&api, test::TestRequest::get().uri("/docs/openapi.json")).await;
+    assert_eq!(swagger.status, StatusCode::OK);
+    assert!(
+        swagger.body.get("servers").is_none(),
+        "{}",
+        swagger.body["servers"]
+    );
 }
 
 /// Generated clients turn these into enums: a name the server sends but the document leaves out
