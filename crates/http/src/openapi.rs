@@ -14,7 +14,7 @@ use crate::dto::{
 use crate::handlers::{admin, audit, documents, health, invitations, keys, members, organizations};
 use actix_web::ResponseError as _;
 
-use crate::problem::{ApiError, FieldError, Problem};
+use crate::problem::{ApiError, FieldError, OperationPending, Problem};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -58,7 +58,7 @@ use crate::problem::{ApiError, FieldError, Problem};
         CreateOrganizationBody, UpdateOrganizationBody, LoginBody, OrganizationResponse,
         ConnectionResponse, AdminResponse, DeletedOrganizationResponse, TokenResponse,
         DocumentRequest, DocumentResponse, DocumentPageResponse, DeletedDocumentResponse,
-        StatusResponse, Problem, FieldError, AuditEventResponse, AuditPageResponse,
+        StatusResponse, Problem, OperationPending, FieldError, AuditEventResponse, AuditPageResponse,
         RoleDto, MemberResponse, MembersResponse, ChangeRoleBody, TransferOwnershipBody,
         InviteBody, InvitationStatusDto, InvitationResponse, InvitationsResponse,
         AcceptInvitationBody, JoinedResponse, SwitchBody,

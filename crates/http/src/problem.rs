@@ -46,6 +46,31 @@ pub struct Problem {
     pub request_id: Option<String>,
 }
 
+/// The 202 body of a change that is recorded but not yet complete: the fields of a problem
+/// body, so that clients read it the same way, documented as a schema of its own because it is
+/// not an error (generated clients otherwise type a success as "the result or an error").
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:orgsvc:problem:operation_pending",
+    "title": "Accepted",
+    "status": 202,
+    "detail": "The change is recorded, but storage stopped answering before it was complete; it completes as soon as storage answers again. Read the organization (GET /org/get) in 5 seconds or later to see the outcome.",
+    "code": "operation_pending"
+}))]
+pub struct OperationPending {
+    /// `urn:orgsvc:problem:operation_pending`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    /// 202.
+    pub status: u16,
+    pub detail: String,
+    /// Always `operation_pending`.
+    pub code: String,
+    /// The request's `X-Request-Id`.
+    pub request_id: Option<String>,
+}
+
 /// One invalid field of a request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {

@@ -1130,6 +1130,34 @@ async fn the_served_document_names_the_public_url_as_its_server() {
     );
 }
 
+/// A 202 is documented with a schema of its own, not as the error type, and its example is the
+/// body the service sends.
+#[actix_web::test]
+async fn pending_changes_have_their_own_schema_with_the_served_body_as_example() {
+    let served = call(
+        &FakeApi::default(),
+        test::TestRequest::get().uri("/openapi.json"),
+    )
+    .await
+    .body;
+    for (path, method) in [("/org/update", "put"), ("/org/delete", "delete")] {
+        let accepted = &served["paths"][path][method]["responses"]["202"]["content"];
+        assert_eq!(
+            accepted["application/problem+json"]["schema"]["$ref"],
+            "#/components/schemas/OperationPending",
+            "{path}"
+        );
+    }
+    let body = serde_json::to_value(
+        orgsvc_http::ApiError::OperationPending(anyhow::anyhow!("unreachable")).problem(),
+    )
+    .unwrap();
+    assert_eq!(
+        served["components"]["schemas"]["OperationPending"]["example"],
+        body
+    );
+}
+
 /// Generated clients turn these into enums: a name the server sends but the document leaves out
 /// fails to parse on the client.
 #[actix_web::test]

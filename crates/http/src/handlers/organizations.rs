@@ -10,7 +10,7 @@ use crate::dto::{
 };
 use crate::extract::{JsonBody, NamedOrganization};
 use crate::origin::ClientOrigin;
-use crate::problem::{ApiError, Problem};
+use crate::problem::{ApiError, OperationPending, Problem};
 use crate::throttle;
 use crate::timing::EmailAnswers;
 
@@ -127,7 +127,7 @@ pub async fn get<A: OrgsvcApi>(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Updated", body = OrganizationResponse),
-        (status = 202, description = "`operation_pending`: the rename is recorded, but the database stopped answering before it was complete; it completes as soon as the database answers (GET /org/get shows the outcome)", body = Problem, content_type = "application/problem+json"),
+        (status = 202, description = "`operation_pending`: the rename is recorded, but the database stopped answering before it was complete; it completes as soon as the database answers (GET /org/get shows the outcome)", body = OperationPending, content_type = "application/problem+json"),
         (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`current_password_required`: an email or password change without the right `current_password`; `forbidden`: `organization_name` beside `new_organization_name` is not the caller's organization, or a rename by a role that may not (members)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`organization_exists` or `admin_email_taken`", body = Problem, content_type = "application/problem+json"),
@@ -181,7 +181,7 @@ pub async fn update<A: OrgsvcApi>(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Deleted", body = DeletedOrganizationResponse),
-        (status = 202, description = "`operation_pending`: the deletion is recorded (the organization is already gone for every request), but the database stopped answering before it was complete; it completes as soon as the database answers", body = Problem, content_type = "application/problem+json"),
+        (status = 202, description = "`operation_pending`: the deletion is recorded (the organization is already gone for every request), but the database stopped answering before it was complete; it completes as soon as the database answers", body = OperationPending, content_type = "application/problem+json"),
         (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: the token belongs to another organization, or its role is not owner", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`organization_not_found`", body = Problem, content_type = "application/problem+json"),
