@@ -12,7 +12,9 @@ use std::time::Duration;
 use actix_web::web;
 use orgsvc_domain::ports::{Store, SystemClock};
 use orgsvc_domain::Service;
-use orgsvc_http::{BodyLimit, HttpOptions, IpThrottle, IpThrottleSettings, Jwks, MetricsEndpoint};
+use orgsvc_http::{
+    openapi, BodyLimit, HttpOptions, IpThrottle, IpThrottleSettings, Jwks, MetricsEndpoint,
+};
 use orgsvc_storage::{Cached, EmbeddedStore, Instrumented, MongoStore};
 use secrecy::ExposeSecret as _;
 
@@ -30,7 +32,7 @@ impl Application {
     ///
     /// # Errors
     /// When storage cannot be opened, the settings are invalid or the address cannot be bound.
-    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         // Everything that can be wrong with the configuration is checked before storage is
         // touched, so a misconfigured start leaves no files behind.
         let hasher = Argon2Hasher::new(settings.auth.argon2)?;
@@ -45,7 +47,8 @@ impl Application {
         let jwks = Jwks(tokens.jwks().clone());
         let listener = TcpListener::bind(&settings.http.listen)
             .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
-        settings.http.public_url = Some(settings.http.public_url(listener.local_addr()?)?);
+        // Checked here, before storage; the document that names it is built in `serve`.
+        settings.http.public_url(listener.local_addr()?)?;
         match settings.storage.backend {
             Backend::Embedded => {
                 let path = settings.storage.embedded.path.clone();
@@ -127,7 +130,9 @@ impl Application {
                 trusted_proxies: settings.http.trusted_proxies.clone(),
             })),
             email_answers: web::Data::default(),
-            public_url: settings.http.public_url(listener.local_addr()?)?,
+            openapi: web::Data::new(openapi::ServedDocument::new(
+                &settings.http.public_url(listener.local_addr()?)?,
+            )),
             metrics: settings.metrics.enabled.then(|| {
                 let handle = crate::telemetry::metrics();
                 web::Data::new(MetricsEndpoint::new(

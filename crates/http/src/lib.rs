@@ -55,14 +55,11 @@ pub struct HttpOptions {
     /// How long answers that an email was free take, which "taken" answers are held to.
     /// Shared by every worker.
     pub email_answers: web::Data<timing::EmailAnswers>,
-    /// Where clients reach the service: the OpenAPI document's server.
-    pub public_url: String,
+    /// What `/openapi.json` serves. Shared by every worker, so it is built once.
+    pub openapi: web::Data<openapi::ServedDocument>,
     /// `GET /metrics`; `None` leaves the route out (404).
     pub metrics: Option<web::Data<MetricsEndpoint>>,
 }
-
-/// The OpenAPI document as served at `/openapi.json`, with this deployment's server.
-struct OpenApiDocument(web::Bytes);
 
 /// The OpenAPI document as Swagger UI reads it (see [`openapi::Dialect::Utf16`]); clients and
 /// generators use `/openapi.json`.
@@ -167,14 +164,12 @@ pub fn configure<A: OrgsvcApi + TeamApi>(
                 }
             })
             .service(resource("/ready", "GET, HEAD").route(get().to(health::ready::<A>)))
-            .app_data(web::Data::new(OpenApiDocument(
-                openapi::document_for(&options.public_url).into(),
-            )))
+            .app_data(options.openapi)
             .service(resource("/openapi.json", "GET, HEAD").route(get().to(
-                |document: web::Data<OpenApiDocument>| async move {
+                |document: web::Data<openapi::ServedDocument>| async move {
                     HttpResponse::Ok()
                         .content_type("application/json")
-                        .body(document.0.clone())
+                        .body(document.body())
                 },
             )))
             // Before Swagger UI, whose catch-all would take this path too.

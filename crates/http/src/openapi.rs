@@ -86,14 +86,26 @@ pub fn document() -> &'static str {
     DOCUMENT.get_or_init(|| build(Dialect::Unicode))
 }
 
-/// [`document`] with `public_url` as its one server, which generated clients take as their
-/// base URL. (Swagger UI's copy has none: it calls the origin it was loaded from, which is
-/// right however the browser reached it.)
-#[must_use]
-pub fn document_for(public_url: &str) -> String {
-    let mut doc: serde_json::Value = serde_json::from_str(document()).expect("the document parses");
-    doc["servers"] = serde_json::json!([{"url": public_url}]);
-    doc.to_string()
+/// [`document`] with this deployment's URL as its one server, which generated clients take as
+/// their base URL: what `/openapi.json` serves, built once and shared by every worker. (Swagger
+/// UI's copy has none: it calls the origin it was loaded from, right however the browser
+/// reached it.)
+pub struct ServedDocument(actix_web::web::Bytes);
+
+impl ServedDocument {
+    #[must_use]
+    pub fn new(public_url: &str) -> Self {
+        let mut doc: serde_json::Value =
+            serde_json::from_str(document()).expect("the document parses");
+        doc["servers"] = serde_json::json!([{"url": public_url}]);
+        Self(doc.to_string().into())
+    }
+
+    /// The JSON text (a shared buffer: cloning it copies nothing).
+    #[must_use]
+    pub fn body(&self) -> actix_web::web::Bytes {
+        self.0.clone()
+    }
 }
 
 /// The same document for Swagger UI (`/docs/openapi.json`): its patterns are written for a

@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use actix_web::web;
 use orgsvc_http::{
-    configure, security_headers, BodyLimit, HttpOptions, IpThrottle, IpThrottleSettings, Jwks,
-    MetricsEndpoint,
+    configure, openapi, security_headers, BodyLimit, HttpOptions, IpThrottle, IpThrottleSettings,
+    Jwks, MetricsEndpoint,
 };
 use serde_json::{json, Value};
 
@@ -417,7 +417,7 @@ fn options(per_ip_burst: u32) -> HttpOptions {
             trusted_proxies: Vec::new(),
         })),
         email_answers: web::Data::default(),
-        public_url: "https://orgsvc.example.com".into(),
+        openapi: web::Data::new(openapi::ServedDocument::new("https://orgsvc.example.com")),
         metrics: None,
     }
 }
