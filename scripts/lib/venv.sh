@@ -4,7 +4,8 @@
 #   venv_install SCRIPT DIR REQUIREMENT PROBE...
 #
 # Prints nothing itself; returns once DIR holds a virtualenv where PROBE (a command, run with
-# DIR/bin first on PATH) succeeds, installing REQUIREMENT with pip if it did not.
+# DIR/bin first on PATH) succeeds, installing REQUIREMENT with pip if it did not. REQUIREMENT may
+# name several packages, separated by spaces.
 ORGSVC_TOOLS_HOME="${ORGSVC_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/orgsvc}"
 
 venv_install() {
@@ -17,6 +18,7 @@ venv_install() {
     echo "$script: installing $requirement (once)" >&2
     rm -rf "$dir"
     python3 -m venv "$dir" >&2
-    "$dir/bin/pip" install --quiet --disable-pip-version-check "$requirement" >&2
+    # shellcheck disable=SC2086 # several requirements split on spaces
+    "$dir/bin/pip" install --quiet --disable-pip-version-check $requirement >&2
     PATH="$dir/bin:$PATH" "$@" >/dev/null
 }

@@ -62,6 +62,7 @@ mod proxy;
 mod races;
 mod rename_outage;
 mod scale_out;
+mod sdk;
 mod teams;
 mod tenancy;
 mod update;

@@ -83,7 +83,7 @@ pub use rules::Dialect;
 #[must_use]
 pub fn document() -> &'static str {
     static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DOCUMENT.get_or_init(|| build(Dialect::Unicode))
+    DOCUMENT.get_or_init(|| build(Reader::Clients))
 }
 
 /// [`document`] with this deployment's URL as its one server, which generated clients take as
@@ -113,13 +113,53 @@ impl ServedDocument {
 #[must_use]
 pub fn swagger_ui_document() -> &'static str {
     static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DOCUMENT.get_or_init(|| build(Dialect::Utf16))
+    DOCUMENT.get_or_init(|| build(Reader::SwaggerUi))
 }
 
-fn build(dialect: Dialect) -> String {
+/// Who reads a copy of the document. Both copies say the same of every operation, each in the
+/// form its reader understands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    /// SDK generators, fuzzers and anything else that fetches `/openapi.json`.
+    Clients,
+    /// Swagger UI at `/docs`.
+    SwaggerUi,
+}
+
+fn build(reader: Reader) -> String {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
-    rules::apply(&mut doc, dialect);
+    match reader {
+        Reader::Clients => {
+            rules::apply(&mut doc, Dialect::Unicode);
+            optional_tokens_as_no_requirement(&mut doc);
+        }
+        Reader::SwaggerUi => rules::apply(&mut doc, Dialect::Utf16),
+    }
     doc.to_string()
+}
+
+/// An operation that takes a token but does not need one (`[{}, {"bearer": []}]`, as Swagger UI
+/// understands it: it sends the token once authorized) lists no requirement for generators.
+/// openapi-python-client reads any requirement as "needs a token" and types the operation for
+/// an `AuthenticatedClient` only, which cannot be made without one. With none, both generated
+/// clients call it anonymously, and a client configured with a token sends it everywhere.
+fn optional_tokens_as_no_requirement(doc: &mut serde_json::Value) {
+    let operations = doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(serde_json::Value::as_object_mut);
+    for operation in operations {
+        let optional = operation
+            .get("security")
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|requirements| requirements.contains(&serde_json::json!({})));
+        if optional {
+            operation.remove("security");
+        }
+    }
 }
 
 /// Adds the answers every operation of a kind can give, so no operation forgets one: request

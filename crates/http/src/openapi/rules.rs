@@ -88,17 +88,27 @@ pub fn apply(doc: &mut Value, dialect: Dialect) {
     });
     let email = json!({"maxLength": EmailAddress::MAX_CHARS, "pattern": email_pattern()});
     let schemas = &mut doc["components"]["schemas"];
+    // Each name field has an example of its own: generators that make one from the pattern
+    // instead (openapi-generator) fail on a pattern of this size.
+    let named = |example: &str| {
+        let mut rules = name.clone();
+        rules["example"] = json!(example);
+        rules
+    };
     for body in [
         "CreateOrganizationBody",
         "UpdateOrganizationBody",
         "LoginBody",
         "SwitchBody",
     ] {
-        constrain(&mut schemas[body]["properties"]["organization_name"], &name);
+        constrain(
+            &mut schemas[body]["properties"]["organization_name"],
+            &named("Acme Corp"),
+        );
     }
     constrain(
         &mut schemas["UpdateOrganizationBody"]["properties"]["new_organization_name"],
-        &name,
+        &named("Acme Industries"),
     );
     for body in [
         "CreateOrganizationBody",
@@ -115,31 +125,29 @@ pub fn apply(doc: &mut Value, dialect: Dialect) {
     for field in ["email", "password"] {
         create["properties"][field]["type"] = json!("string");
     }
-    let value = json!({"anyOf": [
-        {"type": "null"},
-        {"type": "boolean"},
-        {"type": "string"},
-        // As JSON Schema counts: a number with no fractional part is an integer, however written.
-        {"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX},
-        {"type": "number", "not": {"type": "integer"}},
-        {"type": "array", "items": {"$ref": "#/components/schemas/DocumentValue"}},
-        {"$ref": "#/components/schemas/DocumentObject"},
-    ]});
+    // Documents are free-form objects. A recursive value schema states the rules exactly, but
+    // SDK generators cannot build types from it (openapi-python-client drops every schema that
+    // refers to it, openapi-generator's Python client serializes it as `{}`), so the rules
+    // below the top level are stated in words and enforced by the service, which answers 422.
+    let field_name = r"^(?:[^$.\x00-\x1f][^.\x00-\x1f]*)?$";
+    let rules = "Field names must not start with `$` or contain `.` or a control character, at \
+                 any depth; numbers with no fractional part must fit a signed 64-bit integer; \
+                 nesting is limited to 50 levels.";
     let object = json!({
         "type": "object",
-        "description": "A JSON object. Field names must not start with `$` or contain `.` or a \
-                        control character; numbers with no fractional part must fit a signed \
-                        64-bit integer; nesting is limited to 50 levels.",
-        "propertyNames": {"pattern": "^(?:[^$.\\x00-\\x1f][^.\\x00-\\x1f]*)?$"},
-        "additionalProperties": {"$ref": "#/components/schemas/DocumentValue"},
+        "description": format!("A JSON object, as stored. {rules}"),
+        "propertyNames": {"pattern": field_name},
+        "additionalProperties": true,
     });
     let request = json!({
-        "allOf": [{"$ref": "#/components/schemas/DocumentObject"}],
-        "not": {"required": ["_id"]},
-        "description": "Any JSON object, stored as sent; the top-level `_id` is the service's.",
+        "type": "object",
+        "description": format!(
+            "Any JSON object, stored as sent; the top-level `_id` is the service's. {rules}"
+        ),
+        "propertyNames": {"pattern": field_name, "not": {"const": "_id"}},
+        "additionalProperties": true,
         "example": {"title": "Quarterly report", "tags": ["finance"], "pages": 12},
     });
-    schemas["DocumentValue"] = value;
     schemas["DocumentObject"] = object;
     schemas["DocumentRequest"] = request;
     schemas["DocumentResponse"]["properties"]["data"] =
@@ -149,7 +157,7 @@ pub fn apply(doc: &mut Value, dialect: Dialect) {
         let parameters = doc["paths"][path][method]["parameters"].as_array_mut();
         for parameter in parameters.into_iter().flatten() {
             if parameter["name"] == "organization_name" {
-                constrain(&mut parameter["schema"], &name);
+                constrain(&mut parameter["schema"], &named("Acme Corp"));
             }
         }
     }
