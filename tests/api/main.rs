@@ -39,6 +39,7 @@ macro_rules! on_mongodb {
     };
 }
 
+mod api_keys;
 mod assignment;
 mod auth;
 mod browser;

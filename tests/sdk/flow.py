@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from orgsvc_client import AuthenticatedClient, Client
 from orgsvc_client.api.admin import login, logout
+from orgsvc_client.api.api_keys import create_api_key, revoke_api_key
 from orgsvc_client.api.documents import (
     delete_document,
     get_document,
@@ -28,6 +29,9 @@ from orgsvc_client.api.organizations import (
 )
 from orgsvc_client.models import (
     AcceptInvitationBody,
+    ApiKeyResponse,
+    CreateApiKeyBody,
+    ScopeDto,
     CreateOrganizationBody,
     DeletedDocumentResponse,
     DeletedOrganizationResponse,
@@ -170,6 +174,30 @@ def main(base_url: str) -> None:
         DocumentPageResponse,
     )
     assert len(left.documents) == 2, left
+
+    # A client app with a key alone.
+    key = expect(
+        "create API key",
+        create_api_key.sync_detailed(
+            client=owner,
+            body=CreateApiKeyBody(name="python app", scopes=[ScopeDto.DOCUMENTSREAD]),
+        ),
+        HTTPStatus.CREATED,
+        ApiKeyResponse,
+    )
+    assert isinstance(key.key, str) and key.key.startswith("osk_"), key
+    app = AuthenticatedClient(base_url=base_url, token=key.key)
+    read_by_key = expect(
+        "page documents with the key",
+        list_documents.sync_detailed(client=app),
+        HTTPStatus.OK,
+        DocumentPageResponse,
+    )
+    assert len(read_by_key.documents) == 2, read_by_key
+    status = revoke_api_key.sync_detailed(str(key.id), client=owner).status_code
+    assert status == HTTPStatus.NO_CONTENT, status
+    revoked_key = list_documents.sync_detailed(client=app)
+    expect("the key after revocation", revoked_key, HTTPStatus.UNAUTHORIZED, Problem)
 
     member_email = f"member-{run}@sdk.test"
     invitation = expect(

@@ -7,6 +7,7 @@ import { createClient, createConfig } from "./client/client";
 import { client as documentClient } from "./client/client.gen";
 import {
   acceptInvitation,
+  createApiKey,
   createOrganization,
   deleteDocument,
   deleteOrganization,
@@ -20,6 +21,7 @@ import {
   login,
   logout,
   replaceDocument,
+  revokeApiKey,
   updateOrganization,
 } from "./client/sdk.gen";
 import type { DocumentResponse, Problem } from "./client/types.gen";
@@ -119,6 +121,19 @@ async function main(): Promise<void> {
   check("collection_name" in renamed && renamed.collection_name === `org_ts_sdk_renamed_${run}`, "renamed", renamed);
   const left = expect("page after rename", await listDocuments({ client: owner }), 200);
   check(left.documents.length === 2, "documents kept across the rename", left);
+
+  // A client app with a key alone.
+  const key = expect(
+    "create API key",
+    await createApiKey({ client: owner, body: { name: "typescript app", scopes: ["documents:read"] } }),
+    201,
+  );
+  check(typeof key.key === "string" && key.key.startsWith("osk_"), "the key is shown once", key);
+  const app = createClient(createConfig({ baseUrl, headers: { Authorization: `Bearer ${key.key}` } }));
+  const readByKey = expect("page documents with the key", await listDocuments({ client: app }), 200);
+  check(readByKey.documents.length === 2, "the key reads the documents", readByKey);
+  expect("revoke API key", await revokeApiKey({ client: owner, path: { id: key.id } }), 204);
+  expectProblem("the key after revocation", await listDocuments({ client: app }), 401);
 
   const memberEmail = `member-${run}@sdk.test`;
   const invitation = expect("invite", await invite({ client: owner, body: { email: memberEmail, role: "member" } }), 201);

@@ -25,6 +25,16 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub cache: CacheSettings,
     pub invitations: InvitationSettings,
+    pub api_keys: ApiKeySettings,
+}
+
+/// Each API key's rate: a token bucket per key, per instance.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ApiKeySettings {
+    /// Requests a key may make at once after being idle.
+    pub burst: u32,
+    /// Requests per second it may sustain.
+    pub per_second: f64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -299,6 +309,7 @@ mod tests {
             assert!(invitations.policy().is_err(), "{refused}");
         }
         assert_eq!(settings.auth.login.per_ip_burst, 30);
+        assert_eq!(settings.api_keys.burst, 200);
         assert!((settings.auth.login.per_ip_per_second - 1.0).abs() < f64::EPSILON);
         assert_eq!(settings.http.body_timeout_ms, 10_000);
         assert_eq!(settings.audit.retention_days, 90);

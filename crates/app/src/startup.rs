@@ -13,7 +13,8 @@ use actix_web::web;
 use orgsvc_domain::ports::{Store, SystemClock};
 use orgsvc_domain::Service;
 use orgsvc_http::{
-    openapi, BodyLimit, HttpOptions, IpThrottle, IpThrottleSettings, Jwks, MetricsEndpoint,
+    openapi, BodyLimit, HttpOptions, IpThrottle, IpThrottleSettings, Jwks, KeyThrottle,
+    MetricsEndpoint,
 };
 use orgsvc_storage::{Cached, EmbeddedStore, Instrumented, MongoStore};
 use secrecy::ExposeSecret as _;
@@ -129,6 +130,10 @@ impl Application {
                 per_second: settings.auth.login.per_ip_per_second,
                 trusted_proxies: settings.http.trusted_proxies.clone(),
             })),
+            key_throttle: web::Data::new(KeyThrottle::new(
+                settings.api_keys.burst,
+                settings.api_keys.per_second,
+            )),
             email_answers: web::Data::default(),
             openapi: web::Data::new(openapi::ServedDocument::new(
                 &settings.http.public_url(listener.local_addr()?)?,

@@ -252,6 +252,7 @@ impl TokenCodec for JwtCodec {
             organization_id: OrganizationId::from_uuid(data.claims.org_id),
             role: Role::parse(&data.claims.role)?,
             token_version: data.claims.ver,
+            key: None,
         })
     }
 }
@@ -278,6 +279,7 @@ mod tests {
             organization_id: OrganizationId::generate(),
             role: Role::Admin,
             token_version: 3,
+            key: None,
         }
     }
 

@@ -60,6 +60,9 @@ audit_actions! {
     InvitationRevoked => "invitation_revoked",
     InvitationResent => "invitation_resent",
     OrganizationSwitched => "organization_switched",
+    ApiKeyCreated => "api_key_created",
+    ApiKeyRotated => "api_key_rotated",
+    ApiKeyRevoked => "api_key_revoked",
 }
 
 impl AuditAction {

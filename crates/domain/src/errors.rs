@@ -157,6 +157,9 @@ pub enum DocumentError {
     OrganizationNotFound,
     #[error("document not found")]
     NotFound,
+    /// An API key without the scope for this.
+    #[error("forbidden")]
+    Forbidden,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -522,6 +522,7 @@ impl TokenCodec for FakeTokens {
             organization_id: parts.next()?.parse().ok()?,
             role: crate::Role::parse(parts.next()?)?,
             token_version: parts.next()?.parse().ok()?,
+            key: None,
         })
     }
 }

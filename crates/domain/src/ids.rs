@@ -73,3 +73,8 @@ uuid_id!(
     InvitationId,
     Uuid::new_v4()
 );
+uuid_id!(
+    /// The identity of an organization's API key.
+    ApiKeyId,
+    Uuid::new_v4()
+);

@@ -6,6 +6,7 @@
 //! already been validated, so services never re-check their inputs.
 
 pub mod admin;
+pub mod api_keys;
 pub mod audit;
 pub mod document;
 pub mod errors;
@@ -23,11 +24,12 @@ pub mod service;
 pub mod fakes;
 
 pub use admin::{Admin, EmailAddress, EmailAddressError, Password, PasswordError, PasswordHash};
+pub use api_keys::{ApiKey, ApiKeyName, KeyGrant, Scope, Scopes};
 pub use audit::{AuditAction, AuditEvent, AuditPage, Origin, Outcome};
 pub use document::{
     Document, DocumentBody, DocumentBodyError, DocumentPage, PageLimit, PageLimitError,
 };
-pub use ids::{AdminId, AuditEventId, DocumentId, InvitationId, OrganizationId};
+pub use ids::{AdminId, ApiKeyId, AuditEventId, DocumentId, InvitationId, OrganizationId};
 pub use members::{
     Invitation, InvitationState, InvitationStatus, Member, Membership, Roster, RosterRule,
 };
@@ -36,11 +38,11 @@ pub use organization::{
     Slug, TenancyModel, UnknownTenancyModel,
 };
 pub use roles::{Permission, Role};
-pub use secrets::InvitationToken;
+pub use secrets::{ApiKeySecret, InvitationToken};
 pub use service::{
-    AuditLogError, AuthenticateError, CreateOrganization, CreateOrganizationError,
+    ApiKeyApi, AuditLogError, AuthenticateError, CreateOrganization, CreateOrganizationError,
     DeleteOrganizationError, DocumentError, GetOrganizationError, InvitationPolicy, InvitationView,
-    IssuedInvitation, IssuedToken, Joined, LockPolicy, LoginError, LoginPolicy, MemberError,
-    MemberView, OrgsvcApi, Principal, Service, StoreError, TeamApi, UpdateOrganization,
-    UpdateOrganizationError,
+    IssuedApiKey, IssuedInvitation, IssuedToken, Joined, LockPolicy, LoginError, LoginPolicy,
+    MemberError, MemberView, NewApiKey, OrgsvcApi, Principal, Service, StoreError, TeamApi,
+    UpdateOrganization, UpdateOrganizationError,
 };

@@ -1,12 +1,14 @@
-//! Who belongs to an organization, in which role, and who is invited: the roster, and the
-//! rules every change to it obeys. The roster is one value per organization, written back as a
-//! whole against the version it was read at (see [`crate::ports::MemberStore::save_roster`]),
-//! so every rule below holds even when changes race: the second writer re-reads and re-checks.
+//! Who belongs to an organization, in which role, who is invited and which API keys act for
+//! it: the roster, and the rules every change to it obeys. The roster is one value per
+//! organization, written back as a whole against the version it was read at (see
+//! [`crate::ports::MemberStore::save_roster`]), so every rule below holds even when changes
+//! race: the second writer re-reads and re-checks.
 
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
 use crate::admin::EmailAddress;
+use crate::api_keys::{ApiKey, MAX_API_KEYS};
 use crate::ids::{AdminId, InvitationId, OrganizationId};
 use crate::roles::{Permission, Role};
 
@@ -86,6 +88,7 @@ pub struct Roster {
     /// In the order they joined.
     pub members: Vec<Member>,
     pub invitations: Vec<Invitation>,
+    pub api_keys: Vec<ApiKey>,
 }
 
 /// One organization a user belongs to.
@@ -114,6 +117,10 @@ pub enum RosterRule {
     InvitationGone,
     #[error("the organization has {MAX_MEMBERS} members or {MAX_PENDING_INVITATIONS} pending invitations")]
     Full,
+    #[error("no such API key")]
+    NoSuchApiKey,
+    #[error("the organization has {MAX_API_KEYS} API keys")]
+    TooManyApiKeys,
 }
 
 impl Roster {
@@ -129,6 +136,7 @@ impl Roster {
                 joined_at: at,
             }],
             invitations: Vec::new(),
+            api_keys: Vec::new(),
         }
     }
 
@@ -247,6 +255,7 @@ impl Roster {
     }
 }
 
+mod api_keys;
 mod invitations;
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use chrono::{DateTime, SubsecRound as _, Utc};
 
 use crate::admin::{Admin, EmailAddress, Password, PasswordHash};
+use crate::api_keys::{KeyGrant, Scope};
 use crate::audit::AuditEvent;
 use crate::document::Document;
 use crate::errors::{
@@ -442,6 +443,19 @@ pub struct Principal {
     pub role: Role,
     /// The admin's token version when the token was issued; an older one is revoked.
     pub token_version: u64,
+    /// Set when an organization's API key made the request: it may do only what its scopes
+    /// allow, and `admin_id` / `role` are its creator's (a key never does more than they may).
+    pub key: Option<KeyGrant>,
+}
+
+impl Principal {
+    /// Whether this caller may do what `scope` names: within the key's scopes for a key, and
+    /// within the role either way.
+    #[must_use]
+    pub fn grants(&self, scope: Scope) -> bool {
+        self.key.is_none_or(|key| key.scopes.contains(scope))
+            && self.role.allows(scope.permission())
+    }
 }
 
 /// A freshly issued bearer token.

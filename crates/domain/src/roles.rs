@@ -32,17 +32,19 @@ pub enum Permission {
     RenameOrganization,
     ReadAuditLog,
     ManageMembers,
+    ManageApiKeys,
     DeleteOrganization,
     ChangeOwners,
 }
 
 impl Permission {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Documents,
         Self::OwnCredentials,
         Self::RenameOrganization,
         Self::ReadAuditLog,
         Self::ManageMembers,
+        Self::ManageApiKeys,
         Self::DeleteOrganization,
         Self::ChangeOwners,
     ];
@@ -58,7 +60,8 @@ impl Role {
             Permission::Documents | Permission::OwnCredentials => true,
             Permission::RenameOrganization
             | Permission::ReadAuditLog
-            | Permission::ManageMembers => matches!(self, Self::Owner | Self::Admin),
+            | Permission::ManageMembers
+            | Permission::ManageApiKeys => matches!(self, Self::Owner | Self::Admin),
             Permission::DeleteOrganization | Permission::ChangeOwners => {
                 matches!(self, Self::Owner)
             }
@@ -119,7 +122,8 @@ mod tests {
                 OwnCredentials,
                 RenameOrganization,
                 ReadAuditLog,
-                ManageMembers
+                ManageMembers,
+                ManageApiKeys
             ]
         );
         assert_eq!(granted(Role::Member), vec![Documents, OwnCredentials]);

@@ -1,12 +1,32 @@
-//! Invitation tokens: a random secret handed out once, kept only as its SHA-256 digest, and
-//! addressed so that accepting needs no search: the token names its organization and invitation.
+//! Invitation tokens and API keys: a random secret handed out once, kept only as its SHA-256
+//! digest (256 random bits need no slow hash: there is nothing to guess), and addressed so that
+//! using one needs no search: it names its organization and the invitation or key.
 
 use std::fmt;
 
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
-use crate::ids::{InvitationId, OrganizationId};
+use crate::ids::{ApiKeyId, InvitationId, OrganizationId};
+
+/// 256 random bits from the OS's generator, as 64 lowercase hex digits.
+fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system's random generator answers");
+    hex(&bytes)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sha256_hex(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+fn is_secret(raw: &str) -> bool {
+    raw.len() == 64 && raw.bytes().all(|b| b.is_ascii_hexdigit())
+}
 
 /// What an invitee presents to accept: `<organization>.<invitation>.<secret>`.
 #[derive(Clone, PartialEq, Eq)]
@@ -36,8 +56,7 @@ impl InvitationToken {
         let organization = Uuid::try_parse(parts.next()?).ok()?;
         let invitation = Uuid::try_parse(parts.next()?).ok()?;
         let secret = parts.next()?;
-        let shaped = secret.len() == 64 && secret.bytes().all(|b| b.is_ascii_hexdigit());
-        (shaped && parts.next().is_none()).then(|| Self {
+        (is_secret(secret) && parts.next().is_none()).then(|| Self {
             organization_id: OrganizationId::from_uuid(organization),
             invitation_id: InvitationId::from_uuid(invitation),
             secret: secret.to_ascii_lowercase(),
@@ -47,8 +66,7 @@ impl InvitationToken {
     /// What is stored in place of the secret.
     #[must_use]
     pub fn digest(&self) -> String {
-        let digest = Sha256::digest(self.secret.as_bytes());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        sha256_hex(&self.secret)
     }
 
     /// The token to hand to the invitee, once.
@@ -60,6 +78,74 @@ impl InvitationToken {
             self.invitation_id.as_uuid().simple(),
             self.secret
         )
+    }
+}
+
+/// An API key as its holder sends it: `osk_<organization>_<key>_<secret>` (hex), a fixed shape
+/// with a prefix of its own, so that secret scanners can recognise a leaked one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKeySecret {
+    pub organization_id: OrganizationId,
+    pub key_id: ApiKeyId,
+    secret: String,
+}
+
+impl ApiKeySecret {
+    pub const PREFIX: &'static str = "osk_";
+
+    #[must_use]
+    pub fn generate(organization_id: OrganizationId, key_id: ApiKeyId) -> Self {
+        Self {
+            organization_id,
+            key_id,
+            secret: random_secret(),
+        }
+    }
+
+    /// `None` for anything not of the shape [`Self::generate`] makes.
+    #[must_use]
+    pub fn parse(raw: &str) -> Option<Self> {
+        let mut parts = raw.strip_prefix(Self::PREFIX)?.split('_');
+        let organization = Uuid::try_parse(parts.next()?).ok()?;
+        let key = Uuid::try_parse(parts.next()?).ok()?;
+        let secret = parts.next()?;
+        (is_secret(secret) && parts.next().is_none()).then(|| Self {
+            organization_id: OrganizationId::from_uuid(organization),
+            key_id: ApiKeyId::from_uuid(key),
+            secret: secret.to_ascii_lowercase(),
+        })
+    }
+
+    /// Whether `raw` is meant as an API key (and not a token), well formed or not.
+    #[must_use]
+    pub fn looks_like_one(raw: &str) -> bool {
+        raw.starts_with(Self::PREFIX)
+    }
+
+    #[must_use]
+    pub fn digest(&self) -> String {
+        sha256_hex(&self.secret)
+    }
+
+    /// The key to hand to its creator, once.
+    #[must_use]
+    pub fn expose(&self) -> String {
+        format!(
+            "{}{}_{}_{}",
+            Self::PREFIX,
+            self.organization_id.as_uuid().simple(),
+            self.key_id.as_uuid().simple(),
+            self.secret
+        )
+    }
+}
+
+impl fmt::Debug for ApiKeySecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeySecret")
+            .field("organization_id", &self.organization_id)
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -112,6 +198,26 @@ mod tests {
             &format!("{}g", &good[..good.len() - 1]),
         ] {
             assert!(InvitationToken::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn api_keys_have_a_prefix_a_fixed_shape_and_a_fresh_secret() {
+        let key = ApiKeySecret::generate(OrganizationId::generate(), ApiKeyId::generate());
+        let shown = key.expose();
+        assert!(shown.starts_with("osk_") && shown.len() == 4 + 32 + 1 + 32 + 1 + 64);
+        assert_eq!(ApiKeySecret::parse(&shown), Some(key.clone()));
+        assert!(!format!("{key:?}").contains(&key.secret));
+        let other = ApiKeySecret::generate(key.organization_id, key.key_id);
+        assert_ne!(other.digest(), key.digest());
+        for bad in [
+            "",
+            &shown[4..],
+            &shown[..shown.len() - 1],
+            &format!("{shown}_x"),
+            &shown.replacen('_', ".", 2),
+        ] {
+            assert!(ApiKeySecret::parse(bad).is_none(), "{bad}");
         }
     }
 

@@ -4,12 +4,12 @@
 use std::future::Future;
 
 use crate::admin::{Admin, EmailAddress, Password};
+use crate::api_keys::Scope;
 use crate::audit::{AuditAction, AuditPage, Origin, Outcome};
 use crate::document::{Document, DocumentBody, DocumentPage, PageLimit};
 use crate::ids::{AuditEventId, DocumentId, OrganizationId};
 use crate::organization::{AdminSummary, Organization, OrganizationName, Placement};
 use crate::ports::{Clock, PasswordHasher, Store, TokenCodec};
-use crate::roles::Permission;
 use audit::Subject;
 use serde_json::json;
 
@@ -19,10 +19,12 @@ pub use crate::errors::{
     UpdateOrganizationError,
 };
 pub use crate::ports::{IssuedToken, Principal};
+pub use api_keys::{ApiKeyApi, IssuedApiKey, NewApiKey};
 pub use lockout::{LockPolicy, LoginPolicy};
 pub use teams::{InvitationPolicy, InvitationView, IssuedInvitation, Joined, MemberView, TeamApi};
 
 mod access;
+mod api_keys;
 mod audit;
 mod auth;
 mod documents;
@@ -367,7 +369,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> OrgsvcApi for Service
         after: Option<AuditEventId>,
         limit: PageLimit,
     ) -> Result<AuditPage, AuditLogError> {
-        access::authorize(caller, Permission::ReadAuditLog)?;
+        access::authorize_scope(caller, Scope::AuditRead)?;
         Ok(self.audit_page(caller, after, limit).await?)
     }
 
@@ -381,6 +383,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> OrgsvcApi for Service
         caller: &Principal,
         body: DocumentBody,
     ) -> Result<Document, DocumentError> {
+        access::authorize_scope(caller, Scope::DocumentsWrite)?;
         let document = self.insert(caller, body).await?;
         let details = json!({"document_id": document.id.to_string()});
         self.audit(
@@ -399,6 +402,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> OrgsvcApi for Service
         caller: &Principal,
         id: &DocumentId,
     ) -> Result<Document, DocumentError> {
+        access::authorize_scope(caller, Scope::DocumentsRead)?;
         self.store
             .get_document(&caller.organization_id, id)
             .await?
@@ -411,6 +415,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> OrgsvcApi for Service
         after: Option<DocumentId>,
         limit: PageLimit,
     ) -> Result<DocumentPage, DocumentError> {
+        access::authorize_scope(caller, Scope::DocumentsRead)?;
         self.list(caller, after, limit).await
     }
 
@@ -421,6 +426,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> OrgsvcApi for Service
         id: DocumentId,
         body: DocumentBody,
     ) -> Result<Document, DocumentError> {
+        access::authorize_scope(caller, Scope::DocumentsWrite)?;
         let document = Document { id, body };
         self.store
             .replace_document(&caller.organization_id, &document)
@@ -443,6 +449,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> OrgsvcApi for Service
         caller: &Principal,
         id: &DocumentId,
     ) -> Result<(), DocumentError> {
+        access::authorize_scope(caller, Scope::DocumentsWrite)?;
         self.store
             .delete_document(&caller.organization_id, id)
             .await?;

@@ -26,11 +26,13 @@ impl Fields {
     }
 }
 
+mod api_keys;
 mod audit;
 mod documents;
 mod organizations;
 mod teams;
 
+pub use api_keys::*;
 pub use audit::*;
 pub use documents::*;
 pub use organizations::*;

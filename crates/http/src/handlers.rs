@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::HttpResponseBuilder;
 
 pub mod admin;
+pub mod api_keys;
 pub mod audit;
 pub mod documents;
 pub mod health;

@@ -6,6 +6,7 @@
 //! service and hands it to [`configure`].
 
 pub mod auth;
+mod buckets;
 pub mod dto;
 pub mod extract;
 pub mod handlers;
@@ -20,9 +21,10 @@ pub mod timing;
 
 use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{guard, web, HttpResponse, Resource, Route};
-use orgsvc_domain::{OrgsvcApi, TeamApi};
+use orgsvc_domain::{ApiKeyApi, OrgsvcApi, TeamApi};
 use utoipa_swagger_ui::SwaggerUi;
 
+pub use auth::KeyThrottle;
 pub use extract::BodyLimit;
 pub use logging::log_request;
 pub use metrics::{record_request, MetricsEndpoint};
@@ -31,7 +33,9 @@ pub use request_id::request_id;
 pub use throttle::{IpThrottle, IpThrottleSettings};
 
 pub use handlers::keys::Jwks;
-use handlers::{admin, audit, documents, health, invitations, keys, members, organizations};
+use handlers::{
+    admin, api_keys, audit, documents, health, invitations, keys, members, organizations,
+};
 
 /// A resource whose other methods answer 405 as problem+json, with `Allow: allow`.
 fn resource(path: &str, allow: &'static str) -> Resource {
@@ -52,6 +56,8 @@ pub struct HttpOptions {
     pub jwks: web::Data<Jwks>,
     /// Shared by every worker, so it is built once and handed to each.
     pub throttle: web::Data<IpThrottle>,
+    /// Each API key's rate. Shared by every worker.
+    pub key_throttle: web::Data<auth::KeyThrottle>,
     /// How long answers that an email was free take, which "taken" answers are held to.
     /// Shared by every worker.
     pub email_answers: web::Data<timing::EmailAnswers>,
@@ -79,7 +85,7 @@ pub fn security_headers() -> DefaultHeaders {
 }
 
 /// Registers every route, the extractor error handlers and the documentation on an app.
-pub fn configure<A: OrgsvcApi + TeamApi>(
+pub fn configure<A: OrgsvcApi + TeamApi + ApiKeyApi>(
     api: A,
     options: HttpOptions,
 ) -> impl FnOnce(&mut web::ServiceConfig) {
@@ -87,6 +93,7 @@ pub fn configure<A: OrgsvcApi + TeamApi>(
         cfg.app_data(web::Data::new(api))
             .app_data(options.body)
             .app_data(options.throttle)
+            .app_data(options.key_throttle)
             .app_data(options.email_answers)
             .app_data(options.jwks)
             .app_data(web::QueryConfig::default().error_handler(extract::query_error))
@@ -132,6 +139,19 @@ pub fn configure<A: OrgsvcApi + TeamApi>(
                     .route(web::delete().to(members::remove::<A>)),
             )
             .service(resource("/org/leave", "POST").route(web::post().to(members::leave::<A>)))
+            .service(
+                resource("/org/api-keys", "GET, HEAD, POST")
+                    .route(web::post().to(api_keys::create::<A>))
+                    .route(get().to(api_keys::list::<A>)),
+            )
+            .service(
+                resource("/org/api-keys/{id}", "DELETE")
+                    .route(web::delete().to(api_keys::revoke::<A>)),
+            )
+            .service(
+                resource("/org/api-keys/{id}/rotate", "POST")
+                    .route(web::post().to(api_keys::rotate::<A>)),
+            )
             .service(
                 resource("/org/transfer-ownership", "POST")
                     .route(web::post().to(members::transfer::<A>)),

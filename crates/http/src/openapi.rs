@@ -4,14 +4,17 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::dto::{
-    AcceptInvitationBody, AdminResponse, AuditEventResponse, AuditPageResponse, ChangeRoleBody,
-    ConnectionResponse, CreateOrganizationBody, DeletedDocumentResponse,
-    DeletedOrganizationResponse, DocumentPageResponse, DocumentRequest, DocumentResponse,
-    InvitationResponse, InvitationStatusDto, InvitationsResponse, InviteBody, JoinedResponse,
-    LoginBody, MemberResponse, MembersResponse, OrganizationResponse, RoleDto, StatusResponse,
+    AcceptInvitationBody, AdminResponse, ApiKeyResponse, ApiKeysResponse, AuditEventResponse,
+    AuditPageResponse, ChangeRoleBody, ConnectionResponse, CreateApiKeyBody,
+    CreateOrganizationBody, DeletedDocumentResponse, DeletedOrganizationResponse,
+    DocumentPageResponse, DocumentRequest, DocumentResponse, InvitationResponse,
+    InvitationStatusDto, InvitationsResponse, InviteBody, JoinedResponse, LoginBody,
+    MemberResponse, MembersResponse, OrganizationResponse, RoleDto, ScopeDto, StatusResponse,
     SwitchBody, TokenResponse, TransferOwnershipBody, UpdateOrganizationBody,
 };
-use crate::handlers::{admin, audit, documents, health, invitations, keys, members, organizations};
+use crate::handlers::{
+    admin, api_keys, audit, documents, health, invitations, keys, members, organizations,
+};
 use actix_web::ResponseError as _;
 
 use crate::problem::{ApiError, FieldError, OperationPending, Problem};
@@ -45,6 +48,10 @@ use crate::problem::{ApiError, FieldError, OperationPending, Problem};
         invitations::revoke,
         invitations::resend,
         invitations::accept,
+        api_keys::create,
+        api_keys::list,
+        api_keys::rotate,
+        api_keys::revoke,
         keys::jwks,
         documents::insert,
         documents::list,
@@ -61,13 +68,15 @@ use crate::problem::{ApiError, FieldError, OperationPending, Problem};
         StatusResponse, Problem, OperationPending, FieldError, AuditEventResponse, AuditPageResponse,
         RoleDto, MemberResponse, MembersResponse, ChangeRoleBody, TransferOwnershipBody,
         InviteBody, InvitationStatusDto, InvitationResponse, InvitationsResponse,
-        AcceptInvitationBody, JoinedResponse, SwitchBody,
+        AcceptInvitationBody, JoinedResponse, SwitchBody, CreateApiKeyBody, ApiKeyResponse,
+        ApiKeysResponse, ScopeDto,
     )),
     modifiers(&BearerScheme, &CommonResponses),
     tags(
         (name = "organizations", description = "Create, find, rename and delete organizations"),
         (name = "admin", description = "Logging in, out, and switching organizations"),
         (name = "members", description = "Members, roles and invitations"),
+        (name = "api-keys", description = "Keys that let client apps act for the organization"),
         (name = "documents", description = "Data in your organization's own collection"),
         (name = "operations", description = "Health checks"),
     )
@@ -261,7 +270,10 @@ impl Modify for BearerScheme {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some("The access_token from POST /admin/login"))
+                    .description(Some(
+                        "The access_token from POST /admin/login, or an organization API key \
+                         (osk_...) on the routes that take one",
+                    ))
                     .build(),
             ),
         );

@@ -125,6 +125,12 @@ pub enum ApiError {
     InvitationGone,
     #[error("the organization is full")]
     RosterFull,
+    #[error("API key not found")]
+    ApiKeyNotFound,
+    #[error("the organization has as many API keys as it may")]
+    TooManyApiKeys,
+    #[error("API keys cannot do this")]
+    ApiKeyNotAllowed,
     #[error("busy")]
     Busy,
     #[error("organization not found")]
@@ -209,6 +215,9 @@ impl ApiError {
             }
             Self::InvitationGone => (S::GONE, "invitation_gone", "Invitation gone"),
             Self::RosterFull => (S::CONFLICT, "roster_full", "Organization full"),
+            Self::ApiKeyNotFound => (S::NOT_FOUND, "api_key_not_found", "API key not found"),
+            Self::TooManyApiKeys => (S::CONFLICT, "too_many_api_keys", "Too many API keys"),
+            Self::ApiKeyNotAllowed => (S::FORBIDDEN, "api_key_not_allowed", "Not for API keys"),
             Self::Busy => (S::SERVICE_UNAVAILABLE, "busy", "Busy"),
             Self::OrganizationNotFound => (
                 S::NOT_FOUND,
@@ -315,6 +324,15 @@ impl ApiError {
                 orgsvc_domain::members::MAX_MEMBERS,
                 orgsvc_domain::members::MAX_PENDING_INVITATIONS
             ),
+            Self::ApiKeyNotFound => "No API key of your organization has that id.".into(),
+            Self::TooManyApiKeys => format!(
+                "The organization has {} API keys; revoke one first.",
+                orgsvc_domain::api_keys::MAX_API_KEYS
+            ),
+            Self::ApiKeyNotAllowed => "API keys may read and write documents, read the \
+                organization, its members and its audit log (as their scopes allow); this needs \
+                a member's token from POST /admin/login."
+                .into(),
             Self::Busy => format!(
                 "The organization's members are being changed by other requests; retry in \
                  {OVERLOADED_RETRY_AFTER_SECONDS} seconds."

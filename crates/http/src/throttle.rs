@@ -4,9 +4,7 @@
 //! make this process hash; the per-account lockout (in the store) is what holds across
 //! instances.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -14,13 +12,10 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, ResponseError as _};
 
+use crate::buckets::TokenBuckets;
 use crate::metrics::LoginOutcome;
 use crate::problem::ApiError;
 use crate::LOGIN_ROUTE;
-
-/// Addresses tracked at once. Past that, buckets that have refilled (idle clients) are
-/// forgotten; if every one is still in use, new addresses are refused until some refill.
-const MAX_TRACKED: usize = 100_000;
 
 /// Settings of [`IpThrottle`].
 #[derive(Clone, Debug, PartialEq)]
@@ -34,22 +29,16 @@ pub struct IpThrottleSettings {
 }
 
 pub struct IpThrottle {
-    settings: IpThrottleSettings,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
-}
-
-#[derive(Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
+    trusted_proxies: Vec<IpAddr>,
+    buckets: TokenBuckets<IpAddr>,
 }
 
 impl IpThrottle {
     #[must_use]
     pub fn new(settings: IpThrottleSettings) -> Self {
         Self {
-            settings,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: TokenBuckets::new(settings.burst, settings.per_second),
+            trusted_proxies: settings.trusted_proxies,
         }
     }
 
@@ -58,39 +47,14 @@ impl IpThrottle {
     /// # Errors
     /// The seconds to wait when the bucket is empty.
     pub fn take(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
-        let burst = f64::from(self.settings.burst.max(1));
-        let rate = self.settings.per_second.max(f64::MIN_POSITIVE);
-        let refill = |bucket: Bucket| Bucket {
-            tokens: (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * rate).min(burst),
-            at: now,
-        };
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&ip) {
-            buckets.retain(|_, bucket| refill(*bucket).tokens < burst);
-            if buckets.len() >= MAX_TRACKED {
-                return Err(1);
-            }
-        }
-        let bucket = buckets.entry(ip).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-        });
-        *bucket = refill(*bucket);
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            // Whole seconds, rounded up: Retry-After has no fractions.
-            let wait = ((1.0 - bucket.tokens) / rate).ceil();
-            Err(if wait >= 1.0 { wait as u64 } else { 1 })
-        }
+        self.buckets.take(ip, now)
     }
 
     /// The client's address: the socket peer, or, when the peer is a trusted proxy, the
     /// nearest address in `X-Forwarded-For` that is not itself a trusted proxy.
     #[must_use]
     pub fn client_ip(&self, peer: Option<IpAddr>, forwarded_for: Option<&str>) -> Option<IpAddr> {
-        let trusted = |ip: &IpAddr| self.settings.trusted_proxies.contains(ip);
+        let trusted = |ip: &IpAddr| self.trusted_proxies.contains(ip);
         let peer = peer?;
         if !trusted(&peer) {
             return Some(peer);

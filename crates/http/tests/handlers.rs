@@ -52,6 +52,7 @@ fn principal() -> Principal {
         organization_id: OrganizationId::from_uuid(uuid::Uuid::from_u128(2)),
         role: orgsvc_domain::Role::Owner,
         token_version: 0,
+        key: None,
     }
 }
 
@@ -301,6 +302,44 @@ struct Response {
     body: Value,
 }
 
+/// The key endpoints' answers, as for the team endpoints below.
+impl orgsvc_domain::ApiKeyApi for FakeApi {
+    async fn create_api_key(
+        &self,
+        _origin: &Origin,
+        _caller: &Principal,
+        _key: orgsvc_domain::NewApiKey,
+    ) -> Result<orgsvc_domain::IssuedApiKey, MemberError> {
+        Err(RosterRule::TooManyApiKeys.into())
+    }
+
+    async fn list_api_keys(
+        &self,
+        _caller: &Principal,
+    ) -> Result<Vec<orgsvc_domain::ApiKey>, MemberError> {
+        self.check_up()?;
+        Ok(Vec::new())
+    }
+
+    async fn rotate_api_key(
+        &self,
+        _origin: &Origin,
+        _caller: &Principal,
+        _id: &orgsvc_domain::ApiKeyId,
+    ) -> Result<orgsvc_domain::IssuedApiKey, MemberError> {
+        Err(RosterRule::NoSuchApiKey.into())
+    }
+
+    async fn revoke_api_key(
+        &self,
+        _origin: &Origin,
+        _caller: &Principal,
+        _id: &orgsvc_domain::ApiKeyId,
+    ) -> Result<(), MemberError> {
+        Err(RosterRule::NoSuchApiKey.into())
+    }
+}
+
 /// The team endpoints' answers, enough to check how each outcome is put on the wire; their
 /// behaviour is tested end to end against the real service (`tests/api`).
 impl TeamApi for FakeApi {
@@ -416,6 +455,7 @@ fn options(per_ip_burst: u32) -> HttpOptions {
             per_second: 0.001,
             trusted_proxies: Vec::new(),
         })),
+        key_throttle: web::Data::new(orgsvc_http::KeyThrottle::new(10, 1.0)),
         email_answers: web::Data::default(),
         openapi: web::Data::new(openapi::ServedDocument::new("https://orgsvc.example.com")),
         metrics: None,

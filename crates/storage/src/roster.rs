@@ -1,11 +1,14 @@
 //! How both adapters write an organization's roster: one record (a redb value, a MongoDB
-//! document) with its members and invitations, ids as strings and roles by name.
+//! document) with its members, invitations and API keys, ids as strings, roles and scopes by
+//! name. Fields added after the first release (`invitations`, `api_keys`) read as empty where
+//! older releases wrote none, and older releases' MongoDB writes leave them be (they `$set`
+//! only the fields they know), so no schema version was needed for them.
 
 use chrono::{DateTime, Utc};
 use orgsvc_domain::errors::StoreError;
 use orgsvc_domain::{
-    AdminId, EmailAddress, Invitation, InvitationId, InvitationState, Member, OrganizationId, Role,
-    Roster,
+    AdminId, ApiKey, ApiKeyId, ApiKeyName, EmailAddress, Invitation, InvitationId, InvitationState,
+    Member, OrganizationId, Role, Roster, Scope, Scopes,
 };
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +30,60 @@ pub struct RosterRecord {
     pub members: Vec<MemberRecord>,
     #[serde(default)]
     pub invitations: Vec<InvitationRecord>,
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    /// SHA-256 of the secret, hex.
+    pub secret_digest: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKeyRecord {
+    fn from_domain(key: &ApiKey) -> Self {
+        Self {
+            id: key.id.to_string(),
+            name: key.name.as_str().to_owned(),
+            scopes: key.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            secret_digest: key.secret_digest.clone(),
+            created_by: key.created_by.to_string(),
+            created_at: key.created_at,
+            rotated_at: key.rotated_at,
+            expires_at: key.expires_at,
+            last_used_at: key.last_used_at,
+        }
+    }
+
+    fn into_domain(self) -> Result<ApiKey, StoreError> {
+        let scopes = self
+            .scopes
+            .iter()
+            .map(|raw| Scope::parse(raw).ok_or_else(|| corrupt(format!("unknown scope {raw:?}"))))
+            .collect::<Result<Scopes, _>>()?;
+        Ok(ApiKey {
+            id: id::<ApiKeyId>(&self.id)?,
+            name: ApiKeyName::new(&self.name).map_err(corrupt)?,
+            scopes,
+            secret_digest: self.secret_digest,
+            created_by: id(&self.created_by)?,
+            created_at: self.created_at,
+            rotated_at: self.rotated_at,
+            expires_at: self.expires_at,
+            last_used_at: self.last_used_at,
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -72,6 +129,11 @@ impl RosterRecord {
                 .iter()
                 .map(InvitationRecord::from_domain)
                 .collect(),
+            api_keys: roster
+                .api_keys
+                .iter()
+                .map(ApiKeyRecord::from_domain)
+                .collect(),
         }
     }
 
@@ -99,6 +161,11 @@ impl RosterRecord {
                 .invitations
                 .into_iter()
                 .map(InvitationRecord::into_domain)
+                .collect::<Result<_, _>>()?,
+            api_keys: self
+                .api_keys
+                .into_iter()
+                .map(ApiKeyRecord::into_domain)
                 .collect::<Result<_, _>>()?,
         })
     }
@@ -164,7 +231,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_roster_reads_back_as_written_in_every_invitation_state() {
+    fn a_roster_an_older_release_wrote_reads_with_no_invitations_or_keys() {
+        let older = serde_json::json!({
+            "version": 3,
+            "members": [{"user_id": AdminId::generate().to_string(), "role": "owner",
+                         "joined_at": "2026-01-02T03:04:05Z"}],
+        });
+        let record: RosterRecord = serde_json::from_value(older).unwrap();
+        let roster = record.into_domain(OrganizationId::generate()).unwrap();
+        assert!(roster.invitations.is_empty() && roster.api_keys.is_empty());
+        assert_eq!(roster.members.len(), 1);
+    }
+
+    #[test]
+    fn a_roster_reads_back_as_written_in_every_invitation_state_with_its_keys() {
         let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
         let owner = AdminId::generate();
         let mut roster = Roster::founded(OrganizationId::generate(), owner, at);
@@ -188,6 +268,19 @@ mod tests {
                 state,
             });
         }
+        roster.api_keys.push(ApiKey {
+            id: ApiKeyId::generate(),
+            name: ApiKeyName::new("ci").unwrap(),
+            scopes: [Scope::DocumentsRead, Scope::AuditRead]
+                .into_iter()
+                .collect(),
+            secret_digest: "cd".repeat(32),
+            created_by: owner,
+            created_at: at,
+            rotated_at: Some(at),
+            expires_at: None,
+            last_used_at: Some(at),
+        });
         let record = RosterRecord::from_domain(&roster, roster.version);
         let json = serde_json::to_vec(&record).unwrap();
         let back: RosterRecord = serde_json::from_slice(&json).unwrap();

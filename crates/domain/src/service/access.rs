@@ -1,6 +1,9 @@
 //! The one permission check every operation goes through (see [`crate::roles`]).
 
-use crate::errors::{AuditLogError, DeleteOrganizationError, UpdateOrganizationError};
+use crate::api_keys::Scope;
+use crate::errors::{
+    AuditLogError, DeleteOrganizationError, DocumentError, UpdateOrganizationError,
+};
 use crate::ports::Principal;
 use crate::roles::Permission;
 
@@ -8,9 +11,19 @@ use crate::roles::Permission;
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Forbidden;
 
-/// Whether `caller`'s role grants `permission`.
+/// Whether `caller`'s role grants `permission`. Never for an API key: what a key may do is
+/// named by scopes, and an operation keys may call checks one with [`authorize_scope`].
 pub(super) const fn authorize(caller: &Principal, permission: Permission) -> Result<(), Forbidden> {
-    if caller.role.allows(permission) {
+    if caller.key.is_none() && caller.role.allows(permission) {
+        Ok(())
+    } else {
+        Err(Forbidden)
+    }
+}
+
+/// Whether `caller` may do what `scope` names (see [`Principal::grants`]).
+pub(super) fn authorize_scope(caller: &Principal, scope: Scope) -> Result<(), Forbidden> {
+    if caller.grants(scope) {
         Ok(())
     } else {
         Err(Forbidden)
@@ -30,5 +43,6 @@ macro_rules! forbidden_as {
 forbidden_as!(
     UpdateOrganizationError,
     DeleteOrganizationError,
-    AuditLogError
+    AuditLogError,
+    DocumentError
 );

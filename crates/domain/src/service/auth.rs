@@ -8,6 +8,7 @@ use crate::ids::AdminId;
 use crate::members::Membership;
 use crate::organization::OrganizationName;
 use crate::ports::{Clock, IssuedToken, PasswordHasher, Principal, Store, TokenCodec};
+use crate::secrets::ApiKeySecret;
 use crate::service::audit::Subject;
 use crate::service::{AuthenticateError, LoginError, Service, StoreError};
 
@@ -93,6 +94,9 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
     }
 
     pub(super) async fn check_token(&self, token: &str) -> Result<Principal, AuthenticateError> {
+        if ApiKeySecret::looks_like_one(token) {
+            return self.check_api_key(token).await;
+        }
         let principal = self
             .tokens
             .verify(token)
@@ -132,5 +136,6 @@ pub(super) const fn principal_of(admin: &Admin, membership: &Membership) -> Prin
         organization_id: membership.organization_id,
         role: membership.role,
         token_version: admin.token_version,
+        key: None,
     }
 }

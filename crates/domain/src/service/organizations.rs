@@ -89,6 +89,8 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         caller: &Principal,
         command: UpdateOrganization,
     ) -> Result<Organization, UpdateOrganizationError> {
+        // Every member may change their own credentials; an API key may not act as a person.
+        authorize(caller, Permission::OwnCredentials)?;
         let admin = self
             .store
             .find_admin_by_id(&caller.admin_id)

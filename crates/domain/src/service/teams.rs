@@ -224,7 +224,10 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         now + Duration::from_std(self.invitation_policy.ttl).unwrap_or_else(|_| Duration::days(7))
     }
 
-    async fn roster(&self, organization: &OrganizationId) -> Result<Roster, MemberError> {
+    pub(super) async fn roster(
+        &self,
+        organization: &OrganizationId,
+    ) -> Result<Roster, MemberError> {
         self.store
             .find_roster(organization)
             .await?
@@ -233,7 +236,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
 
     /// Reads the roster, applies `edit`, writes it back; again from a fresh read when another
     /// change won the race, so `edit` always decides on what is stored.
-    async fn edit_roster<R>(
+    pub(super) async fn edit_roster<R>(
         &self,
         organization: &OrganizationId,
         joining: Option<&Admin>,
@@ -273,7 +276,13 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         Ok(MemberView::of(member, user.email))
     }
 
-    async fn record(&self, origin: &Origin, subject: Subject, action: AuditAction, details: Value) {
+    pub(super) async fn record(
+        &self,
+        origin: &Origin,
+        subject: Subject,
+        action: AuditAction,
+        details: Value,
+    ) {
         self.audit(origin, subject, action, Outcome::Success, details)
             .await;
     }

@@ -70,6 +70,7 @@ async fn create(h: &Harness, org: &str, admin: &str) -> (Organization, Principal
         organization_id: organization.id,
         role: crate::Role::Owner,
         token_version: 0,
+        key: None,
     };
     (organization, principal)
 }
@@ -678,6 +679,7 @@ async fn every_change_and_login_is_audited_without_secrets() {
         organization_id: organization.id,
         role: crate::Role::Owner,
         token_version: 0,
+        key: None,
     };
     let _ = h
         .service
@@ -724,6 +726,7 @@ async fn every_change_and_login_is_audited_without_secrets() {
         .unwrap();
     let principal = Principal {
         token_version: 1,
+        key: None,
         ..principal
     };
     h.service.logout(&origin(), &principal).await.unwrap();

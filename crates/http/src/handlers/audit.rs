@@ -1,7 +1,7 @@
 use actix_web::{web, HttpResponse};
 use orgsvc_domain::OrgsvcApi;
 
-use crate::auth::Caller;
+use crate::auth::Acting;
 use crate::dto::{audit_event_id, AuditPageResponse, PageQuery};
 use crate::problem::{ApiError, Problem};
 
@@ -23,7 +23,7 @@ use crate::problem::{ApiError, Problem};
 )]
 pub async fn list<A: OrgsvcApi>(
     api: web::Data<A>,
-    caller: Caller<A>,
+    caller: Acting<A>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (after, limit) = query.into_inner().try_into_domain(audit_event_id)?;

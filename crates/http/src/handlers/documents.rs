@@ -1,7 +1,7 @@
 use actix_web::{web, HttpResponse};
 use orgsvc_domain::{DocumentId, OrgsvcApi};
 
-use crate::auth::Caller;
+use crate::auth::Acting;
 use crate::dto::{
     document_id, DeletedDocumentResponse, DocumentPageResponse, DocumentRequest, DocumentResponse,
     PageQuery,
@@ -29,7 +29,7 @@ fn path_id(raw: &str) -> Result<DocumentId, ApiError> {
 pub async fn insert<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
-    caller: Caller<A>,
+    caller: Acting<A>,
     body: JsonBody<DocumentRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0.try_into_domain()?;
@@ -52,7 +52,7 @@ pub async fn insert<A: OrgsvcApi>(
 )]
 pub async fn list<A: OrgsvcApi>(
     api: web::Data<A>,
-    caller: Caller<A>,
+    caller: Acting<A>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (after, limit) = query.into_inner().try_into_domain(document_id)?;
@@ -73,7 +73,7 @@ pub async fn list<A: OrgsvcApi>(
 )]
 pub async fn get<A: OrgsvcApi>(
     api: web::Data<A>,
-    caller: Caller<A>,
+    caller: Acting<A>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id)?;
@@ -97,7 +97,7 @@ pub async fn get<A: OrgsvcApi>(
 pub async fn replace<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
-    caller: Caller<A>,
+    caller: Acting<A>,
     id: web::Path<String>,
     body: JsonBody<DocumentRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -121,7 +121,7 @@ pub async fn replace<A: OrgsvcApi>(
 pub async fn delete<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
-    caller: Caller<A>,
+    caller: Acting<A>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id(&id)?;

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use orgsvc_domain::{AdminId, OrgsvcApi, TeamApi};
 
-use crate::auth::Caller;
+use crate::auth::{Acting, Caller};
 use crate::dto::{
     user_id, ChangeRoleBody, MemberResponse, MembersResponse, SwitchBody, TokenResponse,
     TransferOwnershipBody,
@@ -28,7 +28,7 @@ use crate::problem::{ApiError, Problem};
 )]
 pub async fn list<A: OrgsvcApi + TeamApi>(
     api: web::Data<A>,
-    caller: Caller<A>,
+    caller: Acting<A>,
 ) -> Result<HttpResponse, ApiError> {
     let members = api.list_members(&caller).await?;
     Ok(HttpResponse::Ok().json(MembersResponse {

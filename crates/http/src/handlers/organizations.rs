@@ -1,9 +1,9 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use std::time::Instant;
 
-use orgsvc_domain::{CreateOrganizationError, OrgsvcApi, UpdateOrganizationError};
+use orgsvc_domain::{CreateOrganizationError, OrgsvcApi, Scope, UpdateOrganizationError};
 
-use crate::auth::{bearer_credentials, Caller};
+use crate::auth::{bearer_credentials, Acting, Caller};
 use crate::dto::{
     CreateOrganizationBody, DeletedOrganizationResponse, OrganizationNameQuery,
     OrganizationResponse, UpdateOrganizationBody,
@@ -96,11 +96,13 @@ pub async fn create<A: OrgsvcApi>(
 )]
 pub async fn get<A: OrgsvcApi>(
     api: web::Data<A>,
-    caller: Option<Caller<A>>,
+    caller: Option<Acting<A>>,
     NamedOrganization(name): NamedOrganization,
 ) -> Result<HttpResponse, ApiError> {
     let organization = api.get_organization(&name).await?;
-    let own = caller.is_some_and(|caller| caller.organization_id == organization.id);
+    let own = caller.is_some_and(|caller| {
+        caller.organization_id == organization.id && caller.grants(Scope::OrganizationRead)
+    });
     let response = OrganizationResponse::from(organization);
     // Anyone else does not learn who administers an organization, not even their user id.
     Ok(HttpResponse::Ok().json(if own {

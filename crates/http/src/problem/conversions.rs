@@ -119,6 +119,7 @@ impl From<DocumentError> for ApiError {
         match error {
             DocumentError::OrganizationNotFound => Self::OrganizationNotFound,
             DocumentError::NotFound => Self::DocumentNotFound,
+            DocumentError::Forbidden => Self::Forbidden,
             DocumentError::Store(e) => e.into(),
         }
     }
@@ -137,6 +138,8 @@ impl From<MemberError> for ApiError {
                 RosterRule::NoSuchInvitation => Self::InvitationNotFound,
                 RosterRule::InvitationGone => Self::InvitationGone,
                 RosterRule::Full => Self::RosterFull,
+                RosterRule::NoSuchApiKey => Self::ApiKeyNotFound,
+                RosterRule::TooManyApiKeys => Self::TooManyApiKeys,
             },
             MemberError::NotAMember => Self::NotAMember,
             MemberError::InvalidCredentials => Self::InvalidCredentials,

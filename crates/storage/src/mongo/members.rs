@@ -331,6 +331,7 @@ impl MongoStore {
             "version": record.version,
             "members": to_bson(&record.members).map_err(|e| Abort::Failed(e.into()))?,
             "invitations": to_bson(&record.invitations).map_err(|e| Abort::Failed(e.into()))?,
+            "api_keys": to_bson(&record.api_keys).map_err(|e| Abort::Failed(e.into()))?,
         }};
         let filter = doc! {"_id": &id, "version": expected};
         let written = timed(

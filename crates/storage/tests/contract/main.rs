@@ -44,6 +44,7 @@ macro_rules! all_contract_tests {
             users_are_removed_when_no_roster_lists_them_any_more,
             an_organization_is_shown_with_its_longest_standing_owner,
             a_rename_needs_the_renamers_current_role,
+            api_keys_are_kept_with_the_roster_through_a_rename_and_go_with_it,
         );
     };
 }

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::{view, InvitationView, IssuedInvitation, Joined, MemberView, TeamApi};
 use crate::admin::{Admin, EmailAddress, Password};
+use crate::api_keys::Scope;
 use crate::audit::{AuditAction, Origin};
 use crate::errors::MemberError;
 use crate::ids::{AdminId, InvitationId};
@@ -13,14 +14,14 @@ use crate::organization::OrganizationName;
 use crate::ports::{Clock, IssuedToken, PasswordHasher, Principal, Store, TokenCodec};
 use crate::roles::{Permission, Role};
 use crate::secrets::InvitationToken;
-use crate::service::access::authorize;
+use crate::service::access::{authorize, authorize_scope};
 use crate::service::audit::Subject;
 use crate::service::auth::principal_of;
 use crate::service::Service;
 
 impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S, H, T, C> {
     async fn list_members(&self, caller: &Principal) -> Result<Vec<MemberView>, MemberError> {
-        authorize(caller, Permission::ManageMembers)?;
+        authorize_scope(caller, Scope::MembersRead)?;
         let roster = self.roster(&caller.organization_id).await?;
         let ids: Vec<AdminId> = roster.members.iter().map(|m| m.user_id).collect();
         let users = self.store.find_admins(&ids).await?;
@@ -92,6 +93,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
         origin: &Origin,
         caller: &Principal,
     ) -> Result<(), MemberError> {
+        authorize(caller, Permission::OwnCredentials)?;
         let left = self
             .edit_roster(&caller.organization_id, None, |roster| {
                 Ok(roster.leave(&caller.admin_id)?)
@@ -350,6 +352,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
         caller: &Principal,
         name: &OrganizationName,
     ) -> Result<IssuedToken, MemberError> {
+        authorize(caller, Permission::OwnCredentials)?;
         let organization = self
             .store
             .find_organization_by_slug(name.slug())

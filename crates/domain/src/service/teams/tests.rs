@@ -38,6 +38,7 @@ async fn owner_of_acme(service: &TestService) -> Principal {
         organization_id: organization.id,
         role: Role::Owner,
         token_version: 0,
+        key: None,
     }
 }
 

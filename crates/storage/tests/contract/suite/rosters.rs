@@ -374,3 +374,37 @@ pub async fn a_rename_needs_the_renamers_current_role(store: &impl Store) {
     let renamed = store.update_organization(&rename).await.unwrap();
     assert_eq!(renamed.name.as_str(), "Acme Renamed");
 }
+
+/// API keys are part of the roster: written with it at its version, unchanged by a rename (the
+/// organization's id is what they name), gone with the organization.
+pub async fn api_keys_are_kept_with_the_roster_through_a_rename_and_go_with_it(store: &impl Store) {
+    use orgsvc_domain::{ApiKey, ApiKeyId, ApiKeyName, Scope};
+    let acme = create(store, "Acme", "a@acme.io").await;
+    let mut with_key = roster(store, &acme.id).await;
+    let at = Utc.with_ymd_and_hms(2026, 5, 8, 0, 0, 0).unwrap();
+    with_key.api_keys.push(ApiKey {
+        id: ApiKeyId::generate(),
+        name: ApiKeyName::new("reporting").unwrap(),
+        scopes: [Scope::DocumentsRead, Scope::MembersRead]
+            .into_iter()
+            .collect(),
+        secret_digest: "ab".repeat(32),
+        created_by: acme.admin.id,
+        created_at: at,
+        rotated_at: None,
+        expires_at: Some(at + chrono::Duration::days(30)),
+        last_used_at: Some(at),
+    });
+    store.save_roster(&with_key, None).await.unwrap();
+    let stored = roster(store, &acme.id).await;
+    assert_eq!(stored.api_keys, with_key.api_keys);
+
+    store
+        .update_organization(&super::change(&acme, "Acme Renamed"))
+        .await
+        .unwrap();
+    assert_eq!(roster(store, &acme.id).await.api_keys, with_key.api_keys);
+
+    store.delete_organization(&acme.id).await.unwrap();
+    assert_eq!(store.find_roster(&acme.id).await.unwrap(), None);
+}
