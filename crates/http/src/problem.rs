@@ -4,6 +4,9 @@
 //! Internal failures are logged with their whole cause chain and answered with a generic body:
 //! no driver or library message ever reaches a client.
 
+use std::borrow::Cow;
+use std::fmt;
+
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -88,79 +91,97 @@ impl FieldError {
     }
 }
 
-/// Every way a request can fail.
-#[derive(Debug, thiserror::Error)]
+/// Every way a request can fail. What each one answers is in [`ApiError::row`], one row per
+/// code; its `Display` is that row's code and detail.
+#[derive(Debug)]
 pub enum ApiError {
-    #[error("request body is not valid JSON: {0}")]
     MalformedBody(String),
-    #[error("validation failed")]
     Validation(Vec<FieldError>),
-    #[error("request body exceeds {limit} bytes")]
-    PayloadTooLarge { limit: usize },
-    #[error("unsupported content type")]
+    PayloadTooLarge {
+        limit: usize,
+    },
     UnsupportedMediaType,
-    #[error("missing or invalid bearer token")]
     Unauthorized,
-    #[error("invalid email or password")]
     InvalidCredentials,
-    #[error("the current password is missing or wrong")]
     CurrentPasswordRequired,
-    #[error("forbidden")]
     Forbidden,
-    #[error("not a member of that organization")]
     NotAMember,
-    #[error("the account belongs to several organizations")]
-    OrganizationRequired { organizations: Vec<String> },
-    #[error("member not found")]
+    OrganizationRequired {
+        organizations: Vec<String>,
+    },
     MemberNotFound,
-    #[error("the organization must keep an owner")]
     LastOwner,
-    #[error("already a member")]
     AlreadyMember,
-    #[error("an invitation is pending for that email")]
     InvitationPending,
-    #[error("invitation not found")]
     InvitationNotFound,
-    #[error("invitation no longer usable")]
     InvitationGone,
-    #[error("the organization is full")]
     RosterFull,
-    #[error("API key not found")]
     ApiKeyNotFound,
-    #[error("the organization has as many API keys as it may")]
     TooManyApiKeys,
-    #[error("API keys cannot do this")]
     ApiKeyNotAllowed,
-    #[error("busy")]
     Busy,
-    #[error("organization not found")]
     OrganizationNotFound,
-    #[error("document not found")]
     DocumentNotFound,
-    #[error("organization {slug} exists")]
-    OrganizationExists { slug: String },
+    OrganizationExists {
+        slug: String,
+    },
     /// Deliberately without the email: a 409 that echoed it would confirm who has an account.
-    #[error("admin email taken")]
     AdminEmailTaken,
-    #[error("route not found")]
     RouteNotFound,
     /// `allow` lists the methods the resource does accept.
-    #[error("method not allowed")]
-    MethodNotAllowed { allow: &'static str },
-    #[error("the request body did not arrive in time")]
+    MethodNotAllowed {
+        allow: &'static str,
+    },
     RequestTimeout,
-    #[error("too many requests")]
-    TooManyRequests { retry_after: u64 },
-    #[error("password hashing is at capacity")]
+    TooManyRequests {
+        retry_after: u64,
+    },
     Overloaded,
-    #[error("storage unavailable")]
-    StorageUnavailable(#[source] anyhow::Error),
+    StorageUnavailable(anyhow::Error),
     /// 202: a multi-step change is recorded but the database stopped answering before it was
     /// over; it is finished as soon as it answers, and the outcome shows on reading.
-    #[error("change recorded, still being carried out")]
-    OperationPending(#[source] anyhow::Error),
-    #[error("internal error")]
-    Internal(#[source] anyhow::Error),
+    OperationPending(anyhow::Error),
+    Internal(anyhow::Error),
+}
+
+/// What an error answers: its status, stable code, title and detail.
+struct Row {
+    status: StatusCode,
+    code: &'static str,
+    title: &'static str,
+    detail: Cow<'static, str>,
+}
+
+const fn row(
+    status: StatusCode,
+    code: &'static str,
+    title: &'static str,
+    detail: Cow<'static, str>,
+) -> Row {
+    Row {
+        status,
+        code,
+        title,
+        detail,
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Row { code, detail, .. } = self.row();
+        write!(f, "{code}: {detail}")
+    }
+}
+
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::StorageUnavailable(cause)
+            | Self::OperationPending(cause)
+            | Self::Internal(cause) => Some(cause.as_ref()),
+            _ => None,
+        }
+    }
 }
 
 impl ApiError {
@@ -168,96 +189,95 @@ impl ApiError {
         Self::Validation(vec![FieldError::new(field, message)])
     }
 
-    /// Status, stable code and title of each variant: one row per code.
-    const fn kind(&self) -> (StatusCode, &'static str, &'static str) {
+    /// Everything an error says, one row per code: status, stable code, title and detail.
+    fn row(&self) -> Row {
         use StatusCode as S;
         match self {
-            Self::MalformedBody(_) => (S::BAD_REQUEST, "malformed_body", "Malformed request body"),
-            Self::Validation(_) => (
-                S::UNPROCESSABLE_ENTITY,
+            Self::MalformedBody(reason) => row(S::BAD_REQUEST, "malformed_body", "Malformed request body", Cow::Owned(format!("The request body is not valid JSON: {reason}"))),
+            Self::Validation(errors) => row(S::UNPROCESSABLE_ENTITY,
                 "validation_failed",
-                "Validation failed",
-            ),
-            Self::PayloadTooLarge { .. } => (
-                S::PAYLOAD_TOO_LARGE,
+                "Validation failed", Cow::Owned(errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; "))),
+            Self::PayloadTooLarge { limit } => row(S::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
-                "Payload too large",
-            ),
-            Self::UnsupportedMediaType => (
-                S::UNSUPPORTED_MEDIA_TYPE,
+                "Payload too large", Cow::Owned(format!("The request body is larger than the limit of {limit} bytes."))),
+            Self::UnsupportedMediaType => row(S::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
-                "Unsupported media type",
-            ),
-            Self::Unauthorized => (S::UNAUTHORIZED, "unauthorized", "Unauthorized"),
-            Self::InvalidCredentials => (
-                S::UNAUTHORIZED,
+                "Unsupported media type", Cow::Borrowed("The request body must be sent as Content-Type: application/json.")),
+            Self::Unauthorized => row(S::UNAUTHORIZED, "unauthorized", "Unauthorized", Cow::Borrowed("A valid bearer token is required: log in at POST /admin/login and send \
+                 'Authorization: Bearer <access_token>'.")),
+            Self::InvalidCredentials => row(S::UNAUTHORIZED,
                 "invalid_credentials",
-                "Invalid credentials",
-            ),
-            Self::CurrentPasswordRequired => (
-                S::FORBIDDEN,
+                "Invalid credentials", Cow::Borrowed("The email or password is incorrect.")),
+            Self::CurrentPasswordRequired => row(S::FORBIDDEN,
                 "current_password_required",
-                "Current password required",
-            ),
-            Self::Forbidden => (S::FORBIDDEN, "forbidden", "Forbidden"),
-            Self::NotAMember => (S::FORBIDDEN, "not_a_member", "Not a member"),
-            Self::OrganizationRequired { .. } => (
-                S::CONFLICT,
+                "Current password required", Cow::Borrowed("Changing the email or password needs the current password in `current_password`.")),
+            Self::Forbidden => row(S::FORBIDDEN, "forbidden", "Forbidden", Cow::Borrowed("Your token does not allow this: it is for another organization, \
+                 or your role in this one does not permit it.")),
+            Self::NotAMember => row(S::FORBIDDEN, "not_a_member", "Not a member", Cow::Borrowed("You do not belong to that organization.")),
+            Self::OrganizationRequired { .. } => row(S::CONFLICT,
                 "organization_required",
-                "Organization required",
-            ),
-            Self::MemberNotFound => (S::NOT_FOUND, "member_not_found", "Member not found"),
-            Self::LastOwner => (S::CONFLICT, "last_owner", "Last owner"),
-            Self::AlreadyMember => (S::CONFLICT, "already_member", "Already a member"),
-            Self::InvitationPending => (S::CONFLICT, "invitation_pending", "Invitation pending"),
-            Self::InvitationNotFound => {
-                (S::NOT_FOUND, "invitation_not_found", "Invitation not found")
-            }
-            Self::InvitationGone => (S::GONE, "invitation_gone", "Invitation gone"),
-            Self::RosterFull => (S::CONFLICT, "roster_full", "Organization full"),
-            Self::ApiKeyNotFound => (S::NOT_FOUND, "api_key_not_found", "API key not found"),
-            Self::TooManyApiKeys => (S::CONFLICT, "too_many_api_keys", "Too many API keys"),
-            Self::ApiKeyNotAllowed => (S::FORBIDDEN, "api_key_not_allowed", "Not for API keys"),
-            Self::Busy => (S::SERVICE_UNAVAILABLE, "busy", "Busy"),
-            Self::OrganizationNotFound => (
-                S::NOT_FOUND,
+                "Organization required", Cow::Borrowed("You belong to several organizations: send `organization_name` with one of \
+                 those listed in `organizations`.")),
+            Self::MemberNotFound => row(S::NOT_FOUND, "member_not_found", "Member not found", Cow::Borrowed("No member of your organization has that user id.")),
+            Self::LastOwner => row(S::CONFLICT, "last_owner", "Last owner", Cow::Borrowed("An organization must keep at least one owner: make another member an owner \
+                 first.")),
+            Self::AlreadyMember => row(S::CONFLICT, "already_member", "Already a member", Cow::Borrowed("That person already belongs to the organization.")),
+            Self::InvitationPending => row(S::CONFLICT, "invitation_pending", "Invitation pending", Cow::Borrowed("An invitation for that email is pending; resend or revoke it instead.")),
+            Self::InvitationNotFound => row(S::NOT_FOUND, "invitation_not_found", "Invitation not found", Cow::Borrowed("No invitation of your organization has that id.")),
+            Self::InvitationGone => row(S::GONE, "invitation_gone", "Invitation gone", Cow::Borrowed("This invitation cannot be used: it expired, was revoked or resent, or was \
+                 already accepted. Ask for a new one.")),
+            Self::RosterFull => row(S::CONFLICT, "roster_full", "Organization full", Cow::Owned(format!(
+                "The organization has reached {} members or {} pending invitations.",
+                orgsvc_domain::members::MAX_MEMBERS,
+                orgsvc_domain::members::MAX_PENDING_INVITATIONS
+            ))),
+            Self::ApiKeyNotFound => row(S::NOT_FOUND, "api_key_not_found", "API key not found", Cow::Borrowed("No API key of your organization has that id.")),
+            Self::TooManyApiKeys => row(S::CONFLICT, "too_many_api_keys", "Too many API keys", Cow::Owned(format!(
+                "The organization has {} API keys; revoke one first.",
+                orgsvc_domain::api_keys::MAX_API_KEYS
+            ))),
+            Self::ApiKeyNotAllowed => row(S::FORBIDDEN, "api_key_not_allowed", "Not for API keys", Cow::Borrowed("API keys may read and write documents, read the \
+                organization, its members and its audit log (as their scopes allow); this needs \
+                a member's token from POST /admin/login.")),
+            Self::Busy => row(S::SERVICE_UNAVAILABLE, "busy", "Busy", Cow::Owned(format!(
+                "The organization's members are being changed by other requests; retry in \
+                 {OVERLOADED_RETRY_AFTER_SECONDS} seconds."
+            ))),
+            Self::OrganizationNotFound => row(S::NOT_FOUND,
                 "organization_not_found",
-                "Organization not found",
-            ),
-            Self::DocumentNotFound => (S::NOT_FOUND, "document_not_found", "Document not found"),
-            Self::RouteNotFound => (S::NOT_FOUND, "not_found", "Not found"),
-            Self::MethodNotAllowed { .. } => (
-                S::METHOD_NOT_ALLOWED,
+                "Organization not found", Cow::Borrowed("No organization has that name.")),
+            Self::DocumentNotFound => row(S::NOT_FOUND, "document_not_found", "Document not found", Cow::Borrowed("No document with that id in your organization.")),
+            Self::RouteNotFound => row(S::NOT_FOUND, "not_found", "Not found", Cow::Borrowed("No such endpoint; see /docs for the API.")),
+            Self::MethodNotAllowed { allow } => row(S::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
-                "Method not allowed",
-            ),
-            Self::RequestTimeout => (S::REQUEST_TIMEOUT, "request_timeout", "Request timeout"),
-            Self::OrganizationExists { .. } => {
-                (S::CONFLICT, "organization_exists", "Organization exists")
-            }
-            Self::AdminEmailTaken => (S::CONFLICT, "admin_email_taken", "Admin email taken"),
-            Self::TooManyRequests { .. } => (
-                S::TOO_MANY_REQUESTS,
+                "Method not allowed", Cow::Owned(format!("This endpoint accepts only: {allow}."))),
+            Self::RequestTimeout => row(S::REQUEST_TIMEOUT, "request_timeout", "Request timeout", Cow::Borrowed("The request body was not received in time; send it without pausing.")),
+            Self::OrganizationExists { slug } => row(S::CONFLICT, "organization_exists", "Organization exists", Cow::Owned(format!("An organization whose name normalizes to '{slug}' already exists."))),
+            Self::AdminEmailTaken => row(S::CONFLICT, "admin_email_taken", "Admin email taken", Cow::Borrowed("That email already belongs to an admin.")),
+            Self::TooManyRequests { retry_after } => row(S::TOO_MANY_REQUESTS,
                 "too_many_requests",
-                "Too many requests",
-            ),
-            Self::Overloaded => (S::SERVICE_UNAVAILABLE, "overloaded", "Overloaded"),
-            Self::StorageUnavailable(_) => (
-                S::SERVICE_UNAVAILABLE,
+                "Too many requests", Cow::Owned(format!("Too many attempts; retry in {retry_after} seconds."))),
+            Self::Overloaded => row(S::SERVICE_UNAVAILABLE, "overloaded", "Overloaded", Cow::Owned(format!(
+                "The service is busy hashing passwords; retry in {OVERLOADED_RETRY_AFTER_SECONDS} seconds."
+            ))),
+            Self::StorageUnavailable(_) => row(S::SERVICE_UNAVAILABLE,
                 "storage_unavailable",
-                "Storage unavailable",
-            ),
-            Self::OperationPending(_) => (S::ACCEPTED, "operation_pending", "Accepted"),
-            Self::Internal(_) => (
-                S::INTERNAL_SERVER_ERROR,
+                "Storage unavailable", Cow::Owned(format!(
+                "Storage is temporarily unavailable; retry in {RETRY_AFTER_SECONDS} seconds."
+            ))),
+            Self::OperationPending(_) => row(S::ACCEPTED, "operation_pending", "Accepted", Cow::Owned(format!(
+                "The change is recorded, but storage stopped answering before it was complete; \
+                 it completes as soon as storage answers again. Read the organization (GET \
+                 /org/get) in {RETRY_AFTER_SECONDS} seconds or later to see the outcome."
+            ))),
+            Self::Internal(_) => row(S::INTERNAL_SERVER_ERROR,
                 "internal_error",
-                "Internal server error",
-            ),
+                "Internal server error", Cow::Borrowed("An unexpected error occurred; it has been logged.")),
         }
-    }
-
-    const fn code(&self) -> &'static str {
-        self.kind().1
     }
 
     /// Seconds the client should wait before retrying, for the errors that say so.
@@ -270,112 +290,19 @@ impl ApiError {
         }
     }
 
-    fn detail(&self) -> String {
-        match self {
-            Self::MalformedBody(reason) => format!("The request body is not valid JSON: {reason}"),
-            Self::Validation(errors) => errors
-                .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("; "),
-            Self::PayloadTooLarge { limit } => {
-                format!("The request body is larger than the limit of {limit} bytes.")
-            }
-            Self::UnsupportedMediaType => {
-                "The request body must be sent as Content-Type: application/json.".into()
-            }
-            Self::Unauthorized => {
-                "A valid bearer token is required: log in at POST /admin/login and send \
-                 'Authorization: Bearer <access_token>'."
-                    .into()
-            }
-            Self::InvalidCredentials => "The email or password is incorrect.".into(),
-            Self::CurrentPasswordRequired => {
-                "Changing the email or password needs the current password in `current_password`."
-                    .into()
-            }
-            Self::Forbidden => "Your token does not allow this: it is for another organization, \
-                 or your role in this one does not permit it."
-                .into(),
-            Self::NotAMember => "You do not belong to that organization.".into(),
-            Self::OrganizationRequired { .. } => {
-                "You belong to several organizations: send `organization_name` with one of \
-                 those listed in `organizations`."
-                    .into()
-            }
-            Self::MemberNotFound => "No member of your organization has that user id.".into(),
-            Self::LastOwner => {
-                "An organization must keep at least one owner: make another member an owner \
-                 first."
-                    .into()
-            }
-            Self::AlreadyMember => "That person already belongs to the organization.".into(),
-            Self::InvitationPending => {
-                "An invitation for that email is pending; resend or revoke it instead.".into()
-            }
-            Self::InvitationNotFound => "No invitation of your organization has that id.".into(),
-            Self::InvitationGone => {
-                "This invitation cannot be used: it expired, was revoked or resent, or was \
-                 already accepted. Ask for a new one."
-                    .into()
-            }
-            Self::RosterFull => format!(
-                "The organization has reached {} members or {} pending invitations.",
-                orgsvc_domain::members::MAX_MEMBERS,
-                orgsvc_domain::members::MAX_PENDING_INVITATIONS
-            ),
-            Self::ApiKeyNotFound => "No API key of your organization has that id.".into(),
-            Self::TooManyApiKeys => format!(
-                "The organization has {} API keys; revoke one first.",
-                orgsvc_domain::api_keys::MAX_API_KEYS
-            ),
-            Self::ApiKeyNotAllowed => "API keys may read and write documents, read the \
-                organization, its members and its audit log (as their scopes allow); this needs \
-                a member's token from POST /admin/login."
-                .into(),
-            Self::Busy => format!(
-                "The organization's members are being changed by other requests; retry in \
-                 {OVERLOADED_RETRY_AFTER_SECONDS} seconds."
-            ),
-            Self::OrganizationNotFound => "No organization has that name.".into(),
-            Self::DocumentNotFound => "No document with that id in your organization.".into(),
-            Self::OrganizationExists { slug } => {
-                format!("An organization whose name normalizes to '{slug}' already exists.")
-            }
-            Self::AdminEmailTaken => "That email already belongs to an admin.".into(),
-            Self::RouteNotFound => "No such endpoint; see /docs for the API.".into(),
-            Self::MethodNotAllowed { allow } => {
-                format!("This endpoint accepts only: {allow}.")
-            }
-            Self::RequestTimeout => {
-                "The request body was not received in time; send it without pausing.".into()
-            }
-            Self::TooManyRequests { retry_after } => {
-                format!("Too many attempts; retry in {retry_after} seconds.")
-            }
-            Self::Overloaded => format!(
-                "The service is busy hashing passwords; retry in {OVERLOADED_RETRY_AFTER_SECONDS} seconds."
-            ),
-            Self::StorageUnavailable(_) => format!(
-                "Storage is temporarily unavailable; retry in {RETRY_AFTER_SECONDS} seconds."
-            ),
-            Self::OperationPending(_) => format!(
-                "The change is recorded, but storage stopped answering before it was complete; \
-                 it completes as soon as storage answers again. Read the organization (GET \
-                 /org/get) in {RETRY_AFTER_SECONDS} seconds or later to see the outcome."
-            ),
-            Self::Internal(_) => "An unexpected error occurred; it has been logged.".into(),
-        }
-    }
-
     /// The body this error is answered with.
     pub fn problem(&self) -> Problem {
-        let code = self.code();
+        let Row {
+            status,
+            code,
+            title,
+            detail,
+        } = self.row();
         Problem {
             problem_type: format!("urn:orgsvc:problem:{code}"),
-            title: self.kind().2,
-            status: self.status_code().as_u16(),
-            detail: self.detail(),
+            title,
+            status: status.as_u16(),
+            detail: detail.into_owned(),
             code,
             errors: match self {
                 Self::Validation(errors) => errors.clone(),
@@ -393,7 +320,7 @@ impl ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.kind().0
+        self.row().status
     }
 
     fn error_response(&self) -> HttpResponse {

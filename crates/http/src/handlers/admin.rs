@@ -71,7 +71,6 @@ async fn attempt<A: OrgsvcApi>(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Every token of the admin is revoked"),
-        (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn logout<A: OrgsvcApi>(

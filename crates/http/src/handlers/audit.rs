@@ -16,9 +16,7 @@ use crate::problem::{ApiError, Problem};
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of events", body = AuditPageResponse),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: the caller's role may not read the audit log (members)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad `limit` or `after`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list<A: OrgsvcApi>(

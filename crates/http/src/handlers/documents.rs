@@ -21,8 +21,6 @@ fn path_id(raw: &str) -> Result<DocumentId, ApiError> {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Stored", body = DocumentResponse),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Larger than the body limit", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a JSON object, or a reserved field name", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -46,8 +44,6 @@ pub async fn insert<A: OrgsvcApi>(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page", body = DocumentPageResponse),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad `limit` or `after`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list<A: OrgsvcApi>(
@@ -67,7 +63,6 @@ pub async fn list<A: OrgsvcApi>(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Found", body = DocumentResponse),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`document_not_found` (also for other organizations' documents)", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -89,7 +84,6 @@ pub async fn get<A: OrgsvcApi>(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Replaced", body = DocumentResponse),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`document_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a JSON object, or a reserved field name", body = Problem, content_type = "application/problem+json"),
     )
@@ -114,7 +108,6 @@ pub async fn replace<A: OrgsvcApi>(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Deleted", body = DeletedDocumentResponse),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`document_not_found`", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -25,10 +25,8 @@ use crate::problem::{ApiError, Problem};
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Invited; `token` is shown only here", body = InvitationResponse),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: members may not invite, nobody invites above their role", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`already_member`, `invitation_pending` or `roster_full`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad email or role", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn invite<A: OrgsvcApi + TeamApi>(
@@ -50,7 +48,6 @@ pub async fn invite<A: OrgsvcApi + TeamApi>(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The invitations", body = InvitationsResponse),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -74,11 +71,9 @@ pub async fn list<A: OrgsvcApi + TeamApi>(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Revoked: its token no longer works"),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`invitation_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "`invitation_gone`: already accepted or revoked", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad id", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn revoke<A: OrgsvcApi + TeamApi>(
@@ -102,11 +97,9 @@ pub async fn revoke<A: OrgsvcApi + TeamApi>(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Resent; `token` is shown only here", body = InvitationResponse),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`invitation_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "`invitation_gone`: already accepted or revoked", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad id", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn resend<A: OrgsvcApi + TeamApi>(
@@ -137,7 +130,6 @@ pub async fn resend<A: OrgsvcApi + TeamApi>(
             example = json!({"type": "urn:orgsvc:problem:invitation_gone", "title": "Invitation gone", "status": 410,
                 "detail": "This invitation cannot be used: it expired, was revoked or resent, or was already accepted. Ask for a new one.",
                 "code": "invitation_gone"})),
-        (status = 422, description = "Bad password", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`too_many_requests`: the account is locked after repeated failures, or this client address made too many requests", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`overloaded`: password hashing is at capacity", body = Problem, content_type = "application/problem+json"),
     )

@@ -22,7 +22,6 @@ use crate::problem::{ApiError, Problem};
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every member, in the order they joined", body = MembersResponse),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: members may not list members", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -48,11 +47,9 @@ pub async fn list<A: OrgsvcApi + TeamApi>(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The member as changed", body = MemberResponse),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: the role given or the member's role is above what the caller manages", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`member_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`last_owner`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad user id or role", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn change_role<A: OrgsvcApi + TeamApi>(
@@ -80,11 +77,9 @@ pub async fn change_role<A: OrgsvcApi + TeamApi>(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`member_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`last_owner`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad user id", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn remove<A: OrgsvcApi + TeamApi>(
@@ -107,7 +102,6 @@ pub async fn remove<A: OrgsvcApi + TeamApi>(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Left"),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`last_owner`", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -130,7 +124,6 @@ pub async fn leave<A: OrgsvcApi + TeamApi>(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Transferred"),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: the caller is not an owner, or named themselves", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`member_not_found`", body = Problem, content_type = "application/problem+json"),
     )
@@ -155,9 +148,7 @@ pub async fn transfer<A: OrgsvcApi + TeamApi>(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A token for that organization", body = TokenResponse),
-        (status = 401, description = "`unauthorized`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`not_a_member`: no organization of yours has that name", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad organization name", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn switch<A: OrgsvcApi + TeamApi>(

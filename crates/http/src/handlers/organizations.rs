@@ -28,13 +28,9 @@ use crate::timing::EmailAnswers;
     responses(
         (status = 201, description = "Created", body = OrganizationResponse),
         (status = 401, description = "`unauthorized`: a bearer token was sent and is not valid", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`organization_exists` or `admin_email_taken`", body = Problem, content_type = "application/problem+json",
             example = json!({"type": "urn:orgsvc:problem:organization_exists", "title": "Organization exists", "status": 409,
                 "detail": "An organization whose name normalizes to 'acme_corp' already exists.", "code": "organization_exists"})),
-        (status = 413, description = "The body is too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is missing or invalid", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`too_many_requests`: this client address made too many requests (see `Retry-After`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`overloaded` (password hashing at capacity) or `storage_unavailable`; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
@@ -91,7 +87,6 @@ pub async fn create<A: OrgsvcApi>(
     responses(
         (status = 200, description = "Found", body = OrganizationResponse),
         (status = 404, description = "`organization_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The name is missing or invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get<A: OrgsvcApi>(
@@ -130,10 +125,8 @@ pub async fn get<A: OrgsvcApi>(
     responses(
         (status = 200, description = "Updated", body = OrganizationResponse),
         (status = 202, description = "`operation_pending`: the rename is recorded, but the database stopped answering before it was complete; it completes as soon as the database answers (GET /org/get shows the outcome)", body = OperationPending, content_type = "application/problem+json"),
-        (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`current_password_required`: an email or password change without the right `current_password`; `forbidden`: `organization_name` beside `new_organization_name` is not the caller's organization, or a rename by a role that may not (members)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`organization_exists` or `admin_email_taken`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A field is missing or invalid", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`too_many_requests`: locked after repeated wrong passwords, or a body with a password or an email past the client address's limit (see `Retry-After`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`overloaded` (password hashing at capacity) or `storage_unavailable`; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
@@ -184,10 +177,8 @@ pub async fn update<A: OrgsvcApi>(
     responses(
         (status = 200, description = "Deleted", body = DeletedOrganizationResponse),
         (status = 202, description = "`operation_pending`: the deletion is recorded (the organization is already gone for every request), but the database stopped answering before it was complete; it completes as soon as the database answers", body = OperationPending, content_type = "application/problem+json"),
-        (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: the token belongs to another organization, or its role is not owner", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`organization_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The name is missing or invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn delete<A: OrgsvcApi>(
