@@ -194,7 +194,7 @@ def main(base_url: str) -> None:
         DocumentPageResponse,
     )
     assert len(read_by_key.documents) == 2, read_by_key
-    status = revoke_api_key.sync_detailed(str(key.id), client=owner).status_code
+    status = revoke_api_key.sync_detailed(key.id, client=owner).status_code
     assert status == HTTPStatus.NO_CONTENT, status
     revoked_key = list_documents.sync_detailed(client=app)
     expect("the key after revocation", revoked_key, HTTPStatus.UNAUTHORIZED, Problem)

@@ -64,7 +64,7 @@ pub async fn list<A: OrgsvcApi + ApiKeyApi>(
 /// name and scopes stay.
 #[utoipa::path(
     post, path = "/org/api-keys/{id}/rotate", operation_id = "rotate_api_key", tag = "api-keys",
-    params(("id" = String, Path, description = "API key id")),
+    params(("id" = Uuid, Path, description = "The API key's id")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Rotated; `key` is shown only here", body = ApiKeyResponse),
@@ -88,7 +88,7 @@ pub async fn rotate<A: OrgsvcApi + ApiKeyApi>(
 /// It stops working at once on this instance, and within `cache.ttl_ms` on the others.
 #[utoipa::path(
     delete, path = "/org/api-keys/{id}", operation_id = "revoke_api_key", tag = "api-keys",
-    params(("id" = String, Path, description = "API key id")),
+    params(("id" = Uuid, Path, description = "The API key's id")),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Revoked"),
