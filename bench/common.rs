@@ -4,8 +4,8 @@
 use chrono::Utc;
 use orgsvc_domain::ports::{Founder, OrganizationStore};
 use orgsvc_domain::{
-    Admin, AdminId, AdminSummary, EmailAddress, Organization, OrganizationId, OrganizationName,
-    PasswordHash,
+    AdminSummary, EmailAddress, Organization, OrganizationId, OrganizationName, PasswordHash, User,
+    UserId,
 };
 
 /// Creates the organization `Bench <label>` with the admin `admin<label>@bench.io`.
@@ -18,13 +18,13 @@ pub async fn create_organization(store: &impl OrganizationStore, label: &str) ->
         name: OrganizationName::new(&format!("Bench {label}")).unwrap(),
         placement: store.place_new_organization(&id).await.unwrap(),
         admin: AdminSummary {
-            id: AdminId::generate(),
+            id: UserId::generate(),
             email: email.clone(),
         },
         created_at: now,
         updated_at: now,
     };
-    let admin = Admin {
+    let admin = User {
         id: organization.admin.id,
         email,
         password_hash: PasswordHash::from_phc("$argon2id$bench".into()),

@@ -13,7 +13,7 @@ use jsonwebtoken::{
     decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
 };
 use orgsvc_domain::ports::{IssuedToken, Principal, TokenCodec};
-use orgsvc_domain::{AdminId, OrganizationId, Role};
+use orgsvc_domain::{OrganizationId, Role, UserId};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -223,7 +223,7 @@ impl TokenCodec for JwtCodec {
         let inner = &self.inner;
         let ttl = i64::try_from(inner.ttl_seconds)?;
         let claims = Claims {
-            sub: *principal.admin_id.as_uuid(),
+            sub: *principal.user_id.as_uuid(),
             org_id: *principal.organization_id.as_uuid(),
             iat: now.timestamp(),
             exp: now.timestamp() + ttl,
@@ -248,7 +248,7 @@ impl TokenCodec for JwtCodec {
         };
         let data = decode::<Claims>(token, key, &inner.validation).ok()?;
         Some(Principal {
-            admin_id: AdminId::from_uuid(data.claims.sub),
+            user_id: UserId::from_uuid(data.claims.sub),
             organization_id: OrganizationId::from_uuid(data.claims.org_id),
             role: Role::parse(&data.claims.role)?,
             token_version: data.claims.ver,
@@ -275,7 +275,7 @@ mod tests {
 
     fn principal() -> Principal {
         Principal {
-            admin_id: AdminId::generate(),
+            user_id: UserId::generate(),
             organization_id: OrganizationId::generate(),
             role: Role::Admin,
             token_version: 3,
@@ -301,7 +301,7 @@ mod tests {
         assert_eq!(token.expires_in_seconds, 3600);
         assert_eq!(codec.verify(&token.access_token), Some(who));
         let claims = claims_of(&token.access_token);
-        assert_eq!(claims["sub"], who.admin_id.to_string());
+        assert_eq!(claims["sub"], who.user_id.to_string());
         assert_eq!(claims["org_id"], who.organization_id.to_string());
         assert_eq!(claims["ver"], 3);
         assert_eq!(claims["role"], "admin");
@@ -388,7 +388,7 @@ mod tests {
         let now = Utc::now().timestamp();
         let sign = |role: Option<&str>| {
             let mut claims = serde_json::json!({
-                "sub": who.admin_id.to_string(), "org_id": who.organization_id.to_string(),
+                "sub": who.user_id.to_string(), "org_id": who.organization_id.to_string(),
                 "iat": now, "exp": now + 60, "iss": "orgsvc", "aud": "orgsvc-api",
                 "jti": Uuid::new_v4().to_string(), "ver": 3,
             });
@@ -400,7 +400,7 @@ mod tests {
         };
         let verified = codec.verify(&sign(None)).unwrap();
         assert_eq!(verified.role, Role::Owner);
-        assert_eq!(verified.admin_id, who.admin_id);
+        assert_eq!(verified.user_id, who.user_id);
         assert_eq!(
             codec.verify(&sign(Some("member"))).unwrap().role,
             Role::Member

@@ -8,7 +8,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use crate::ids::{AdminId, ApiKeyId};
+use crate::ids::{ApiKeyId, UserId};
 use crate::roles::{Permission, Role};
 
 /// Most keys an organization can hold at once.
@@ -146,7 +146,7 @@ pub struct ApiKey {
     pub name: ApiKeyName,
     pub scopes: Scopes,
     pub secret_digest: String,
-    pub created_by: AdminId,
+    pub created_by: UserId,
     pub created_at: DateTime<Utc>,
     /// When the secret was last replaced (`None`: never rotated).
     pub rotated_at: Option<DateTime<Utc>>,

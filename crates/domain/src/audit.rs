@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::ids::{AdminId, AuditEventId, OrganizationId};
+use crate::ids::{AuditEventId, OrganizationId, UserId};
 
 /// Where a request came from, as far as the HTTP layer can tell.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -112,7 +112,7 @@ pub struct AuditEvent {
     pub action: AuditAction,
     pub outcome: Outcome,
     /// The admin who acted, when known.
-    pub actor: Option<AdminId>,
+    pub actor: Option<UserId>,
     pub ip: Option<IpAddr>,
     pub details: Map<String, Value>,
 }

@@ -3,9 +3,9 @@
 
 use thiserror::Error;
 
-use crate::admin::EmailAddress;
 use crate::members::RosterRule;
 use crate::organization::{OrganizationName, Slug};
+use crate::user::EmailAddress;
 
 /// A storage failure that is not about the request itself.
 #[derive(Debug, Error)]

@@ -7,14 +7,13 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::admin::{Admin, EmailAddress, Password, PasswordHash};
 use crate::audit::AuditEvent;
 use crate::document::{Document, DocumentBody};
 use crate::errors::{
     CreateOrganizationError, DeleteOrganizationError, DocumentError, HashError, StoreError,
     UpdateOrganizationError,
 };
-use crate::ids::{AdminId, AuditEventId, DocumentId, OrganizationId};
+use crate::ids::{AuditEventId, DocumentId, OrganizationId, UserId};
 use crate::members::Roster;
 use crate::organization::AdminSummary;
 use crate::organization::{Organization, Placement, Slug, TenancyModel};
@@ -22,6 +21,7 @@ use crate::ports::{
     Admission, AttemptKey, AuditLog, Clock, Founder, IssuedToken, LoginAttempts,
     OrganizationChange, OrganizationStore, PasswordHasher, Principal, TenantStore, TokenCodec,
 };
+use crate::user::{EmailAddress, Password, PasswordHash, User};
 
 mod members;
 
@@ -29,7 +29,7 @@ mod members;
 struct State {
     organizations: HashMap<OrganizationId, Organization>,
     rosters: HashMap<OrganizationId, Roster>,
-    admins: HashMap<AdminId, Admin>,
+    admins: HashMap<UserId, User>,
     tenants: HashMap<OrganizationId, BTreeMap<DocumentId, DocumentBody>>,
     login_attempts: HashMap<AttemptKey, Attempts>,
     audit: Vec<AuditEvent>,
@@ -102,11 +102,11 @@ fn shown(state: &State, organization: &Organization) -> Organization {
     organization
 }
 
-fn belongs_nowhere(state: &State, user: &AdminId) -> bool {
+fn belongs_nowhere(state: &State, user: &UserId) -> bool {
     state.rosters.values().all(|r| r.role_of(user).is_none())
 }
 
-fn email_taken(state: &State, email: &EmailAddress, except: Option<AdminId>) -> bool {
+fn email_taken(state: &State, email: &EmailAddress, except: Option<UserId>) -> bool {
     state
         .admins
         .values()
@@ -183,12 +183,12 @@ impl OrganizationStore for FakeStore {
         Ok(state.organizations.get(id).map(|o| shown(&state, o)))
     }
 
-    async fn find_admin_by_email(&self, email: &EmailAddress) -> Result<Option<Admin>, StoreError> {
+    async fn find_user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError> {
         let state = self.state()?;
         Ok(state.admins.values().find(|a| &a.email == email).cloned())
     }
 
-    async fn find_admin_by_id(&self, id: &AdminId) -> Result<Option<Admin>, StoreError> {
+    async fn find_user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         Ok(self.state()?.admins.get(id).cloned())
     }
 
@@ -204,10 +204,10 @@ impl OrganizationStore for FakeStore {
         let role = state
             .rosters
             .get(&organization.id)
-            .and_then(|r| r.role_of(&change.admin_id));
+            .and_then(|r| r.role_of(&change.user_id));
         let Some(mut admin) = state
             .admins
-            .get(&change.admin_id)
+            .get(&change.user_id)
             .filter(|_| role.is_some())
             .cloned()
         else {
@@ -269,7 +269,7 @@ impl OrganizationStore for FakeStore {
         Ok(())
     }
 
-    async fn revoke_tokens(&self, admin: &AdminId) -> Result<(), StoreError> {
+    async fn revoke_tokens(&self, admin: &UserId) -> Result<(), StoreError> {
         if let Some(admin) = self.state()?.admins.get_mut(admin) {
             admin.token_version += 1;
         }
@@ -506,7 +506,7 @@ impl TokenCodec for FakeTokens {
         Ok(IssuedToken {
             access_token: format!(
                 "{}:{}:{}:{}",
-                principal.admin_id,
+                principal.user_id,
                 principal.organization_id,
                 principal.role,
                 principal.token_version
@@ -518,7 +518,7 @@ impl TokenCodec for FakeTokens {
     fn verify(&self, token: &str) -> Option<Principal> {
         let mut parts = token.split(':');
         Some(Principal {
-            admin_id: parts.next()?.parse().ok()?,
+            user_id: parts.next()?.parse().ok()?,
             organization_id: parts.next()?.parse().ok()?,
             role: crate::Role::parse(parts.next()?)?,
             token_version: parts.next()?.parse().ok()?,

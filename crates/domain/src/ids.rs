@@ -54,8 +54,8 @@ uuid_id!(
     Uuid::new_v4()
 );
 uuid_id!(
-    /// The identity of an admin user.
-    AdminId,
+    /// The identity of a user; the same in every organization they belong to.
+    UserId,
     Uuid::new_v4()
 );
 uuid_id!(

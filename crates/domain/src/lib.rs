@@ -5,7 +5,6 @@
 //! (storage, crypto, http) depend on it, never the other way round. Every value that exists here has
 //! already been validated, so services never re-check their inputs.
 
-pub mod admin;
 pub mod api_keys;
 pub mod audit;
 pub mod document;
@@ -17,19 +16,19 @@ pub mod ports;
 pub mod roles;
 pub mod secrets;
 pub mod service;
+pub mod user;
 
 /// In-memory stand-ins for the driven ports, for the domain's own tests and, through the
 /// `fakes` feature, for the storage contract suite, which checks them like any adapter.
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 
-pub use admin::{Admin, EmailAddress, EmailAddressError, Password, PasswordError, PasswordHash};
 pub use api_keys::{ApiKey, ApiKeyName, KeyGrant, Scope, Scopes};
 pub use audit::{AuditAction, AuditEvent, AuditPage, Origin, Outcome};
 pub use document::{
     Document, DocumentBody, DocumentBodyError, DocumentPage, PageLimit, PageLimitError,
 };
-pub use ids::{AdminId, ApiKeyId, AuditEventId, DocumentId, InvitationId, OrganizationId};
+pub use ids::{ApiKeyId, AuditEventId, DocumentId, InvitationId, OrganizationId, UserId};
 pub use members::{
     Invitation, InvitationState, InvitationStatus, Member, Membership, Roster, RosterRule,
 };
@@ -46,3 +45,4 @@ pub use service::{
     MemberError, MemberView, NewApiKey, OrgsvcApi, Principal, Service, StoreError, TeamApi,
     UpdateOrganization, UpdateOrganizationError,
 };
+pub use user::{EmailAddress, EmailAddressError, Password, PasswordError, PasswordHash, User};

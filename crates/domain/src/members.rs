@@ -7,10 +7,10 @@
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::admin::EmailAddress;
 use crate::api_keys::{ApiKey, MAX_API_KEYS};
-use crate::ids::{AdminId, InvitationId, OrganizationId};
+use crate::ids::{InvitationId, OrganizationId, UserId};
 use crate::roles::{Permission, Role};
+use crate::user::EmailAddress;
 
 /// Most members an organization can have (a roster is read whole, so it is bounded).
 pub const MAX_MEMBERS: usize = 1_000;
@@ -23,7 +23,7 @@ pub const KEPT_ENDED_INVITATIONS: usize = 100;
 /// One user's place in one organization.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
-    pub user_id: AdminId,
+    pub user_id: UserId,
     pub role: Role,
     pub joined_at: DateTime<Utc>,
 }
@@ -32,7 +32,7 @@ pub struct Member {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InvitationState {
     Pending,
-    Accepted { at: DateTime<Utc>, user_id: AdminId },
+    Accepted { at: DateTime<Utc>, user_id: UserId },
     Revoked { at: DateTime<Utc> },
 }
 
@@ -44,7 +44,7 @@ pub struct Invitation {
     pub email: EmailAddress,
     pub role: Role,
     pub secret_digest: String,
-    pub invited_by: AdminId,
+    pub invited_by: UserId,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub state: InvitationState,
@@ -126,7 +126,7 @@ pub enum RosterRule {
 impl Roster {
     /// The roster of a new organization: its creator as the one owner.
     #[must_use]
-    pub fn founded(organization_id: OrganizationId, owner: AdminId, at: DateTime<Utc>) -> Self {
+    pub fn founded(organization_id: OrganizationId, owner: UserId, at: DateTime<Utc>) -> Self {
         Self {
             organization_id,
             version: 0,
@@ -141,15 +141,15 @@ impl Roster {
     }
 
     #[must_use]
-    pub fn role_of(&self, user: &AdminId) -> Option<Role> {
+    pub fn role_of(&self, user: &UserId) -> Option<Role> {
         self.member(user).map(|m| m.role)
     }
 
-    fn member(&self, user: &AdminId) -> Option<&Member> {
+    fn member(&self, user: &UserId) -> Option<&Member> {
         self.members.iter().find(|m| m.user_id == *user)
     }
 
-    fn member_mut(&mut self, user: &AdminId) -> Result<&mut Member, RosterRule> {
+    fn member_mut(&mut self, user: &UserId) -> Result<&mut Member, RosterRule> {
         self.members
             .iter_mut()
             .find(|m| m.user_id == *user)
@@ -170,7 +170,7 @@ impl Roster {
     }
 
     /// The caller's role here, which must allow `permission`.
-    fn caller_role(&self, caller: &AdminId, permission: Permission) -> Result<Role, RosterRule> {
+    fn caller_role(&self, caller: &UserId, permission: Permission) -> Result<Role, RosterRule> {
         match self.role_of(caller) {
             Some(role) if role.allows(permission) => Ok(role),
             _ => Err(RosterRule::Forbidden),
@@ -184,8 +184,8 @@ impl Roster {
     /// `Forbidden`, `NoSuchMember`, `LastOwner`.
     pub fn change_role(
         &mut self,
-        caller: &AdminId,
-        target: &AdminId,
+        caller: &UserId,
+        target: &UserId,
         role: Role,
     ) -> Result<(), RosterRule> {
         let mine = self.caller_role(caller, Permission::ManageMembers)?;
@@ -206,8 +206,8 @@ impl Roster {
     /// `Forbidden` (the caller is not an owner, or names themselves), `NoSuchMember`.
     pub fn transfer_ownership(
         &mut self,
-        caller: &AdminId,
-        target: &AdminId,
+        caller: &UserId,
+        target: &UserId,
     ) -> Result<(), RosterRule> {
         self.caller_role(caller, Permission::ChangeOwners)?;
         if caller == target {
@@ -222,7 +222,7 @@ impl Roster {
     ///
     /// # Errors
     /// `Forbidden`, `NoSuchMember`, `LastOwner`.
-    pub fn remove(&mut self, caller: &AdminId, target: &AdminId) -> Result<Member, RosterRule> {
+    pub fn remove(&mut self, caller: &UserId, target: &UserId) -> Result<Member, RosterRule> {
         if caller == target {
             return self.leave(caller);
         }
@@ -238,11 +238,11 @@ impl Roster {
     ///
     /// # Errors
     /// `NoSuchMember`, `LastOwner`.
-    pub fn leave(&mut self, user: &AdminId) -> Result<Member, RosterRule> {
+    pub fn leave(&mut self, user: &UserId) -> Result<Member, RosterRule> {
         self.take(user)
     }
 
-    fn take(&mut self, user: &AdminId) -> Result<Member, RosterRule> {
+    fn take(&mut self, user: &UserId) -> Result<Member, RosterRule> {
         let index = self
             .members
             .iter()

@@ -10,8 +10,8 @@ pub mod characters;
 
 use characters::NameCharacter;
 
-use crate::admin::EmailAddress;
-use crate::ids::{AdminId, OrganizationId};
+use crate::ids::{OrganizationId, UserId};
+use crate::user::EmailAddress;
 
 /// Longest organization name, in characters, after trimming.
 pub const MAX_NAME_CHARS: usize = 64;
@@ -229,7 +229,7 @@ impl std::str::FromStr for TenancyModel {
 /// The admin that owns an organization, as shown with it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AdminSummary {
-    pub id: AdminId,
+    pub id: UserId,
     pub email: EmailAddress,
 }
 

@@ -11,7 +11,6 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use chrono::{DateTime, SubsecRound as _, Utc};
 
-use crate::admin::{Admin, EmailAddress, Password, PasswordHash};
 use crate::api_keys::{KeyGrant, Scope};
 use crate::audit::AuditEvent;
 use crate::document::Document;
@@ -19,17 +18,18 @@ use crate::errors::{
     CreateOrganizationError, DeleteOrganizationError, DocumentError, HashError, SaveRosterError,
     StoreError, UpdateOrganizationError,
 };
-use crate::ids::{AdminId, AuditEventId, DocumentId, OrganizationId};
+use crate::ids::{AuditEventId, DocumentId, OrganizationId, UserId};
 use crate::members::{Membership, Roster};
 use crate::organization::{Organization, OrganizationName, Placement, Slug};
 use crate::roles::Role;
+use crate::user::{EmailAddress, Password, PasswordHash, User};
 
 /// What an admin asks to change about their organization, resolved by the service.
 #[derive(Debug, Clone)]
 pub struct OrganizationChange {
     pub organization_id: OrganizationId,
     /// The admin whose email and password change.
-    pub admin_id: AdminId,
+    pub user_id: UserId,
     /// The desired name; when its slug differs from the current one the tenant collection moves.
     pub name: OrganizationName,
     pub email: Option<EmailAddress>,
@@ -41,14 +41,14 @@ pub struct OrganizationChange {
 #[derive(Clone, Copy, Debug)]
 pub enum Founder<'a> {
     /// A new user, created with the organization.
-    New(&'a Admin),
+    New(&'a User),
     /// A user who exists already (signed in, creating another organization).
-    Existing(&'a AdminId),
+    Existing(&'a UserId),
 }
 
 impl Founder<'_> {
     #[must_use]
-    pub const fn id(&self) -> &AdminId {
+    pub const fn id(&self) -> &UserId {
         match self {
             Self::New(admin) => &admin.id,
             Self::Existing(id) => id,
@@ -103,17 +103,17 @@ pub trait OrganizationStore: Clone + Send + Sync + 'static {
 
     /// # Errors
     /// [`StoreError`] only; an unknown email is `Ok(None)`.
-    fn find_admin_by_email(
+    fn find_user_by_email(
         &self,
         email: &EmailAddress,
-    ) -> impl Future<Output = Result<Option<Admin>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
 
     /// # Errors
     /// [`StoreError`] only; an unknown id is `Ok(None)`.
-    fn find_admin_by_id(
+    fn find_user_by_id(
         &self,
-        id: &AdminId,
-    ) -> impl Future<Output = Result<Option<Admin>, StoreError>> + Send;
+        id: &UserId,
+    ) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
 
     /// Applies `change` all or nothing and returns the organization as it is afterwards. A new
     /// email or password hash also raises the admin's token version by one. When the
@@ -140,8 +140,7 @@ pub trait OrganizationStore: Clone + Send + Sync + 'static {
     ///
     /// # Errors
     /// [`StoreError`] only; an unknown admin is not an error (its tokens are dead anyway).
-    fn revoke_tokens(&self, admin: &AdminId)
-        -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn revoke_tokens(&self, admin: &UserId) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Removes the organization, its roster, its tenant collection and every member who
     /// belongs to no other organization, all or nothing.
@@ -186,7 +185,7 @@ pub trait MemberStore: Clone + Send + Sync + 'static {
     fn role_in(
         &self,
         organization: &OrganizationId,
-        user: &AdminId,
+        user: &UserId,
     ) -> impl Future<Output = Result<Option<Role>, StoreError>> + Send {
         async move {
             Ok(self
@@ -202,7 +201,7 @@ pub trait MemberStore: Clone + Send + Sync + 'static {
     /// [`StoreError`] only.
     fn memberships_of(
         &self,
-        user: &AdminId,
+        user: &UserId,
     ) -> impl Future<Output = Result<Vec<Membership>, StoreError>> + Send;
 
     /// Writes `roster` in place of the stored one if that is still at `roster.version` (and
@@ -220,17 +219,17 @@ pub trait MemberStore: Clone + Send + Sync + 'static {
     fn save_roster(
         &self,
         roster: &Roster,
-        joining: Option<&Admin>,
+        joining: Option<&User>,
     ) -> impl Future<Output = Result<(), SaveRosterError>> + Send;
 
     /// The users with these ids that exist, in no particular order.
     ///
     /// # Errors
     /// [`StoreError`] only.
-    fn find_admins(
+    fn find_users(
         &self,
-        ids: &[AdminId],
-    ) -> impl Future<Output = Result<Vec<Admin>, StoreError>> + Send;
+        ids: &[UserId],
+    ) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
 }
 
 /// What the store says about a login attempt before the password is checked.
@@ -436,7 +435,7 @@ pub trait PasswordHasher: Clone + Send + Sync + 'static {
 /// Who a request acts for, as proven by a token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Principal {
-    pub admin_id: AdminId,
+    pub user_id: UserId,
     pub organization_id: OrganizationId,
     /// The caller's role in that organization when the token was issued; a token whose role
     /// is no longer the caller's is refused.

@@ -3,13 +3,13 @@
 
 use std::future::Future;
 
-use crate::admin::{Admin, EmailAddress, Password};
 use crate::api_keys::Scope;
 use crate::audit::{AuditAction, AuditPage, Origin, Outcome};
 use crate::document::{Document, DocumentBody, DocumentPage, PageLimit};
 use crate::ids::{AuditEventId, DocumentId, OrganizationId};
 use crate::organization::{AdminSummary, Organization, OrganizationName, Placement};
 use crate::ports::{Clock, PasswordHasher, Store, TokenCodec};
+use crate::user::{EmailAddress, Password, User};
 use audit::Subject;
 use serde_json::json;
 
@@ -246,7 +246,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         &self,
         name: OrganizationName,
         id: OrganizationId,
-        founder: &Admin,
+        founder: &User,
         placement: Placement,
     ) -> Organization {
         let now = self.clock.now();
@@ -351,7 +351,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> OrgsvcApi for Service
     }
 
     async fn logout(&self, origin: &Origin, caller: &Principal) -> Result<(), StoreError> {
-        self.store.revoke_tokens(&caller.admin_id).await?;
+        self.store.revoke_tokens(&caller.user_id).await?;
         self.audit(
             origin,
             caller.into(),

@@ -1,11 +1,11 @@
-//! Admin users and their credentials.
+//! Users (the people who belong to organizations) and their credentials.
 
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::ids::AdminId;
+use crate::ids::UserId;
 
 /// An email address, validated and lowercased so that comparison is exact.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -163,12 +163,12 @@ impl fmt::Debug for PasswordHash {
     }
 }
 
-/// A user (historically: an organization's admin) as the master store keeps it. Which
-/// organizations they belong to, and in which role, is the organizations' rosters' business
-/// ([`crate::members`]).
+/// A user as the master store keeps it. Which organizations they belong to, and in which role,
+/// is the organizations' rosters' business ([`crate::members`]); what the API shows as an
+/// organization's `admin` is its longest-standing owner.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Admin {
-    pub id: AdminId,
+pub struct User {
+    pub id: UserId,
     pub email: EmailAddress,
     pub password_hash: PasswordHash,
     pub created_at: DateTime<Utc>,

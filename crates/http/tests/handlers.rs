@@ -13,10 +13,10 @@ use orgsvc_domain::errors::{
     UpdateOrganizationError,
 };
 use orgsvc_domain::{
-    AdminId, AdminSummary, AuditAction, AuditEvent, AuditEventId, AuditPage, CreateOrganization,
-    Document, DocumentBody, DocumentId, DocumentPage, EmailAddress, IssuedToken, Organization,
+    AdminSummary, AuditAction, AuditEvent, AuditEventId, AuditPage, CreateOrganization, Document,
+    DocumentBody, DocumentId, DocumentPage, EmailAddress, IssuedToken, Organization,
     OrganizationId, OrganizationName, OrgsvcApi, Origin, Outcome, PageLimit, Password, Placement,
-    Principal, UpdateOrganization,
+    Principal, UpdateOrganization, UserId,
 };
 use orgsvc_domain::{
     InvitationId, InvitationView, IssuedInvitation, Joined, MemberView, Role, RosterRule, TeamApi,
@@ -48,7 +48,7 @@ struct FakeApi {
 
 fn principal() -> Principal {
     Principal {
-        admin_id: AdminId::from_uuid(uuid::Uuid::from_u128(1)),
+        user_id: UserId::from_uuid(uuid::Uuid::from_u128(1)),
         organization_id: OrganizationId::from_uuid(uuid::Uuid::from_u128(2)),
         role: orgsvc_domain::Role::Owner,
         token_version: 0,
@@ -67,7 +67,7 @@ fn organization(name: &OrganizationName) -> Organization {
             model: orgsvc_domain::TenancyModel::Collection,
         },
         admin: AdminSummary {
-            id: principal().admin_id,
+            id: principal().user_id,
             email: EmailAddress::new("admin@acme.io").unwrap(),
         },
         created_at: at,
@@ -346,7 +346,7 @@ impl TeamApi for FakeApi {
     async fn list_members(&self, _caller: &Principal) -> Result<Vec<MemberView>, MemberError> {
         self.check_up()?;
         Ok(vec![MemberView {
-            user_id: principal().admin_id,
+            user_id: principal().user_id,
             email: EmailAddress::new("admin@acme.io").unwrap(),
             role: Role::Owner,
             joined_at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
@@ -357,7 +357,7 @@ impl TeamApi for FakeApi {
         &self,
         _origin: &Origin,
         _caller: &Principal,
-        _user: &AdminId,
+        _user: &UserId,
         _role: Role,
     ) -> Result<MemberView, MemberError> {
         Err(RosterRule::LastOwner.into())
@@ -367,7 +367,7 @@ impl TeamApi for FakeApi {
         &self,
         _origin: &Origin,
         _caller: &Principal,
-        _user: &AdminId,
+        _user: &UserId,
     ) -> Result<(), MemberError> {
         Err(RosterRule::NoSuchMember.into())
     }
@@ -384,7 +384,7 @@ impl TeamApi for FakeApi {
         &self,
         _origin: &Origin,
         _caller: &Principal,
-        _user: &AdminId,
+        _user: &UserId,
     ) -> Result<(), MemberError> {
         Err(RosterRule::Forbidden.into())
     }

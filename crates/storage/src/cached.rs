@@ -30,8 +30,8 @@ use orgsvc_domain::ports::{
     OrganizationStore, TenantStore,
 };
 use orgsvc_domain::{
-    Admin, AdminId, AuditEvent, AuditEventId, Document, DocumentId, EmailAddress, Membership,
-    Organization, OrganizationId, Placement, Role, Roster, Slug,
+    AuditEvent, AuditEventId, Document, DocumentId, EmailAddress, Membership, Organization,
+    OrganizationId, Placement, Role, Roster, Slug, User, UserId,
 };
 
 /// Entries per map at most (an organization record is well under a kilobyte).
@@ -43,7 +43,7 @@ pub struct Cached<S> {
     inner: S,
     organizations: Cache<OrganizationId, Organization>,
     slugs: Cache<Slug, OrganizationId>,
-    admins: Cache<AdminId, Admin>,
+    admins: Cache<UserId, User>,
     /// Who belongs to each organization: every authenticated request checks its caller's
     /// membership and role here.
     /// Shared, not copied, by the membership checks (a roster may hold a thousand members).
@@ -114,14 +114,14 @@ impl<S> Cached<S> {
             .insert(organization.id, organization.clone());
     }
 
-    fn forget_admin(&self, admin: &AdminId) {
+    fn forget_admin(&self, admin: &UserId) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.admins.invalidate(admin);
     }
 
     /// Forgets an organization and its admin. Slug entries that still point at it are
     /// harmless: a slug is answered from the cache only when the organization still has it.
-    fn forget(&self, organization: &OrganizationId, admin: Option<&AdminId>) {
+    fn forget(&self, organization: &OrganizationId, admin: Option<&UserId>) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.rosters.invalidate(organization);
         if let Some(cached) = self.organizations.remove(organization) {
@@ -225,13 +225,13 @@ impl<S: OrganizationStore> OrganizationStore for Cached<S> {
         Ok(found)
     }
 
-    async fn find_admin_by_email(&self, email: &EmailAddress) -> Result<Option<Admin>, StoreError> {
+    async fn find_user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError> {
         // Logins: dominated by hashing, and must see a new password at once.
-        self.inner.find_admin_by_email(email).await
+        self.inner.find_user_by_email(email).await
     }
 
-    async fn find_admin_by_id(&self, id: &AdminId) -> Result<Option<Admin>, StoreError> {
-        let read = self.inner.find_admin_by_id(id);
+    async fn find_user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        let read = self.inner.find_user_by_id(id);
         self.read_through("admin", &self.admins, *id, read).await
     }
 
@@ -240,13 +240,13 @@ impl<S: OrganizationStore> OrganizationStore for Cached<S> {
         change: &OrganizationChange,
     ) -> Result<Organization, UpdateOrganizationError> {
         // Forgotten before and after: a reader in between may have cached the old state.
-        self.forget(&change.organization_id, Some(&change.admin_id));
+        self.forget(&change.organization_id, Some(&change.user_id));
         let result = self.inner.update_organization(change).await;
-        self.forget(&change.organization_id, Some(&change.admin_id));
+        self.forget(&change.organization_id, Some(&change.user_id));
         result
     }
 
-    async fn revoke_tokens(&self, admin: &AdminId) -> Result<(), StoreError> {
+    async fn revoke_tokens(&self, admin: &UserId) -> Result<(), StoreError> {
         self.forget_admin(admin);
         let result = self.inner.revoke_tokens(admin).await;
         self.forget_admin(admin);
@@ -297,7 +297,7 @@ impl<S: MemberStore> MemberStore for Cached<S> {
     async fn role_in(
         &self,
         organization: &OrganizationId,
-        user: &AdminId,
+        user: &UserId,
     ) -> Result<Option<Role>, StoreError> {
         Ok(self
             .roster(organization)
@@ -305,7 +305,7 @@ impl<S: MemberStore> MemberStore for Cached<S> {
             .and_then(|roster| roster.role_of(user)))
     }
 
-    async fn memberships_of(&self, user: &AdminId) -> Result<Vec<Membership>, StoreError> {
+    async fn memberships_of(&self, user: &UserId) -> Result<Vec<Membership>, StoreError> {
         // Logins and switches: rare next to token checks, and must see a removal at once.
         self.inner.memberships_of(user).await
     }
@@ -313,7 +313,7 @@ impl<S: MemberStore> MemberStore for Cached<S> {
     async fn save_roster(
         &self,
         roster: &Roster,
-        joining: Option<&Admin>,
+        joining: Option<&User>,
     ) -> Result<(), SaveRosterError> {
         // The organization too: it is shown with its first owner, who may change; and users,
         // since whoever left may be gone (rare enough to forget them all).
@@ -323,8 +323,8 @@ impl<S: MemberStore> MemberStore for Cached<S> {
         result
     }
 
-    async fn find_admins(&self, ids: &[AdminId]) -> Result<Vec<Admin>, StoreError> {
-        self.inner.find_admins(ids).await
+    async fn find_users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
+        self.inner.find_users(ids).await
     }
 }
 

@@ -13,8 +13,7 @@ use orgsvc_domain::errors::{
 };
 use orgsvc_domain::ports::{Founder, OrganizationChange, OrganizationStore};
 use orgsvc_domain::{
-    Admin, AdminId, EmailAddress, Organization, OrganizationId, Placement, Roster, Slug,
-    TenancyModel,
+    EmailAddress, Organization, OrganizationId, Placement, Roster, Slug, TenancyModel, User, UserId,
 };
 use redb::{Database, ReadableTable, ReadableTableMetadata};
 use tokio::sync::Semaphore;
@@ -314,7 +313,7 @@ impl OrganizationStore for EmbeddedStore {
         .await
     }
 
-    async fn find_admin_by_email(&self, email: &EmailAddress) -> Result<Option<Admin>, StoreError> {
+    async fn find_user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError> {
         let email = email.clone();
         self.run(move |db| {
             let txn = db.begin_read().map_err(db_err)?;
@@ -324,7 +323,7 @@ impl OrganizationStore for EmbeddedStore {
         .await
     }
 
-    async fn find_admin_by_id(&self, id: &AdminId) -> Result<Option<Admin>, StoreError> {
+    async fn find_user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         let id = id.as_uuid().as_u128();
         self.run(move |db| {
             let txn = db.begin_read().map_err(db_err)?;
@@ -363,7 +362,7 @@ impl OrganizationStore for EmbeddedStore {
         .await
     }
 
-    async fn revoke_tokens(&self, admin: &AdminId) -> Result<(), StoreError> {
+    async fn revoke_tokens(&self, admin: &UserId) -> Result<(), StoreError> {
         let id = admin.as_uuid().as_u128();
         self.run(move |db| {
             let txn = db.begin_write().map_err(db_err)?;

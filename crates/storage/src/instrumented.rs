@@ -19,8 +19,8 @@ use orgsvc_domain::ports::{
     OrganizationStore, TenantStore,
 };
 use orgsvc_domain::{
-    Admin, AdminId, AuditEvent, AuditEventId, Document, DocumentId, EmailAddress, Membership,
-    Organization, OrganizationId, Placement, Role, Roster, Slug,
+    AuditEvent, AuditEventId, Document, DocumentId, EmailAddress, Membership, Organization,
+    OrganizationId, Placement, Role, Roster, Slug, User, UserId,
 };
 
 /// `inner` with every call measured under the label `backend`.
@@ -111,13 +111,13 @@ impl<S: OrganizationStore> OrganizationStore for Instrumented<S> {
         .await
     }
 
-    async fn find_admin_by_email(&self, email: &EmailAddress) -> Result<Option<Admin>, StoreError> {
-        self.measure("find_admin_by_email", self.inner.find_admin_by_email(email))
+    async fn find_user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError> {
+        self.measure("find_user_by_email", self.inner.find_user_by_email(email))
             .await
     }
 
-    async fn find_admin_by_id(&self, id: &AdminId) -> Result<Option<Admin>, StoreError> {
-        self.measure("find_admin_by_id", self.inner.find_admin_by_id(id))
+    async fn find_user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        self.measure("find_user_by_id", self.inner.find_user_by_id(id))
             .await
     }
 
@@ -132,7 +132,7 @@ impl<S: OrganizationStore> OrganizationStore for Instrumented<S> {
         .await
     }
 
-    async fn revoke_tokens(&self, admin: &AdminId) -> Result<(), StoreError> {
+    async fn revoke_tokens(&self, admin: &UserId) -> Result<(), StoreError> {
         self.measure("revoke_tokens", self.inner.revoke_tokens(admin))
             .await
     }
@@ -167,13 +167,13 @@ impl<S: MemberStore> MemberStore for Instrumented<S> {
     async fn role_in(
         &self,
         organization: &OrganizationId,
-        user: &AdminId,
+        user: &UserId,
     ) -> Result<Option<Role>, StoreError> {
         self.measure("role_in", self.inner.role_in(organization, user))
             .await
     }
 
-    async fn memberships_of(&self, user: &AdminId) -> Result<Vec<Membership>, StoreError> {
+    async fn memberships_of(&self, user: &UserId) -> Result<Vec<Membership>, StoreError> {
         self.measure("memberships_of", self.inner.memberships_of(user))
             .await
     }
@@ -181,15 +181,14 @@ impl<S: MemberStore> MemberStore for Instrumented<S> {
     async fn save_roster(
         &self,
         roster: &Roster,
-        joining: Option<&Admin>,
+        joining: Option<&User>,
     ) -> Result<(), SaveRosterError> {
         self.measure("save_roster", self.inner.save_roster(roster, joining))
             .await
     }
 
-    async fn find_admins(&self, ids: &[AdminId]) -> Result<Vec<Admin>, StoreError> {
-        self.measure("find_admins", self.inner.find_admins(ids))
-            .await
+    async fn find_users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
+        self.measure("find_users", self.inner.find_users(ids)).await
     }
 }
 

@@ -50,7 +50,7 @@ use orgsvc_domain::errors::{
     CreateOrganizationError, DeleteOrganizationError, StoreError, UpdateOrganizationError,
 };
 use orgsvc_domain::ports::{Founder, OrganizationChange, OrganizationStore};
-use orgsvc_domain::{Admin, AdminId, EmailAddress, Organization, OrganizationId, Placement, Slug};
+use orgsvc_domain::{EmailAddress, Organization, OrganizationId, Placement, Slug, User, UserId};
 use tokio::sync::OnceCell;
 
 use errors::{timed, DbError};
@@ -265,7 +265,7 @@ impl MongoStore {
             .map(|_| ())
     }
 
-    async fn find_admin(&self, filter: BsonDocument) -> Result<Option<Admin>, StoreError> {
+    async fn find_admin(&self, filter: BsonDocument) -> Result<Option<User>, StoreError> {
         self.ensure_ready().await?;
         let found = timed(self.op_timeout(), self.inner.admins.find_one(filter)).await?;
         found.map(AdminDoc::into_domain).transpose()
@@ -389,11 +389,11 @@ impl OrganizationStore for MongoStore {
         }
     }
 
-    async fn find_admin_by_email(&self, email: &EmailAddress) -> Result<Option<Admin>, StoreError> {
+    async fn find_user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError> {
         self.find_admin(doc! {"email": email.as_str()}).await
     }
 
-    async fn find_admin_by_id(&self, id: &AdminId) -> Result<Option<Admin>, StoreError> {
+    async fn find_user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         self.find_admin(doc! {"_id": id.to_string()}).await
     }
 
@@ -413,7 +413,7 @@ impl OrganizationStore for MongoStore {
         self.delete(id).await
     }
 
-    async fn revoke_tokens(&self, admin: &AdminId) -> Result<(), StoreError> {
+    async fn revoke_tokens(&self, admin: &UserId) -> Result<(), StoreError> {
         self.ensure_ready().await?;
         timed(
             self.op_timeout(),

@@ -7,8 +7,8 @@
 use chrono::{DateTime, Utc};
 use orgsvc_domain::errors::StoreError;
 use orgsvc_domain::{
-    AdminId, ApiKey, ApiKeyId, ApiKeyName, EmailAddress, Invitation, InvitationId, InvitationState,
-    Member, OrganizationId, Role, Roster, Scope, Scopes,
+    ApiKey, ApiKeyId, ApiKeyName, EmailAddress, Invitation, InvitationId, InvitationState, Member,
+    OrganizationId, Role, Roster, Scope, Scopes, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -151,7 +151,7 @@ impl RosterRecord {
                 .into_iter()
                 .map(|m| {
                     Ok(Member {
-                        user_id: id::<AdminId>(&m.user_id)?,
+                        user_id: id::<UserId>(&m.user_id)?,
                         role: role(&m.role)?,
                         joined_at: m.joined_at,
                     })
@@ -234,7 +234,7 @@ mod tests {
     fn a_roster_an_older_release_wrote_reads_with_no_invitations_or_keys() {
         let older = serde_json::json!({
             "version": 3,
-            "members": [{"user_id": AdminId::generate().to_string(), "role": "owner",
+            "members": [{"user_id": UserId::generate().to_string(), "role": "owner",
                          "joined_at": "2026-01-02T03:04:05Z"}],
         });
         let record: RosterRecord = serde_json::from_value(older).unwrap();
@@ -246,14 +246,14 @@ mod tests {
     #[test]
     fn a_roster_reads_back_as_written_in_every_invitation_state_with_its_keys() {
         let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
-        let owner = AdminId::generate();
+        let owner = UserId::generate();
         let mut roster = Roster::founded(OrganizationId::generate(), owner, at);
         roster.version = 7;
         for state in [
             InvitationState::Pending,
             InvitationState::Accepted {
                 at,
-                user_id: AdminId::generate(),
+                user_id: UserId::generate(),
             },
             InvitationState::Revoked { at },
         ] {

@@ -1,11 +1,11 @@
 //! The member-store fake: rosters in the fake's state, written only at the version read.
 
 use super::{belongs_nowhere, email_taken, FakeStore};
-use crate::admin::Admin;
 use crate::errors::{SaveRosterError, StoreError};
-use crate::ids::{AdminId, OrganizationId};
+use crate::ids::{OrganizationId, UserId};
 use crate::members::{Membership, Roster};
 use crate::ports::MemberStore;
+use crate::user::User;
 
 impl MemberStore for FakeStore {
     async fn find_roster(
@@ -15,7 +15,7 @@ impl MemberStore for FakeStore {
         Ok(self.state()?.rosters.get(organization).cloned())
     }
 
-    async fn memberships_of(&self, user: &AdminId) -> Result<Vec<Membership>, StoreError> {
+    async fn memberships_of(&self, user: &UserId) -> Result<Vec<Membership>, StoreError> {
         let state = self.state()?;
         Ok(state
             .rosters
@@ -32,7 +32,7 @@ impl MemberStore for FakeStore {
     async fn save_roster(
         &self,
         roster: &Roster,
-        joining: Option<&Admin>,
+        joining: Option<&User>,
     ) -> Result<(), SaveRosterError> {
         let mut state = self.state()?;
         let Some(stored) = state.rosters.get(&roster.organization_id) else {
@@ -69,7 +69,7 @@ impl MemberStore for FakeStore {
         Ok(())
     }
 
-    async fn find_admins(&self, ids: &[AdminId]) -> Result<Vec<Admin>, StoreError> {
+    async fn find_users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
         let state = self.state()?;
         Ok(ids
             .iter()

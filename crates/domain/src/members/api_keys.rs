@@ -4,13 +4,13 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{Roster, RosterRule};
 use crate::api_keys::{ApiKey, KeyGrant, LAST_USED_PRECISION_SECONDS, MAX_API_KEYS};
-use crate::ids::{AdminId, ApiKeyId};
+use crate::ids::{ApiKeyId, UserId};
 use crate::roles::{Permission, Role};
 use crate::secrets::{digests_match, ApiKeySecret};
 
 impl Roster {
     /// The caller's role, which must allow managing keys and everything `key`'s scopes do.
-    fn key_manager(&self, caller: &AdminId, key: &ApiKey) -> Result<Role, RosterRule> {
+    fn key_manager(&self, caller: &UserId, key: &ApiKey) -> Result<Role, RosterRule> {
         let role = self.caller_role(caller, Permission::ManageApiKeys)?;
         if key.scopes.within(role) {
             Ok(role)
@@ -24,7 +24,7 @@ impl Roster {
     /// # Errors
     /// `Forbidden` (the caller may not manage keys, or not do all the key would),
     /// `TooManyApiKeys`.
-    pub fn add_api_key(&mut self, caller: &AdminId, key: ApiKey) -> Result<(), RosterRule> {
+    pub fn add_api_key(&mut self, caller: &UserId, key: ApiKey) -> Result<(), RosterRule> {
         self.key_manager(caller, &key)?;
         if self.api_keys.len() >= MAX_API_KEYS {
             return Err(RosterRule::TooManyApiKeys);
@@ -42,7 +42,7 @@ impl Roster {
     ///
     /// # Errors
     /// `Forbidden`.
-    pub fn api_keys_for(&self, caller: &AdminId) -> Result<&[ApiKey], RosterRule> {
+    pub fn api_keys_for(&self, caller: &UserId) -> Result<&[ApiKey], RosterRule> {
         self.caller_role(caller, Permission::ManageApiKeys)?;
         Ok(&self.api_keys)
     }
@@ -53,7 +53,7 @@ impl Roster {
     /// `Forbidden`, `NoSuchApiKey`.
     pub fn rotate_api_key(
         &mut self,
-        caller: &AdminId,
+        caller: &UserId,
         id: &ApiKeyId,
         secret_digest: String,
         at: DateTime<Utc>,
@@ -74,11 +74,7 @@ impl Roster {
     ///
     /// # Errors
     /// `Forbidden`, `NoSuchApiKey`.
-    pub fn revoke_api_key(
-        &mut self,
-        caller: &AdminId,
-        id: &ApiKeyId,
-    ) -> Result<ApiKey, RosterRule> {
+    pub fn revoke_api_key(&mut self, caller: &UserId, id: &ApiKeyId) -> Result<ApiKey, RosterRule> {
         let key = self.api_key(id).ok_or(RosterRule::NoSuchApiKey)?;
         self.key_manager(caller, key)?;
         let index = self.api_keys.iter().position(|k| k.id == *id);
@@ -93,7 +89,7 @@ impl Roster {
         &self,
         secret: &ApiKeySecret,
         now: DateTime<Utc>,
-    ) -> Option<(KeyGrant, AdminId, Role)> {
+    ) -> Option<(KeyGrant, UserId, Role)> {
         let key = self.api_key(&secret.key_id)?;
         if !digests_match(&key.secret_digest, &secret.digest()) || key.expired(now) {
             return None;

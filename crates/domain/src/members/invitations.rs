@@ -7,9 +7,9 @@ use super::{
     Invitation, InvitationState, InvitationStatus, Member, Roster, RosterRule,
     KEPT_ENDED_INVITATIONS, MAX_MEMBERS, MAX_PENDING_INVITATIONS,
 };
-use crate::admin::EmailAddress;
-use crate::ids::{AdminId, InvitationId};
+use crate::ids::{InvitationId, UserId};
 use crate::roles::{Permission, Role};
+use crate::user::EmailAddress;
 
 impl Roster {
     /// `caller` invites `invitation.email` as `invitation.role`.
@@ -19,9 +19,9 @@ impl Roster {
     /// belongs here), `InvitationPending`, `Full`.
     pub fn invite(
         &mut self,
-        caller: &AdminId,
+        caller: &UserId,
         invitation: Invitation,
-        existing: Option<&AdminId>,
+        existing: Option<&UserId>,
         now: DateTime<Utc>,
     ) -> Result<(), RosterRule> {
         let mine = self.caller_role(caller, Permission::ManageMembers)?;
@@ -59,7 +59,7 @@ impl Roster {
     /// The invitation `id` for `caller` to revoke or resend: managed by them, not ended.
     fn managed_invitation(
         &mut self,
-        caller: &AdminId,
+        caller: &UserId,
         id: &InvitationId,
     ) -> Result<&mut Invitation, RosterRule> {
         let mine = self.caller_role(caller, Permission::ManageMembers)?;
@@ -81,7 +81,7 @@ impl Roster {
     /// `Forbidden`, `NoSuchInvitation`, `InvitationGone` (accepted or revoked already).
     pub fn revoke_invitation(
         &mut self,
-        caller: &AdminId,
+        caller: &UserId,
         id: &InvitationId,
         now: DateTime<Utc>,
     ) -> Result<Invitation, RosterRule> {
@@ -98,7 +98,7 @@ impl Roster {
     /// `Forbidden`, `NoSuchInvitation`, `InvitationGone`.
     pub fn resend_invitation(
         &mut self,
-        caller: &AdminId,
+        caller: &UserId,
         id: &InvitationId,
         secret_digest: String,
         expires_at: DateTime<Utc>,
@@ -148,7 +148,7 @@ impl Roster {
         &mut self,
         id: &InvitationId,
         digest: &str,
-        user: AdminId,
+        user: UserId,
         now: DateTime<Utc>,
     ) -> Result<Role, RosterRule> {
         let role = self.usable_invitation(id, digest, now)?.role;

@@ -7,8 +7,8 @@ fn at(hour: u32) -> DateTime<Utc> {
 }
 
 /// An organization with an owner, an admin and a member.
-fn team() -> (Roster, [AdminId; 3]) {
-    let [owner, admin, member] = [(); 3].map(|()| AdminId::generate());
+fn team() -> (Roster, [UserId; 3]) {
+    let [owner, admin, member] = [(); 3].map(|()| UserId::generate());
     let mut roster = Roster::founded(OrganizationId::generate(), owner, at(0));
     for (user, role) in [(admin, Role::Admin), (member, Role::Member)] {
         roster.members.push(Member {
@@ -20,7 +20,7 @@ fn team() -> (Roster, [AdminId; 3]) {
     (roster, [owner, admin, member])
 }
 
-fn invitation(email: &str, role: Role, by: AdminId, expires_at: DateTime<Utc>) -> Invitation {
+fn invitation(email: &str, role: Role, by: UserId, expires_at: DateTime<Utc>) -> Invitation {
     Invitation {
         id: InvitationId::generate(),
         email: EmailAddress::new(email).unwrap(),
@@ -54,7 +54,7 @@ fn roles_change_only_within_what_the_caller_may_manage() {
     assert_eq!(roster.role_of(&member), Some(Role::Admin));
     roster.change_role(&owner, &admin, Role::Owner).unwrap();
     assert_eq!(roster.role_of(&admin), Some(Role::Owner));
-    let stranger = AdminId::generate();
+    let stranger = UserId::generate();
     assert_eq!(
         roster.change_role(&owner, &stranger, Role::Member),
         Err(RosterRule::NoSuchMember)
@@ -136,7 +136,7 @@ fn invitations_are_one_pending_per_email_never_above_the_inviter_and_single_use(
         Err(RosterRule::AlreadyMember)
     );
     // A wrong secret, then the right one; the second use is refused.
-    let joiner = AdminId::generate();
+    let joiner = UserId::generate();
     assert_eq!(
         roster.accept(&first.id, &"e".repeat(64), joiner, now),
         Err(RosterRule::InvitationGone)
@@ -147,7 +147,7 @@ fn invitations_are_one_pending_per_email_never_above_the_inviter_and_single_use(
     );
     assert_eq!(roster.role_of(&joiner), Some(Role::Member));
     assert_eq!(
-        roster.accept(&first.id, &first.secret_digest, AdminId::generate(), now),
+        roster.accept(&first.id, &first.secret_digest, UserId::generate(), now),
         Err(RosterRule::InvitationGone)
     );
     assert_eq!(
@@ -171,7 +171,7 @@ fn expired_and_revoked_invitations_cannot_be_accepted_and_resending_revives_an_e
         roster.accept(
             &expiring.id,
             &expiring.secret_digest,
-            AdminId::generate(),
+            UserId::generate(),
             at(4)
         ),
         Err(RosterRule::InvitationGone)
@@ -185,7 +185,7 @@ fn expired_and_revoked_invitations_cannot_be_accepted_and_resending_revives_an_e
         .unwrap();
     assert_eq!(resent.expires_at, at(12));
     assert_eq!(
-        roster.accept(&again.id, &again.secret_digest, AdminId::generate(), at(5)),
+        roster.accept(&again.id, &again.secret_digest, UserId::generate(), at(5)),
         Err(RosterRule::InvitationGone),
         "the old secret died with the resend"
     );
@@ -195,7 +195,7 @@ fn expired_and_revoked_invitations_cannot_be_accepted_and_resending_revives_an_e
         InvitationStatus::Revoked
     );
     assert_eq!(
-        roster.accept(&again.id, &"f".repeat(64), AdminId::generate(), at(5)),
+        roster.accept(&again.id, &"f".repeat(64), UserId::generate(), at(5)),
         Err(RosterRule::InvitationGone)
     );
 }
@@ -214,7 +214,7 @@ fn an_invitation_grants_only_what_its_inviter_may_still_grant() {
     roster.remove(&owner, &member).unwrap();
     for gone in [&demoted, &removed] {
         assert_eq!(
-            roster.accept(&gone.id, &gone.secret_digest, AdminId::generate(), at(3)),
+            roster.accept(&gone.id, &gone.secret_digest, UserId::generate(), at(3)),
             Err(RosterRule::InvitationGone),
             "{}",
             gone.email
@@ -225,7 +225,7 @@ fn an_invitation_grants_only_what_its_inviter_may_still_grant() {
         .resend_invitation(&owner, &demoted.id, "e".repeat(64), at(9))
         .unwrap();
     assert_eq!(
-        roster.accept(&demoted.id, &"e".repeat(64), AdminId::generate(), at(3)),
+        roster.accept(&demoted.id, &"e".repeat(64), UserId::generate(), at(3)),
         Ok(Role::Admin)
     );
 }

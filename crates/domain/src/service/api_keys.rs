@@ -92,14 +92,14 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> ApiKeyApi for Service
             name: new.name,
             scopes: new.scopes,
             secret_digest: secret.digest(),
-            created_by: caller.admin_id,
+            created_by: caller.user_id,
             created_at: self.clock.now(),
             rotated_at: None,
             expires_at: new.expires_at,
             last_used_at: None,
         };
         self.edit_roster(&caller.organization_id, None, |roster| {
-            Ok(roster.add_api_key(&caller.admin_id, key.clone())?)
+            Ok(roster.add_api_key(&caller.user_id, key.clone())?)
         })
         .await?;
         self.record(
@@ -115,7 +115,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> ApiKeyApi for Service
     async fn list_api_keys(&self, caller: &Principal) -> Result<Vec<ApiKey>, MemberError> {
         authorize(caller, Permission::ManageApiKeys)?;
         let roster = self.roster(&caller.organization_id).await?;
-        Ok(roster.api_keys_for(&caller.admin_id)?.to_vec())
+        Ok(roster.api_keys_for(&caller.user_id)?.to_vec())
     }
 
     async fn rotate_api_key(
@@ -129,7 +129,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> ApiKeyApi for Service
         let now = self.clock.now();
         let key = self
             .edit_roster(&caller.organization_id, None, |roster| {
-                Ok(roster.rotate_api_key(&caller.admin_id, id, secret.digest(), now)?)
+                Ok(roster.rotate_api_key(&caller.user_id, id, secret.digest(), now)?)
             })
             .await?;
         self.record(
@@ -151,7 +151,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> ApiKeyApi for Service
         authorize(caller, Permission::ManageApiKeys)?;
         let key = self
             .edit_roster(&caller.organization_id, None, |roster| {
-                Ok(roster.revoke_api_key(&caller.admin_id, id)?)
+                Ok(roster.revoke_api_key(&caller.user_id, id)?)
             })
             .await?;
         self.record(
@@ -185,7 +185,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
             let _ = self.store.save_roster(&roster, None).await;
         }
         Ok(Principal {
-            admin_id: creator,
+            user_id: creator,
             organization_id: secret.organization_id,
             role,
             token_version: 0,

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::audit::{AuditAction, AuditEvent, AuditPage, Origin, Outcome};
 use crate::document::PageLimit;
-use crate::ids::{AdminId, AuditEventId, OrganizationId};
+use crate::ids::{AuditEventId, OrganizationId, UserId};
 use crate::ports::{Clock, PasswordHasher, Principal, Store, TokenCodec};
 use crate::service::{Service, StoreError};
 
@@ -12,14 +12,14 @@ use crate::service::{Service, StoreError};
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Subject {
     pub organization: Option<OrganizationId>,
-    pub actor: Option<AdminId>,
+    pub actor: Option<UserId>,
 }
 
 impl From<&Principal> for Subject {
     fn from(caller: &Principal) -> Self {
         Self {
             organization: Some(caller.organization_id),
-            actor: Some(caller.admin_id),
+            actor: Some(caller.user_id),
         }
     }
 }

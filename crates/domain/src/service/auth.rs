@@ -2,15 +2,15 @@
 
 use serde_json::json;
 
-use crate::admin::{Admin, EmailAddress, Password};
 use crate::audit::{AuditAction, Origin, Outcome};
-use crate::ids::AdminId;
+use crate::ids::UserId;
 use crate::members::Membership;
 use crate::organization::OrganizationName;
 use crate::ports::{Clock, IssuedToken, PasswordHasher, Principal, Store, TokenCodec};
 use crate::secrets::ApiKeySecret;
 use crate::service::audit::Subject;
 use crate::service::{AuthenticateError, LoginError, Service, StoreError};
+use crate::user::{EmailAddress, Password, User};
 
 impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
     pub(super) async fn log_in(
@@ -20,11 +20,11 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         password: &Password,
         organization: Option<&OrganizationName>,
     ) -> Result<IssuedToken, LoginError> {
-        let admin = self.store.find_admin_by_email(email).await?;
+        let admin = self.store.find_user_by_email(email).await?;
         // Unknown emails go through the same steps (memberships read for an id nobody has,
         // throttle, then a verification against no hash, which costs the same), so neither the
         // answer nor its timing tells which emails have accounts.
-        let user = admin.as_ref().map_or_else(AdminId::generate, |a| a.id);
+        let user = admin.as_ref().map_or_else(UserId::generate, |a| a.id);
         let memberships = self.store.memberships_of(&user).await?;
         let named = match organization {
             Some(name) => self.store.find_organization_by_slug(name.slug()).await?,
@@ -104,7 +104,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         // A valid signature is not enough: the user may have been deleted, the token revoked
         // by a credential change or a logout, or the membership it was issued for ended or
         // changed role (the organization's roster goes with the organization).
-        let Some(admin) = self.store.find_admin_by_id(&principal.admin_id).await? else {
+        let Some(admin) = self.store.find_user_by_id(&principal.user_id).await? else {
             return Err(AuthenticateError::InvalidToken);
         };
         let role = self
@@ -130,9 +130,9 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
 
 /// Who a token for `admin` in `membership`'s organization is issued to, at the admin's current
 /// token version.
-pub(super) const fn principal_of(admin: &Admin, membership: &Membership) -> Principal {
+pub(super) const fn principal_of(admin: &User, membership: &Membership) -> Principal {
     Principal {
-        admin_id: admin.id,
+        user_id: admin.id,
         organization_id: membership.organization_id,
         role: membership.role,
         token_version: admin.token_version,

@@ -14,12 +14,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::admin::{Admin, EmailAddress, Password};
 use crate::audit::{AuditAction, Origin, Outcome};
 use crate::errors::HashError;
 use crate::ports::{Admission, AttemptKey, Clock, PasswordHasher, Store, TokenCodec};
 use crate::service::audit::Subject;
 use crate::service::{LoginError, MemberError, Service, StoreError, UpdateOrganizationError};
+use crate::user::{EmailAddress, Password, User};
 
 /// When repeated wrong passwords lock a key, and for how long.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,7 +172,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         &self,
         origin: &Origin,
         email: &EmailAddress,
-        user: Option<&Admin>,
+        user: Option<&User>,
         password: &Password,
         subject: Subject,
     ) -> Result<(), Refusal> {
@@ -231,7 +231,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         &self,
         origin: &Origin,
         email: &EmailAddress,
-        user: Option<&Admin>,
+        user: Option<&User>,
         password: &Password,
     ) -> Result<(), Refusal> {
         let policy = self.login_policy;

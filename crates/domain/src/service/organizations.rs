@@ -1,8 +1,7 @@
 //! Creating, renaming and deleting organizations.
 
-use crate::admin::Admin;
 use crate::audit::{AuditAction, Origin, Outcome};
-use crate::ids::{AdminId, OrganizationId};
+use crate::ids::{OrganizationId, UserId};
 use crate::organization::{Organization, OrganizationName};
 use crate::ports::{
     Clock, Founder, OrganizationChange, PasswordHasher, Principal, Store, TokenCodec,
@@ -14,6 +13,7 @@ use crate::service::{
     CreateOrganization, CreateOrganizationError, DeleteOrganizationError, Service,
     UpdateOrganization, UpdateOrganizationError,
 };
+use crate::user::User;
 use serde_json::json;
 
 impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
@@ -33,7 +33,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         let hash = self.hasher.hash(&command.password).await?;
         if self
             .store
-            .find_admin_by_email(&command.email)
+            .find_user_by_email(&command.email)
             .await?
             .is_some()
         {
@@ -43,8 +43,8 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         }
         let id = OrganizationId::generate();
         let placement = self.store.place_new_organization(&id).await?;
-        let founder = Admin {
-            id: AdminId::generate(),
+        let founder = User {
+            id: UserId::generate(),
             email: command.email,
             password_hash: hash,
             created_at: self.clock.now(),
@@ -71,7 +71,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         }
         let founder = self
             .store
-            .find_admin_by_id(&caller.admin_id)
+            .find_user_by_id(&caller.user_id)
             .await?
             .ok_or(CreateOrganizationError::FounderGone)?;
         let id = OrganizationId::generate();
@@ -93,7 +93,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         authorize(caller, Permission::OwnCredentials)?;
         let admin = self
             .store
-            .find_admin_by_id(&caller.admin_id)
+            .find_user_by_id(&caller.user_id)
             .await?
             .ok_or(UpdateOrganizationError::NotFound)?;
         let before = self
@@ -139,7 +139,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         };
         let change = OrganizationChange {
             organization_id: caller.organization_id,
-            admin_id: caller.admin_id,
+            user_id: caller.user_id,
             name: command.name,
             email,
             password_hash,

@@ -8,10 +8,9 @@ use std::future::Future;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
-use crate::admin::{Admin, EmailAddress, Password};
 use crate::audit::{AuditAction, Origin, Outcome};
 use crate::errors::{MemberError, SaveRosterError};
-use crate::ids::{AdminId, InvitationId, OrganizationId};
+use crate::ids::{InvitationId, OrganizationId, UserId};
 use crate::members::{Invitation, InvitationStatus, Member, Roster, RosterRule};
 use crate::organization::{Organization, OrganizationName};
 use crate::ports::{Clock, IssuedToken, PasswordHasher, Principal, Store, TokenCodec};
@@ -19,6 +18,7 @@ use crate::roles::Role;
 use crate::secrets::InvitationToken;
 use crate::service::audit::Subject;
 use crate::service::Service;
+use crate::user::{EmailAddress, Password, User};
 
 /// How many times a roster edit is re-read and retried after losing a race before the caller
 /// is told to retry later.
@@ -27,7 +27,7 @@ const EDIT_ATTEMPTS: usize = 8;
 /// A member as listed: who, in which role, since when.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberView {
-    pub user_id: AdminId,
+    pub user_id: UserId,
     pub email: EmailAddress,
     pub role: Role,
     pub joined_at: DateTime<Utc>,
@@ -103,7 +103,7 @@ pub trait TeamApi: Clone + Send + Sync + 'static {
         &self,
         origin: &Origin,
         caller: &Principal,
-        user: &AdminId,
+        user: &UserId,
         role: Role,
     ) -> impl Future<Output = Result<MemberView, MemberError>> + Send;
 
@@ -113,7 +113,7 @@ pub trait TeamApi: Clone + Send + Sync + 'static {
         &self,
         origin: &Origin,
         caller: &Principal,
-        user: &AdminId,
+        user: &UserId,
     ) -> impl Future<Output = Result<(), MemberError>> + Send;
 
     /// # Errors
@@ -132,7 +132,7 @@ pub trait TeamApi: Clone + Send + Sync + 'static {
         &self,
         origin: &Origin,
         caller: &Principal,
-        user: &AdminId,
+        user: &UserId,
     ) -> impl Future<Output = Result<(), MemberError>> + Send;
 
     /// # Errors
@@ -239,7 +239,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
     pub(super) async fn edit_roster<R>(
         &self,
         organization: &OrganizationId,
-        joining: Option<&Admin>,
+        joining: Option<&User>,
         mut edit: impl FnMut(&mut Roster) -> Result<R, MemberError>,
     ) -> Result<R, MemberError> {
         for _ in 0..EDIT_ATTEMPTS {
@@ -263,14 +263,14 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
     /// the user re-joined: the check compares the token's role with the roster's. The roster
     /// change is already stored when this runs; if it fails, the old tokens are refused all
     /// the same for as long as the role differs from theirs.
-    async fn end_sessions(&self, user: &AdminId) -> Result<(), MemberError> {
+    async fn end_sessions(&self, user: &UserId) -> Result<(), MemberError> {
         Ok(self.store.revoke_tokens(user).await?)
     }
 
     async fn member_view(&self, member: &Member) -> Result<MemberView, MemberError> {
         let user = self
             .store
-            .find_admin_by_id(&member.user_id)
+            .find_user_by_id(&member.user_id)
             .await?
             .ok_or(RosterRule::NoSuchMember)?;
         Ok(MemberView::of(member, user.email))

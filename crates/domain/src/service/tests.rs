@@ -66,7 +66,7 @@ async fn create(h: &Harness, org: &str, admin: &str) -> (Organization, Principal
         .await
         .unwrap();
     let principal = Principal {
-        admin_id: organization.admin.id,
+        user_id: organization.admin.id,
         organization_id: organization.id,
         role: crate::Role::Owner,
         token_version: 0,
@@ -85,7 +85,7 @@ async fn creating_an_organization_records_it_with_its_admin_and_placement() {
     assert_eq!(org.admin.email.as_str(), "boss@acme.io");
     let admin = h
         .store
-        .find_admin_by_id(&org.admin.id)
+        .find_user_by_id(&org.admin.id)
         .await
         .unwrap()
         .unwrap();
@@ -194,7 +194,7 @@ async fn a_forged_token_or_one_whose_admin_is_gone_does_not_authenticate() {
     assert!(matches!(garbage, Err(AuthenticateError::InvalidToken)));
     let token = format!(
         "{}:{}",
-        principal.admin_id,
+        principal.user_id,
         crate::OrganizationId::generate()
     );
     let mismatched = h.service.authenticate(&token).await;
@@ -203,7 +203,7 @@ async fn a_forged_token_or_one_whose_admin_is_gone_does_not_authenticate() {
         .delete_organization(&Origin::default(), &principal, &org.name)
         .await
         .unwrap();
-    let token = format!("{}:{}", principal.admin_id, principal.organization_id);
+    let token = format!("{}:{}", principal.user_id, principal.organization_id);
     let gone = h.service.authenticate(&token).await;
     assert!(matches!(gone, Err(AuthenticateError::InvalidToken)));
 }
@@ -675,7 +675,7 @@ async fn every_change_and_login_is_audited_without_secrets() {
         .await
         .unwrap();
     let principal = Principal {
-        admin_id: organization.admin.id,
+        user_id: organization.admin.id,
         organization_id: organization.id,
         role: crate::Role::Owner,
         token_version: 0,

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use orgsvc_domain::{
-    AdminId, EmailAddress, InvitationId, InvitationState, InvitationView, IssuedInvitation,
-    MemberView, OrganizationName, Password, Role,
+    EmailAddress, InvitationId, InvitationState, InvitationView, IssuedInvitation, MemberView,
+    OrganizationName, Password, Role, UserId,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -47,7 +47,7 @@ impl From<Role> for RoleDto {
 ///
 /// # Errors
 /// A validation error naming `user_id`.
-pub fn user_id(raw: &str) -> Result<AdminId, ApiError> {
+pub fn user_id(raw: &str) -> Result<UserId, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::field("user_id", "must be a user id (a UUID)"))
 }

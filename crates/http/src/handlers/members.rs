@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use orgsvc_domain::{AdminId, OrgsvcApi, TeamApi};
+use orgsvc_domain::{OrgsvcApi, TeamApi, UserId};
 
 use crate::auth::{Acting, Caller};
 use crate::dto::{
@@ -134,7 +134,7 @@ pub async fn transfer<A: OrgsvcApi + TeamApi>(
     caller: Caller<A>,
     body: JsonBody<TransferOwnershipBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = AdminId::from_uuid(body.0.user_id);
+    let user = UserId::from_uuid(body.0.user_id);
     api.transfer_ownership(&origin.0, &caller, &user).await?;
     Ok(HttpResponse::NoContent().finish())
 }

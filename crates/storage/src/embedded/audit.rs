@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use orgsvc_domain::errors::StoreError;
 use orgsvc_domain::ports::AuditLog;
-use orgsvc_domain::{AdminId, AuditAction, AuditEvent, AuditEventId, OrganizationId, Outcome};
+use orgsvc_domain::{AuditAction, AuditEvent, AuditEventId, OrganizationId, Outcome, UserId};
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -42,7 +42,7 @@ fn event_from(organization: u128, id: u128, bytes: &[u8]) -> Result<AuditEvent, 
             .ok_or_else(|| corrupt("audit event", &record.outcome))?,
         actor: record
             .actor
-            .map(|actor| AdminId::from_uuid(Uuid::from_u128(actor))),
+            .map(|actor| UserId::from_uuid(Uuid::from_u128(actor))),
         ip: record.ip,
         details: record.details,
     })

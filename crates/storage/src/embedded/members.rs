@@ -6,7 +6,7 @@ use super::{db_err, rosters, EmbeddedStore};
 use crate::roster::RosterRecord;
 use orgsvc_domain::errors::{SaveRosterError, StoreError};
 use orgsvc_domain::ports::MemberStore;
-use orgsvc_domain::{Admin, AdminId, Membership, OrganizationId, Roster};
+use orgsvc_domain::{Membership, OrganizationId, Roster, User, UserId};
 
 impl MemberStore for EmbeddedStore {
     async fn find_roster(
@@ -21,7 +21,7 @@ impl MemberStore for EmbeddedStore {
         .await
     }
 
-    async fn memberships_of(&self, user: &AdminId) -> Result<Vec<Membership>, StoreError> {
+    async fn memberships_of(&self, user: &UserId) -> Result<Vec<Membership>, StoreError> {
         let id = user.as_uuid().as_u128();
         self.run(move |db| {
             let txn = db.begin_read().map_err(db_err)?;
@@ -33,7 +33,7 @@ impl MemberStore for EmbeddedStore {
     async fn save_roster(
         &self,
         roster: &Roster,
-        joining: Option<&Admin>,
+        joining: Option<&User>,
     ) -> Result<(), SaveRosterError> {
         let organization = roster.organization_id.as_uuid().as_u128();
         let expected = roster.version;
@@ -73,7 +73,7 @@ impl MemberStore for EmbeddedStore {
         .await
     }
 
-    async fn find_admins(&self, ids: &[AdminId]) -> Result<Vec<Admin>, StoreError> {
+    async fn find_users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
         let ids: Vec<u128> = ids.iter().map(|id| id.as_uuid().as_u128()).collect();
         self.run(move |db| {
             let txn = db.begin_read().map_err(db_err)?;

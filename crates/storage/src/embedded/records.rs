@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use orgsvc_domain::errors::StoreError;
 use orgsvc_domain::{
-    Admin, AdminId, AdminSummary, Document, DocumentBody, DocumentId, EmailAddress, Organization,
-    OrganizationId, OrganizationName, PasswordHash, Placement, TenancyModel,
+    AdminSummary, Document, DocumentBody, DocumentId, EmailAddress, Organization, OrganizationId,
+    OrganizationName, PasswordHash, Placement, TenancyModel, User, UserId,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -49,7 +49,7 @@ impl OrganizationRecord {
                 model: TenancyModel::Collection,
             },
             admin: AdminSummary {
-                id: AdminId::from_uuid(Uuid::from_u128(admin.id)),
+                id: UserId::from_uuid(Uuid::from_u128(admin.id)),
                 email: admin.email()?,
             },
             created_at: self.created_at,
@@ -70,7 +70,7 @@ pub struct AdminRecord {
 }
 
 impl AdminRecord {
-    pub fn from_domain(admin: &Admin) -> Self {
+    pub fn from_domain(admin: &User) -> Self {
         Self {
             id: admin.id.as_uuid().as_u128(),
             email: admin.email.as_str().to_owned(),
@@ -84,9 +84,9 @@ impl AdminRecord {
         EmailAddress::new(&self.email).map_err(|e| corrupt("admin", e))
     }
 
-    pub fn into_domain(self) -> Result<Admin, StoreError> {
-        Ok(Admin {
-            id: AdminId::from_uuid(Uuid::from_u128(self.id)),
+    pub fn into_domain(self) -> Result<User, StoreError> {
+        Ok(User {
+            id: UserId::from_uuid(Uuid::from_u128(self.id)),
             email: self.email()?,
             password_hash: PasswordHash::from_phc(self.password_hash),
             created_at: self.created_at,

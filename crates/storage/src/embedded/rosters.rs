@@ -3,7 +3,7 @@
 //! caller's transaction.
 
 use orgsvc_domain::errors::StoreError;
-use orgsvc_domain::{AdminId, Membership, OrganizationId, Roster};
+use orgsvc_domain::{Membership, OrganizationId, Roster, UserId};
 use redb::{
     MultimapTableDefinition, ReadTransaction, ReadableMultimapTable, ReadableTable,
     TableDefinition, WriteTransaction,
@@ -57,7 +57,7 @@ pub fn memberships(txn: &ReadTransaction, user: u128) -> Result<Vec<Membership>,
         .map(|org| org.map(|o| o.value()))
         .collect::<Result<_, _>>()
         .map_err(db_err)?;
-    let user = AdminId::from_uuid(Uuid::from_u128(user));
+    let user = UserId::from_uuid(Uuid::from_u128(user));
     let mut found = Vec::with_capacity(organizations.len());
     for organization in organizations {
         if let Some(role) = read_roster(txn, organization)?.and_then(|r| r.role_of(&user)) {
@@ -154,7 +154,7 @@ pub fn migrate(txn: &WriteTransaction) -> Result<usize, StoreError> {
         }
         let roster = Roster::founded(
             OrganizationId::from_uuid(Uuid::from_u128(id)),
-            AdminId::from_uuid(Uuid::from_u128(admin)),
+            UserId::from_uuid(Uuid::from_u128(admin)),
             organization.created_at,
         );
         write_roster(txn, id, &RosterRecord::from_domain(&roster, 0), None)?;

@@ -3,7 +3,7 @@
 
 use orgsvc_domain::errors::{DocumentError, StoreError, UpdateOrganizationError};
 use orgsvc_domain::ports::OrganizationChange;
-use orgsvc_domain::{Admin, Organization, Permission};
+use orgsvc_domain::{Organization, Permission, User};
 use redb::{
     MultimapTableDefinition, ReadTransaction, ReadableTable, TableDefinition, TableError,
     WriteTransaction,
@@ -168,7 +168,7 @@ pub fn count_organizations(txn: &ReadTransaction) -> Result<u64, StoreError> {
         .map_err(db_err)
 }
 
-pub fn read_admin(txn: &impl RecordTables, id: u128) -> Result<Option<Admin>, StoreError> {
+pub fn read_admin(txn: &impl RecordTables, id: u128) -> Result<Option<User>, StoreError> {
     admin_record(txn, id)?
         .map(AdminRecord::into_domain)
         .transpose()
@@ -190,10 +190,10 @@ pub fn apply_change(
     change: &OrganizationChange,
 ) -> Result<Organization, UpdateOrganizationError> {
     let org_id = change.organization_id.as_uuid().as_u128();
-    let admin_id = change.admin_id.as_uuid().as_u128();
+    let admin_id = change.user_id.as_uuid().as_u128();
     let mut organization =
         organization_record(txn, org_id)?.ok_or(UpdateOrganizationError::NotFound)?;
-    let role = rosters::read_roster(txn, org_id)?.and_then(|r| r.role_of(&change.admin_id));
+    let role = rosters::read_roster(txn, org_id)?.and_then(|r| r.role_of(&change.user_id));
     let mut admin = admin_record(txn, admin_id)?
         .filter(|_| role.is_some())
         .ok_or(UpdateOrganizationError::NotFound)?;

@@ -183,7 +183,7 @@ impl MongoStore {
         change: &OrganizationChange,
     ) -> Result<Organization, UpdateOrganizationError> {
         let id = change.organization_id.to_string();
-        let admin_id = change.admin_id.to_string();
+        let admin_id = change.user_id.to_string();
         let limit = self.op_timeout();
         let organization = self
             .settled(&id)
@@ -265,7 +265,7 @@ impl MongoStore {
                     &organization,
                     operation,
                     doc! {"slug": new_slug.as_str()},
-                    Some(&change.admin_id.to_string()),
+                    Some(&change.user_id.to_string()),
                 )
                 .await
             {

@@ -13,7 +13,7 @@ use bson::{doc, Document as BsonDocument};
 use futures_util::TryStreamExt as _;
 use orgsvc_domain::errors::{SaveRosterError, StoreError};
 use orgsvc_domain::ports::MemberStore;
-use orgsvc_domain::{Admin, AdminId, EmailAddress, Membership, OrganizationId, Roster};
+use orgsvc_domain::{EmailAddress, Membership, OrganizationId, Roster, User, UserId};
 use serde::{Deserialize, Serialize};
 
 use mongodb::ClientSession;
@@ -81,7 +81,7 @@ impl MongoStore {
     pub(super) async fn insert_user_in(
         &self,
         session: &mut ClientSession,
-        user: &Admin,
+        user: &User,
     ) -> Result<bool, DbError> {
         let insert = self.inner.admins.insert_one(AdminDoc::from_domain(user));
         match timed(self.op_timeout(), insert.session(session)).await {
@@ -306,7 +306,7 @@ impl MongoStore {
         &self,
         session: &mut ClientSession,
         roster: &Roster,
-        joining: Option<&Admin>,
+        joining: Option<&User>,
     ) -> Result<(), Abort<SaveRosterError>> {
         let limit = self.op_timeout();
         let id = roster.organization_id.to_string();
@@ -381,7 +381,7 @@ impl MemberStore for MongoStore {
             .transpose()
     }
 
-    async fn memberships_of(&self, user: &AdminId) -> Result<Vec<Membership>, StoreError> {
+    async fn memberships_of(&self, user: &UserId) -> Result<Vec<Membership>, StoreError> {
         self.ensure_ready().await?;
         let rosters: Vec<RosterDoc> = timed(self.op_timeout(), async {
             self.inner
@@ -408,7 +408,7 @@ impl MemberStore for MongoStore {
     async fn save_roster(
         &self,
         roster: &Roster,
-        joining: Option<&Admin>,
+        joining: Option<&User>,
     ) -> Result<(), SaveRosterError> {
         self.ensure_ready().await?;
         // The email's holder may be a user left by an interrupted change of an earlier release.
@@ -422,7 +422,7 @@ impl MemberStore for MongoStore {
         .await
     }
 
-    async fn find_admins(&self, ids: &[AdminId]) -> Result<Vec<Admin>, StoreError> {
+    async fn find_users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
         self.ensure_ready().await?;
         let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
         let found: Vec<AdminDoc> = timed(self.op_timeout(), async {

@@ -3,8 +3,8 @@
 use bson::{doc, Bson, Document as BsonDocument};
 use orgsvc_domain::errors::StoreError;
 use orgsvc_domain::{
-    Admin, AdminId, AdminSummary, Document, DocumentBody, DocumentId, EmailAddress, Organization,
-    OrganizationId, OrganizationName, PasswordHash, Placement, TenancyModel,
+    AdminSummary, Document, DocumentBody, DocumentId, EmailAddress, Organization, OrganizationId,
+    OrganizationName, PasswordHash, Placement, TenancyModel, User, UserId,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -199,7 +199,7 @@ impl OrganizationDoc {
             admin: AdminSummary {
                 id: admin
                     .id
-                    .parse::<AdminId>()
+                    .parse::<UserId>()
                     .map_err(|e| corrupt("admin", e))?,
                 email: EmailAddress::new(&admin.email).map_err(|e| corrupt("admin", e))?,
             },
@@ -224,7 +224,7 @@ pub struct AdminDoc {
 }
 
 impl AdminDoc {
-    pub fn from_domain(admin: &Admin) -> Self {
+    pub fn from_domain(admin: &User) -> Self {
         Self {
             id: admin.id.to_string(),
             email: admin.email.as_str().to_owned(),
@@ -234,8 +234,8 @@ impl AdminDoc {
         }
     }
 
-    pub fn into_domain(self) -> Result<Admin, StoreError> {
-        Ok(Admin {
+    pub fn into_domain(self) -> Result<User, StoreError> {
+        Ok(User {
             id: self.id.parse().map_err(|e| corrupt("admin", e))?,
             email: EmailAddress::new(&self.email).map_err(|e| corrupt("admin", e))?,
             password_hash: PasswordHash::from_phc(self.password_hash),

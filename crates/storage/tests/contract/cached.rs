@@ -33,7 +33,7 @@ async fn read(
     organization: &orgsvc_domain::Organization,
 ) -> (u64, Option<String>) {
     let admin = store
-        .find_admin_by_id(&organization.admin.id)
+        .find_user_by_id(&organization.admin.id)
         .await
         .unwrap()
         .unwrap();

@@ -78,12 +78,12 @@ async fn audit_events_recorded_without_waiting_are_read_back_and_outlive_the_sto
 /// the admin as owner, and does so once however often the file is opened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_written_before_rosters_gets_each_admin_as_owner_once() {
-    use orgsvc_domain::{AdminId, OrganizationId};
+    use orgsvc_domain::{OrganizationId, UserId};
     use redb::{MultimapTableDefinition, TableDefinition};
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("orgsvc.redb");
-    let (organization, admin) = (OrganizationId::generate(), AdminId::generate());
+    let (organization, admin) = (OrganizationId::generate(), UserId::generate());
     let (org, adm) = (organization.as_uuid().as_u128(), admin.as_uuid().as_u128());
     {
         let db = redb::Database::create(&path).unwrap();

@@ -84,14 +84,14 @@ async fn two_cluster_names_for_one_deployment_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_written_before_rosters_gets_each_admin_as_owner_once() {
     use bson::doc;
-    use orgsvc_domain::{AdminId, OrganizationId};
+    use orgsvc_domain::{OrganizationId, UserId};
 
     let test = "a_database_written_before_rosters_gets_each_admin_as_owner_once";
     let Some(uri) = mongodb_or_skip(test) else {
         return;
     };
     let settings = settings(uri);
-    let (organization, admin) = (OrganizationId::generate(), AdminId::generate());
+    let (organization, admin) = (OrganizationId::generate(), UserId::generate());
     let client = mongodb::Client::with_uri_str(uri).await.unwrap();
     let master = client.database(&settings.master_database);
     let at = bson::DateTime::from_millis(1_778_000_000_000);
@@ -182,7 +182,7 @@ async fn an_email_held_by_a_user_no_roster_lists_is_taken_over_once_old_enough()
         .create_organization(&old, Founder::New(&founder))
         .await
         .unwrap();
-    let holder = store.find_admin_by_email(&founder.email).await.unwrap();
+    let holder = store.find_user_by_email(&founder.email).await.unwrap();
     assert_eq!(holder.map(|a| a.id), Some(founder.id));
     assert_eq!(
         admins

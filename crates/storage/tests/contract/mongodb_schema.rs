@@ -108,7 +108,7 @@ async fn a_database_the_previous_release_wrote_is_brought_to_the_current_version
             .collect();
         assert_eq!(owners.len(), 1);
         let member = store
-            .find_admin_by_email(&EmailAddress::new("member@old.co").unwrap())
+            .find_user_by_email(&EmailAddress::new("member@old.co").unwrap())
             .await
             .unwrap()
             .expect("the member the release invited");

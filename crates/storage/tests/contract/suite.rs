@@ -6,8 +6,8 @@ use orgsvc_domain::errors::{
 };
 use orgsvc_domain::ports::{Admission, AttemptKey, Founder, OrganizationChange};
 use orgsvc_domain::{
-    Admin, AdminId, AdminSummary, Document, DocumentBody, DocumentId, EmailAddress, Organization,
-    OrganizationId, OrganizationName, PasswordHash,
+    AdminSummary, Document, DocumentBody, DocumentId, EmailAddress, Organization, OrganizationId,
+    OrganizationName, PasswordHash, User, UserId,
 };
 use orgsvc_domain::{AuditAction, AuditEvent, AuditEventId, Outcome};
 use serde_json::json;
@@ -18,7 +18,7 @@ mod rosters;
 
 pub use rosters::*;
 
-pub async fn organization(store: &impl Store, name: &str, email: &str) -> (Organization, Admin) {
+pub async fn organization(store: &impl Store, name: &str, email: &str) -> (Organization, User) {
     let at = Utc.with_ymd_and_hms(2026, 5, 6, 7, 8, 9).unwrap();
     let id = OrganizationId::generate();
     let organization = Organization {
@@ -26,13 +26,13 @@ pub async fn organization(store: &impl Store, name: &str, email: &str) -> (Organ
         name: OrganizationName::new(name).unwrap(),
         placement: store.place_new_organization(&id).await.unwrap(),
         admin: AdminSummary {
-            id: AdminId::generate(),
+            id: UserId::generate(),
             email: EmailAddress::new(email).unwrap(),
         },
         created_at: at,
         updated_at: at,
     };
-    let admin = Admin {
+    let admin = User {
         id: organization.admin.id,
         email: organization.admin.email.clone(),
         password_hash: PasswordHash::from_phc(format!("$argon2id$fake${email}")),
@@ -86,7 +86,7 @@ async fn all_documents(store: &impl Store, organization: &OrganizationId) -> Vec
 pub fn change(organization: &Organization, name: &str) -> OrganizationChange {
     OrganizationChange {
         organization_id: organization.id,
-        admin_id: organization.admin.id,
+        user_id: organization.admin.id,
         name: OrganizationName::new(name).unwrap(),
         email: None,
         password_hash: None,
@@ -119,7 +119,7 @@ pub async fn assert_still_there(
         .unwrap();
     assert_eq!(found.as_ref(), Some(organization));
     let admin = store
-        .find_admin_by_email(&organization.admin.email)
+        .find_user_by_email(&organization.admin.email)
         .await
         .unwrap();
     assert_eq!(admin.map(|a| a.id), Some(organization.admin.id));
@@ -146,9 +146,9 @@ pub async fn created_organizations_are_found_by_slug_id_and_admin(store: &impl S
         .await
         .unwrap();
     assert_eq!(by_id.as_ref(), Some(&organization));
-    let by_email = store.find_admin_by_email(&admin.email).await.unwrap();
+    let by_email = store.find_user_by_email(&admin.email).await.unwrap();
     assert_eq!(by_email.as_ref(), Some(&admin));
-    let by_admin_id = store.find_admin_by_id(&admin.id).await.unwrap();
+    let by_admin_id = store.find_user_by_id(&admin.id).await.unwrap();
     assert_eq!(by_admin_id.as_ref(), Some(&admin));
     assert!(all_documents(store, &organization.id).await.is_empty());
     assert_eq!(
@@ -166,7 +166,7 @@ pub async fn created_organizations_are_found_by_slug_id_and_admin(store: &impl S
         None
     );
     assert_eq!(
-        store.find_admin_by_id(&AdminId::generate()).await.unwrap(),
+        store.find_user_by_id(&UserId::generate()).await.unwrap(),
         None
     );
 }
@@ -181,7 +181,7 @@ pub async fn a_taken_slug_or_email_rejects_a_create_and_leaves_nothing_behind(st
         .unwrap_err();
     assert!(matches!(err, CreateOrganizationError::NameTaken { slug } if slug.as_str() == "acme"));
     assert_eq!(
-        store.find_admin_by_email(&its_admin.email).await.unwrap(),
+        store.find_user_by_email(&its_admin.email).await.unwrap(),
         None
     );
     assert_eq!(
@@ -202,7 +202,7 @@ pub async fn a_taken_slug_or_email_rejects_a_create_and_leaves_nothing_behind(st
             .unwrap(),
         None
     );
-    assert_eq!(store.find_admin_by_id(&its_admin.id).await.unwrap(), None);
+    assert_eq!(store.find_user_by_id(&its_admin.id).await.unwrap(), None);
 }
 
 pub async fn concurrent_creates_of_one_name_have_exactly_one_winner(store: &impl Store) {
@@ -304,14 +304,14 @@ pub async fn an_email_change_frees_the_old_email_and_guards_the_new_one(store: &
     let updated = store.update_organization(&fresh).await.unwrap();
     assert_eq!(updated.admin.email.as_str(), "new@acme.io");
     let admin = store
-        .find_admin_by_email(&updated.admin.email)
+        .find_user_by_email(&updated.admin.email)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(admin.password_hash.as_phc(), "$argon2id$new");
     assert_eq!(
         store
-            .find_admin_by_email(&EmailAddress::new("a@acme.io").unwrap())
+            .find_user_by_email(&EmailAddress::new("a@acme.io").unwrap())
             .await
             .unwrap(),
         None
@@ -328,7 +328,7 @@ pub async fn an_update_by_an_admin_of_another_organization_is_not_found(store: &
     let acme = create(store, "Acme", "a@acme.io").await;
     let globex = create(store, "Globex", "g@globex.io").await;
     let mut wrong_admin = change(&acme, "Acme Two");
-    wrong_admin.admin_id = globex.admin.id;
+    wrong_admin.user_id = globex.admin.id;
     let err = store.update_organization(&wrong_admin).await.unwrap_err();
     assert!(matches!(err, UpdateOrganizationError::NotFound));
     let mut missing = change(&acme, "Acme Two");
@@ -354,9 +354,9 @@ pub async fn a_delete_removes_organization_admins_and_documents(store: &impl Sto
         store.find_organization_by_slug(acme.slug()).await.unwrap(),
         None
     );
-    assert_eq!(store.find_admin_by_id(&acme.admin.id).await.unwrap(), None);
+    assert_eq!(store.find_user_by_id(&acme.admin.id).await.unwrap(), None);
     assert_eq!(
-        store.find_admin_by_email(&acme.admin.email).await.unwrap(),
+        store.find_user_by_email(&acme.admin.email).await.unwrap(),
         None
     );
     let gone = store.list_documents(&acme.id, None, 10).await;
@@ -506,9 +506,9 @@ pub async fn a_reachable_store_answers_ping(store: &impl Store) {
     store.ping().await.unwrap();
 }
 
-async fn token_version(store: &impl Store, admin: &AdminId) -> u64 {
+async fn token_version(store: &impl Store, admin: &UserId) -> u64 {
     store
-        .find_admin_by_id(admin)
+        .find_user_by_id(admin)
         .await
         .unwrap()
         .unwrap()
@@ -535,7 +535,7 @@ pub async fn credential_changes_and_revocation_raise_the_token_version(store: &i
     store.revoke_tokens(&admin).await.unwrap();
     assert_eq!(token_version(store, &admin).await, 3);
     // An unknown admin has no tokens to revoke; that is not an error.
-    store.revoke_tokens(&AdminId::generate()).await.unwrap();
+    store.revoke_tokens(&UserId::generate()).await.unwrap();
 }
 
 pub async fn login_attempts_are_numbered_atomically_and_lock_until_a_time(store: &impl Store) {
@@ -690,7 +690,7 @@ pub fn event(organization: Option<OrganizationId>, action: AuditAction, n: i64) 
         } else {
             Outcome::Failure
         },
-        actor: Some(AdminId::generate()),
+        actor: Some(UserId::generate()),
         ip: Some(
             if n % 2 == 0 {
                 "203.0.113.7"

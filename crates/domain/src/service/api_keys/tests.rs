@@ -39,7 +39,7 @@ async fn acme() -> Acme {
         .await
         .unwrap();
     let owner = Principal {
-        admin_id: organization.admin.id,
+        user_id: organization.admin.id,
         organization_id: organization.id,
         role: Role::Owner,
         token_version: 0,
@@ -264,14 +264,14 @@ async fn a_key_never_outlasts_or_outranks_its_creator_and_expires() {
         .expose();
     // Demoted to member: the audit key is beyond the role now, the documents key is not.
     a.service
-        .change_member_role(&origin, &a.owner, &admin.admin_id, Role::Member)
+        .change_member_role(&origin, &a.owner, &admin.user_id, Role::Member)
         .await
         .unwrap();
     assert!(a.service.authenticate(&audit_key).await.is_err());
     assert!(a.service.authenticate(&documents_key).await.is_ok());
     // Removed: nothing of theirs works.
     a.service
-        .remove_member(&origin, &a.owner, &admin.admin_id)
+        .remove_member(&origin, &a.owner, &admin.user_id)
         .await
         .unwrap();
     assert!(a.service.authenticate(&documents_key).await.is_err());

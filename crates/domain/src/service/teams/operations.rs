@@ -4,11 +4,10 @@
 use serde_json::json;
 
 use super::{view, InvitationView, IssuedInvitation, Joined, MemberView, TeamApi};
-use crate::admin::{Admin, EmailAddress, Password};
 use crate::api_keys::Scope;
 use crate::audit::{AuditAction, Origin};
 use crate::errors::MemberError;
-use crate::ids::{AdminId, InvitationId};
+use crate::ids::{InvitationId, UserId};
 use crate::members::{Invitation, InvitationState, InvitationStatus, Membership, RosterRule};
 use crate::organization::OrganizationName;
 use crate::ports::{Clock, IssuedToken, PasswordHasher, Principal, Store, TokenCodec};
@@ -18,13 +17,14 @@ use crate::service::access::{authorize, authorize_scope};
 use crate::service::audit::Subject;
 use crate::service::auth::principal_of;
 use crate::service::Service;
+use crate::user::{EmailAddress, Password, User};
 
 impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S, H, T, C> {
     async fn list_members(&self, caller: &Principal) -> Result<Vec<MemberView>, MemberError> {
         authorize_scope(caller, Scope::MembersRead)?;
         let roster = self.roster(&caller.organization_id).await?;
-        let ids: Vec<AdminId> = roster.members.iter().map(|m| m.user_id).collect();
-        let users = self.store.find_admins(&ids).await?;
+        let ids: Vec<UserId> = roster.members.iter().map(|m| m.user_id).collect();
+        let users = self.store.find_users(&ids).await?;
         Ok(roster
             .members
             .iter()
@@ -39,14 +39,14 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
         &self,
         origin: &Origin,
         caller: &Principal,
-        user: &AdminId,
+        user: &UserId,
         role: Role,
     ) -> Result<MemberView, MemberError> {
         authorize(caller, Permission::ManageMembers)?;
         let (before, member) = self
             .edit_roster(&caller.organization_id, None, |roster| {
                 let before = roster.role_of(user);
-                roster.change_role(&caller.admin_id, user, role)?;
+                roster.change_role(&caller.user_id, user, role)?;
                 let member = roster.members.iter().find(|m| m.user_id == *user).cloned();
                 Ok((before, member))
             })
@@ -70,15 +70,15 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
         &self,
         origin: &Origin,
         caller: &Principal,
-        user: &AdminId,
+        user: &UserId,
     ) -> Result<(), MemberError> {
-        if *user == caller.admin_id {
+        if *user == caller.user_id {
             return self.leave_organization(origin, caller).await;
         }
         authorize(caller, Permission::ManageMembers)?;
         let removed = self
             .edit_roster(&caller.organization_id, None, |roster| {
-                Ok(roster.remove(&caller.admin_id, user)?)
+                Ok(roster.remove(&caller.user_id, user)?)
             })
             .await?;
         self.end_sessions(user).await?;
@@ -96,10 +96,10 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
         authorize(caller, Permission::OwnCredentials)?;
         let left = self
             .edit_roster(&caller.organization_id, None, |roster| {
-                Ok(roster.leave(&caller.admin_id)?)
+                Ok(roster.leave(&caller.user_id)?)
             })
             .await?;
-        self.end_sessions(&caller.admin_id).await?;
+        self.end_sessions(&caller.user_id).await?;
         let details = json!({"role": left.role.as_str()});
         self.record(origin, caller.into(), AuditAction::MemberLeft, details)
             .await;
@@ -110,14 +110,14 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
         &self,
         origin: &Origin,
         caller: &Principal,
-        user: &AdminId,
+        user: &UserId,
     ) -> Result<(), MemberError> {
         authorize(caller, Permission::ChangeOwners)?;
         self.edit_roster(&caller.organization_id, None, |roster| {
-            Ok(roster.transfer_ownership(&caller.admin_id, user)?)
+            Ok(roster.transfer_ownership(&caller.user_id, user)?)
         })
         .await?;
-        self.end_sessions(&caller.admin_id).await?;
+        self.end_sessions(&caller.user_id).await?;
         self.end_sessions(user).await?;
         let details = json!({"to": user.to_string()});
         self.record(
@@ -138,7 +138,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
         role: Role,
     ) -> Result<IssuedInvitation, MemberError> {
         authorize(caller, Permission::ManageMembers)?;
-        let existing = self.store.find_admin_by_email(&email).await?.map(|u| u.id);
+        let existing = self.store.find_user_by_email(&email).await?.map(|u| u.id);
         let id = InvitationId::generate();
         let token = InvitationToken::generate(caller.organization_id, id);
         let now = self.clock.now();
@@ -147,13 +147,13 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
             email,
             role,
             secret_digest: token.digest(),
-            invited_by: caller.admin_id,
+            invited_by: caller.user_id,
             created_at: now,
             expires_at: self.invitation_expiry(now),
             state: InvitationState::Pending,
         };
         self.edit_roster(&caller.organization_id, None, |roster| {
-            Ok(roster.invite(&caller.admin_id, invitation.clone(), existing.as_ref(), now)?)
+            Ok(roster.invite(&caller.user_id, invitation.clone(), existing.as_ref(), now)?)
         })
         .await?;
         let details = json!({
@@ -208,7 +208,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
         let now = self.clock.now();
         let revoked = self
             .edit_roster(&caller.organization_id, None, |roster| {
-                Ok(roster.revoke_invitation(&caller.admin_id, id, now)?)
+                Ok(roster.revoke_invitation(&caller.user_id, id, now)?)
             })
             .await?;
         let details = json!({"invitation_id": id.to_string(), "email": revoked.email.as_str()});
@@ -234,7 +234,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
         let expires_at = self.invitation_expiry(now);
         let resent = self
             .edit_roster(&caller.organization_id, None, |roster| {
-                Ok(roster.resend_invitation(&caller.admin_id, id, token.digest(), expires_at)?)
+                Ok(roster.resend_invitation(&caller.user_id, id, token.digest(), expires_at)?)
             })
             .await?;
         let details = json!({"invitation_id": id.to_string(), "email": resent.email.as_str()});
@@ -278,7 +278,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
             .map_err(gone)?
             .email
             .clone();
-        let existing = self.store.find_admin_by_email(&email).await?;
+        let existing = self.store.find_user_by_email(&email).await?;
         let subject = Subject {
             organization: Some(organization_id),
             actor: existing.as_ref().map(|u| u.id),
@@ -290,8 +290,8 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
                 (user, None)
             }
             None => {
-                let user = Admin {
-                    id: AdminId::generate(),
+                let user = User {
+                    id: UserId::generate(),
                     email: email.clone(),
                     password_hash: self.hasher.hash(&password).await?,
                     created_at: now,
@@ -360,12 +360,12 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S
             .ok_or(MemberError::NotAMember)?;
         let role = self
             .store
-            .role_in(&organization.id, &caller.admin_id)
+            .role_in(&organization.id, &caller.user_id)
             .await?
             .ok_or(MemberError::NotAMember)?;
         let user = self
             .store
-            .find_admin_by_id(&caller.admin_id)
+            .find_user_by_id(&caller.user_id)
             .await?
             .ok_or(MemberError::NotAMember)?;
         let principal = principal_of(

@@ -34,7 +34,7 @@ async fn owner_of_acme(service: &TestService) -> Principal {
         .await
         .unwrap();
     Principal {
-        admin_id: organization.admin.id,
+        user_id: organization.admin.id,
         organization_id: organization.id,
         role: Role::Owner,
         token_version: 0,
@@ -166,7 +166,7 @@ async fn a_members_token_stops_working_when_its_role_changes() {
     // a new membership after a removal brings the token back.
     for role in [Role::Member, Role::Admin] {
         service
-            .change_member_role(&origin, &owner, &principal.admin_id, role)
+            .change_member_role(&origin, &owner, &principal.user_id, role)
             .await
             .unwrap();
         assert!(
@@ -197,7 +197,7 @@ async fn a_members_token_stops_working_when_its_role_changes() {
         .await
         .unwrap();
     service
-        .remove_member(&origin, &owner, &principal.admin_id)
+        .remove_member(&origin, &owner, &principal.user_id)
         .await
         .unwrap();
     let invited = service

@@ -5,14 +5,14 @@ use chrono::{TimeZone, Utc};
 use orgsvc_domain::errors::{CreateOrganizationError, SaveRosterError, UpdateOrganizationError};
 use orgsvc_domain::ports::{Founder, Store};
 use orgsvc_domain::{
-    Admin, AdminId, EmailAddress, Member, Membership, OrganizationId, PasswordHash, Role, Roster,
+    EmailAddress, Member, Membership, OrganizationId, PasswordHash, Role, Roster, User, UserId,
 };
 
 use super::{create, organization, slug};
 
-fn user(email: &str) -> Admin {
-    Admin {
-        id: AdminId::generate(),
+fn user(email: &str) -> User {
+    User {
+        id: UserId::generate(),
         email: EmailAddress::new(email).unwrap(),
         password_hash: PasswordHash::from_phc(format!("$argon2id$fake${email}")),
         created_at: Utc.with_ymd_and_hms(2026, 5, 6, 7, 8, 9).unwrap(),
@@ -20,7 +20,7 @@ fn user(email: &str) -> Admin {
     }
 }
 
-fn with_member(mut roster: Roster, user: &AdminId, role: Role) -> Roster {
+fn with_member(mut roster: Roster, user: &UserId, role: Role) -> Roster {
     roster.members.push(Member {
         user_id: *user,
         role,
@@ -38,7 +38,7 @@ async fn roster(store: &impl Store, organization: &OrganizationId) -> Roster {
 }
 
 /// Adds a new user to the organization through the store, as accepting an invitation does.
-async fn join(store: &impl Store, organization: &OrganizationId, email: &str, role: Role) -> Admin {
+async fn join(store: &impl Store, organization: &OrganizationId, email: &str, role: Role) -> User {
     let joining = user(email);
     let changed = with_member(roster(store, organization).await, &joining.id, role);
     store.save_roster(&changed, Some(&joining)).await.unwrap();
@@ -55,7 +55,7 @@ pub async fn a_founder_owns_the_new_organization_and_may_found_another(store: &i
     let role_in =
         |organization, user| async move { store.role_in(&organization, &user).await.unwrap() };
     assert_eq!(role_in(acme.id, acme.admin.id).await, Some(Role::Owner));
-    assert_eq!(role_in(acme.id, AdminId::generate()).await, None);
+    assert_eq!(role_in(acme.id, UserId::generate()).await, None);
     assert_eq!(
         role_in(OrganizationId::generate(), acme.admin.id).await,
         None
@@ -89,7 +89,7 @@ pub async fn a_founder_owns_the_new_organization_and_may_found_another(store: &i
 
     // A founder who no longer exists founds nothing, and leaves nothing behind.
     let (initech, _) = organization(store, "Initech", "x@initech.io").await;
-    let gone = AdminId::generate();
+    let gone = UserId::generate();
     let err = store
         .create_organization(&initech, Founder::Existing(&gone))
         .await
@@ -119,7 +119,7 @@ pub async fn a_roster_is_written_only_at_the_version_it_was_read_at(store: &impl
     assert_eq!(stored.version, read.version + 1);
     assert_eq!(stored.members, changed.members);
     assert_eq!(
-        store.find_admin_by_email(&joining.email).await.unwrap(),
+        store.find_user_by_email(&joining.email).await.unwrap(),
         Some(joining.clone())
     );
 
@@ -129,7 +129,7 @@ pub async fn a_roster_is_written_only_at_the_version_it_was_read_at(store: &impl
     let err = store.save_roster(&stale, Some(&late)).await.unwrap_err();
     assert!(matches!(err, SaveRosterError::Conflict), "{err:?}");
     assert_eq!(roster(store, &acme.id).await, stored);
-    assert_eq!(store.find_admin_by_email(&late.email).await.unwrap(), None);
+    assert_eq!(store.find_user_by_email(&late.email).await.unwrap(), None);
 
     // A joining user whose email is taken: refused, nothing written.
     let twin = user("j@acme.io");
@@ -180,7 +180,7 @@ pub async fn concurrent_roster_writes_from_one_read_have_exactly_one_winner(stor
     let emails = (0..8).map(|i| EmailAddress::new(&format!("r{i}@acme.io")).unwrap());
     let mut users = 0;
     for email in emails {
-        users += usize::from(store.find_admin_by_email(&email).await.unwrap().is_some());
+        users += usize::from(store.find_user_by_email(&email).await.unwrap().is_some());
     }
     assert_eq!(users, 1);
 }
@@ -203,10 +203,10 @@ pub async fn users_are_removed_when_no_roster_lists_them_any_more(store: &impl S
     );
     store.save_roster(&without, None).await.unwrap();
     assert_eq!(store.role_in(&acme.id, &lone.id).await.unwrap(), None);
-    assert_eq!(store.find_admin_by_id(&lone.id).await.unwrap(), None);
-    assert_eq!(store.find_admin_by_email(&lone.email).await.unwrap(), None);
+    assert_eq!(store.find_user_by_id(&lone.id).await.unwrap(), None);
+    assert_eq!(store.find_user_by_email(&lone.email).await.unwrap(), None);
     assert_eq!(
-        store.find_admin_by_id(&both.id).await.unwrap(),
+        store.find_user_by_id(&both.id).await.unwrap(),
         Some(both.clone())
     );
     assert_eq!(
@@ -220,22 +220,19 @@ pub async fn users_are_removed_when_no_roster_lists_them_any_more(store: &impl S
     // Deleting Globex removes its lone owner and the user who was left only there.
     store.delete_organization(&globex.id).await.unwrap();
     assert_eq!(store.find_roster(&globex.id).await.unwrap(), None);
-    assert_eq!(store.find_admin_by_id(&both.id).await.unwrap(), None);
-    assert_eq!(
-        store.find_admin_by_id(&globex.admin.id).await.unwrap(),
-        None
-    );
+    assert_eq!(store.find_user_by_id(&both.id).await.unwrap(), None);
+    assert_eq!(store.find_user_by_id(&globex.admin.id).await.unwrap(), None);
     assert!(store.memberships_of(&both.id).await.unwrap().is_empty());
     assert_eq!(
         store
-            .find_admin_by_id(&acme.admin.id)
+            .find_user_by_id(&acme.admin.id)
             .await
             .unwrap()
             .map(|a| a.id),
         Some(acme.admin.id)
     );
     let found = store
-        .find_admins(&[acme.admin.id, both.id, lone.id])
+        .find_users(&[acme.admin.id, both.id, lone.id])
         .await
         .unwrap();
     assert_eq!(
@@ -273,7 +270,7 @@ pub async fn an_organization_is_shown_with_its_longest_standing_owner(store: &im
 
 /// What a store opened on data of the version before rosters holds: "Old Co" with its one
 /// admin (`old@old.co`, token version 3) as its owner, in a roster written once.
-pub async fn assert_migrated(store: &impl Store, organization: &OrganizationId, admin: &AdminId) {
+pub async fn assert_migrated(store: &impl Store, organization: &OrganizationId, admin: &UserId) {
     let roster = roster(store, organization).await;
     assert_eq!(roster.version, 0);
     assert_eq!(roster.members.len(), 1);
@@ -291,7 +288,7 @@ pub async fn assert_migrated(store: &impl Store, organization: &OrganizationId, 
         .unwrap()
         .unwrap();
     assert_eq!(found.admin.email.as_str(), "old@old.co");
-    let user = store.find_admin_by_id(admin).await.unwrap().unwrap();
+    let user = store.find_user_by_id(admin).await.unwrap().unwrap();
     assert_eq!(user.token_version, 3, "tokens issued before stay valid");
 }
 
@@ -323,7 +320,7 @@ pub async fn a_removal_racing_an_addition_elsewhere_never_strands_a_member(store
             );
         }
         let listed = !store.memberships_of(&moving.id).await.unwrap().is_empty();
-        let exists = store.find_admin_by_id(&moving.id).await.unwrap().is_some();
+        let exists = store.find_user_by_id(&moving.id).await.unwrap().is_some();
         assert_eq!(
             listed, exists,
             "round {round}: listed {listed}, exists {exists} (remove {remove:?}, add {add:?})"
@@ -347,7 +344,7 @@ pub async fn a_rename_needs_the_renamers_current_role(store: &impl Store) {
     let member = join(store, &acme.id, "m@acme.io", Role::Member).await;
     for name in ["Acme Renamed", "ACME"] {
         let mut rename = super::change(&acme, name);
-        rename.admin_id = member.id;
+        rename.user_id = member.id;
         let refused = store.update_organization(&rename).await.unwrap_err();
         assert!(
             matches!(refused, UpdateOrganizationError::Forbidden),
@@ -360,7 +357,7 @@ pub async fn a_rename_needs_the_renamers_current_role(store: &impl Store) {
         );
     }
     let mut own = super::change(&acme, "Acme");
-    own.admin_id = member.id;
+    own.user_id = member.id;
     own.password_hash = Some(PasswordHash::from_phc("$argon2id$mine".to_owned()));
     store.update_organization(&own).await.unwrap();
 
@@ -370,7 +367,7 @@ pub async fn a_rename_needs_the_renamers_current_role(store: &impl Store) {
     }
     store.save_roster(&promoted, None).await.unwrap();
     let mut rename = super::change(&acme, "Acme Renamed");
-    rename.admin_id = member.id;
+    rename.user_id = member.id;
     let renamed = store.update_organization(&rename).await.unwrap();
     assert_eq!(renamed.name.as_str(), "Acme Renamed");
 }
