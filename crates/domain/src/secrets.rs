@@ -28,6 +28,16 @@ fn is_secret(raw: &str) -> bool {
     raw.len() == 64 && raw.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// `<organization><separator><id><separator><secret>`: the two UUIDs and the secret, lowercase.
+fn addressed(raw: &str, separator: char) -> Option<(Uuid, Uuid, String)> {
+    let mut parts = raw.split(separator);
+    let organization = Uuid::try_parse(parts.next()?).ok()?;
+    let id = Uuid::try_parse(parts.next()?).ok()?;
+    let secret = parts.next()?;
+    (is_secret(secret) && parts.next().is_none())
+        .then(|| (organization, id, secret.to_ascii_lowercase()))
+}
+
 /// What an invitee presents to accept: `<organization>.<invitation>.<secret>`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct InvitationToken {
@@ -52,14 +62,11 @@ impl InvitationToken {
     /// `None` for anything that is not of the shape [`Self::generate`] makes.
     #[must_use]
     pub fn parse(raw: &str) -> Option<Self> {
-        let mut parts = raw.trim().split('.');
-        let organization = Uuid::try_parse(parts.next()?).ok()?;
-        let invitation = Uuid::try_parse(parts.next()?).ok()?;
-        let secret = parts.next()?;
-        (is_secret(secret) && parts.next().is_none()).then(|| Self {
+        let (organization, invitation, secret) = addressed(raw.trim(), '.')?;
+        Some(Self {
             organization_id: OrganizationId::from_uuid(organization),
             invitation_id: InvitationId::from_uuid(invitation),
-            secret: secret.to_ascii_lowercase(),
+            secret,
         })
     }
 
@@ -105,14 +112,11 @@ impl ApiKeySecret {
     /// `None` for anything not of the shape [`Self::generate`] makes.
     #[must_use]
     pub fn parse(raw: &str) -> Option<Self> {
-        let mut parts = raw.strip_prefix(Self::PREFIX)?.split('_');
-        let organization = Uuid::try_parse(parts.next()?).ok()?;
-        let key = Uuid::try_parse(parts.next()?).ok()?;
-        let secret = parts.next()?;
-        (is_secret(secret) && parts.next().is_none()).then(|| Self {
+        let (organization, key, secret) = addressed(raw.strip_prefix(Self::PREFIX)?, '_')?;
+        Some(Self {
             organization_id: OrganizationId::from_uuid(organization),
             key_id: ApiKeyId::from_uuid(key),
-            secret: secret.to_ascii_lowercase(),
+            secret,
         })
     }
 
