@@ -265,7 +265,7 @@ impl MongoStore {
             .map(|_| ())
     }
 
-    async fn find_admin(&self, filter: BsonDocument) -> Result<Option<User>, StoreError> {
+    async fn find_user(&self, filter: BsonDocument) -> Result<Option<User>, StoreError> {
         self.ensure_ready().await?;
         let found = timed(self.op_timeout(), self.inner.admins.find_one(filter)).await?;
         found.map(AdminDoc::into_domain).transpose()
@@ -390,11 +390,11 @@ impl OrganizationStore for MongoStore {
     }
 
     async fn find_user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError> {
-        self.find_admin(doc! {"email": email.as_str()}).await
+        self.find_user(doc! {"email": email.as_str()}).await
     }
 
     async fn find_user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError> {
-        self.find_admin(doc! {"_id": id.to_string()}).await
+        self.find_user(doc! {"_id": id.to_string()}).await
     }
 
     async fn update_organization(
