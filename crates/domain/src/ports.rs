@@ -443,7 +443,7 @@ pub struct Principal {
     /// The admin's token version when the token was issued; an older one is revoked.
     pub token_version: u64,
     /// Set when an organization's API key made the request: it may do only what its scopes
-    /// allow, and `admin_id` / `role` are its creator's (a key never does more than they may).
+    /// allow, and `user_id` / `role` are its creator's (a key never does more than they may).
     pub key: Option<KeyGrant>,
 }
 

@@ -38,6 +38,17 @@ impl Roster {
         self.api_keys.iter().find(|k| k.id == *id)
     }
 
+    /// Where key `id` is, once the caller may manage it.
+    fn managed_key(&self, caller: &UserId, id: &ApiKeyId) -> Result<usize, RosterRule> {
+        let index = self
+            .api_keys
+            .iter()
+            .position(|k| k.id == *id)
+            .ok_or(RosterRule::NoSuchApiKey)?;
+        self.key_manager(caller, &self.api_keys[index])?;
+        Ok(index)
+    }
+
     /// The keys a member in `caller`'s place may see: all of them, for those who manage keys.
     ///
     /// # Errors
@@ -58,13 +69,8 @@ impl Roster {
         secret_digest: String,
         at: DateTime<Utc>,
     ) -> Result<ApiKey, RosterRule> {
-        let key = self.api_key(id).ok_or(RosterRule::NoSuchApiKey)?;
-        self.key_manager(caller, key)?;
-        let key = self
-            .api_keys
-            .iter_mut()
-            .find(|k| k.id == *id)
-            .ok_or(RosterRule::NoSuchApiKey)?;
+        let index = self.managed_key(caller, id)?;
+        let key = &mut self.api_keys[index];
         key.secret_digest = secret_digest;
         key.rotated_at = Some(at);
         Ok(key.clone())
@@ -75,10 +81,8 @@ impl Roster {
     /// # Errors
     /// `Forbidden`, `NoSuchApiKey`.
     pub fn revoke_api_key(&mut self, caller: &UserId, id: &ApiKeyId) -> Result<ApiKey, RosterRule> {
-        let key = self.api_key(id).ok_or(RosterRule::NoSuchApiKey)?;
-        self.key_manager(caller, key)?;
-        let index = self.api_keys.iter().position(|k| k.id == *id);
-        Ok(self.api_keys.remove(index.ok_or(RosterRule::NoSuchApiKey)?))
+        let index = self.managed_key(caller, id)?;
+        Ok(self.api_keys.remove(index))
     }
 
     /// What a request presenting `secret` may do, with the role of the key's creator: `None`
