@@ -9,6 +9,7 @@ mod secret;
 pub mod settings;
 mod startup;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use orgsvc_domain::TenancyModel;
 pub use settings::Settings;

@@ -26,6 +26,7 @@ pub struct Settings {
     pub cache: CacheSettings,
     pub invitations: InvitationSettings,
     pub api_keys: ApiKeySettings,
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 /// Each API key's rate: a token bucket per key, per instance.

@@ -26,6 +26,8 @@ use crate::settings::{Backend, Settings};
 pub struct Application {
     port: u16,
     server: Server,
+    /// The webhook delivery worker, stopped with the server.
+    _webhooks: Option<crate::webhooks::Worker>,
 }
 
 impl Application {
@@ -138,6 +140,7 @@ impl Application {
             openapi: web::Data::new(openapi::ServedDocument::new(
                 &settings.http.public_url(listener.local_addr()?)?,
             )),
+            webhook_targets: orgsvc_http::WebhookTargets(settings.webhooks.targets()),
             metrics: settings.metrics.enabled.then(|| {
                 let handle = crate::telemetry::metrics();
                 web::Data::new(MetricsEndpoint::new(
@@ -151,6 +154,7 @@ impl Application {
             }),
         };
         let port = listener.local_addr()?.port();
+        let webhooks = crate::webhooks::start(service.clone(), &settings.webhooks)?;
         let mut server = HttpServer::new(move || {
             // The last wrap is the outermost: compression sees the finished body, after the
             // request id went into it; the request log line is inside the request-id span.
@@ -173,6 +177,7 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
+            _webhooks: webhooks,
         })
     }
 

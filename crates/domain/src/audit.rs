@@ -63,6 +63,12 @@ audit_actions! {
     ApiKeyCreated => "api_key_created",
     ApiKeyRotated => "api_key_rotated",
     ApiKeyRevoked => "api_key_revoked",
+    WebhookCreated => "webhook_created",
+    WebhookUpdated => "webhook_updated",
+    WebhookSecretRotated => "webhook_secret_rotated",
+    WebhookDeleted => "webhook_deleted",
+    WebhookDisabled => "webhook_disabled",
+    WebhookReplayRequested => "webhook_replay_requested",
 }
 
 impl AuditAction {

@@ -186,6 +186,9 @@ pub enum MemberError {
     Busy,
     #[error("password hashing is at capacity")]
     Overloaded,
+    /// As many webhook replays wait for the organization as may.
+    #[error("too many replay requests are waiting")]
+    ReplaysQueued,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the change failed")]

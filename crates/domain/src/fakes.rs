@@ -22,8 +22,10 @@ use crate::ports::{
     OrganizationChange, OrganizationStore, PasswordHasher, Principal, TenantStore, TokenCodec,
 };
 use crate::user::{EmailAddress, Password, PasswordHash, User};
+use crate::webhooks::NewEvent;
 
 mod members;
+mod outbox;
 
 #[derive(Default)]
 struct State {
@@ -33,6 +35,7 @@ struct State {
     tenants: HashMap<OrganizationId, BTreeMap<DocumentId, DocumentBody>>,
     login_attempts: HashMap<AttemptKey, Attempts>,
     audit: Vec<AuditEvent>,
+    outboxes: HashMap<OrganizationId, outbox::FakeOutbox>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -160,6 +163,8 @@ impl OrganizationStore for FakeStore {
             Roster::founded(organization.id, *founder.id(), organization.created_at),
         );
         state.tenants.insert(organization.id, BTreeMap::new());
+        let created = NewEvent::organization_created(organization);
+        outbox::append(&mut state, organization.id, vec![created]);
         Ok(())
     }
 
@@ -239,6 +244,11 @@ impl OrganizationStore for FakeStore {
         if credentials_changed {
             admin.token_version += 1;
         }
+        if organization.name != change.name {
+            let renamed =
+                NewEvent::organization_renamed(organization.name.as_str(), change.name.as_str());
+            outbox::append(&mut state, organization.id, vec![renamed]);
+        }
         organization.name = change.name.clone();
         organization.updated_at = change.updated_at;
         state.admins.insert(admin.id, admin);
@@ -253,13 +263,15 @@ impl OrganizationStore for FakeStore {
         id: &OrganizationId,
     ) -> Result<(), DeleteOrganizationError> {
         let mut state = self.state()?;
-        if state.organizations.remove(id).is_none() {
+        let Some(organization) = state.organizations.remove(id) else {
             return Err(DeleteOrganizationError::NotFound);
-        }
+        };
         let roster = state
             .rosters
             .remove(id)
             .expect("every organization has a roster");
+        let endpoints = roster.webhooks.clone();
+        outbox::deleted(&mut state, *id, organization.name.as_str(), endpoints);
         for member in roster.members {
             if belongs_nowhere(&state, &member.user_id) {
                 state.admins.remove(&member.user_id);

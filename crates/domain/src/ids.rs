@@ -78,3 +78,8 @@ uuid_id!(
     ApiKeyId,
     Uuid::new_v4()
 );
+uuid_id!(
+    /// The identity of an organization's webhook endpoint.
+    WebhookId,
+    Uuid::new_v4()
+);

@@ -17,6 +17,7 @@ pub mod roles;
 pub mod secrets;
 pub mod service;
 pub mod user;
+pub mod webhooks;
 
 /// In-memory stand-ins for the driven ports, for the domain's own tests and, through the
 /// `fakes` feature, for the storage contract suite, which checks them like any adapter.
@@ -28,7 +29,9 @@ pub use audit::{AuditAction, AuditEvent, AuditPage, Origin, Outcome};
 pub use document::{
     Document, DocumentBody, DocumentBodyError, DocumentPage, PageLimit, PageLimitError,
 };
-pub use ids::{ApiKeyId, AuditEventId, DocumentId, InvitationId, OrganizationId, UserId};
+pub use ids::{
+    ApiKeyId, AuditEventId, DocumentId, InvitationId, OrganizationId, UserId, WebhookId,
+};
 pub use members::{
     Invitation, InvitationState, InvitationStatus, Member, Membership, Roster, RosterRule,
 };
@@ -44,5 +47,8 @@ pub use service::{
     IssuedApiKey, IssuedInvitation, IssuedToken, Joined, LockPolicy, LoginError, LoginPolicy,
     MemberError, MemberView, NewApiKey, OrgsvcApi, Principal, Service, StoreError, TeamApi,
     UpdateOrganization, UpdateOrganizationError,
+};
+pub use service::{
+    Deliverer, DeliveryPolicy, IssuedWebhook, NewWebhook, ReplayRequest, WebhookApi, Worked,
 };
 pub use user::{EmailAddress, EmailAddressError, Password, PasswordError, PasswordHash, User};

@@ -11,6 +11,7 @@ use crate::api_keys::{ApiKey, MAX_API_KEYS};
 use crate::ids::{InvitationId, OrganizationId, UserId};
 use crate::roles::{Permission, Role};
 use crate::user::EmailAddress;
+use crate::webhooks::{WebhookEndpoint, MAX_ENDPOINTS};
 
 /// Most members an organization can have (a roster is read whole, so it is bounded).
 pub const MAX_MEMBERS: usize = 1_000;
@@ -89,6 +90,7 @@ pub struct Roster {
     pub members: Vec<Member>,
     pub invitations: Vec<Invitation>,
     pub api_keys: Vec<ApiKey>,
+    pub webhooks: Vec<WebhookEndpoint>,
 }
 
 /// One organization a user belongs to.
@@ -121,6 +123,12 @@ pub enum RosterRule {
     NoSuchApiKey,
     #[error("the organization has {MAX_API_KEYS} API keys")]
     TooManyApiKeys,
+    #[error("no such webhook endpoint")]
+    NoSuchWebhook,
+    #[error("the organization has {MAX_ENDPOINTS} webhook endpoints")]
+    TooManyWebhooks,
+    #[error("the webhook endpoint is disabled")]
+    WebhookDisabled,
 }
 
 impl Roster {
@@ -137,6 +145,7 @@ impl Roster {
             }],
             invitations: Vec::new(),
             api_keys: Vec::new(),
+            webhooks: Vec::new(),
         }
     }
 
@@ -257,6 +266,9 @@ impl Roster {
 
 mod api_keys;
 mod invitations;
+mod webhooks;
+
+pub use webhooks::EndpointEdit;
 
 #[cfg(test)]
 mod tests;

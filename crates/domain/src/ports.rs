@@ -23,6 +23,9 @@ use crate::members::{Membership, Roster};
 use crate::organization::{Organization, OrganizationName, Placement, Slug};
 use crate::roles::Role;
 use crate::user::{EmailAddress, Password, PasswordHash, User};
+use crate::webhooks::{
+    OutboxClaim, OutboxProgress, Replay, WebhookEvent, WebhookSecret, WebhookUrl,
+};
 
 /// What an admin asks to change about their organization, resolved by the service.
 #[derive(Debug, Clone)]
@@ -402,10 +405,146 @@ pub trait AuditLog: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<AuditEvent>, StoreError>> + Send;
 }
 
-/// Everything the service needs from storage, as one bound.
-pub trait Store: OrganizationStore + MemberStore + TenantStore + LoginAttempts + AuditLog {}
+/// Each organization's webhook events, and where its endpoints' deliveries stand.
+///
+/// The events themselves are written by the changes they tell of, in the same atomic write
+/// (an adapter's outbox): [`OrganizationStore::create_organization`] writes
+/// `organization.created`; [`OrganizationStore::update_organization`] `organization.renamed`
+/// when the name changes; a move of the tenant's data `organization.moved`;
+/// [`OrganizationStore::delete_organization`] `organization.deleted` (keeping the endpoints
+/// the organization had, to tell them); [`MemberStore::save_roster`] the
+/// [`crate::webhooks::roster_events`] of the stored roster and the one written. Each event is
+/// numbered one after the organization's previous one, in commit order; a change that fails
+/// writes none.
+pub trait Outbox: Clone + Send + Sync + 'static {
+    /// Claims up to `limit` organizations whose deliveries are due at `now` (an event came
+    /// after the last release, or a release asked to be woken by now) and not claimed by
+    /// anyone else, for `owner` until `until`. Concurrent callers never get the same
+    /// organization while its claim holds.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn claim_outboxes(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<OutboxClaim>, StoreError>> + Send;
 
-impl<S: OrganizationStore + MemberStore + TenantStore + LoginAttempts + AuditLog> Store for S {}
+    /// Up to `limit` of `organization`'s events after `after`, in order.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn outbox_events(
+        &self,
+        organization: &OrganizationId,
+        after: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<WebhookEvent>, StoreError>> + Send;
+
+    /// The `seq` of `organization`'s last event committed before `at` (0: none).
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn outbox_seq_before(
+        &self,
+        organization: &OrganizationId,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Writes `progress` back if `claim` (by `owner`) still holds, removes the replay requests
+    /// the claim had read, and ends the claim. The organization is due again at `wake`, or
+    /// at once if an event or a replay request arrived since it was claimed; with neither,
+    /// not before its next event. Answers whether the claim still held (if not, nothing was
+    /// written).
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn release_outbox(
+        &self,
+        owner: &str,
+        claim: &OutboxClaim,
+        progress: &OutboxProgress,
+        wake: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Removes a deleted organization's events and progress (every endpoint was told), if
+    /// `owner`'s claim still holds.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn purge_outbox(
+        &self,
+        owner: &str,
+        organization: &OrganizationId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// `organization`'s delivery progress as last released (empty when none).
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn outbox_progress(
+        &self,
+        organization: &OrganizationId,
+    ) -> impl Future<Output = Result<OutboxProgress, StoreError>> + Send;
+
+    /// Queues `replay` for the worker and makes the organization due at once; `false` when
+    /// [`crate::webhooks::MAX_REPLAYS`] are waiting already.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn request_replay(
+        &self,
+        organization: &OrganizationId,
+        replay: &Replay,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Everything the service needs from storage, as one bound.
+pub trait Store:
+    OrganizationStore + MemberStore + TenantStore + LoginAttempts + AuditLog + Outbox
+{
+}
+
+impl<S: OrganizationStore + MemberStore + TenantStore + LoginAttempts + AuditLog + Outbox> Store
+    for S
+{
+}
+
+/// One signed delivery to make.
+#[derive(Clone, Copy, Debug)]
+pub struct Delivery<'a> {
+    pub url: &'a WebhookUrl,
+    /// The `webhook-id`.
+    pub id: &'a str,
+    /// The `webhook-timestamp`: seconds since the epoch, when sent.
+    pub timestamp: i64,
+    pub body: &'a [u8],
+    pub secrets: &'a [&'a WebhookSecret],
+}
+
+/// Why a delivery did not succeed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryFailure {
+    /// The receiver's status when it answered other than 2xx.
+    pub status: Option<u16>,
+    pub reason: String,
+}
+
+/// Sends webhooks: signed per Standard Webhooks, to public addresses only unless the policy
+/// allows others, within a bounded time.
+pub trait WebhookTransport: Clone + Send + Sync + 'static {
+    /// The receiver's 2xx status.
+    ///
+    /// # Errors
+    /// [`DeliveryFailure`] for any other answer, a refused target, a timeout or a network
+    /// failure.
+    fn send(
+        &self,
+        delivery: Delivery<'_>,
+    ) -> impl Future<Output = Result<u16, DeliveryFailure>> + Send;
+}
 
 /// Slow, salted password hashing. Implementations run the work off the async executor, on a
 /// bounded number of workers behind a bounded queue.

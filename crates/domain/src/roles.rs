@@ -33,18 +33,20 @@ pub enum Permission {
     ReadAuditLog,
     ManageMembers,
     ManageApiKeys,
+    ManageWebhooks,
     DeleteOrganization,
     ChangeOwners,
 }
 
 impl Permission {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Documents,
         Self::OwnCredentials,
         Self::RenameOrganization,
         Self::ReadAuditLog,
         Self::ManageMembers,
         Self::ManageApiKeys,
+        Self::ManageWebhooks,
         Self::DeleteOrganization,
         Self::ChangeOwners,
     ];
@@ -61,7 +63,8 @@ impl Role {
             Permission::RenameOrganization
             | Permission::ReadAuditLog
             | Permission::ManageMembers
-            | Permission::ManageApiKeys => matches!(self, Self::Owner | Self::Admin),
+            | Permission::ManageApiKeys
+            | Permission::ManageWebhooks => matches!(self, Self::Owner | Self::Admin),
             Permission::DeleteOrganization | Permission::ChangeOwners => {
                 matches!(self, Self::Owner)
             }
@@ -123,7 +126,8 @@ mod tests {
                 RenameOrganization,
                 ReadAuditLog,
                 ManageMembers,
-                ManageApiKeys
+                ManageApiKeys,
+                ManageWebhooks
             ]
         );
         assert_eq!(granted(Role::Member), vec![Documents, OwnCredentials]);

@@ -22,6 +22,9 @@ pub use crate::ports::{IssuedToken, Principal};
 pub use api_keys::{ApiKeyApi, IssuedApiKey, NewApiKey};
 pub use lockout::{LockPolicy, LoginPolicy};
 pub use teams::{InvitationPolicy, InvitationView, IssuedInvitation, Joined, MemberView, TeamApi};
+pub use webhooks::{
+    Deliverer, DeliveryPolicy, IssuedWebhook, NewWebhook, ReplayRequest, WebhookApi, Worked,
+};
 
 mod access;
 mod api_keys;
@@ -33,6 +36,7 @@ mod organizations;
 mod teams;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 /// Create an organization with its first admin.
 #[derive(Debug, Clone)]

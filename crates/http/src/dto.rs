@@ -31,12 +31,14 @@ mod audit;
 mod documents;
 mod organizations;
 mod teams;
+mod webhooks;
 
 pub use api_keys::*;
 pub use audit::*;
 pub use documents::*;
 pub use organizations::*;
 pub use teams::*;
+pub use webhooks::*;
 
 /// Paging through documents or audit events.
 #[derive(Debug, Deserialize, IntoParams)]

@@ -21,7 +21,8 @@ pub mod timing;
 
 use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{guard, web, HttpResponse, Resource, Route};
-use orgsvc_domain::{ApiKeyApi, OrgsvcApi, TeamApi};
+use orgsvc_domain::webhooks::TargetPolicy;
+use orgsvc_domain::{ApiKeyApi, OrgsvcApi, TeamApi, WebhookApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use auth::KeyThrottle;
@@ -34,7 +35,7 @@ pub use throttle::{IpThrottle, IpThrottleSettings};
 
 pub use handlers::keys::Jwks;
 use handlers::{
-    admin, api_keys, audit, documents, health, invitations, keys, members, organizations,
+    admin, api_keys, audit, documents, health, invitations, keys, members, organizations, webhooks,
 };
 
 /// A resource whose other methods answer 405 as problem+json, with `Allow: allow`.
@@ -65,7 +66,13 @@ pub struct HttpOptions {
     pub openapi: web::Data<openapi::ServedDocument>,
     /// `GET /metrics`; `None` leaves the route out (404).
     pub metrics: Option<web::Data<MetricsEndpoint>>,
+    /// Which webhook URLs may be registered.
+    pub webhook_targets: WebhookTargets,
 }
+
+/// Which webhook URLs may be registered (`webhooks.allow_private_targets`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WebhookTargets(pub TargetPolicy);
 
 /// The OpenAPI document as Swagger UI reads it (see [`openapi::Dialect::Utf16`]); clients and
 /// generators use `/openapi.json`.
@@ -85,7 +92,7 @@ pub fn security_headers() -> DefaultHeaders {
 }
 
 /// Registers every route, the extractor error handlers and the documentation on an app.
-pub fn configure<A: OrgsvcApi + TeamApi + ApiKeyApi>(
+pub fn configure<A: OrgsvcApi + TeamApi + ApiKeyApi + WebhookApi>(
     api: A,
     options: HttpOptions,
 ) -> impl FnOnce(&mut web::ServiceConfig) {
@@ -96,6 +103,7 @@ pub fn configure<A: OrgsvcApi + TeamApi + ApiKeyApi>(
             .app_data(options.key_throttle)
             .app_data(options.email_answers)
             .app_data(options.jwks)
+            .app_data(web::Data::new(options.webhook_targets))
             .app_data(web::QueryConfig::default().error_handler(extract::query_error))
             .app_data(web::PathConfig::default().error_handler(extract::path_error))
             .service(
@@ -151,6 +159,28 @@ pub fn configure<A: OrgsvcApi + TeamApi + ApiKeyApi>(
             .service(
                 resource("/org/api-keys/{id}/rotate", "POST")
                     .route(web::post().to(api_keys::rotate::<A>)),
+            )
+            .service(
+                resource("/org/webhooks", "GET, HEAD, POST")
+                    .route(web::post().to(webhooks::create::<A>))
+                    .route(get().to(webhooks::list::<A>)),
+            )
+            .service(
+                resource("/org/webhooks/{id}", "PATCH, DELETE")
+                    .route(web::patch().to(webhooks::update::<A>))
+                    .route(web::delete().to(webhooks::delete::<A>)),
+            )
+            .service(
+                resource("/org/webhooks/{id}/rotate-secret", "POST")
+                    .route(web::post().to(webhooks::rotate::<A>)),
+            )
+            .service(
+                resource("/org/webhooks/{id}/deliveries", "GET, HEAD")
+                    .route(get().to(webhooks::deliveries::<A>)),
+            )
+            .service(
+                resource("/org/webhooks/{id}/replay", "POST")
+                    .route(web::post().to(webhooks::replay::<A>)),
             )
             .service(
                 resource("/org/transfer-ownership", "POST")

@@ -12,8 +12,12 @@ use crate::dto::{
     MemberResponse, MembersResponse, OrganizationResponse, RoleDto, ScopeDto, StatusResponse,
     SwitchBody, TokenResponse, TransferOwnershipBody, UpdateOrganizationBody,
 };
+use crate::dto::{
+    AttemptOutcomeDto, CreateWebhookBody, DeliveriesResponse, DeliveryResponse, ReplayBody,
+    UpdateWebhookBody, WebhookResponse, WebhooksResponse,
+};
 use crate::handlers::{
-    admin, api_keys, audit, documents, health, invitations, keys, members, organizations,
+    admin, api_keys, audit, documents, health, invitations, keys, members, organizations, webhooks,
 };
 use actix_web::ResponseError as _;
 
@@ -52,6 +56,13 @@ use crate::problem::{ApiError, FieldError, OperationPending, Problem};
         api_keys::list,
         api_keys::rotate,
         api_keys::revoke,
+        webhooks::create,
+        webhooks::list,
+        webhooks::update,
+        webhooks::rotate,
+        webhooks::delete,
+        webhooks::deliveries,
+        webhooks::replay,
         keys::jwks,
         documents::insert,
         documents::list,
@@ -69,7 +80,9 @@ use crate::problem::{ApiError, FieldError, OperationPending, Problem};
         RoleDto, MemberResponse, MembersResponse, ChangeRoleBody, TransferOwnershipBody,
         InviteBody, InvitationStatusDto, InvitationResponse, InvitationsResponse,
         AcceptInvitationBody, JoinedResponse, SwitchBody, CreateApiKeyBody, ApiKeyResponse,
-        ApiKeysResponse, ScopeDto,
+        ApiKeysResponse, ScopeDto, CreateWebhookBody, UpdateWebhookBody, ReplayBody,
+        WebhookResponse, WebhooksResponse, DeliveriesResponse, DeliveryResponse,
+        AttemptOutcomeDto,
     )),
     modifiers(&BearerScheme, &CommonResponses),
     tags(
@@ -77,6 +90,7 @@ use crate::problem::{ApiError, FieldError, OperationPending, Problem};
         (name = "admin", description = "Logging in, out, and switching organizations"),
         (name = "members", description = "Members, roles and invitations"),
         (name = "api-keys", description = "Keys that let client apps act for the organization"),
+        (name = "webhooks", description = "Signed notifications of what changes in the organization"),
         (name = "documents", description = "Data in your organization's own collection"),
         (name = "operations", description = "Health checks"),
     )

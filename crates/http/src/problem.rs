@@ -118,6 +118,11 @@ pub enum ApiError {
     RosterFull,
     ApiKeyNotFound,
     TooManyApiKeys,
+    WebhookNotFound,
+    TooManyWebhooks,
+    WebhookDisabled,
+    /// Too many replay requests wait for the organization already.
+    ReplaysQueued,
     ApiKeyNotAllowed,
     Busy,
     OrganizationNotFound,
@@ -240,6 +245,17 @@ impl ApiError {
                 "The organization has {} API keys; revoke one first.",
                 orgsvc_domain::api_keys::MAX_API_KEYS
             ))),
+            Self::WebhookNotFound => row(S::NOT_FOUND, "webhook_not_found", "Webhook endpoint not found", Cow::Borrowed("No webhook endpoint of your organization has that id.")),
+            Self::TooManyWebhooks => row(S::CONFLICT, "too_many_webhooks", "Too many webhook endpoints", Cow::Owned(format!(
+                "The organization has {} webhook endpoints; delete one first.",
+                orgsvc_domain::webhooks::MAX_ENDPOINTS
+            ))),
+            Self::WebhookDisabled => row(S::CONFLICT, "webhook_disabled", "Webhook endpoint disabled", Cow::Borrowed("Enable the endpoint (PATCH it with enabled: true) before replaying to it.")),
+            Self::ReplaysQueued => row(S::TOO_MANY_REQUESTS, "replays_queued", "Too many replays waiting", Cow::Owned(format!(
+                "{} replay requests of your organization are waiting to be carried out; try again \
+                 shortly.",
+                orgsvc_domain::webhooks::MAX_REPLAYS
+            ))),
             Self::ApiKeyNotAllowed => row(S::FORBIDDEN, "api_key_not_allowed", "Not for API keys", Cow::Borrowed("API keys may read and write documents, read the \
                 organization, its members and its audit log (as their scopes allow); this needs \
                 a member's token from POST /admin/login.")),
@@ -285,6 +301,7 @@ impl ApiError {
         match self {
             Self::StorageUnavailable(_) | Self::OperationPending(_) => Some(RETRY_AFTER_SECONDS),
             Self::Overloaded | Self::Busy => Some(OVERLOADED_RETRY_AFTER_SECONDS),
+            Self::ReplaysQueued => Some(RETRY_AFTER_SECONDS),
             Self::TooManyRequests { retry_after } => Some(*retry_after),
             _ => None,
         }

@@ -340,6 +340,73 @@ impl orgsvc_domain::ApiKeyApi for FakeApi {
     }
 }
 
+/// The webhook endpoints' answers, enough to check how outcomes are put on the wire; their
+/// behaviour is tested end to end (`tests/api`).
+impl orgsvc_domain::WebhookApi for FakeApi {
+    async fn create_webhook(
+        &self,
+        _origin: &Origin,
+        _caller: &Principal,
+        _webhook: orgsvc_domain::NewWebhook,
+    ) -> Result<orgsvc_domain::IssuedWebhook, MemberError> {
+        Err(RosterRule::TooManyWebhooks.into())
+    }
+
+    async fn list_webhooks(
+        &self,
+        _caller: &Principal,
+    ) -> Result<Vec<orgsvc_domain::webhooks::WebhookEndpoint>, MemberError> {
+        self.check_up()?;
+        Ok(Vec::new())
+    }
+
+    async fn update_webhook(
+        &self,
+        _origin: &Origin,
+        _caller: &Principal,
+        _id: &orgsvc_domain::WebhookId,
+        _edit: orgsvc_domain::members::EndpointEdit,
+    ) -> Result<orgsvc_domain::webhooks::WebhookEndpoint, MemberError> {
+        Err(RosterRule::NoSuchWebhook.into())
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        _origin: &Origin,
+        _caller: &Principal,
+        _id: &orgsvc_domain::WebhookId,
+    ) -> Result<orgsvc_domain::IssuedWebhook, MemberError> {
+        Err(RosterRule::NoSuchWebhook.into())
+    }
+
+    async fn delete_webhook(
+        &self,
+        _origin: &Origin,
+        _caller: &Principal,
+        _id: &orgsvc_domain::WebhookId,
+    ) -> Result<(), MemberError> {
+        Err(RosterRule::NoSuchWebhook.into())
+    }
+
+    async fn webhook_deliveries(
+        &self,
+        _caller: &Principal,
+        _id: &orgsvc_domain::WebhookId,
+    ) -> Result<orgsvc_domain::webhooks::EndpointProgress, MemberError> {
+        Err(RosterRule::NoSuchWebhook.into())
+    }
+
+    async fn replay_webhook(
+        &self,
+        _origin: &Origin,
+        _caller: &Principal,
+        _id: &orgsvc_domain::WebhookId,
+        _request: orgsvc_domain::ReplayRequest,
+    ) -> Result<(), MemberError> {
+        Err(MemberError::ReplaysQueued)
+    }
+}
+
 /// The team endpoints' answers, enough to check how each outcome is put on the wire; their
 /// behaviour is tested end to end against the real service (`tests/api`).
 impl TeamApi for FakeApi {
@@ -459,6 +526,7 @@ fn options(per_ip_burst: u32) -> HttpOptions {
         email_answers: web::Data::default(),
         openapi: web::Data::new(openapi::ServedDocument::new("https://orgsvc.example.com")),
         metrics: None,
+        webhook_targets: orgsvc_http::WebhookTargets::default(),
     }
 }
 

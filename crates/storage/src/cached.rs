@@ -409,3 +409,5 @@ impl<S: AuditLog> AuditLog for Cached<S> {
             .await
     }
 }
+
+crate::decorate::decorate_outbox!(Cached, |_this, _operation, call| call);

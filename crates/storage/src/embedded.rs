@@ -21,6 +21,7 @@ use tokio::sync::Semaphore;
 mod attempts;
 mod audit;
 mod members;
+mod outbox;
 mod records;
 mod rosters;
 mod tables;
@@ -243,6 +244,7 @@ impl OrganizationStore for EmbeddedStore {
         );
         let founder = founder.id().as_uuid().as_u128();
         let slug = organization.slug().clone();
+        let created = orgsvc_domain::webhooks::NewEvent::organization_created(organization);
         self.run(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
             {
@@ -270,6 +272,7 @@ impl OrganizationStore for EmbeddedStore {
                     .insert(org.id, records::to_bytes(&org).as_slice())
                     .map_err(db_err)?;
                 rosters::write_roster(&txn, org.id, &roster, None)?;
+                outbox::append(&txn, org.id, vec![created])?;
                 let name = slug.collection_name();
                 let tenant = txn
                     .open_table(tenant_table(name.as_str()))

@@ -308,3 +308,6 @@ impl<S: AuditLog> AuditLog for Instrumented<S> {
         .await
     }
 }
+
+crate::decorate::decorate_outbox!(Instrumented, |this, operation, call| this
+    .measure(operation, call));

@@ -12,6 +12,7 @@
 //! appears in a public signature of this crate.
 
 pub mod cached;
+mod decorate;
 pub mod embedded;
 pub mod files;
 pub mod instrumented;

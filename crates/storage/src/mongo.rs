@@ -27,6 +27,7 @@ mod lifecycle;
 mod machine;
 mod members;
 mod nested_arrays;
+mod outbox;
 mod progress;
 mod records;
 mod renamer;
@@ -73,6 +74,8 @@ struct Inner {
     login_counters: Collection<attempts::CounterDoc>,
     schema: Collection<BsonDocument>,
     audit: Collection<audit::EventDoc>,
+    webhook_events: Collection<outbox::EventDoc>,
+    outboxes: Collection<outbox::OutboxDoc>,
     settings: MongoSettings,
     /// Identifies this process in the intents it owns: `<host>/<pid>/<uuid>`, so an operator
     /// (or a test) can tell which instance holds an operation.
@@ -157,6 +160,8 @@ impl MongoStore {
                 login_counters: master.collection("login_counters"),
                 schema: master.collection("schema"),
                 audit: master.collection("audit"),
+                webhook_events: master.collection("webhook_events"),
+                outboxes: master.collection("webhook_outboxes"),
                 master,
                 clients,
                 settings,

@@ -1,6 +1,7 @@
 //! How both adapters write an organization's roster: one record (a redb value, a MongoDB
-//! document) with its members, invitations and API keys, ids as strings, roles and scopes by
-//! name. Fields added after the first release (`invitations`, `api_keys`) read as empty where
+//! document) with its members, invitations, API keys and webhook endpoints, ids as strings,
+//! roles, scopes and event types by name. Fields added after the first release
+//! (`invitations`, `api_keys`, `webhooks`) read as empty where
 //! older releases wrote none, and older releases' MongoDB writes leave them be (they `$set`
 //! only the fields they know), so no schema version was needed for them.
 
@@ -11,6 +12,10 @@ use orgsvc_domain::{
     OrganizationId, Role, Roster, Scope, Scopes, UserId,
 };
 use serde::{Deserialize, Serialize};
+
+mod webhooks;
+
+pub use webhooks::WebhookRecord;
 
 fn corrupt(error: impl std::fmt::Display) -> StoreError {
     StoreError::Unknown(anyhow::anyhow!("corrupt roster: {error}"))
@@ -32,6 +37,8 @@ pub struct RosterRecord {
     pub invitations: Vec<InvitationRecord>,
     #[serde(default)]
     pub api_keys: Vec<ApiKeyRecord>,
+    #[serde(default)]
+    pub webhooks: Vec<WebhookRecord>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -134,6 +141,11 @@ impl RosterRecord {
                 .iter()
                 .map(ApiKeyRecord::from_domain)
                 .collect(),
+            webhooks: roster
+                .webhooks
+                .iter()
+                .map(WebhookRecord::from_domain)
+                .collect(),
         }
     }
 
@@ -166,6 +178,11 @@ impl RosterRecord {
                 .api_keys
                 .into_iter()
                 .map(ApiKeyRecord::into_domain)
+                .collect::<Result<_, _>>()?,
+            webhooks: self
+                .webhooks
+                .into_iter()
+                .map(WebhookRecord::into_domain)
                 .collect::<Result<_, _>>()?,
         })
     }
@@ -240,6 +257,7 @@ mod tests {
         let record: RosterRecord = serde_json::from_value(older).unwrap();
         let roster = record.into_domain(OrganizationId::generate()).unwrap();
         assert!(roster.invitations.is_empty() && roster.api_keys.is_empty());
+        assert!(roster.webhooks.is_empty());
         assert_eq!(roster.members.len(), 1);
     }
 
@@ -281,6 +299,28 @@ mod tests {
             expires_at: None,
             last_used_at: Some(at),
         });
+        let secret = |expires_at| orgsvc_domain::webhooks::EndpointSecret {
+            secret: orgsvc_domain::webhooks::WebhookSecret::generate(),
+            created_at: at,
+            expires_at,
+        };
+        roster
+            .webhooks
+            .push(orgsvc_domain::webhooks::WebhookEndpoint {
+                id: orgsvc_domain::WebhookId::generate(),
+                url: orgsvc_domain::webhooks::WebhookUrl::stored(
+                    "https://hooks.example.com/".into(),
+                ),
+                events: [orgsvc_domain::webhooks::EventType::MemberJoined]
+                    .into_iter()
+                    .collect(),
+                enabled: false,
+                secrets: vec![secret(None), secret(Some(at))],
+                created_by: owner,
+                created_at: at,
+                updated_at: at,
+                disabled_reason: Some("failing".into()),
+            });
         let record = RosterRecord::from_domain(&roster, roster.version);
         let json = serde_json::to_vec(&record).unwrap();
         let back: RosterRecord = serde_json::from_slice(&json).unwrap();

@@ -6,6 +6,7 @@ use crate::ids::{OrganizationId, UserId};
 use crate::members::{Membership, Roster};
 use crate::ports::MemberStore;
 use crate::user::User;
+use crate::webhooks::roster_events;
 
 impl MemberStore for FakeStore {
     async fn find_roster(
@@ -60,7 +61,9 @@ impl MemberStore for FakeStore {
         }
         let mut saved = roster.clone();
         saved.version += 1;
+        let events = roster_events(&before, &saved);
         state.rosters.insert(roster.organization_id, saved);
+        super::outbox::append(&mut state, roster.organization_id, events);
         for member in before.members {
             if belongs_nowhere(&state, &member.user_id) {
                 state.admins.remove(&member.user_id);

@@ -40,7 +40,7 @@ pub struct AuditEventResponse {
 }
 
 /// A string schema listing every name in `names`: generated clients get a complete enum.
-fn names_schema(description: &str, names: impl Iterator<Item = &'static str>) -> Object {
+pub(super) fn names_schema(description: &str, names: impl Iterator<Item = &'static str>) -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .description(Some(description))

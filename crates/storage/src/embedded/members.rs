@@ -6,6 +6,7 @@ use super::{db_err, rosters, EmbeddedStore};
 use crate::roster::RosterRecord;
 use orgsvc_domain::errors::{SaveRosterError, StoreError};
 use orgsvc_domain::ports::MemberStore;
+use orgsvc_domain::webhooks::roster_events;
 use orgsvc_domain::{Membership, OrganizationId, Roster, User, UserId};
 
 impl MemberStore for EmbeddedStore {
@@ -39,6 +40,7 @@ impl MemberStore for EmbeddedStore {
         let expected = roster.version;
         let record = RosterRecord::from_domain(roster, expected + 1);
         let joining = joining.map(AdminRecord::from_domain);
+        let after = roster.clone();
         self.run(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
             let Some(before) = rosters::roster_record(&txn, organization)? else {
@@ -66,7 +68,9 @@ impl MemberStore for EmbeddedStore {
                     return Err(SaveRosterError::Conflict);
                 }
             }
+            let events = roster_events(&before.clone().into_domain(after.organization_id)?, &after);
             rosters::write_roster(&txn, organization, &record, Some(&before))?;
+            super::outbox::append(&txn, organization, events)?;
             txn.commit().map_err(db_err)?;
             Ok(())
         })

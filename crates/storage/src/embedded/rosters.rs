@@ -116,6 +116,7 @@ pub fn remove_roster(txn: &WriteTransaction, organization: u128) -> Result<(), S
         members: Vec::new(),
         invitations: Vec::new(),
         api_keys: Vec::new(),
+        webhooks: Vec::new(),
     };
     write_roster(txn, organization, &emptied, before.as_ref())?;
     txn.open_table(ROSTERS)

@@ -3,6 +3,7 @@
 
 use orgsvc_domain::errors::{DocumentError, StoreError, UpdateOrganizationError};
 use orgsvc_domain::ports::OrganizationChange;
+use orgsvc_domain::webhooks::NewEvent;
 use orgsvc_domain::{Organization, Permission, User};
 use redb::{
     MultimapTableDefinition, ReadTransaction, ReadableTable, TableDefinition, TableError,
@@ -10,7 +11,7 @@ use redb::{
 };
 
 use super::records::{self, AdminRecord, OrganizationRecord};
-use super::{corrupt, db_err, rosters};
+use super::{corrupt, db_err, outbox, rosters};
 
 type Records = TableDefinition<'static, u128, &'static [u8]>;
 
@@ -45,6 +46,8 @@ pub fn create_master_tables(txn: &WriteTransaction) -> Result<(), TableError> {
     txn.open_table(LOGIN_ATTEMPTS)?;
     txn.open_table(rosters::ROSTERS)?;
     txn.open_multimap_table(rosters::USER_ORGANIZATIONS)?;
+    txn.open_table(outbox::OUTBOX_EVENTS)?;
+    txn.open_table(outbox::OUTBOX_STATES)?;
     Ok(())
 }
 
@@ -241,6 +244,10 @@ pub fn apply_change(
         admin.token_version += 1;
     }
 
+    if renaming {
+        let renamed = NewEvent::organization_renamed(&organization.name, change.name.as_str());
+        outbox::append(txn, org_id, vec![renamed])?;
+    }
     organization.name = change.name.as_str().to_owned();
     organization.updated_at = change.updated_at;
     txn.open_table(ORGANIZATIONS)
@@ -322,6 +329,10 @@ pub fn remove_organization(txn: &WriteTransaction, id: u128) -> Result<bool, Sto
         .map_err(db_err)?
         .remove_all(id)
         .map_err(db_err)?;
+    let endpoints = rosters::roster_record(txn, id)?
+        .map(|r| r.webhooks)
+        .unwrap_or_default();
+    outbox::deleted(txn, id, &organization.name, endpoints)?;
     rosters::remove_roster(txn, id)?;
     txn.delete_table(tenant_table(slug.collection_name().as_str()))
         .map_err(db_err)?;

@@ -78,6 +78,7 @@ impl MongoStore {
                     filter,
                     update,
                     admin: None,
+                    events: Vec::new(),
                 })
                 .await
             }

@@ -10,12 +10,14 @@ use std::time::Duration;
 
 use bson::{doc, Document as BsonDocument};
 use orgsvc_domain::errors::StoreError;
+use orgsvc_domain::webhooks::NewEvent;
 use orgsvc_domain::TenancyModel;
 
 use super::collections::MoveError;
 use super::errors::{timed, DbError};
 use super::machine::{self, can_abandon, next_step, Step};
 use super::records::{AdminChange, AdminDoc, Intent, Operation, OrganizationDoc, Phase};
+use super::transaction::Abort;
 use super::MongoStore;
 
 /// Returned when this process's claim on an operation is gone: another process recovered it.
@@ -169,11 +171,11 @@ impl MongoStore {
                 }
             }
             Step::Switch => {
-                let (_, to) = intent.operation.relocation().ok_or_else(|| {
+                let (from, to) = intent.operation.relocation().ok_or_else(|| {
                     StoreError::Unknown(anyhow::anyhow!("switch without locations"))
                 })?;
                 set.insert("connection", to_bson(to)?);
-                if let Operation::Rename {
+                let event = if let Operation::Rename {
                     new_name,
                     updated_at,
                     ..
@@ -183,9 +185,22 @@ impl MongoStore {
                     if let Some(at) = updated_at {
                         set.insert("updated_at", at);
                     }
+                    let event = NewEvent::organization_renamed(&record.name, new_name);
                     new_name.clone_into(&mut record.name);
-                }
+                    event
+                } else {
+                    NewEvent::organization_moved(&from.placement(), &to.placement())
+                };
                 record.connection = to.clone();
+                // The switch is the moment the change takes effect: its event commits with it.
+                let phase = Phase::Switched;
+                set.insert("intent.phase", to_bson(&phase)?);
+                self.update_owned_telling(&record.id, set, vec![event])
+                    .await?;
+                if let Some(intent) = &mut record.intent {
+                    intent.phase = phase;
+                }
+                return Ok(None);
             }
             Step::DropSource => {
                 if let Some((from, to)) = intent.operation.relocation() {
@@ -206,7 +221,7 @@ impl MongoStore {
                 self.remove_organization(record).await?;
                 return Ok(Some(Ended::Done));
             }
-            Step::RemoveMembers => self.remove_members(&record.id).await?,
+            Step::RemoveMembers => self.remove_members(&record.id, Some(&record.name)).await?,
             Step::DropCollection => self.clear_tenant(&record.connection, &record.id).await?,
             Step::RemoveRecord => {
                 self.remove_record(&record.id).await?;
@@ -253,6 +268,43 @@ impl MongoStore {
             return Err(StoreError::Unavailable(LostClaim(id.to_owned()).into()));
         }
         Ok(())
+    }
+
+    /// [`Self::update_owned`] with webhook `events`, in one transaction.
+    async fn update_owned_telling(
+        &self,
+        id: &str,
+        mut set: BsonDocument,
+        events: Vec<NewEvent>,
+    ) -> Result<(), StoreError> {
+        set.insert("intent.lease_until", self.lease_until());
+        let set = &set;
+        let events = &events;
+        self.transaction(|mut session| async move {
+            let outcome = async {
+                let written = timed(
+                    self.op_timeout(),
+                    self.inner
+                        .organizations
+                        .update_one(
+                            doc! {"_id": id, "intent.owner": &self.inner.owner},
+                            doc! {"$set": set.clone()},
+                        )
+                        .session(&mut session),
+                )
+                .await?;
+                if written.matched_count == 0 {
+                    let lost = StoreError::Unavailable(LostClaim(id.to_owned()).into());
+                    return Err(Abort::Failed(lost));
+                }
+                self.append_events_in(&mut session, id, events.clone())
+                    .await?;
+                Ok(())
+            }
+            .await;
+            (session, outcome)
+        })
+        .await
     }
 
     /// Gives up a rename or move before anything moved: the admin's credentials as they were
@@ -314,7 +366,8 @@ impl MongoStore {
     /// Admins, then its documents (a collection of its own unless another organization took it
     /// over; its documents in the shared one), then the record.
     async fn remove_organization(&self, record: &OrganizationDoc) -> Result<(), StoreError> {
-        self.remove_members(&record.id).await?;
+        // A create undone was never told (its event commits with the create's end).
+        self.remove_members(&record.id, None).await?;
         let shared = record.connection.model == TenancyModel::Shared;
         if shared || !self.used_by_another(&record.connection, &record.id).await? {
             self.clear_tenant(&record.connection, &record.id).await?;

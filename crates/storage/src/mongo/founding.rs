@@ -8,6 +8,7 @@ use bson::doc;
 use mongodb::ClientSession;
 use orgsvc_domain::errors::{CreateOrganizationError, StoreError};
 use orgsvc_domain::ports::Founder;
+use orgsvc_domain::webhooks::NewEvent;
 use orgsvc_domain::{Organization, Roster};
 
 use super::errors::timed;
@@ -74,6 +75,9 @@ impl MongoStore {
                 }
             }
         }
+        let created = NewEvent::organization_created(organization);
+        self.append_events_in(session, &organization.id.to_string(), vec![created])
+            .await?;
         let end = self.inner.organizations.update_one(
             doc! {"_id": record_id, "intent.owner": &self.inner.owner},
             doc! {"$unset": {"intent": ""}},

@@ -83,7 +83,23 @@ impl MongoStore {
                 expiring(audit),
             ],
         )
-        .await
+        .await?;
+        let events = Duration::from_secs(
+            u64::try_from(orgsvc_domain::webhooks::EVENT_RETENTION_DAYS).unwrap_or(7) * 86_400,
+        );
+        // An organization's webhook events in order, and by time (replays since a time).
+        self.build(
+            &inner.webhook_events,
+            [
+                unique(doc! {"org": 1, "seq": 1}, "org_seq"),
+                index(doc! {"org": 1, "at": 1}, "org_at"),
+                expiring(events),
+            ],
+        )
+        .await?;
+        // The due outboxes, earliest first.
+        self.build(&inner.outboxes, [index(doc! {"due_at": 1}, "due_at")])
+            .await
     }
 
     /// Creates `indexes` on `collection` (and the collection, if it is not there yet).

@@ -10,6 +10,7 @@ use orgsvc_domain::errors::{
     CreateOrganizationError, DeleteOrganizationError, StoreError, UpdateOrganizationError,
 };
 use orgsvc_domain::ports::{Founder, OrganizationChange};
+use orgsvc_domain::webhooks::NewEvent;
 use orgsvc_domain::{CollectionName, Organization, OrganizationId, OrganizationName, TenancyModel};
 
 use super::claims::BeginError;
@@ -239,6 +240,14 @@ impl MongoStore {
                     filter: doc! {"_id": &id},
                     update: doc! {"$set": {"name": change.name.as_str(), "updated_at": updated_at}},
                     admin: admin_update(&admin_change).map(|u| (admin_change.admin_id.as_str(), u)),
+                    events: if respelled {
+                        vec![NewEvent::organization_renamed(
+                            &organization.name,
+                            change.name.as_str(),
+                        )]
+                    } else {
+                        Vec::new()
+                    },
                 })
                 .await;
             match written {

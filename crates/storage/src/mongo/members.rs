@@ -13,6 +13,7 @@ use bson::{doc, Document as BsonDocument};
 use futures_util::TryStreamExt as _;
 use orgsvc_domain::errors::{SaveRosterError, StoreError};
 use orgsvc_domain::ports::MemberStore;
+use orgsvc_domain::webhooks::roster_events;
 use orgsvc_domain::{EmailAddress, Membership, OrganizationId, Roster, User, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -197,17 +198,58 @@ impl MongoStore {
     /// Removes an organization's roster and the members who belong nowhere else (a delete's
     /// step, and the undoing of a create). Users first, so a repeat after a crash still finds
     /// whom to remove.
-    pub(super) async fn remove_members(&self, organization: &str) -> Result<(), StoreError> {
+    ///
+    /// With `deleted` (the organization's name, when it is being deleted rather than a create
+    /// undone), the roster goes in one transaction with the `organization.deleted` event, which
+    /// keeps its webhook endpoints to be told: so the event is written exactly once, however
+    /// often this step runs again after a crash.
+    pub(super) async fn remove_members(
+        &self,
+        organization: &str,
+        deleted: Option<&str>,
+    ) -> Result<(), StoreError> {
         if let Some(roster) = self.roster_doc(organization).await? {
             self.remove_if_alone(organization, roster.record.user_ids())
                 .await?;
         }
-        timed(
-            self.op_timeout(),
-            self.inner.rosters.delete_one(doc! {"_id": organization}),
-        )
-        .await?;
-        Ok(())
+        let Some(name) = deleted else {
+            timed(
+                self.op_timeout(),
+                self.inner.rosters.delete_one(doc! {"_id": organization}),
+            )
+            .await?;
+            return Ok(());
+        };
+        self.transaction(|mut session| async move {
+            let outcome = async {
+                let limit = self.op_timeout();
+                // Read (for its endpoints) before it goes, in the same transaction.
+                let roster = timed(
+                    limit,
+                    self.inner
+                        .rosters
+                        .find_one(doc! {"_id": organization})
+                        .session(&mut session),
+                )
+                .await?;
+                if roster.is_some() {
+                    self.append_deleted_in(&mut session, organization, name)
+                        .await?;
+                    timed(
+                        limit,
+                        self.inner
+                            .rosters
+                            .delete_one(doc! {"_id": organization})
+                            .session(&mut session),
+                    )
+                    .await?;
+                }
+                Ok::<_, DbError>(())
+            }
+            .await;
+            (session, outcome.map_err(Abort::<StoreError>::from))
+        })
+        .await
     }
 
     /// Gives every organization written before rosters existed its roster: its admin as its
@@ -332,6 +374,7 @@ impl MongoStore {
             "members": to_bson(&record.members).map_err(|e| Abort::Failed(e.into()))?,
             "invitations": to_bson(&record.invitations).map_err(|e| Abort::Failed(e.into()))?,
             "api_keys": to_bson(&record.api_keys).map_err(|e| Abort::Failed(e.into()))?,
+            "webhooks": to_bson(&record.webhooks).map_err(|e| Abort::Failed(e.into()))?,
         }};
         let filter = doc! {"_id": &id, "version": expected};
         let written = timed(
@@ -342,6 +385,13 @@ impl MongoStore {
         if written.matched_count != 1 {
             return Err(Abort::Failed(SaveRosterError::Conflict));
         }
+        let stored = before
+            .record
+            .clone()
+            .into_domain(roster.organization_id)
+            .map_err(|e| Abort::Failed(e.into()))?;
+        self.append_events_in(session, &id, roster_events(&stored, roster))
+            .await?;
         let joined = joining.map(|user| user.id.to_string());
         let was: Vec<&str> = before.record.user_ids().collect();
         let now: Vec<&str> = record.user_ids().collect();

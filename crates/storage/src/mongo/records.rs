@@ -27,6 +27,17 @@ pub struct Location {
     pub model: TenancyModel,
 }
 
+impl Location {
+    /// Where it is, as the domain says it (the collection is the adapter's own business).
+    pub fn placement(&self) -> Placement {
+        Placement {
+            cluster: self.cluster.clone(),
+            database: self.database.clone(),
+            model: self.model,
+        }
+    }
+}
+
 /// A multi-step operation in progress on an organization. Written (with the organization's
 /// epoch raised) before the first step and removed after the last, so that whoever finds it
 /// after a crash can finish the work (or, for a create, undo it). `owner` and `lease_until` say
@@ -191,11 +202,7 @@ impl OrganizationDoc {
                 .parse::<OrganizationId>()
                 .map_err(|e| corrupt("organization", e))?,
             name: OrganizationName::new(&self.name).map_err(|e| corrupt("organization", e))?,
-            placement: Placement {
-                cluster: self.connection.cluster,
-                database: self.connection.database,
-                model: self.connection.model,
-            },
+            placement: self.connection.placement(),
             admin: AdminSummary {
                 id: admin
                     .id

@@ -9,6 +9,7 @@
 use bson::{doc, Document as BsonDocument};
 use mongodb::ClientSession;
 use orgsvc_domain::errors::StoreError;
+use orgsvc_domain::webhooks::NewEvent;
 use orgsvc_domain::{Permission, Role};
 
 use super::errors::{timed, DbError};
@@ -56,6 +57,8 @@ pub(super) struct GuardedUpdate<'a> {
     pub update: BsonDocument,
     /// A user's own record changed with it (their credentials): `_id` and update.
     pub admin: Option<(&'a str, BsonDocument)>,
+    /// Webhook events the change yields, appended when the record was matched.
+    pub events: Vec<NewEvent>,
 }
 
 impl MongoStore {
@@ -128,7 +131,14 @@ impl MongoStore {
                 .session(&mut *session),
         )
         .await;
-        Ok(Renamed::Matched(duplicate_aborts(written)?.matched_count))
+        let matched = duplicate_aborts(written)?.matched_count;
+        if matched == 1 {
+            let appended = self
+                .append_events_in(session, change.organization, change.events.clone())
+                .await;
+            duplicate_aborts(appended)?;
+        }
+        Ok(Renamed::Matched(matched))
     }
 }
 

@@ -45,6 +45,11 @@ macro_rules! all_contract_tests {
             an_organization_is_shown_with_its_longest_standing_owner,
             a_rename_needs_the_renamers_current_role,
             api_keys_are_kept_with_the_roster_through_a_rename_and_go_with_it,
+            every_committed_change_yields_its_events_in_commit_order_and_a_failed_one_none,
+            a_deleted_organization_tells_the_endpoints_it_had_and_its_outbox_goes_after,
+            claims_keep_workers_apart_and_releases_say_when_to_come_back,
+            replays_are_bounded_and_consumed_only_when_read,
+            concurrent_changes_of_one_organization_get_consecutive_numbers,
         );
     };
 }

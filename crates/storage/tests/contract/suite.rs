@@ -14,8 +14,10 @@ use serde_json::json;
 
 pub use orgsvc_domain::ports::Store;
 
+mod outbox;
 mod rosters;
 
+pub use outbox::*;
 pub use rosters::*;
 
 pub async fn organization(store: &impl Store, name: &str, email: &str) -> (Organization, User) {
