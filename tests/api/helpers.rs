@@ -42,6 +42,11 @@ pub fn settings(data: &Path, backend: Backend, test: &str) -> Option<Settings> {
     settings.auth.jwt_secret_file = None;
     // Tests log in far more often than a person; the per-IP limit has tests of its own.
     settings.auth.login.per_ip_burst = 10_000;
+    // Webhook receivers in tests listen on loopback, and a test should not wait long for them.
+    settings.webhooks.allow_private_targets = true;
+    settings.webhooks.poll_ms = 100;
+    settings.webhooks.retry_first_ms = 200;
+    settings.webhooks.retry_max_ms = 1_000;
     if let Backend::Mongodb(model) = backend {
         let mut mongodb = MongoSettings::for_uri(orgsvc_testkit::mongodb_or_skip(test)?);
         mongodb.master_database = orgsvc_testkit::unique_name("master");

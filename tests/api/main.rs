@@ -67,3 +67,4 @@ mod sdk;
 mod teams;
 mod tenancy;
 mod update;
+mod webhooks;

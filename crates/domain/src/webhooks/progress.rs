@@ -78,6 +78,14 @@ pub struct EndpointProgress {
     /// Oldest first, at most [`KEPT_DELIVERIES`].
     #[serde(default)]
     pub deliveries: Vec<DeliveryRecord>,
+    /// The outbox, read up to the cursor, says the endpoint was disabled then: what comes
+    /// until it was enabled again is not sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
+    /// A replay from a time sends every event up to this `seq` again, those of times the
+    /// endpoint was disabled too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_through: Option<u64>,
 }
 
 impl EndpointProgress {

@@ -6,8 +6,8 @@
 //! `head` is raised with `$inc` there, so two changes of one organization conflict on it and
 //! are numbered in the order they commit. A claim is one `findOneAndUpdate` that matches only an
 //! unclaimed (or run out) due outbox, so concurrent workers, in this process or others, never
-//! get the same organization. Release and replay follow the domain's rules
-//! ([`OutboxState`]) on the document read in a transaction.
+//! get the same organization. A release follows the domain's rules ([`OutboxState`]) on the
+//! document it read and writes back only if no event or replay request came meanwhile.
 
 use bson::{doc, Document as BsonDocument};
 use chrono::{DateTime, Utc};
@@ -24,7 +24,6 @@ use orgsvc_domain::OrganizationId;
 use serde::{Deserialize, Serialize};
 
 use super::errors::{timed, DbError};
-use super::transaction::Abort;
 use super::MongoStore;
 use crate::roster::WebhookRecord;
 
@@ -90,18 +89,14 @@ impl OutboxDoc {
             progress: self.progress.clone(),
         }
     }
-
-    fn set_state(&mut self, state: OutboxState) {
-        self.due_at = state.due_at.map(bson::DateTime::from_chrono);
-        self.claim_owner = state.claim.as_ref().map(|c| c.owner.clone());
-        self.claim_until = state.claim.map(|c| bson::DateTime::from_chrono(c.until));
-        self.progress = state.progress;
-    }
 }
 
 fn to_store(error: impl std::fmt::Display) -> StoreError {
     StoreError::Unknown(anyhow::anyhow!("outbox: {error}"))
 }
+
+/// Releases tried again after a change committed between their read and their write.
+const RELEASE_RACES: usize = 16;
 
 fn at_once() -> bson::DateTime {
     bson::DateTime::from_millis(0)
@@ -326,41 +321,54 @@ impl Outbox for MongoStore {
     ) -> Result<bool, StoreError> {
         self.ensure_ready().await?;
         let id = claim.organization_id.to_string();
-        let id = &id;
-        self.transaction(|mut session| async move {
-            let outcome = async {
-                let limit = self.op_timeout();
-                let found = timed(
-                    limit,
-                    self.inner
-                        .outboxes
-                        .find_one(doc! {"_id": id})
-                        .session(&mut session),
-                )
-                .await?;
-                let Some(mut outbox) = found else {
-                    return Ok(false);
-                };
-                let mut state = outbox.state();
-                let replays_read = claim.progress.replays.len();
-                if !state.release(owner, claim.head, replays_read, progress, wake) {
-                    return Ok(false);
-                }
-                outbox.set_state(state);
-                timed(
-                    limit,
-                    self.inner
-                        .outboxes
-                        .replace_one(doc! {"_id": id}, &outbox)
-                        .session(&mut session),
-                )
-                .await?;
-                Ok::<_, DbError>(true)
+        let limit = self.op_timeout();
+        // Compare and set on what appends and replay requests change (the head, the number of
+        // waiting replays), never writing the head itself: a change committed meanwhile makes
+        // the write miss, and it is worked out again from a fresh read.
+        for _ in 0..RELEASE_RACES {
+            let held = doc! {"_id": &id, "claim_owner": owner};
+            let Some(outbox) = timed(limit, self.inner.outboxes.find_one(held)).await? else {
+                return Ok(false);
+            };
+            let mut state = outbox.state();
+            let waiting = state.progress.replays.len();
+            let replays_read = claim.progress.replays.len();
+            if !state.release(owner, claim.head, replays_read, progress, wake) {
+                return Ok(false);
             }
-            .await;
-            (session, outcome.map_err(Abort::<StoreError>::from))
-        })
-        .await
+            let mut set = doc! {"progress": bson::to_bson(&state.progress).map_err(to_store)?};
+            let mut unset = doc! {"claim_owner": "", "claim_until": ""};
+            match state.due_at {
+                Some(due) => {
+                    set.insert("due_at", bson::DateTime::from_chrono(due));
+                }
+                None => {
+                    unset.insert("due_at", "");
+                }
+            }
+            // Exactly `waiting` replays (also when the field was never written).
+            let mut filter = doc! {"_id": &id, "claim_owner": owner, "head": outbox.head};
+            filter.insert(
+                format!("progress.replays.{waiting}"),
+                doc! {"$exists": false},
+            );
+            if let Some(last) = waiting.checked_sub(1) {
+                filter.insert(format!("progress.replays.{last}"), doc! {"$exists": true});
+            }
+            let written = timed(
+                limit,
+                self.inner
+                    .outboxes
+                    .update_one(filter, doc! {"$set": set, "$unset": unset}),
+            )
+            .await?;
+            if written.matched_count == 1 {
+                return Ok(true);
+            }
+        }
+        Err(StoreError::Unavailable(anyhow::anyhow!(
+            "the outbox of {id} kept changing during its release"
+        )))
     }
 
     async fn purge_outbox(

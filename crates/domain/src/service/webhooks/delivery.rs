@@ -129,6 +129,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock, W: WebhookTransport>
                 Replay::Since { since, .. } => {
                     let back_to = store.outbox_seq_before(&organization, since).await?;
                     if back_to < state.cursor {
+                        state.replay_through = Some(state.cursor);
                         state.cursor = back_to;
                         state.attempts = 0;
                         state.next_at = None;
@@ -160,9 +161,11 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock, W: WebhookTransport>
                 }
             };
             if !endpoint.enabled {
-                // A disabled endpoint is not owed what happened meanwhile (a replay from a
-                // time brings it back).
+                // A disabled endpoint is not owed what happens meanwhile (a replay from a time
+                // brings it back): neither now nor once it is enabled again, which its own
+                // `webhook_endpoint.updated` events in the outbox tell (see `toggled`).
                 state.cursor = state.cursor.max(claim.head);
+                state.paused = true;
                 state.attempts = 0;
                 state.next_at = None;
                 continue;
@@ -262,7 +265,14 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock, W: WebhookTransport>
                 return Ok(CatchUp::Done);
             }
             for event in events {
-                if !endpoint.events.matches(event.event_type) {
+                if let Some(enabled) = toggled(&event, endpoint) {
+                    state.paused = !enabled;
+                }
+                let replaying = state.replay_through.is_some_and(|end| event.seq <= end);
+                if !replaying {
+                    state.replay_through = None;
+                }
+                if (state.paused && !replaying) || !endpoint.events.matches(event.event_type) {
                     state.cursor = event.seq;
                     continue;
                 }
@@ -403,6 +413,20 @@ enum CatchUp {
     Again(DateTime<Utc>),
     /// It failed for longer than the policy allows.
     Disable,
+}
+
+/// Whether `event` turned `endpoint` on or off: its own `webhook_endpoint.updated`.
+fn toggled(event: &WebhookEvent, endpoint: &WebhookEndpoint) -> Option<bool> {
+    let own = event.event_type == EventType::EndpointUpdated
+        && event.data.get("endpoint_id").and_then(|v| v.as_str())
+            == Some(endpoint.id.to_string().as_str());
+    own.then(|| {
+        event
+            .data
+            .get("enabled")
+            .and_then(serde_json::Value::as_bool)
+    })
+    .flatten()
 }
 
 /// A number in 0..1 that differs between events and attempts, without a random generator (the

@@ -377,3 +377,48 @@ async fn two_workers_never_hold_one_organization_at_once() {
         .unwrap();
     assert!(worked.lost);
 }
+
+#[tokio::test]
+async fn what_is_committed_while_an_endpoint_is_disabled_is_sent_only_on_a_replay() {
+    let h = harness().await;
+    let url = "http://127.0.0.1:1/toggled";
+    let endpoint = h.endpoint(url, &[EventType::InvitationCreated]).await;
+    let id = endpoint.endpoint.id;
+    let toggle = |enabled| crate::members::EndpointEdit {
+        enabled: Some(enabled),
+        ..Default::default()
+    };
+    h.invite("before@hooked.test").await;
+    // Off and on again between two runs of the worker: the invitation in between stays untold.
+    h.service
+        .update_webhook(&Origin::default(), &h.owner, &id, toggle(false))
+        .await
+        .unwrap();
+    h.invite("while@hooked.test").await;
+    h.service
+        .update_webhook(&Origin::default(), &h.owner, &id, toggle(true))
+        .await
+        .unwrap();
+    h.invite("after@hooked.test").await;
+    h.drain().await;
+    assert_eq!(h.receiver.sent_to(url).len(), 2);
+
+    h.service
+        .replay_webhook(
+            &Origin::default(),
+            &h.owner,
+            &id,
+            ReplayRequest::Since(chrono::DateTime::<chrono::Utc>::MIN_UTC),
+        )
+        .await
+        .unwrap();
+    h.invite("later@hooked.test").await;
+    h.drain().await;
+    let sent = h.receiver.sent_to(url);
+    assert_eq!(sent.len(), 6, "the three again, then the new one: {sent:?}");
+    assert_eq!(sent[2].id, sent[0].id);
+    assert_ne!(
+        sent[3].id, sent[1].id,
+        "the one sent while disabled comes with the replay"
+    );
+}
