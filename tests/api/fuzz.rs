@@ -22,14 +22,17 @@ const PASSWORD: &str = "fuzzing passphrase 1";
 /// what SDK generators cannot read; see `openapi/rules.rs`), so a schema-valid document may
 /// still be refused with 422: a nested `$` key, an integer beyond 64 bits, too deep a nesting.
 /// So may a new API key: its expiry must be in the future, and its name not blank once
-/// trimmed, neither of which a schema can say.
+/// trimmed, neither of which a schema can say. So may a webhook endpoint: its URL must be an
+/// absolute `https` URL of a public host without credentials or fragment (a host's
+/// publicness is a fact of addresses, not of strings); and a replay, which takes exactly one of
+/// `seq` and `since` (said in words: a `oneOf` is what the SDK generators handle worst).
 const CONFIG: &str = r#"
 [[operations]]
 include-path-regex = "^/(org/)?invitations/"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "410", "429"]
 
 [[operations]]
-include-operation-id-regex = "^(insert|replace)_document$|^create_api_key$"
+include-operation-id-regex = "^(insert|replace)_document$|^create_api_key$|^(create|update|replay)_webhook$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
 "#;
 

@@ -1,4 +1,5 @@
-//! The real `orgsvc` binary as a child process on MongoDB, for tests that kill it.
+//! The real `orgsvc` binary as a child process (on MongoDB, or on an embedded file), for tests
+//! that kill it.
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
@@ -31,6 +32,8 @@ pub struct Deployment {
     pub master: String,
     pub tenants: String,
     pub extra_env: Vec<(String, String)>,
+    /// The embedded store's file instead of MongoDB.
+    embedded: Option<std::path::PathBuf>,
     client: Client,
     /// Every cluster by name, `default` included.
     clusters: BTreeMap<String, Client>,
@@ -44,9 +47,18 @@ impl Deployment {
             master: orgsvc_testkit::unique_name("master"),
             tenants: orgsvc_testkit::unique_name("tenants"),
             extra_env: Vec::new(),
+            embedded: None,
             client: client.clone(),
             clusters: BTreeMap::from([("default".to_owned(), client)]),
         }
+    }
+
+    /// The service on the embedded store in `file` (the MongoDB helpers are not for it).
+    pub async fn embedded(file: std::path::PathBuf) -> Self {
+        // The driver connects lazily: this client is never used.
+        let mut deployment = Self::new("mongodb://127.0.0.1:1").await;
+        deployment.embedded = Some(file);
+        deployment
     }
 
     /// Another named cluster for tenants.
@@ -98,6 +110,11 @@ impl Deployment {
                 Stdio::null()
             })
             .stderr(Stdio::inherit());
+        if let Some(file) = &self.embedded {
+            command
+                .env("ORGSVC__STORAGE__BACKEND", "embedded")
+                .env("ORGSVC__STORAGE__EMBEDDED__PATH", file);
+        }
         for (key, value) in &self.extra_env {
             command.env(key, value);
         }

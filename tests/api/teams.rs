@@ -257,6 +257,18 @@ async fn each_role_gets_exactly_what_the_permission_table_says(app: TestApp) {
             Some(json!({"name": "job", "scopes": ["documents:read"]})),
             [201, 201, 403, 403],
         ),
+        (
+            Method::GET,
+            "/org/webhooks".into(),
+            None,
+            [200, 200, 403, 403],
+        ),
+        (
+            Method::POST,
+            "/org/webhooks".into(),
+            Some(json!({"url": "https://hooks.example.invalid/in"})),
+            [201, 201, 403, 403],
+        ),
     ];
     for (method, path, body, expected) in &table {
         for ((role, token), status) in roles.iter().zip(expected) {

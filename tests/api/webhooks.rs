@@ -6,6 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_problem, settings, Backend, TestApp};
+use crate::process::Deployment;
 
 mod receiver;
 
@@ -25,11 +26,23 @@ impl TestApp {
         )
     }
 
-    async fn deliveries(&self, token: &str, id: &str) -> Value {
+    /// The endpoint's delivery log once `settled` holds for it. A worker writes what it did
+    /// when it lets go of the organization, a moment after the receiver answered.
+    async fn deliveries(&self, token: &str, id: &str, settled: impl Fn(&Value) -> bool) -> Value {
         let path = format!("/org/webhooks/{id}/deliveries");
-        let (status, log) = self.call(Method::GET, &path, token, None).await;
-        assert_eq!(status, StatusCode::OK, "{log}");
-        log
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        loop {
+            let (status, log) = self.call(Method::GET, &path, token, None).await;
+            assert_eq!(status, StatusCode::OK, "{log}");
+            if settled(&log) {
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the delivery log never settled: {log:#}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 }
 
@@ -121,8 +134,10 @@ async fn a_verifying_receiver_sees_every_change_as_it_happened(app: TestApp) {
         ["member.joined", "member.removed"]
     );
 
-    let log = app.deliveries(&owner, &all).await;
-    assert_eq!(log["delivered_through"], seqs[seqs.len() - 1]);
+    let last = seqs[seqs.len() - 1];
+    let log = app
+        .deliveries(&owner, &all, |log| log["delivered_through"] == last)
+        .await;
     let attempts = log["deliveries"].as_array().unwrap();
     assert!(attempts
         .iter()
@@ -142,8 +157,8 @@ async fn a_verifying_receiver_sees_every_change_as_it_happened(app: TestApp) {
         })
         .await;
     assert!(again.iter().all(|r| r["verified"] == true));
-    let log = app.deliveries(&owner, &all).await;
-    assert_eq!(log["deliveries"][0]["replay"], true);
+    app.deliveries(&owner, &all, |log| log["deliveries"][0]["replay"] == true)
+        .await;
 
     // A new secret: for a day both sign, so a receiver still on the old one keeps working.
     let (status, rotated) = app
@@ -247,7 +262,11 @@ async fn a_receiver_down_for_a_while_gets_everything_afterwards_in_order(app: Te
             r.iter().filter(|d| d["status"] == 503).count() >= 3
         })
         .await;
-    let log = app.deliveries(&owner, &id).await;
+    let log = app
+        .deliveries(&owner, &id, |log| {
+            log["deliveries"][0]["outcome"] == "failed"
+        })
+        .await;
     assert!(log["failing_since"].is_string(), "{log}");
     assert!(log["next_attempt_at"].is_string(), "{log}");
     assert_eq!(log["deliveries"][0]["outcome"], "failed");
@@ -270,7 +289,11 @@ async fn a_receiver_down_for_a_while_gets_everything_afterwards_in_order(app: Te
         .map(seq)
         .collect();
     assert!(accepted.windows(2).all(|w| w[0] <= w[1]), "{accepted:?}");
-    assert!(app.deliveries(&owner, &id).await["failing_since"].is_null());
+    let last = seqs[seqs.len() - 1];
+    let log = app
+        .deliveries(&owner, &id, |log| log["delivered_through"] == last)
+        .await;
+    assert!(log["failing_since"].is_null(), "{log}");
 }
 
 async fn endpoints_refuse_bad_input_and_people_below_admin(app: TestApp) {
@@ -292,6 +315,10 @@ async fn endpoints_refuse_bad_input_and_people_below_admin(app: TestApp) {
             json!({"url": "https://hooks.example.invalid/", "events": ["nope"]}),
             "events",
         ),
+        (
+            json!({"url": "https://hooks.example.invalid/", "events": ["member.joined", "member.joined"]}),
+            "events",
+        ),
     ] {
         let (status, problem) = app
             .call(Method::POST, "/org/webhooks", &owner, Some(body))
@@ -309,6 +336,13 @@ async fn endpoints_refuse_bad_input_and_people_below_admin(app: TestApp) {
             &["member.joined"],
         )
         .await;
+    // `null`, like absence, keeps what the endpoint had.
+    let keep = json!({"events": null, "url": null, "enabled": true});
+    let path = format!("/org/webhooks/{id}");
+    let (status, kept) = app.call(Method::PATCH, &path, &owner, Some(keep)).await;
+    assert_eq!(status, StatusCode::OK, "{kept}");
+    assert_eq!(kept["events"], json!(["member.joined"]));
+    assert_eq!(kept["url"], "https://hooks.example.invalid/in");
     let replay = format!("/org/webhooks/{id}/replay");
     let both = json!({"seq": 1, "since": "2026-01-01T00:00:00Z"});
     let (status, body) = app.call(Method::POST, &replay, &owner, Some(both)).await;
@@ -364,4 +398,87 @@ async fn by_default_endpoints_must_be_https_on_public_addresses() {
     }
     app.register(&owner, "https://hooks.example.com/in", &[])
         .await;
+}
+
+/// SIGKILL after changes committed and before their delivery (the receiver is down), then a
+/// restart: every event arrives, in order, verified.
+async fn a_sigkill_between_commit_and_delivery_loses_no_event(deployment: &mut Deployment) {
+    let Some(receiver) = Receiver::start() else {
+        return;
+    };
+    deployment.extra_env.extend(
+        [
+            ("ALLOW_PRIVATE_TARGETS", "true"),
+            ("POLL_MS", "100"),
+            ("RETRY_FIRST_MS", "200"),
+            ("RETRY_MAX_MS", "1000"),
+            ("TIMEOUT_MS", "1000"),
+            ("LEASE_SECONDS", "3"),
+        ]
+        .map(|(key, value)| (format!("ORGSVC__WEBHOOKS__{key}"), value.to_owned())),
+    );
+    let service = deployment.start().await;
+    let (status, _) = service.create_org("Killed", "owner@killed.io").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = service.token("owner@killed.io").await;
+    receiver.set_down(true);
+    let body = json!({"url": receiver.url("/killed")});
+    let created = service
+        .json(
+            service
+                .client
+                .post(service.url("/org/webhooks"))
+                .bearer_auth(&token)
+                .json(&body),
+        )
+        .await;
+    receiver.trust("/killed", &[created["secret"].as_str().unwrap()]);
+    for n in 0..5 {
+        let body = json!({"email": format!("p{n}@killed.io"), "role": "member"});
+        let request = service.client.post(service.url("/org/invitations"));
+        let answer = request
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::CREATED);
+    }
+    // Deliveries are being tried (and failing) when the service dies.
+    receiver
+        .wait_for("/killed", "a failed attempt", |r| {
+            r.iter().any(|d| d["status"] == 503)
+        })
+        .await;
+    service.kill();
+    receiver.set_down(false);
+    let _restarted = deployment.start().await;
+    let seen = receiver
+        .wait_for("/killed", "all 6 events after the restart", |r| {
+            distinct(r).len() >= 6
+        })
+        .await;
+    assert!(seen.iter().all(|r| r["verified"] == true));
+    let events = distinct(&seen);
+    assert_eq!(
+        events.iter().map(seq).collect::<Vec<_>>(),
+        [2, 3, 4, 5, 6, 7]
+    );
+    assert_eq!(types(&events[..1]), ["webhook_endpoint.created"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_a_sigkill_between_commit_and_delivery_loses_no_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut deployment = Deployment::embedded(dir.path().join("orgsvc.redb")).await;
+    a_sigkill_between_commit_and_delivery_loses_no_event(&mut deployment).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongodb_a_sigkill_between_commit_and_delivery_loses_no_event() {
+    let Some(uri) = orgsvc_testkit::mongodb_or_skip("webhooks sigkill") else {
+        return;
+    };
+    let mut deployment = Deployment::new(uri).await;
+    a_sigkill_between_commit_and_delivery_loses_no_event(&mut deployment).await;
 }

@@ -8,7 +8,7 @@ use orgsvc_domain::webhooks::{
 };
 use orgsvc_domain::{IssuedWebhook, NewWebhook, ReplayRequest, WebhookId};
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::schema::{Array, ArrayBuilder, Object};
+use utoipa::openapi::schema::{Array, ArrayBuilder, Object, Type};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -34,13 +34,22 @@ fn event_types_schema() -> Array {
         .build()
 }
 
+/// As [`event_types_schema`]; `null`, like absence, keeps the endpoint's types as they are.
+fn changed_event_types_schema() -> Array {
+    let mut schema = event_types_schema();
+    schema.schema_type = [Type::Array, Type::Null].into_iter().collect();
+    schema
+}
+
 fn event_filter(fields: &mut Fields, names: &[String]) -> Option<EventFilter> {
     let mut types = Vec::with_capacity(names.len());
     for name in names {
-        types.push(fields.check(
-            "events",
-            EventType::parse(name).ok_or_else(|| format!("{name:?} is not an event type")),
-        )?);
+        let parsed = match EventType::parse(name) {
+            None => Err(format!("{name:?} is not an event type")),
+            Some(t) if types.contains(&t) => Err(format!("{name:?} is named twice")),
+            Some(t) => Ok(t),
+        };
+        types.push(fields.check("events", parsed)?);
     }
     Some(types.into_iter().collect())
 }
@@ -51,7 +60,11 @@ fn event_filter(fields: &mut Fields, names: &[String]) -> Option<EventFilter> {
 #[schema(example = json!({"url": "https://hooks.example.com/orgsvc", "events": ["member.joined"]}))]
 pub struct CreateWebhookBody {
     /// An `https` URL of a public host, at most 2048 bytes, without credentials or fragment.
-    #[schema(example = "https://hooks.example.com/orgsvc")]
+    #[schema(
+        example = "https://hooks.example.com/orgsvc",
+        max_length = 2048,
+        pattern = r"^https?://\S+$"
+    )]
     pub url: String,
     #[serde(default)]
     #[schema(schema_with = event_types_schema)]
@@ -83,10 +96,12 @@ impl CreateWebhookBody {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"enabled": true}))]
 pub struct UpdateWebhookBody {
+    /// As when registering.
     #[serde(default)]
+    #[schema(max_length = 2048, pattern = r"^https?://\S+$")]
     pub url: Option<String>,
     #[serde(default)]
-    #[schema(schema_with = event_types_schema)]
+    #[schema(schema_with = changed_event_types_schema)]
     pub events: Option<Vec<String>>,
     /// Enabling an endpoint the service disabled clears `disabled_reason`; it gets what is
     /// committed from then on (a replay brings back what it missed).
@@ -113,7 +128,8 @@ impl UpdateWebhookBody {
     }
 }
 
-/// What to send again: one event by its `seq`, or everything committed since a time.
+/// What to send again: exactly one of `seq` (one event) and `since` (everything committed
+/// from then on).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"since": "2026-12-01T00:00:00Z"}))]
