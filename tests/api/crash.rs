@@ -249,6 +249,71 @@ async fn creates_killed_midway_are_undone_completely_after_restart() {
     }
 }
 
+/// A client whose create was cut off by a crash sends it again at once, while the dead
+/// process's intent still holds the name: the answer waits for what becomes of that create,
+/// which recovery undoes, so the retry gets the name (201), never a 409 for a name that no
+/// organization will hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_retried_after_a_kill_midway_gets_its_name() {
+    let Some(uri) = orgsvc_testkit::mongodb_or_skip("crash create retry") else {
+        return;
+    };
+    let deployment = Deployment::new(uri).await;
+    let body = |round: usize, i: usize| {
+        json!({"organization_name": format!("Retried {round} {i}"),
+            "email": format!("a{i}@retried{round}.io"), "password": PASSWORD})
+    };
+    let mut interrupted = Vec::new();
+    for round in 0..5 {
+        kill_during(&deployment, |service| {
+            let spawned = (0..24)
+                .map(|i| {
+                    let request = service.client.post(service.url("/org/create"));
+                    tokio::spawn(async move {
+                        let _ = request.json(&body(round, i)).send().await;
+                    })
+                })
+                .collect();
+            async move { spawned }
+        })
+        .await;
+        let organizations = deployment.master_db().collection("organizations");
+        interrupted = find_all(&organizations, doc! {"intent.op": "create"})
+            .await
+            .iter()
+            .map(|o| o.get_str("name").unwrap().to_owned())
+            .collect();
+        if !interrupted.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        !interrupted.is_empty(),
+        "no create was ever caught half done"
+    );
+    // At once: the killed process's leases have not run out yet.
+    let service = deployment.start().await;
+    for name in &interrupted {
+        let mut numbers = name.split(' ').skip(1).map(|n| n.parse().unwrap());
+        let (round, i) = (numbers.next().unwrap(), numbers.next().unwrap());
+        let response = service
+            .client
+            .post(service.url("/org/create"))
+            .json(&body(round, i))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "{name}: {}",
+            response.text().await.unwrap()
+        );
+    }
+    deployment.assert_consistent().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletes_killed_midway_are_completed_by_the_recovery_sweep() {
     let Some(uri) = orgsvc_testkit::mongodb_or_skip("crash delete") else {

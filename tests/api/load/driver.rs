@@ -16,6 +16,10 @@ use serde_json::{json, Value};
 
 use crate::helpers::PASSWORD;
 
+/// How long the end state may take to settle after a fault: past the longest time a server
+/// keeps a dead client's transaction (MongoDB's default `transactionLifetimeLimitSeconds`).
+const SETTLE: Duration = Duration::from_secs(75);
+
 /// Where clients send requests, and whether a fault is being injected right now.
 #[derive(Clone)]
 pub struct Target {
@@ -120,6 +124,35 @@ struct LoadClient {
 
 impl LoadClient {
     async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let (answer, started, faulty) = self.exchange(request).await;
+        self.account(&answer, started, faulty);
+        answer
+    }
+
+    /// As [`Self::send`], for judging the end state once the fault is over: a 503 is asked
+    /// again until [`SETTLE`] has passed, and only the last answer counts. After a SIGKILL
+    /// inside a transaction, the server keeps that transaction's locks until it aborts it
+    /// (DocumentDB: 30 s, reaped within 45 s; MongoDB: 60 s), and the service answers 503
+    /// for what waits on them; what is judged is where the data settles.
+    async fn send_settled(&self, request: &reqwest::RequestBuilder) -> Answer {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let attempt = request.try_clone().expect("no streamed bodies here");
+            let (answer, started, faulty) = self.exchange(attempt).await;
+            match answer {
+                Answer::Status(StatusCode::SERVICE_UNAVAILABLE, _) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                answer => {
+                    self.account(&answer, started, faulty);
+                    return answer;
+                }
+            }
+        }
+    }
+
+    /// One request: its answer, when it started, and whether a fault excuses it.
+    async fn exchange(&self, request: reqwest::RequestBuilder) -> (Answer, Instant, bool) {
         let started = Instant::now();
         let faulty = self.target.fault.load(Ordering::SeqCst);
         let answer = match request.timeout(Duration::from_secs(20)).send().await {
@@ -131,7 +164,14 @@ impl LoadClient {
             Err(_) => Answer::Lost,
         };
         // A fault that began while the request was in flight excuses it too.
-        let faulty = faulty || self.target.fault.load(Ordering::SeqCst);
+        (
+            answer,
+            started,
+            faulty || self.target.fault.load(Ordering::SeqCst),
+        )
+    }
+
+    fn account(&self, answer: &Answer, started: Instant, faulty: bool) {
         let mut report = self.report.lock().unwrap();
         match &answer {
             Answer::Status(status, body) => {
@@ -152,7 +192,6 @@ impl LoadClient {
                 }
             }
         }
-        answer
     }
 
     fn violation(&self, what: String) {
@@ -430,7 +469,7 @@ async fn verify(client: &mut LoadClient, model: &Model) {
             .http
             .get(client.url("/org/get"))
             .query(&[("organization_name", name)]);
-        if let Answer::Status(StatusCode::OK, found) = client.send(request).await {
+        if let Answer::Status(StatusCode::OK, found) = client.send_settled(&request).await {
             if organization.replace(found).is_some() {
                 client.violation(format!("{} exists under two names", model.email));
             }
@@ -456,7 +495,7 @@ async fn verify(client: &mut LoadClient, model: &Model) {
         if let Some(after) = &after {
             request = request.query(&[("after", after)]);
         }
-        let Answer::Status(StatusCode::OK, page) = client.send(request).await else {
+        let Answer::Status(StatusCode::OK, page) = client.send_settled(&request).await else {
             client.violation(format!("cannot list the documents of {}", model.email));
             return;
         };

@@ -2,7 +2,7 @@
 //! find organizations while operations are under way. Each operation is a state machine
 //! ([`machine`]) run by the executor; this is where it begins and how its end is answered.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bson::doc;
 use futures_util::TryStreamExt as _;
@@ -52,15 +52,32 @@ impl MongoStore {
 
     // ---- Reading records for requests and for operations ----
 
-    /// The record with this `_id`, an expired operation on it recovered first.
+    /// The record with this `_id`, an expired operation on it recovered first where that can
+    /// be done now (see [`Self::try_recover`]).
     pub(super) async fn current(&self, id: &str) -> Result<Option<OrganizationDoc>, StoreError> {
         let limit = self.op_timeout();
         let mut found = timed(limit, self.inner.organizations.find_one(doc! {"_id": id})).await?;
         if let Some(organization) = found.take_if(|o| o.intent.as_ref().is_some_and(expired)) {
-            self.recover(organization).await?;
+            self.try_recover(organization).await;
             found = timed(limit, self.inner.organizations.find_one(doc! {"_id": id})).await?;
         }
         Ok(found)
+    }
+
+    /// Recovers an operation whose process's lease ran out. One that cannot be finished now
+    /// is left to the next request or the sweep, and its record (read again by the caller,
+    /// since a recovery may have taken steps before it stopped) is answered as for an
+    /// operation under way: readers find the organization where the phase says, writers are
+    /// told to come back. The usual cause is the dead process's own transaction, which keeps
+    /// the record locked until the server aborts it (MongoDB: `transactionLifetimeLimitSeconds`,
+    /// 60 s; DocumentDB: `TransactionTimeoutSecs`, 30 s, reaped within half as long again);
+    /// failing reads for that long would turn one crash into a minute of 503s.
+    async fn try_recover(&self, record: OrganizationDoc) {
+        let id = record.id.clone();
+        if let Err(e) = self.recover(record).await {
+            tracing::warn!(organization = %id, error = ?e,
+                "an interrupted operation could not be recovered now; retried by the next request");
+        }
     }
 
     /// The organization with this id as requests see it: none while it is created or deleted.
@@ -103,11 +120,42 @@ impl MongoStore {
             .collect();
         if !stale.is_empty() {
             for organization in stale {
-                self.recover(organization).await?;
+                self.try_recover(organization).await;
             }
             found = find().await?;
         }
         Ok(found.into_iter().find(|o| found_by_slug(o, slug)))
+    }
+
+    /// Whether the record holding `slug`, which a create found taken, gives it back. A create
+    /// or delete in progress decides that when it ends (recovered here once its process's
+    /// lease ran out), so a create retried after a crash is never told "taken" for a name
+    /// whose interrupted create recovery then undoes. `busy` when still undecided at
+    /// `deadline`.
+    async fn slug_given_back(&self, slug: &str, deadline: Instant) -> Result<bool, StoreError> {
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let find = self.inner.organizations.find_one(doc! {"slug": slug});
+            let Some(holder) = timed(self.op_timeout(), find).await? else {
+                return Ok(true);
+            };
+            match &holder.intent {
+                Some(intent)
+                    if matches!(intent.operation, Operation::Create | Operation::Delete) =>
+                {
+                    if expired(intent) {
+                        self.recover(holder).await?;
+                        continue;
+                    }
+                }
+                _ => return Ok(false),
+            }
+            if Instant::now() + pause > deadline {
+                return Err(busy());
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
     }
 
     /// The organization for a lifecycle change: `busy` while another operation holds it.
@@ -142,19 +190,24 @@ impl MongoStore {
             self.new_intent(Operation::Create),
         );
         self.database(&location).map_err(StoreError::from)?;
-        match timed(
-            self.op_timeout(),
-            self.inner.organizations.insert_one(&record),
-        )
-        .await
-        {
-            Ok(_) => {}
-            Err(DbError::Duplicate) => {
-                return Err(CreateOrganizationError::NameTaken {
-                    slug: organization.slug().clone(),
-                })
+        let taken = || CreateOrganizationError::NameTaken {
+            slug: organization.slug().clone(),
+        };
+        let deadline = Instant::now() + self.request_wait();
+        loop {
+            let insert = self.inner.organizations.insert_one(&record);
+            match timed(self.op_timeout(), insert).await {
+                Ok(_) => break,
+                Err(DbError::Duplicate) => {
+                    if !self
+                        .slug_given_back(organization.slug().as_str(), deadline)
+                        .await?
+                    {
+                        return Err(taken());
+                    }
+                }
+                Err(e) => return Err(StoreError::from(e).into()),
             }
-            Err(e) => return Err(StoreError::from(e).into()),
         }
         let outcome = async {
             // Taken: the collection of an organization renaming away from this slug.

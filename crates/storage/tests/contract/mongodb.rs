@@ -192,3 +192,104 @@ async fn an_email_held_by_a_user_no_roster_lists_is_taken_over_once_old_enough()
         1
     );
 }
+
+/// A process that dies inside a transaction leaves it open on the server, with its locks,
+/// until the server aborts it (DocumentDB: `TransactionTimeoutSecs`, 30 s; MongoDB:
+/// `transactionLifetimeLimitSeconds`, 60 s). The operation it interrupted cannot be recovered
+/// meanwhile, since recovery writes the locked record, but readers still find the
+/// organization as during an operation under way, and the first read after the lock is gone
+/// finishes the recovery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_locked_by_a_dead_processs_transaction_is_still_found() {
+    use bson::doc;
+    use orgsvc_domain::ports::{Founder, OrganizationStore};
+
+    let test = "an_organization_locked_by_a_dead_processs_transaction_is_still_found";
+    let Some(uri) = mongodb_or_skip(test) else {
+        return;
+    };
+    let mut settings = settings(uri);
+    settings.operation_timeout_ms = 1_000;
+    let store = MongoStore::connect(settings.clone()).await.unwrap();
+    let (organization, founder) =
+        crate::suite::organization(&store.clone(), "Locked Org", "owner@locked.io").await;
+    store
+        .create_organization(&organization, Founder::New(&founder))
+        .await
+        .unwrap();
+
+    // What a process leaves when it dies inside a rename's first transaction: the intent,
+    // its lease over, and the record locked by a transaction nobody will end.
+    let client = mongodb::Client::with_uri_str(uri).await.unwrap();
+    let records = client
+        .database(&settings.master_database)
+        .collection::<bson::Document>("organizations");
+    let id = organization.id.to_string();
+    let record = records.find_one(doc! {"_id": &id}).await.unwrap().unwrap();
+    let from = record.get_document("connection").unwrap().clone();
+    let mut to = from.clone();
+    to.insert("collection", "org_locked_org_next");
+    let past = bson::DateTime::from_millis(bson::DateTime::now().timestamp_millis() - 60_000);
+    let intent = doc! {"op": "rename", "phase": "started", "owner": "gone/1/dead",
+    "lease_until": past, "from": from, "to": to, "from_slug": "locked_org",
+    "new_name": "Locked Org Next"};
+    records
+        .update_one(
+            doc! {"_id": &id},
+            doc! {"$set": {"slug": "locked_org_next", "intent": intent}, "$inc": {"epoch": 1_i64}},
+        )
+        .await
+        .unwrap();
+    let mut dead = client.start_session().await.unwrap();
+    dead.start_transaction().await.unwrap();
+    records
+        .update_one(doc! {"_id": &id}, doc! {"$set": {"updated_at": past}})
+        .session(&mut dead)
+        .await
+        .unwrap();
+
+    let slug = organization.slug().clone();
+    let found = store.find_organization_by_slug(&slug).await.unwrap();
+    assert_eq!(found.map(|o| o.id), Some(organization.id), "by slug");
+    let found = store
+        .find_organization_by_id(&organization.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        found.map(|o| o.name),
+        Some(organization.name.clone()),
+        "by id"
+    );
+    let still = records.find_one(doc! {"_id": &id}).await.unwrap().unwrap();
+    assert!(
+        still.contains_key("intent"),
+        "nothing could be recovered yet"
+    );
+
+    // A claim that timed out here may still have been applied once the lock went: then the
+    // recovery waits out that claim's lease too.
+    dead.abort_transaction().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let found = store
+            .find_organization_by_id(&organization.id)
+            .await
+            .unwrap();
+        assert!(found.is_some(), "found all along");
+        let record = records.find_one(doc! {"_id": &id}).await.unwrap().unwrap();
+        if !record.contains_key("intent") {
+            // Recovery carries a rename through.
+            let renamed = store
+                .find_organization_by_id(&organization.id)
+                .await
+                .unwrap();
+            assert_eq!(renamed.unwrap().name.as_str(), "Locked Org Next");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never recovered: {record}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
