@@ -120,7 +120,7 @@ impl MongoStore {
         let grace = i64::try_from(UNLISTED_GRACE.as_millis()).unwrap_or(i64::MAX);
         let recent =
             holder.created_at.timestamp_millis() > bson::DateTime::now().timestamp_millis() - grace;
-        if recent || self.listed(&holder.id, None).await? {
+        if recent || self.listed(&holder.id).await? {
             return Ok(false);
         }
         tracing::warn!(user = %holder.id, "removing a user no organization lists, left by an interrupted change, to reuse its email");
@@ -158,98 +158,82 @@ impl MongoStore {
         }
     }
 
-    /// Whether any roster (but `except`'s) lists `user`.
-    async fn listed(&self, user: &str, except: Option<&str>) -> Result<bool, StoreError> {
-        let mut filter = doc! {"members.user_id": user};
-        if let Some(except) = except {
-            filter.insert("_id", doc! {"$ne": except});
-        }
+    /// Whether any roster lists `user`.
+    async fn listed(&self, user: &str) -> Result<bool, StoreError> {
+        let filter = doc! {"members.user_id": user};
         let found = timed(self.op_timeout(), self.inner.rosters.find_one(filter)).await?;
         Ok(found.is_some())
     }
 
-    /// Removes these users of `organization` when no other roster lists them.
-    async fn remove_if_alone<'a>(
-        &self,
-        organization: &str,
-        users: impl IntoIterator<Item = &'a str>,
-    ) -> Result<(), StoreError> {
-        let limit = self.op_timeout();
-        for user in users {
-            if self.listed(user, Some(organization)).await? {
-                continue;
-            }
-            let removed = timed(
-                limit,
-                self.inner.admins.find_one_and_delete(doc! {"_id": user}),
-            )
-            .await?;
-            // An acceptance elsewhere may have listed the user between the check and the
-            // delete: then the user stays (put back as it was).
-            if let Some(removed) = removed {
-                if self.listed(user, Some(organization)).await? {
-                    timed(limit, self.inner.admins.insert_one(&removed)).await?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Removes an organization's roster and the members who belong nowhere else (a delete's
-    /// step, and the undoing of a create). Users first, so a repeat after a crash still finds
-    /// whom to remove.
-    ///
-    /// With `deleted` (the organization's name, when it is being deleted rather than a create
-    /// undone), the roster goes in one transaction with the `organization.deleted` event, which
-    /// keeps its webhook endpoints to be told: so the event is written exactly once, however
-    /// often this step runs again after a crash.
+    /// Removes an organization's roster and the members who belong nowhere else, in one
+    /// transaction: a delete's step, and the undoing of a create. With `deleted` (the
+    /// organization's name, when it is being deleted rather than a create undone) the
+    /// `organization.deleted` event goes in it too, keeping the webhook endpoints to be told.
+    /// So a crash leaves all of it or none, and a repeat finds what is left.
     pub(super) async fn remove_members(
         &self,
         organization: &str,
         deleted: Option<&str>,
     ) -> Result<(), StoreError> {
-        if let Some(roster) = self.roster_doc(organization).await? {
-            self.remove_if_alone(organization, roster.record.user_ids())
-                .await?;
-        }
-        let Some(name) = deleted else {
-            timed(
-                self.op_timeout(),
-                self.inner.rosters.delete_one(doc! {"_id": organization}),
-            )
-            .await?;
-            return Ok(());
-        };
         self.transaction(|mut session| async move {
             let outcome = async {
-                let limit = self.op_timeout();
-                // Read (for its endpoints) before it goes, in the same transaction.
-                let roster = timed(
-                    limit,
-                    self.inner
-                        .rosters
-                        .find_one(doc! {"_id": organization})
-                        .session(&mut session),
-                )
-                .await?;
-                if roster.is_some() {
+                let find = self.inner.rosters.find_one(doc! {"_id": organization});
+                let Some(roster) = timed(self.op_timeout(), find.session(&mut session)).await?
+                else {
+                    return Ok(());
+                };
+                let members: Vec<&str> = roster.record.user_ids().collect();
+                self.remove_unlisted_in(&mut session, organization, &members)
+                    .await?;
+                if let Some(name) = deleted {
                     self.append_deleted_in(&mut session, organization, name)
                         .await?;
-                    timed(
-                        limit,
-                        self.inner
-                            .rosters
-                            .delete_one(doc! {"_id": organization})
-                            .session(&mut session),
-                    )
-                    .await?;
                 }
+                let remove = self.inner.rosters.delete_one(doc! {"_id": organization});
+                timed(self.op_timeout(), remove.session(&mut session)).await?;
                 Ok::<_, DbError>(())
             }
             .await;
             (session, outcome.map_err(Abort::<StoreError>::from))
         })
         .await
+    }
+
+    /// Removes those of `users` whom no roster but `organization`'s lists, in `session`'s
+    /// transaction. They are touched before other rosters are looked at, so a concurrent
+    /// change adding one of them elsewhere is either seen here or conflicts with this (see
+    /// [`Self::touch_user_in`]).
+    async fn remove_unlisted_in(
+        &self,
+        session: &mut ClientSession,
+        organization: &str,
+        users: &[&str],
+    ) -> Result<(), DbError> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        let limit = self.op_timeout();
+        let touch = self.inner.admins.update_many(
+            doc! {"_id": {"$in": users}},
+            doc! {"$set": {"listed_at": bson::DateTime::now()}},
+        );
+        timed(limit, touch.session(&mut *session)).await?;
+        let mut unlisted = Vec::with_capacity(users.len());
+        for user in users {
+            let elsewhere = doc! {"members.user_id": *user, "_id": {"$ne": organization}};
+            let find = self.inner.rosters.find_one(elsewhere);
+            if timed(limit, find.session(&mut *session)).await?.is_none() {
+                unlisted.push(*user);
+            }
+        }
+        if !unlisted.is_empty() {
+            let remove = self
+                .inner
+                .admins
+                .delete_many(doc! {"_id": {"$in": unlisted}});
+            timed(limit, remove.session(&mut *session)).await?;
+        }
+        Ok(())
     }
 
     /// Gives every organization written before rosters existed its roster: its admin as its
@@ -404,17 +388,8 @@ impl MongoStore {
                 return Err(Abort::Failed(SaveRosterError::Conflict));
             }
         }
-        for departed in was.iter().filter(|u| !now.contains(u)) {
-            // Touched before other rosters are looked at, so a concurrent change adding the
-            // user elsewhere is either seen or conflicts with this.
-            self.touch_user_in(session, departed).await?;
-            let elsewhere = doc! {"members.user_id": *departed, "_id": {"$ne": &id}};
-            let listed = timed(limit, rosters.find_one(elsewhere).session(&mut *session)).await?;
-            if listed.is_none() {
-                let remove = self.inner.admins.delete_one(doc! {"_id": *departed});
-                timed(limit, remove.session(&mut *session)).await?;
-            }
-        }
+        let departed: Vec<&str> = was.iter().copied().filter(|u| !now.contains(u)).collect();
+        self.remove_unlisted_in(session, &id, &departed).await?;
         Ok(())
     }
 }

@@ -41,6 +41,7 @@ macro_rules! all_contract_tests {
             a_roster_is_written_only_at_the_version_it_was_read_at,
             concurrent_roster_writes_from_one_read_have_exactly_one_winner,
             a_removal_racing_an_addition_elsewhere_never_strands_a_member,
+            a_delete_racing_an_addition_elsewhere_never_strands_a_member,
             users_are_removed_when_no_roster_lists_them_any_more,
             an_organization_is_shown_with_its_longest_standing_owner,
             a_rename_needs_the_renamers_current_role,

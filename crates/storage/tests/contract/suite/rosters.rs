@@ -336,6 +336,39 @@ pub async fn a_removal_racing_an_addition_elsewhere_never_strands_a_member(store
     }
 }
 
+/// A delete removes the members who belong nowhere else while another organization adds one
+/// of them: the member ends up listed and existing, or neither, never listed but gone.
+pub async fn a_delete_racing_an_addition_elsewhere_never_strands_a_member(store: &impl Store) {
+    let globex = create(store, "Globex", "g@globex.io").await;
+    for round in 0..8 {
+        let doomed = create(store, &format!("Doomed {round}"), &format!("d{round}@x.io")).await;
+        let moving = join(
+            store,
+            &doomed.id,
+            &format!("moving{round}@x.io"),
+            Role::Member,
+        )
+        .await;
+        let added = with_member(roster(store, &globex.id).await, &moving.id, Role::Member);
+        let (delete, add) = tokio::join!(
+            store.delete_organization(&doomed.id),
+            store.save_roster(&added, None)
+        );
+        assert!(delete.is_ok(), "round {round}: {delete:?}");
+        assert!(
+            matches!(add, Ok(()) | Err(SaveRosterError::Conflict)),
+            "round {round}: {add:?}"
+        );
+        let listed = !store.memberships_of(&moving.id).await.unwrap().is_empty();
+        let exists = store.find_user_by_id(&moving.id).await.unwrap().is_some();
+        assert_eq!(
+            (listed, exists),
+            (add.is_ok(), add.is_ok()),
+            "round {round}: listed {listed}, exists {exists} (add {add:?})"
+        );
+    }
+}
+
 /// A rename is decided by the renamer's role as stored when it is made: a member (or an admin
 /// demoted since their token was issued) cannot rename or respell the organization, and leaves
 /// it as it was; their own credentials they may still change; promoted, they may rename.
