@@ -293,3 +293,62 @@ async fn an_organization_locked_by_a_dead_processs_transaction_is_still_found() 
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// A failure after some writes of a transaction leaves none of them. The failure is real, not
+/// simulated: an event planted at the organization's next `seq` makes the last write of a
+/// roster change (its webhook event) collide, after the joining user was inserted, the roster
+/// rewritten and the outbox's head raised. DocumentDB does not abort a transaction on a
+/// duplicate key (it could still commit the earlier writes); the adapter aborts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_between_writes_of_a_transaction_leaves_none_of_them() {
+    use bson::doc;
+    use orgsvc_domain::ports::{MemberStore, OrganizationStore};
+    use orgsvc_domain::Role;
+
+    let test = "a_failure_between_writes_of_a_transaction_leaves_none_of_them";
+    let Some(uri) = mongodb_or_skip(test) else {
+        return;
+    };
+    let settings = settings(uri);
+    let store = MongoStore::connect(settings.clone()).await.unwrap();
+    let acme = crate::suite::create(&store, "Acme", "a@acme.io").await;
+    let id = acme.id.to_string();
+    let master = mongodb::Client::with_uri_str(uri)
+        .await
+        .unwrap()
+        .database(&settings.master_database);
+    let outboxes = master.collection::<bson::Document>("webhook_outboxes");
+    let head = |outbox: Option<bson::Document>| outbox.unwrap().get_i64("head").unwrap();
+    let before = head(outboxes.find_one(doc! {"_id": &id}).await.unwrap());
+    let next = before + 1;
+    master
+        .collection::<bson::Document>("webhook_events")
+        .insert_one(
+            doc! {"_id": format!("{id}/{next}"), "org": &id, "seq": next,
+            "at": bson::DateTime::now(), "type": "member.joined", "data": {}},
+        )
+        .await
+        .unwrap();
+
+    let roster = store.find_roster(&acme.id).await.unwrap().unwrap();
+    let joining = crate::suite::user("new@acme.io");
+    let changed = crate::suite::with_member(roster.clone(), &joining.id, Role::Member);
+    let failed = store.save_roster(&changed, Some(&joining)).await;
+    assert!(failed.is_err(), "{failed:?}");
+
+    assert_eq!(store.find_roster(&acme.id).await.unwrap(), Some(roster));
+    assert_eq!(
+        store.find_user_by_email(&joining.email).await.unwrap(),
+        None
+    );
+    assert_eq!(store.find_user_by_id(&joining.id).await.unwrap(), None);
+    assert_eq!(
+        head(outboxes.find_one(doc! {"_id": &id}).await.unwrap()),
+        before
+    );
+    assert!(store
+        .find_organization_by_id(&acme.id)
+        .await
+        .unwrap()
+        .is_some());
+}

@@ -10,7 +10,7 @@ use orgsvc_domain::{
 
 use super::{create, organization, slug};
 
-fn user(email: &str) -> User {
+pub fn user(email: &str) -> User {
     User {
         id: UserId::generate(),
         email: EmailAddress::new(email).unwrap(),
@@ -20,7 +20,7 @@ fn user(email: &str) -> User {
     }
 }
 
-fn with_member(mut roster: Roster, user: &UserId, role: Role) -> Roster {
+pub fn with_member(mut roster: Roster, user: &UserId, role: Role) -> Roster {
     roster.members.push(Member {
         user_id: *user,
         role,
