@@ -482,3 +482,82 @@ async fn mongodb_a_sigkill_between_commit_and_delivery_loses_no_event() {
     let mut deployment = Deployment::new(uri).await;
     a_sigkill_between_commit_and_delivery_loses_no_event(&mut deployment).await;
 }
+
+/// Three instances on one database each run a delivery worker: the receiver (slow, so that
+/// overlapping attempts would show) still gets every event in order, and never the same
+/// event twice at the same time, whichever instance made the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_instances_never_deliver_one_event_twice_at_once() {
+    let Some(uri) = orgsvc_testkit::mongodb_or_skip("webhooks instances") else {
+        return;
+    };
+    let Some(receiver) = Receiver::start() else {
+        return;
+    };
+    let mut deployment = Deployment::new(uri).await;
+    deployment.extra_env.extend(
+        [
+            ("ALLOW_PRIVATE_TARGETS", "true"),
+            ("POLL_MS", "50"),
+            ("TIMEOUT_MS", "2000"),
+            ("LEASE_SECONDS", "10"),
+        ]
+        .map(|(key, value)| (format!("ORGSVC__WEBHOOKS__{key}"), value.to_owned())),
+    );
+    let services = [
+        deployment.start().await,
+        deployment.start().await,
+        deployment.start().await,
+    ];
+    let (status, _) = services[0].create_org("Many", "owner@many.io").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = services[0].token("owner@many.io").await;
+    receiver.set_down(true);
+    let body = json!({"url": receiver.url("/many")});
+    let created = services[1]
+        .json(
+            services[1]
+                .client
+                .post(services[1].url("/org/webhooks"))
+                .bearer_auth(&token)
+                .json(&body),
+        )
+        .await;
+    receiver.trust("/many", &[created["secret"].as_str().unwrap()]);
+    receiver.set_slow(true);
+    receiver.set_down(false);
+    for n in 0..12 {
+        let service = &services[n % 3];
+        let body = json!({"email": format!("p{n}@many.io"), "role": "member"});
+        let request = service.client.post(service.url("/org/invitations"));
+        let answer = request
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::CREATED);
+    }
+    let seen = receiver
+        .wait_for("/many", "all 13 events", |r| distinct(r).len() >= 13)
+        .await;
+    assert!(seen.iter().all(|r| r["verified"] == true), "{seen:#?}");
+    let seqs: Vec<u64> = distinct(&seen).iter().map(seq).collect();
+    assert_eq!(seqs, (2..=14).collect::<Vec<_>>(), "in order, without gaps");
+    let span = |r: &Value| {
+        (
+            r["started"].as_f64().unwrap(),
+            r["finished"].as_f64().unwrap(),
+        )
+    };
+    for (i, a) in seen.iter().enumerate() {
+        for b in &seen[i + 1..] {
+            let ((a_start, a_end), (b_start, b_end)) = (span(a), span(b));
+            assert!(
+                a["id"] != b["id"] || a_end <= b_start || b_end <= a_start,
+                "{} delivered twice at once: {a} and {b}",
+                a["id"]
+            );
+        }
+    }
+}

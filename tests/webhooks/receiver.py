@@ -7,14 +7,17 @@ Prints the port it listens on (127.0.0.1), then serves until killed. In STATE_DI
 - `secrets.json` (written by the test): {"<path>": ["whsec_...", ...]}; a delivery to <path>
   is accepted when it verifies with any of them;
 - `down` (present or not): while it exists, every delivery is answered 503;
+- `slow` (present or not): while it exists, every delivery takes 200 ms more to answer;
 - `deliveries.jsonl` (written here): one line per request: path, webhook-id, whether it
-  verified (and with which secret), the status answered, and the body.
+  verified (and with which secret), the status answered, the body, and when the request
+  arrived and when its answer was ready (seconds since the epoch).
 """
 
 import json
 import os
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -33,6 +36,7 @@ def secrets_for(path):
 
 class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
+        started = time.time()
         body = self.rfile.read(int(self.headers.get("content-length", "0")))
         headers = {k.lower(): v for k, v in self.headers.items()}
         verified_with = None
@@ -50,7 +54,10 @@ class Handler(BaseHTTPRequestHandler):
             status = 401
         else:
             status = 204
+        if os.path.exists(os.path.join(STATE, "slow")):
+            time.sleep(0.2)
         record = {
+            "started": started,
             "path": self.path,
             "id": headers.get("webhook-id"),
             "signatures": len(headers.get("webhook-signature", "").split()),
@@ -60,6 +67,8 @@ class Handler(BaseHTTPRequestHandler):
             "status": status,
             "body": json.loads(body or b"null"),
         }
+        # Logged before the answer, so the log's order is the order deliveries were accepted.
+        record["finished"] = time.time()
         with LOG_LOCK, open(os.path.join(STATE, "deliveries.jsonl"), "a") as log:
             log.write(json.dumps(record) + "\n")
         self.send_response(status)

@@ -66,8 +66,18 @@ impl Receiver {
 
     /// While down, every delivery is answered 503.
     pub fn set_down(&self, down: bool) {
-        let marker = self.state.path().join("down");
-        if down {
+        self.mark("down", down);
+    }
+
+    /// While slow, every delivery takes 200 ms more to answer.
+    pub fn set_slow(&self, slow: bool) {
+        self.mark("slow", slow);
+    }
+
+    /// The marker files `receiver.py` looks at for each request.
+    fn mark(&self, name: &str, on: bool) {
+        let marker = self.state.path().join(name);
+        if on {
             std::fs::write(marker, b"").unwrap();
         } else {
             let _ = std::fs::remove_file(marker);
