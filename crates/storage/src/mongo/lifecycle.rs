@@ -198,7 +198,9 @@ impl MongoStore {
             let insert = self.inner.organizations.insert_one(&record);
             match timed(self.op_timeout(), insert).await {
                 Ok(_) => break,
-                Err(DbError::Duplicate) => {
+                // Given back, then taken again by another create meanwhile: that one is
+                // waited for in turn, within the same deadline.
+                Err(DbError::Duplicate) if Instant::now() < deadline => {
                     if !self
                         .slug_given_back(organization.slug().as_str(), deadline)
                         .await?
@@ -206,15 +208,14 @@ impl MongoStore {
                         return Err(taken());
                     }
                 }
+                Err(DbError::Duplicate) => return Err(busy().into()),
                 Err(e) => return Err(StoreError::from(e).into()),
             }
         }
         let outcome = async {
             // Taken: the collection of an organization renaming away from this slug.
             if !self.prepare_tenant(&location, &record.id).await? {
-                return Err(CreateOrganizationError::NameTaken {
-                    slug: organization.slug().clone(),
-                });
+                return Err(taken());
             }
             self.found(organization, founder, &record.id).await
         }
