@@ -19,19 +19,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use moka::sync::Cache;
 use orgsvc_domain::errors::{
-    CreateOrganizationError, DeleteOrganizationError, DocumentError, SaveRosterError, StoreError,
+    CreateOrganizationError, DeleteOrganizationError, SaveRosterError, StoreError,
     UpdateOrganizationError,
 };
-use orgsvc_domain::ports::{
-    Admission, AttemptKey, AuditLog, Founder, LoginAttempts, MemberStore, OrganizationChange,
-    OrganizationStore, TenantStore,
-};
+use orgsvc_domain::ports::{AuditLog, Founder, MemberStore, OrganizationChange, OrganizationStore};
 use orgsvc_domain::{
-    AuditEvent, AuditEventId, Document, DocumentId, EmailAddress, Membership, Organization,
-    OrganizationId, Placement, Role, Roster, Slug, User, UserId,
+    AuditEvent, AuditEventId, EmailAddress, Membership, Organization, OrganizationId, Placement,
+    Role, Roster, Slug, User, UserId,
 };
 
 /// Entries per map at most (an organization record is well under a kilobyte).
@@ -328,71 +324,6 @@ impl<S: MemberStore> MemberStore for Cached<S> {
     }
 }
 
-impl<S: LoginAttempts> LoginAttempts for Cached<S> {
-    async fn begin_login_attempt(
-        &self,
-        key: &AttemptKey,
-        now: DateTime<Utc>,
-    ) -> Result<Admission, StoreError> {
-        self.inner.begin_login_attempt(key, now).await
-    }
-
-    async fn lock_login(&self, key: &AttemptKey, until: DateTime<Utc>) -> Result<(), StoreError> {
-        self.inner.lock_login(key, until).await
-    }
-
-    async fn release_login_attempts(&self, keys: &[AttemptKey]) -> Result<(), StoreError> {
-        self.inner.release_login_attempts(keys).await
-    }
-
-    async fn clear_login_attempts(&self, keys: &[AttemptKey]) -> Result<(), StoreError> {
-        self.inner.clear_login_attempts(keys).await
-    }
-}
-
-impl<S: TenantStore> TenantStore for Cached<S> {
-    async fn insert_document(
-        &self,
-        organization: &OrganizationId,
-        document: &Document,
-    ) -> Result<(), DocumentError> {
-        self.inner.insert_document(organization, document).await
-    }
-
-    async fn get_document(
-        &self,
-        organization: &OrganizationId,
-        id: &DocumentId,
-    ) -> Result<Option<Document>, DocumentError> {
-        self.inner.get_document(organization, id).await
-    }
-
-    async fn list_documents(
-        &self,
-        organization: &OrganizationId,
-        after: Option<&DocumentId>,
-        limit: usize,
-    ) -> Result<Vec<Document>, DocumentError> {
-        self.inner.list_documents(organization, after, limit).await
-    }
-
-    async fn replace_document(
-        &self,
-        organization: &OrganizationId,
-        document: &Document,
-    ) -> Result<(), DocumentError> {
-        self.inner.replace_document(organization, document).await
-    }
-
-    async fn delete_document(
-        &self,
-        organization: &OrganizationId,
-        id: &DocumentId,
-    ) -> Result<(), DocumentError> {
-        self.inner.delete_document(organization, id).await
-    }
-}
-
 impl<S: AuditLog> AuditLog for Cached<S> {
     async fn record(&self, event: &AuditEvent) {
         self.inner.record(event).await;
@@ -410,4 +341,7 @@ impl<S: AuditLog> AuditLog for Cached<S> {
     }
 }
 
+// What no cache serves goes straight through.
+crate::decorate::decorate_login_attempts!(Cached, |_this, _operation, call| call);
+crate::decorate::decorate_documents!(Cached, |_this, _operation, call| call);
 crate::decorate::decorate_outbox!(Cached, |_this, _operation, call| call);

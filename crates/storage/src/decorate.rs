@@ -1,91 +1,164 @@
-//! The [`Outbox`](orgsvc_domain::ports::Outbox) port for the decorators ([`crate::Cached`],
-//! [`crate::Instrumented`]): every call goes to their `inner` store through one expression of
-//! theirs, so the port's methods are listed once here rather than once per decorator.
+//! The storage ports for the decorators ([`crate::Cached`], [`crate::Instrumented`]): each
+//! port's methods are listed once here, and a decorator implements a port by naming one
+//! expression that every call of it goes through, instead of one hand-written method per port
+//! method. A new port method is added to the port, each adapter, and its list here.
+//!
+//! `AuditLog` is written by hand in each decorator: its `record` answers nothing (audit is
+//! best effort by contract), so it does not fit an expression over a `Result`.
 
-/// `decorate_outbox!(Type, |this, operation, call| expr)` implements `Outbox` for `Type<S>`:
-/// `call` is the inner store's future for the method named `operation`, and `expr` the
-/// future the decorator answers with.
-macro_rules! decorate_outbox {
-    ($decorator:ident, |$this:ident, $operation:ident, $call:ident| $via:expr) => {
-        impl<S: orgsvc_domain::ports::Outbox> orgsvc_domain::ports::Outbox for $decorator<S> {
-            async fn claim_outboxes(
-                &self,
-                owner: &str,
-                now: chrono::DateTime<chrono::Utc>,
-                until: chrono::DateTime<chrono::Utc>,
-                limit: usize,
-            ) -> Result<Vec<orgsvc_domain::webhooks::OutboxClaim>, orgsvc_domain::errors::StoreError>
-            {
-                let ($this, $operation) = (self, "claim_outboxes");
-                let $call = self.inner.claim_outboxes(owner, now, until, limit);
-                $via.await
-            }
-
-            async fn outbox_events(
-                &self,
-                organization: &orgsvc_domain::OrganizationId,
-                after: u64,
-                limit: usize,
-            ) -> Result<Vec<orgsvc_domain::webhooks::WebhookEvent>, orgsvc_domain::errors::StoreError>
-            {
-                let ($this, $operation) = (self, "outbox_events");
-                let $call = self.inner.outbox_events(organization, after, limit);
-                $via.await
-            }
-
-            async fn outbox_seq_before(
-                &self,
-                organization: &orgsvc_domain::OrganizationId,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> Result<u64, orgsvc_domain::errors::StoreError> {
-                let ($this, $operation) = (self, "outbox_seq_before");
-                let $call = self.inner.outbox_seq_before(organization, at);
-                $via.await
-            }
-
-            async fn release_outbox(
-                &self,
-                owner: &str,
-                claim: &orgsvc_domain::webhooks::OutboxClaim,
-                progress: &orgsvc_domain::webhooks::OutboxProgress,
-                wake: Option<chrono::DateTime<chrono::Utc>>,
-            ) -> Result<bool, orgsvc_domain::errors::StoreError> {
-                let ($this, $operation) = (self, "release_outbox");
-                let $call = self.inner.release_outbox(owner, claim, progress, wake);
-                $via.await
-            }
-
-            async fn purge_outbox(
-                &self,
-                owner: &str,
-                organization: &orgsvc_domain::OrganizationId,
-            ) -> Result<(), orgsvc_domain::errors::StoreError> {
-                let ($this, $operation) = (self, "purge_outbox");
-                let $call = self.inner.purge_outbox(owner, organization);
-                $via.await
-            }
-
-            async fn outbox_progress(
-                &self,
-                organization: &orgsvc_domain::OrganizationId,
-            ) -> Result<orgsvc_domain::webhooks::OutboxProgress, orgsvc_domain::errors::StoreError>
-            {
-                let ($this, $operation) = (self, "outbox_progress");
-                let $call = self.inner.outbox_progress(organization);
-                $via.await
-            }
-
-            async fn request_replay(
-                &self,
-                organization: &orgsvc_domain::OrganizationId,
-                replay: &orgsvc_domain::webhooks::Replay,
-            ) -> Result<bool, orgsvc_domain::errors::StoreError> {
-                let ($this, $operation) = (self, "request_replay");
-                let $call = self.inner.request_replay(organization, replay);
-                $via.await
-            }
+/// `decorate!(Port for Type, |this, operation, call| expr; fn method(arg: Ty, ..) -> Ret; ..)`
+/// implements `Port` for `Type<S>`: in `expr`, `call` is the inner store's future for the
+/// method, `operation` the method's name, and `this` the decorator.
+macro_rules! decorate {
+    (
+        $port:ident for $decorator:ident, |$this:ident, $operation:ident, $call:ident| $via:expr;
+        $(fn $method:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)+
+    ) => {
+        impl<S: orgsvc_domain::ports::$port> orgsvc_domain::ports::$port for $decorator<S> {
+            $(
+                async fn $method(&self, $($arg: $ty),*) -> $ret {
+                    let ($this, $operation) = (self, stringify!($method));
+                    let $call = self.inner.$method($($arg),*);
+                    $via.await
+                }
+            )+
         }
     };
 }
 
-pub(crate) use decorate_outbox;
+/// `decorate_organizations!(Type, |this, operation, call| expr)`: `OrganizationStore`.
+macro_rules! decorate_organizations {
+    ($($decorator:tt)+) => {
+        crate::decorate::decorate!(OrganizationStore for $($decorator)+;
+            fn place_new_organization(organization: &orgsvc_domain::OrganizationId)
+                -> Result<orgsvc_domain::Placement, orgsvc_domain::errors::StoreError>;
+            fn create_organization(
+                organization: &orgsvc_domain::Organization,
+                founder: orgsvc_domain::ports::Founder<'_>
+            ) -> Result<(), orgsvc_domain::errors::CreateOrganizationError>;
+            fn find_organization_by_slug(slug: &orgsvc_domain::Slug)
+                -> Result<Option<orgsvc_domain::Organization>, orgsvc_domain::errors::StoreError>;
+            fn find_organization_by_id(id: &orgsvc_domain::OrganizationId)
+                -> Result<Option<orgsvc_domain::Organization>, orgsvc_domain::errors::StoreError>;
+            fn find_user_by_email(email: &orgsvc_domain::EmailAddress)
+                -> Result<Option<orgsvc_domain::User>, orgsvc_domain::errors::StoreError>;
+            fn find_user_by_id(id: &orgsvc_domain::UserId)
+                -> Result<Option<orgsvc_domain::User>, orgsvc_domain::errors::StoreError>;
+            fn update_organization(change: &orgsvc_domain::ports::OrganizationChange)
+                -> Result<orgsvc_domain::Organization, orgsvc_domain::errors::UpdateOrganizationError>;
+            fn revoke_tokens(admin: &orgsvc_domain::UserId)
+                -> Result<(), orgsvc_domain::errors::StoreError>;
+            fn delete_organization(id: &orgsvc_domain::OrganizationId)
+                -> Result<(), orgsvc_domain::errors::DeleteOrganizationError>;
+            fn count_organizations() -> Result<u64, orgsvc_domain::errors::StoreError>;
+            fn ping() -> Result<(), orgsvc_domain::errors::StoreError>;
+        );
+    };
+}
+
+/// `decorate_members!(Type, |this, operation, call| expr)`: `MemberStore`, `role_in` included
+/// (the inner store's, which may answer without copying a roster).
+macro_rules! decorate_members {
+    ($($decorator:tt)+) => {
+        crate::decorate::decorate!(MemberStore for $($decorator)+;
+            fn find_roster(organization: &orgsvc_domain::OrganizationId)
+                -> Result<Option<orgsvc_domain::Roster>, orgsvc_domain::errors::StoreError>;
+            fn role_in(organization: &orgsvc_domain::OrganizationId, user: &orgsvc_domain::UserId)
+                -> Result<Option<orgsvc_domain::Role>, orgsvc_domain::errors::StoreError>;
+            fn memberships_of(user: &orgsvc_domain::UserId)
+                -> Result<Vec<orgsvc_domain::Membership>, orgsvc_domain::errors::StoreError>;
+            fn save_roster(roster: &orgsvc_domain::Roster, joining: Option<&orgsvc_domain::User>)
+                -> Result<(), orgsvc_domain::errors::SaveRosterError>;
+            fn find_users(ids: &[orgsvc_domain::UserId])
+                -> Result<Vec<orgsvc_domain::User>, orgsvc_domain::errors::StoreError>;
+        );
+    };
+}
+
+/// `decorate_login_attempts!(Type, |this, operation, call| expr)`: `LoginAttempts`.
+macro_rules! decorate_login_attempts {
+    ($($decorator:tt)+) => {
+        crate::decorate::decorate!(LoginAttempts for $($decorator)+;
+            fn begin_login_attempt(
+                key: &orgsvc_domain::ports::AttemptKey,
+                now: chrono::DateTime<chrono::Utc>
+            ) -> Result<orgsvc_domain::ports::Admission, orgsvc_domain::errors::StoreError>;
+            fn lock_login(
+                key: &orgsvc_domain::ports::AttemptKey,
+                until: chrono::DateTime<chrono::Utc>
+            ) -> Result<(), orgsvc_domain::errors::StoreError>;
+            fn release_login_attempts(keys: &[orgsvc_domain::ports::AttemptKey])
+                -> Result<(), orgsvc_domain::errors::StoreError>;
+            fn clear_login_attempts(keys: &[orgsvc_domain::ports::AttemptKey])
+                -> Result<(), orgsvc_domain::errors::StoreError>;
+        );
+    };
+}
+
+/// `decorate_documents!(Type, |this, operation, call| expr)`: `TenantStore`.
+macro_rules! decorate_documents {
+    ($($decorator:tt)+) => {
+        crate::decorate::decorate!(TenantStore for $($decorator)+;
+            fn insert_document(
+                organization: &orgsvc_domain::OrganizationId,
+                document: &orgsvc_domain::Document
+            ) -> Result<(), orgsvc_domain::errors::DocumentError>;
+            fn get_document(
+                organization: &orgsvc_domain::OrganizationId,
+                id: &orgsvc_domain::DocumentId
+            ) -> Result<Option<orgsvc_domain::Document>, orgsvc_domain::errors::DocumentError>;
+            fn list_documents(
+                organization: &orgsvc_domain::OrganizationId,
+                after: Option<&orgsvc_domain::DocumentId>,
+                limit: usize
+            ) -> Result<Vec<orgsvc_domain::Document>, orgsvc_domain::errors::DocumentError>;
+            fn replace_document(
+                organization: &orgsvc_domain::OrganizationId,
+                document: &orgsvc_domain::Document
+            ) -> Result<(), orgsvc_domain::errors::DocumentError>;
+            fn delete_document(
+                organization: &orgsvc_domain::OrganizationId,
+                id: &orgsvc_domain::DocumentId
+            ) -> Result<(), orgsvc_domain::errors::DocumentError>;
+        );
+    };
+}
+
+/// `decorate_outbox!(Type, |this, operation, call| expr)`: `Outbox`.
+macro_rules! decorate_outbox {
+    ($($decorator:tt)+) => {
+        crate::decorate::decorate!(Outbox for $($decorator)+;
+            fn claim_outboxes(
+                owner: &str,
+                now: chrono::DateTime<chrono::Utc>,
+                until: chrono::DateTime<chrono::Utc>,
+                limit: usize
+            ) -> Result<Vec<orgsvc_domain::webhooks::OutboxClaim>, orgsvc_domain::errors::StoreError>;
+            fn outbox_events(organization: &orgsvc_domain::OrganizationId, after: u64, limit: usize)
+                -> Result<Vec<orgsvc_domain::webhooks::WebhookEvent>, orgsvc_domain::errors::StoreError>;
+            fn outbox_seq_before(
+                organization: &orgsvc_domain::OrganizationId,
+                at: chrono::DateTime<chrono::Utc>
+            ) -> Result<u64, orgsvc_domain::errors::StoreError>;
+            fn release_outbox(
+                owner: &str,
+                claim: &orgsvc_domain::webhooks::OutboxClaim,
+                progress: &orgsvc_domain::webhooks::OutboxProgress,
+                wake: Option<chrono::DateTime<chrono::Utc>>
+            ) -> Result<bool, orgsvc_domain::errors::StoreError>;
+            fn purge_outbox(owner: &str, organization: &orgsvc_domain::OrganizationId)
+                -> Result<(), orgsvc_domain::errors::StoreError>;
+            fn outbox_progress(organization: &orgsvc_domain::OrganizationId)
+                -> Result<orgsvc_domain::webhooks::OutboxProgress, orgsvc_domain::errors::StoreError>;
+            fn request_replay(
+                organization: &orgsvc_domain::OrganizationId,
+                replay: &orgsvc_domain::webhooks::Replay
+            ) -> Result<bool, orgsvc_domain::errors::StoreError>;
+        );
+    };
+}
+
+pub(crate) use {
+    decorate, decorate_documents, decorate_login_attempts, decorate_members,
+    decorate_organizations, decorate_outbox,
+};

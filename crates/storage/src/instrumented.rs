@@ -9,19 +9,9 @@
 use std::future::Future;
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
-use orgsvc_domain::errors::{
-    AsStoreError, CreateOrganizationError, DeleteOrganizationError, DocumentError, SaveRosterError,
-    StoreError, UpdateOrganizationError,
-};
-use orgsvc_domain::ports::{
-    Admission, AttemptKey, AuditLog, Founder, LoginAttempts, MemberStore, OrganizationChange,
-    OrganizationStore, TenantStore,
-};
-use orgsvc_domain::{
-    AuditEvent, AuditEventId, Document, DocumentId, EmailAddress, Membership, Organization,
-    OrganizationId, Placement, Role, Roster, Slug, User, UserId,
-};
+use orgsvc_domain::errors::{AsStoreError, StoreError};
+use orgsvc_domain::ports::AuditLog;
+use orgsvc_domain::{AuditEvent, AuditEventId, OrganizationId};
 
 /// `inner` with every call measured under the label `backend`.
 #[derive(Clone, Debug)]
@@ -65,227 +55,16 @@ impl<S> Instrumented<S> {
     }
 }
 
-impl<S: OrganizationStore> OrganizationStore for Instrumented<S> {
-    async fn place_new_organization(
-        &self,
-        organization: &OrganizationId,
-    ) -> Result<Placement, StoreError> {
-        self.measure(
-            "place_new_organization",
-            self.inner.place_new_organization(organization),
-        )
-        .await
-    }
-
-    async fn create_organization(
-        &self,
-        organization: &Organization,
-        founder: Founder<'_>,
-    ) -> Result<(), CreateOrganizationError> {
-        self.measure(
-            "create_organization",
-            self.inner.create_organization(organization, founder),
-        )
-        .await
-    }
-
-    async fn find_organization_by_slug(
-        &self,
-        slug: &Slug,
-    ) -> Result<Option<Organization>, StoreError> {
-        self.measure(
-            "find_organization_by_slug",
-            self.inner.find_organization_by_slug(slug),
-        )
-        .await
-    }
-
-    async fn find_organization_by_id(
-        &self,
-        id: &OrganizationId,
-    ) -> Result<Option<Organization>, StoreError> {
-        self.measure(
-            "find_organization_by_id",
-            self.inner.find_organization_by_id(id),
-        )
-        .await
-    }
-
-    async fn find_user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError> {
-        self.measure("find_user_by_email", self.inner.find_user_by_email(email))
-            .await
-    }
-
-    async fn find_user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError> {
-        self.measure("find_user_by_id", self.inner.find_user_by_id(id))
-            .await
-    }
-
-    async fn update_organization(
-        &self,
-        change: &OrganizationChange,
-    ) -> Result<Organization, UpdateOrganizationError> {
-        self.measure(
-            "update_organization",
-            self.inner.update_organization(change),
-        )
-        .await
-    }
-
-    async fn revoke_tokens(&self, admin: &UserId) -> Result<(), StoreError> {
-        self.measure("revoke_tokens", self.inner.revoke_tokens(admin))
-            .await
-    }
-
-    async fn delete_organization(
-        &self,
-        id: &OrganizationId,
-    ) -> Result<(), DeleteOrganizationError> {
-        self.measure("delete_organization", self.inner.delete_organization(id))
-            .await
-    }
-
-    async fn count_organizations(&self) -> Result<u64, StoreError> {
-        self.measure("count_organizations", self.inner.count_organizations())
-            .await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.measure("ping", self.inner.ping()).await
-    }
-}
-
-impl<S: MemberStore> MemberStore for Instrumented<S> {
-    async fn find_roster(
-        &self,
-        organization: &OrganizationId,
-    ) -> Result<Option<Roster>, StoreError> {
-        self.measure("find_roster", self.inner.find_roster(organization))
-            .await
-    }
-
-    async fn role_in(
-        &self,
-        organization: &OrganizationId,
-        user: &UserId,
-    ) -> Result<Option<Role>, StoreError> {
-        self.measure("role_in", self.inner.role_in(organization, user))
-            .await
-    }
-
-    async fn memberships_of(&self, user: &UserId) -> Result<Vec<Membership>, StoreError> {
-        self.measure("memberships_of", self.inner.memberships_of(user))
-            .await
-    }
-
-    async fn save_roster(
-        &self,
-        roster: &Roster,
-        joining: Option<&User>,
-    ) -> Result<(), SaveRosterError> {
-        self.measure("save_roster", self.inner.save_roster(roster, joining))
-            .await
-    }
-
-    async fn find_users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
-        self.measure("find_users", self.inner.find_users(ids)).await
-    }
-}
-
-impl<S: LoginAttempts> LoginAttempts for Instrumented<S> {
-    async fn begin_login_attempt(
-        &self,
-        key: &AttemptKey,
-        now: DateTime<Utc>,
-    ) -> Result<Admission, StoreError> {
-        self.measure(
-            "begin_login_attempt",
-            self.inner.begin_login_attempt(key, now),
-        )
-        .await
-    }
-
-    async fn lock_login(&self, key: &AttemptKey, until: DateTime<Utc>) -> Result<(), StoreError> {
-        self.measure("lock_login", self.inner.lock_login(key, until))
-            .await
-    }
-
-    async fn release_login_attempts(&self, keys: &[AttemptKey]) -> Result<(), StoreError> {
-        self.measure(
-            "release_login_attempts",
-            self.inner.release_login_attempts(keys),
-        )
-        .await
-    }
-
-    async fn clear_login_attempts(&self, keys: &[AttemptKey]) -> Result<(), StoreError> {
-        self.measure(
-            "clear_login_attempts",
-            self.inner.clear_login_attempts(keys),
-        )
-        .await
-    }
-}
-
-impl<S: TenantStore> TenantStore for Instrumented<S> {
-    async fn insert_document(
-        &self,
-        organization: &OrganizationId,
-        document: &Document,
-    ) -> Result<(), DocumentError> {
-        self.measure(
-            "insert_document",
-            self.inner.insert_document(organization, document),
-        )
-        .await
-    }
-
-    async fn get_document(
-        &self,
-        organization: &OrganizationId,
-        id: &DocumentId,
-    ) -> Result<Option<Document>, DocumentError> {
-        self.measure("get_document", self.inner.get_document(organization, id))
-            .await
-    }
-
-    async fn list_documents(
-        &self,
-        organization: &OrganizationId,
-        after: Option<&DocumentId>,
-        limit: usize,
-    ) -> Result<Vec<Document>, DocumentError> {
-        self.measure(
-            "list_documents",
-            self.inner.list_documents(organization, after, limit),
-        )
-        .await
-    }
-
-    async fn replace_document(
-        &self,
-        organization: &OrganizationId,
-        document: &Document,
-    ) -> Result<(), DocumentError> {
-        self.measure(
-            "replace_document",
-            self.inner.replace_document(organization, document),
-        )
-        .await
-    }
-
-    async fn delete_document(
-        &self,
-        organization: &OrganizationId,
-        id: &DocumentId,
-    ) -> Result<(), DocumentError> {
-        self.measure(
-            "delete_document",
-            self.inner.delete_document(organization, id),
-        )
-        .await
-    }
-}
+crate::decorate::decorate_organizations!(Instrumented, |this, operation, call| this
+    .measure(operation, call));
+crate::decorate::decorate_members!(Instrumented, |this, operation, call| this
+    .measure(operation, call));
+crate::decorate::decorate_login_attempts!(Instrumented, |this, operation, call| this
+    .measure(operation, call));
+crate::decorate::decorate_documents!(Instrumented, |this, operation, call| this
+    .measure(operation, call));
+crate::decorate::decorate_outbox!(Instrumented, |this, operation, call| this
+    .measure(operation, call));
 
 impl<S: AuditLog> AuditLog for Instrumented<S> {
     async fn record(&self, event: &AuditEvent) {
@@ -308,6 +87,3 @@ impl<S: AuditLog> AuditLog for Instrumented<S> {
         .await
     }
 }
-
-crate::decorate::decorate_outbox!(Instrumented, |this, operation, call| this
-    .measure(operation, call));
