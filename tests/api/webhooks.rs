@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_problem, settings, Backend, TestApp};
-use crate::process::Deployment;
+use crate::process::{Deployment, Service};
 
 mod receiver;
 
@@ -400,6 +400,29 @@ async fn by_default_endpoints_must_be_https_on_public_addresses() {
         .await;
 }
 
+impl Service {
+    /// Registers an endpoint for every event at `url`; answers its secret.
+    async fn register(&self, token: &str, url: &str) -> String {
+        let request = self
+            .client
+            .post(self.url("/org/webhooks"))
+            .bearer_auth(token);
+        let created = self.json(request.json(&json!({"url": url}))).await;
+        created["secret"].as_str().expect("a secret").to_owned()
+    }
+
+    /// Invites `email` as a member.
+    async fn invite(&self, token: &str, email: &str) {
+        let body = json!({"email": email, "role": "member"});
+        let request = self
+            .client
+            .post(self.url("/org/invitations"))
+            .bearer_auth(token);
+        let answer = request.json(&body).send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::CREATED);
+    }
+}
+
 /// SIGKILL after changes committed and before their delivery (the receiver is down), then a
 /// restart: every event arrives, in order, verified.
 async fn a_sigkill_between_commit_and_delivery_loses_no_event(deployment: &mut Deployment) {
@@ -422,27 +445,10 @@ async fn a_sigkill_between_commit_and_delivery_loses_no_event(deployment: &mut D
     assert_eq!(status, StatusCode::CREATED);
     let token = service.token("owner@killed.io").await;
     receiver.set_down(true);
-    let body = json!({"url": receiver.url("/killed")});
-    let created = service
-        .json(
-            service
-                .client
-                .post(service.url("/org/webhooks"))
-                .bearer_auth(&token)
-                .json(&body),
-        )
-        .await;
-    receiver.trust("/killed", &[created["secret"].as_str().unwrap()]);
+    let secret = service.register(&token, &receiver.url("/killed")).await;
+    receiver.trust("/killed", &[&secret]);
     for n in 0..5 {
-        let body = json!({"email": format!("p{n}@killed.io"), "role": "member"});
-        let request = service.client.post(service.url("/org/invitations"));
-        let answer = request
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), StatusCode::CREATED);
+        service.invite(&token, &format!("p{n}@killed.io")).await;
     }
     // Deliveries are being tried (and failing) when the service dies.
     receiver
@@ -513,30 +519,14 @@ async fn several_instances_never_deliver_one_event_twice_at_once() {
     assert_eq!(status, StatusCode::CREATED);
     let token = services[0].token("owner@many.io").await;
     receiver.set_down(true);
-    let body = json!({"url": receiver.url("/many")});
-    let created = services[1]
-        .json(
-            services[1]
-                .client
-                .post(services[1].url("/org/webhooks"))
-                .bearer_auth(&token)
-                .json(&body),
-        )
-        .await;
-    receiver.trust("/many", &[created["secret"].as_str().unwrap()]);
+    let secret = services[1].register(&token, &receiver.url("/many")).await;
+    receiver.trust("/many", &[&secret]);
     receiver.set_slow(true);
     receiver.set_down(false);
     for n in 0..12 {
-        let service = &services[n % 3];
-        let body = json!({"email": format!("p{n}@many.io"), "role": "member"});
-        let request = service.client.post(service.url("/org/invitations"));
-        let answer = request
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), StatusCode::CREATED);
+        services[n % 3]
+            .invite(&token, &format!("p{n}@many.io"))
+            .await;
     }
     let seen = receiver
         .wait_for("/many", "all 13 events", |r| distinct(r).len() >= 13)
