@@ -24,12 +24,15 @@ mod members;
 mod outbox;
 mod records;
 mod rosters;
+mod schema;
 mod tables;
 mod tenant;
+mod users;
 mod writer;
 
-use records::{AdminRecord, OrganizationRecord};
-use tables::{tenant_table, ADMIN_EMAILS, ORGANIZATIONS, ORGANIZATION_SLUGS};
+use records::{OrganizationRecord, UserRecord};
+use tables::{tenant_table, ORGANIZATIONS, ORGANIZATION_SLUGS};
+use users::USER_EMAILS;
 
 use crate::roster::RosterRecord;
 
@@ -90,6 +93,15 @@ pub enum OpenEmbeddedStoreError {
         #[source]
         source: StoreError,
     },
+    #[error(
+        "the embedded database {path} is at schema version {found}, and this orgsvc knows \
+         versions up to {known}: run the newer orgsvc that wrote it"
+    )]
+    Newer {
+        path: PathBuf,
+        found: u64,
+        known: u64,
+    },
     #[error("cannot start the embedded database's writer thread")]
     Writer(#[source] std::io::Error),
     #[error("cannot open the embedded database {path} (is another orgsvc using it?)")]
@@ -137,19 +149,17 @@ impl EmbeddedStore {
             .create(path)
             .map_err(|e| open_error(e.into()))?;
         let txn = db.begin_write().map_err(|e| open_error(e.into()))?;
-        tables::create_master_tables(&txn).map_err(|e| open_error(e.into()))?;
-        let migrated = rosters::migrate(&txn).map_err(|e| OpenEmbeddedStoreError::Migrate {
-            path: path.to_owned(),
-            source: e,
+        schema::prepare(&txn).map_err(|e| match e {
+            schema::SchemaError::Newer { found } => OpenEmbeddedStoreError::Newer {
+                path: path.to_owned(),
+                found,
+                known: schema::CURRENT,
+            },
+            schema::SchemaError::Store(source) => OpenEmbeddedStoreError::Migrate {
+                path: path.to_owned(),
+                source,
+            },
         })?;
-        if migrated > 0 {
-            tracing::info!(
-                organizations = migrated,
-                "gave organizations written before rosters their roster"
-            );
-        }
-        txn.open_table(audit::AUDIT)
-            .map_err(|e| open_error(e.into()))?;
         txn.commit().map_err(|e| open_error(e.into()))?;
         let database = path
             .file_stem()
@@ -235,7 +245,7 @@ impl OrganizationStore for EmbeddedStore {
     ) -> Result<(), CreateOrganizationError> {
         let org = OrganizationRecord::from_domain(organization);
         let new_admin = match founder {
-            Founder::New(admin) => Some(AdminRecord::from_domain(admin)),
+            Founder::New(admin) => Some(UserRecord::from_domain(admin)),
             Founder::Existing(_) => None,
         };
         let roster = RosterRecord::from_domain(
@@ -255,14 +265,14 @@ impl OrganizationStore for EmbeddedStore {
                 slugs.insert(slug.as_str(), org.id).map_err(db_err)?;
                 match &new_admin {
                     Some(adm) => {
-                        if !tables::insert_admin(&txn, adm)? {
+                        if !users::insert_user(&txn, adm)? {
                             return Err(CreateOrganizationError::EmailTaken {
                                 email: adm.email()?,
                             });
                         }
                     }
                     None => {
-                        if tables::read_admin(&txn, founder)?.is_none() {
+                        if users::read_user(&txn, founder)?.is_none() {
                             return Err(CreateOrganizationError::FounderGone);
                         }
                     }
@@ -320,8 +330,8 @@ impl OrganizationStore for EmbeddedStore {
         let email = email.clone();
         self.run(move |db| {
             let txn = db.begin_read().map_err(db_err)?;
-            tables::lookup(&txn, ADMIN_EMAILS, email.as_str())?
-                .map_or(Ok(None), |id| tables::read_admin(&txn, id))
+            tables::lookup(&txn, USER_EMAILS, email.as_str())?
+                .map_or(Ok(None), |id| users::read_user(&txn, id))
         })
         .await
     }
@@ -330,7 +340,7 @@ impl OrganizationStore for EmbeddedStore {
         let id = id.as_uuid().as_u128();
         self.run(move |db| {
             let txn = db.begin_read().map_err(db_err)?;
-            tables::read_admin(&txn, id)
+            users::read_user(&txn, id)
         })
         .await
     }
@@ -369,7 +379,7 @@ impl OrganizationStore for EmbeddedStore {
         let id = admin.as_uuid().as_u128();
         self.run(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
-            if tables::revoke_tokens(&txn, id)? {
+            if users::revoke_tokens(&txn, id)? {
                 txn.commit().map_err(db_err)?;
             }
             Ok(())

@@ -1,7 +1,7 @@
 //! The member-store port on the embedded store: each call one redb transaction (see `rosters`).
 
-use super::records::AdminRecord;
-use super::tables;
+use super::records::UserRecord;
+use super::users;
 use super::{db_err, rosters, EmbeddedStore};
 use crate::roster::RosterRecord;
 use orgsvc_domain::errors::{SaveRosterError, StoreError};
@@ -39,7 +39,7 @@ impl MemberStore for EmbeddedStore {
         let organization = roster.organization_id.as_uuid().as_u128();
         let expected = roster.version;
         let record = RosterRecord::from_domain(roster, expected + 1);
-        let joining = joining.map(AdminRecord::from_domain);
+        let joining = joining.map(UserRecord::from_domain);
         let after = roster.clone();
         self.run(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
@@ -50,7 +50,7 @@ impl MemberStore for EmbeddedStore {
                 return Err(SaveRosterError::Conflict);
             }
             if let Some(user) = &joining {
-                if !tables::insert_admin(&txn, user)? {
+                if !users::insert_user(&txn, user)? {
                     return Err(SaveRosterError::EmailTaken {
                         email: user.email()?,
                     });
@@ -64,7 +64,7 @@ impl MemberStore for EmbeddedStore {
                 if before.user_ids().any(|u| u == added) || Some(id) == joined {
                     continue;
                 }
-                if tables::read_admin(&txn, id)?.is_none() {
+                if users::read_user(&txn, id)?.is_none() {
                     return Err(SaveRosterError::Conflict);
                 }
             }
@@ -83,7 +83,7 @@ impl MemberStore for EmbeddedStore {
             let txn = db.begin_read().map_err(db_err)?;
             let mut found = Vec::with_capacity(ids.len());
             for id in ids {
-                found.extend(tables::read_admin(&txn, id)?);
+                found.extend(users::read_user(&txn, id)?);
             }
             Ok(found)
         })

@@ -6,10 +6,11 @@ use orgsvc_domain::{
     AdminSummary, Document, DocumentBody, DocumentId, EmailAddress, Organization, OrganizationId,
     OrganizationName, PasswordHash, Placement, TenancyModel, User, UserId,
 };
+use redb::{ReadTransaction, ReadableTable, TableDefinition, TableError, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::corrupt;
+use super::{corrupt, db_err};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OrganizationRecord {
@@ -39,7 +40,7 @@ impl OrganizationRecord {
         OrganizationName::new(&self.name).map_err(|e| corrupt("organization", e))
     }
 
-    pub fn into_domain(self, admin: &AdminRecord) -> Result<Organization, StoreError> {
+    pub fn into_domain(self, admin: &UserRecord) -> Result<Organization, StoreError> {
         Ok(Organization {
             id: OrganizationId::from_uuid(Uuid::from_u128(self.id)),
             name: self.name()?,
@@ -59,7 +60,7 @@ impl OrganizationRecord {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct AdminRecord {
+pub struct UserRecord {
     pub id: u128,
     pub email: String,
     pub password_hash: String,
@@ -69,7 +70,7 @@ pub struct AdminRecord {
     pub token_version: u64,
 }
 
-impl AdminRecord {
+impl UserRecord {
     pub fn from_domain(admin: &User) -> Self {
         Self {
             id: admin.id.as_uuid().as_u128(),
@@ -120,4 +121,47 @@ pub fn document_from(id: DocumentId, bytes: &[u8]) -> Result<Document, StoreErro
     let fields = from_bytes("document", bytes)?;
     let body = DocumentBody::new(fields).map_err(|e| corrupt("document", e))?;
     Ok(Document { id, body })
+}
+
+/// A table of JSON records keyed by a UUID as u128.
+pub type Records = TableDefinition<'static, u128, &'static [u8]>;
+
+/// Read access to the record tables in either kind of transaction.
+pub trait RecordTables {
+    fn records(
+        &self,
+        table: Records,
+    ) -> Result<impl ReadableTable<u128, &'static [u8]> + '_, TableError>;
+}
+
+impl RecordTables for ReadTransaction {
+    fn records(
+        &self,
+        table: Records,
+    ) -> Result<impl ReadableTable<u128, &'static [u8]> + '_, TableError> {
+        self.open_table(table)
+    }
+}
+
+impl RecordTables for WriteTransaction {
+    fn records(
+        &self,
+        table: Records,
+    ) -> Result<impl ReadableTable<u128, &'static [u8]> + '_, TableError> {
+        self.open_table(table)
+    }
+}
+
+/// The record `id` of `table`, if there is one.
+pub fn read<R: for<'de> Deserialize<'de>>(
+    txn: &impl RecordTables,
+    table: Records,
+    what: &str,
+    id: u128,
+) -> Result<Option<R>, StoreError> {
+    let table = txn.records(table).map_err(db_err)?;
+    let found = table.get(id).map_err(db_err)?;
+    found
+        .map(|bytes| from_bytes(what, bytes.value()))
+        .transpose()
 }

@@ -10,8 +10,8 @@ use redb::{
 };
 use uuid::Uuid;
 
-use super::records;
-use super::tables::{self, RecordTables, ORGANIZATION_ADMINS};
+use super::records::{self, RecordTables};
+use super::users;
 use super::{corrupt, db_err};
 use crate::roster::RosterRecord;
 
@@ -103,7 +103,7 @@ pub fn write_roster(
     }
     drop(index);
     for user in alone {
-        tables::remove_admin(txn, user)?;
+        users::remove_user(txn, user)?;
     }
     Ok(())
 }
@@ -124,48 +124,4 @@ pub fn remove_roster(txn: &WriteTransaction, organization: u128) -> Result<(), S
         .remove(organization)
         .map_err(db_err)?;
     Ok(())
-}
-
-/// Gives every organization written before rosters existed its roster: its admin as its
-/// owner, since it was created. Those versions kept each organization's admin in
-/// `master.organization_admins`, which nothing writes any more: each entry is turned into a
-/// roster and removed, so this is idempotent and costs nothing once done. Returns how many
-/// rosters it wrote.
-pub fn migrate(txn: &WriteTransaction) -> Result<usize, StoreError> {
-    let legacy: Vec<(u128, u128)> = {
-        let table = txn
-            .open_multimap_table(ORGANIZATION_ADMINS)
-            .map_err(db_err)?;
-        let mut entries = Vec::new();
-        for entry in table.iter().map_err(db_err)? {
-            let (organization, admins) = entry.map_err(db_err)?;
-            for admin in admins {
-                entries.push((organization.value(), admin.map_err(db_err)?.value()));
-            }
-        }
-        entries
-    };
-    let mut migrated = 0;
-    for &(id, admin) in &legacy {
-        let Some(organization) = tables::organization_record(txn, id)? else {
-            continue;
-        };
-        if roster_record(txn, id)?.is_some() {
-            continue;
-        }
-        let roster = Roster::founded(
-            OrganizationId::from_uuid(Uuid::from_u128(id)),
-            UserId::from_uuid(Uuid::from_u128(admin)),
-            organization.created_at,
-        );
-        write_roster(txn, id, &RosterRecord::from_domain(&roster, 0), None)?;
-        migrated += 1;
-    }
-    let mut table = txn
-        .open_multimap_table(ORGANIZATION_ADMINS)
-        .map_err(db_err)?;
-    for (organization, _) in legacy {
-        table.remove_all(organization).map_err(db_err)?;
-    }
-    Ok(migrated)
 }

@@ -131,13 +131,51 @@ async fn a_file_written_before_rosters_gets_each_admin_as_owner_once() {
         let store = EmbeddedStore::open(&path).unwrap();
         suite::assert_migrated(&store, &organization, &admin).await;
     }
-    // The legacy index was emptied into rosters, so the next open finds nothing to do.
+    // At version 1 the legacy index is gone and the version recorded.
     let db = redb::Database::open(&path).unwrap();
     let txn = db.begin_read().unwrap();
     let admins: MultimapTableDefinition<u128, u128> =
         MultimapTableDefinition::new("master.organization_admins");
-    let left = txn.open_multimap_table(admins).unwrap();
-    assert!(redb::ReadableTableMetadata::is_empty(&left).unwrap());
+    assert!(matches!(
+        txn.open_multimap_table(admins),
+        Err(redb::TableError::TableDoesNotExist(_))
+    ));
+    assert_eq!(schema_version(&txn), Some(1));
+}
+
+fn schema_version(txn: &redb::ReadTransaction) -> Option<u64> {
+    let schema: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("master.schema");
+    let table = txn.open_table(schema).unwrap();
+    let version = table.get("orgsvc").unwrap();
+    version.map(|v| v.value())
+}
+
+/// A file a newer orgsvc wrote is refused with a message that says so, and left as it was.
+#[test]
+fn a_file_at_a_newer_schema_version_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orgsvc.redb");
+    drop(EmbeddedStore::open(&path).unwrap());
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        let schema: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("master.schema");
+        txn.open_table(schema)
+            .unwrap()
+            .insert("orgsvc", 99)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let Err(refused) = EmbeddedStore::open(&path) else {
+        panic!("a newer file is refused");
+    };
+    let message = refused.to_string();
+    assert!(
+        message.contains("schema version 99") && message.contains("run the newer orgsvc"),
+        "{message}"
+    );
+    let db = redb::Database::open(&path).unwrap();
+    assert_eq!(schema_version(&db.begin_read().unwrap()), Some(99));
 }
 
 /// Directories the store creates for its file are its user's alone (the file is 0600).

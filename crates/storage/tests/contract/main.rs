@@ -28,7 +28,7 @@ macro_rules! all_contract_tests {
             respelling_keeps_the_collection,
             an_email_change_frees_the_old_email_and_guards_the_new_one,
             an_update_by_an_admin_of_another_organization_is_not_found,
-            a_delete_removes_organization_admins_and_documents,
+            a_delete_removes_the_organization_its_users_and_documents,
             documents_are_stored_paged_replaced_and_deleted,
             documents_of_one_organization_are_invisible_to_another,
             renaming_or_deleting_one_organization_leaves_anothers_documents_alone,

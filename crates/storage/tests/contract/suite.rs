@@ -343,7 +343,7 @@ pub async fn an_update_by_an_admin_of_another_organization_is_not_found(store: &
     );
 }
 
-pub async fn a_delete_removes_organization_admins_and_documents(store: &impl Store) {
+pub async fn a_delete_removes_the_organization_its_users_and_documents(store: &impl Store) {
     let acme = create(store, "Acme", "a@acme.io").await;
     let globex = create(store, "Globex", "g@globex.io").await;
     let kept = insert(store, &globex.id, 1).await;
