@@ -115,7 +115,7 @@ impl Application {
     fn serve<S>(
         settings: &Settings,
         listener: TcpListener,
-        service: Service<S, Argon2Hasher, JwtCodec, SystemClock>,
+        service: Service<(S, Argon2Hasher, JwtCodec, SystemClock)>,
         jwks: Jwks,
     ) -> anyhow::Result<Self>
     where

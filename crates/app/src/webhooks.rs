@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use orgsvc_domain::ports::{Clock, PasswordHasher, Store, TokenCodec};
+use orgsvc_domain::service::Ports;
 use orgsvc_domain::webhooks::TargetPolicy;
 use orgsvc_domain::{Deliverer, DeliveryPolicy, Service};
 use serde::Deserialize;
@@ -87,16 +87,10 @@ impl Drop for Worker {
 ///
 /// # Errors
 /// Invalid settings, or no HTTP client.
-pub fn start<S, H, T, C>(
-    service: Service<S, H, T, C>,
+pub fn start<P: Ports>(
+    service: Service<P>,
     settings: &WebhookSettings,
-) -> anyhow::Result<Option<Worker>>
-where
-    S: Store,
-    H: PasswordHasher,
-    T: TokenCodec,
-    C: Clock,
-{
+) -> anyhow::Result<Option<Worker>> {
     let policy = settings.policy()?;
     if !settings.enabled {
         return Ok(None);
@@ -112,16 +106,11 @@ where
     Ok(Some(Worker(tokio::spawn(run(deliverer, permits, poll)))))
 }
 
-async fn run<S, H, T, C>(
-    deliverer: Deliverer<S, H, T, C, HttpTransport>,
+async fn run<P: Ports>(
+    deliverer: Deliverer<P, HttpTransport>,
     permits: Arc<Semaphore>,
     poll: Duration,
-) where
-    S: Store,
-    H: PasswordHasher,
-    T: TokenCodec,
-    C: Clock,
-{
+) {
     loop {
         // Claim no more than can be worked now, so a claim never waits on this process.
         let Ok(first) = Arc::clone(&permits).acquire_owned().await else {

@@ -48,6 +48,7 @@ pub use service::{
     MemberError, MemberView, NewApiKey, OrgsvcApi, Principal, Service, StoreError, TeamApi,
     UpdateOrganization, UpdateOrganizationError,
 };
+pub use service::{AuditApi, DocumentApi, OrganizationApi, Ports, SessionApi, StatusApi};
 pub use service::{
     Deliverer, DeliveryPolicy, IssuedWebhook, NewWebhook, ReplayRequest, WebhookApi, Worked,
 };

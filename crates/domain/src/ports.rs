@@ -633,3 +633,12 @@ impl Clock for SystemClock {
         Utc::now().trunc_subsecs(3)
     }
 }
+
+/// The driven ports' traits, imported anonymously, for code that calls them through
+/// [`crate::service::Ports`]' associated types (whose bounds do not bring methods into scope).
+pub mod prelude {
+    pub use super::{
+        AuditLog as _, Clock as _, LoginAttempts as _, MemberStore as _, OrganizationStore as _,
+        Outbox as _, PasswordHasher as _, TenantStore as _, TokenCodec as _,
+    };
+}

@@ -22,7 +22,7 @@ pub mod timing;
 use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{guard, web, HttpResponse, Resource, Route};
 use orgsvc_domain::webhooks::TargetPolicy;
-use orgsvc_domain::{ApiKeyApi, OrgsvcApi, TeamApi, WebhookApi};
+use orgsvc_domain::OrgsvcApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use auth::KeyThrottle;
@@ -92,7 +92,7 @@ pub fn security_headers() -> DefaultHeaders {
 }
 
 /// Registers every route, the extractor error handlers and the documentation on an app.
-pub fn configure<A: OrgsvcApi + TeamApi + ApiKeyApi + WebhookApi>(
+pub fn configure<A: OrgsvcApi>(
     api: A,
     options: HttpOptions,
 ) -> impl FnOnce(&mut web::ServiceConfig) {

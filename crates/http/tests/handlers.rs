@@ -15,8 +15,8 @@ use orgsvc_domain::errors::{
 use orgsvc_domain::{
     AdminSummary, AuditAction, AuditEvent, AuditEventId, AuditPage, CreateOrganization, Document,
     DocumentBody, DocumentId, DocumentPage, EmailAddress, IssuedToken, Organization,
-    OrganizationId, OrganizationName, OrgsvcApi, Origin, Outcome, PageLimit, Password, Placement,
-    Principal, UpdateOrganization, UserId,
+    OrganizationId, OrganizationName, Origin, Outcome, PageLimit, Password, Placement, Principal,
+    UpdateOrganization, UserId,
 };
 use orgsvc_domain::{
     InvitationId, InvitationView, IssuedInvitation, Joined, MemberView, Role, RosterRule, TeamApi,
@@ -87,7 +87,7 @@ impl FakeApi {
     }
 }
 
-impl OrgsvcApi for FakeApi {
+impl orgsvc_domain::OrganizationApi for FakeApi {
     async fn create_organization(
         &self,
         _origin: &Origin,
@@ -160,7 +160,9 @@ impl OrgsvcApi for FakeApi {
             _ => Err(DeleteOrganizationError::NotFound),
         }
     }
+}
 
+impl orgsvc_domain::SessionApi for FakeApi {
     async fn login(
         &self,
         origin: &Origin,
@@ -207,7 +209,9 @@ impl OrgsvcApi for FakeApi {
             Err(AuthenticateError::InvalidToken)
         }
     }
+}
 
+impl orgsvc_domain::DocumentApi for FakeApi {
     async fn insert_document(
         &self,
         _origin: &Origin,
@@ -259,7 +263,9 @@ impl OrgsvcApi for FakeApi {
     ) -> Result<(), DocumentError> {
         Err(DocumentError::NotFound)
     }
+}
 
+impl orgsvc_domain::AuditApi for FakeApi {
     async fn list_audit_events(
         &self,
         caller: &Principal,
@@ -285,7 +291,9 @@ impl OrgsvcApi for FakeApi {
             next: None,
         })
     }
+}
 
+impl orgsvc_domain::StatusApi for FakeApi {
     async fn ready(&self) -> Result<(), StoreError> {
         self.check_up()
     }

@@ -10,10 +10,11 @@ use crate::api_keys::{ApiKey, ApiKeyName, Scopes};
 use crate::audit::{AuditAction, Origin};
 use crate::errors::{AuthenticateError, MemberError};
 use crate::ids::ApiKeyId;
-use crate::ports::{Clock, PasswordHasher, Principal, Store, TokenCodec};
+use crate::ports::prelude::*;
+use crate::ports::Principal;
 use crate::secrets::ApiKeySecret;
 use crate::service::access::authorize;
-use crate::service::Service;
+use crate::service::{Ports, Service};
 use crate::Permission;
 
 /// What a new key is to be.
@@ -77,7 +78,7 @@ fn details(key: &ApiKey) -> serde_json::Value {
     json!({"api_key_id": key.id.to_string(), "name": key.name.as_str(), "scopes": scopes})
 }
 
-impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> ApiKeyApi for Service<S, H, T, C> {
+impl<P: Ports> ApiKeyApi for Service<P> {
     async fn create_api_key(
         &self,
         origin: &Origin,
@@ -165,7 +166,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> ApiKeyApi for Service
     }
 }
 
-impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
+impl<P: Ports> Service<P> {
     /// The principal an API key acts as, checked against the organization's roster as stored
     /// (or as cached, for at most the cache's lifetime): its creator, in their current role,
     /// limited to the key's scopes.

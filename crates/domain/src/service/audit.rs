@@ -1,12 +1,16 @@
 //! Appending to and reading the audit log.
 
+use std::future::Future;
+
 use serde_json::Value;
 
+use crate::api_keys::Scope;
 use crate::audit::{AuditAction, AuditEvent, AuditPage, Origin, Outcome};
 use crate::document::PageLimit;
 use crate::ids::{AuditEventId, OrganizationId, UserId};
-use crate::ports::{Clock, PasswordHasher, Principal, Store, TokenCodec};
-use crate::service::{Service, StoreError};
+use crate::ports::prelude::*;
+use crate::ports::Principal;
+use crate::service::{access, AuditLogError, Ports, Service};
 
 /// Who an event is about and who acted.
 #[derive(Clone, Copy, Debug)]
@@ -24,7 +28,7 @@ impl From<&Principal> for Subject {
     }
 }
 
-impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
+impl<P: Ports> Service<P> {
     /// Appends one event; `details` is a JSON object without secrets.
     pub(super) async fn audit(
         &self,
@@ -50,13 +54,30 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         };
         self.store.record(&event).await;
     }
+}
 
-    pub(super) async fn audit_page(
+/// The audit log of the caller's organization.
+pub trait AuditApi: Clone + Send + Sync + 'static {
+    /// The caller's organization's audit events, newest first, a page at a time.
+    ///
+    /// # Errors
+    /// `Forbidden` for a role that may not read it (members).
+    fn list_audit_events(
         &self,
         caller: &Principal,
         after: Option<AuditEventId>,
         limit: PageLimit,
-    ) -> Result<AuditPage, StoreError> {
+    ) -> impl Future<Output = Result<AuditPage, AuditLogError>> + Send;
+}
+
+impl<P: Ports> AuditApi for Service<P> {
+    async fn list_audit_events(
+        &self,
+        caller: &Principal,
+        after: Option<AuditEventId>,
+        limit: PageLimit,
+    ) -> Result<AuditPage, AuditLogError> {
+        access::authorize_scope(caller, Scope::AuditRead)?;
         let events = self
             .store
             .list_audit_events(&caller.organization_id, after.as_ref(), limit.fetch())

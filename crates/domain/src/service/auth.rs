@@ -1,19 +1,60 @@
 //! Logging in and checking tokens.
 
+use std::future::Future;
+
 use serde_json::json;
 
 use crate::audit::{AuditAction, Origin, Outcome};
 use crate::ids::UserId;
 use crate::members::Membership;
 use crate::organization::OrganizationName;
-use crate::ports::{Clock, IssuedToken, PasswordHasher, Principal, Store, TokenCodec};
+use crate::ports::prelude::*;
+use crate::ports::{IssuedToken, Principal};
 use crate::secrets::ApiKeySecret;
 use crate::service::audit::Subject;
-use crate::service::{AuthenticateError, LoginError, Service, StoreError};
+use crate::service::{AuthenticateError, LoginError, Ports, Service, StoreError};
 use crate::user::{EmailAddress, Password, User};
 
-impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
-    pub(super) async fn log_in(
+/// Logging in and out, and who a bearer token or API key belongs to.
+pub trait SessionApi: Clone + Send + Sync + 'static {
+    /// A token for the user's organization: their only one, or the one `organization` names.
+    ///
+    /// # Errors
+    /// `InvalidCredentials` for an unknown email or a wrong password alike; `Locked` after too
+    /// many failures (unknown emails lock the same way); `Overloaded` when hashing is at
+    /// capacity; after the password checked out, `OrganizationRequired` when the user belongs
+    /// to several and none is named, `NotAMember` when the one named is not theirs.
+    fn login(
+        &self,
+        origin: &Origin,
+        email: &EmailAddress,
+        password: &Password,
+        organization: Option<&OrganizationName>,
+    ) -> impl Future<Output = Result<IssuedToken, LoginError>> + Send;
+
+    /// Revokes every token of the caller (the one in use included).
+    ///
+    /// # Errors
+    /// Storage failures only.
+    fn logout(
+        &self,
+        origin: &Origin,
+        caller: &Principal,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Checks a bearer token, that its admin and organization still exist and that it was not
+    /// revoked.
+    ///
+    /// # Errors
+    /// `InvalidToken` when either check fails.
+    fn authenticate(
+        &self,
+        token: &str,
+    ) -> impl Future<Output = Result<Principal, AuthenticateError>> + Send;
+}
+
+impl<P: Ports> SessionApi for Service<P> {
+    async fn login(
         &self,
         origin: &Origin,
         email: &EmailAddress,
@@ -74,26 +115,20 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         Ok(token)
     }
 
-    /// The names of these organizations (those that still exist), sorted.
-    async fn names_of(
-        &self,
-        memberships: &[Membership],
-    ) -> Result<Vec<OrganizationName>, StoreError> {
-        let mut names = Vec::with_capacity(memberships.len());
-        for membership in memberships {
-            if let Some(organization) = self
-                .store
-                .find_organization_by_id(&membership.organization_id)
-                .await?
-            {
-                names.push(organization.name);
-            }
-        }
-        names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        Ok(names)
+    async fn logout(&self, origin: &Origin, caller: &Principal) -> Result<(), StoreError> {
+        self.store.revoke_tokens(&caller.user_id).await?;
+        self.audit(
+            origin,
+            caller.into(),
+            AuditAction::TokensRevoked,
+            Outcome::Success,
+            json!({}),
+        )
+        .await;
+        Ok(())
     }
 
-    pub(super) async fn check_token(&self, token: &str) -> Result<Principal, AuthenticateError> {
+    async fn authenticate(&self, token: &str) -> Result<Principal, AuthenticateError> {
         if ApiKeySecret::looks_like_one(token) {
             return self.check_api_key(token).await;
         }
@@ -125,6 +160,27 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
             }
             _ => Err(AuthenticateError::InvalidToken),
         }
+    }
+}
+
+impl<P: Ports> Service<P> {
+    /// The names of these organizations (those that still exist), sorted.
+    async fn names_of(
+        &self,
+        memberships: &[Membership],
+    ) -> Result<Vec<OrganizationName>, StoreError> {
+        let mut names = Vec::with_capacity(memberships.len());
+        for membership in memberships {
+            if let Some(organization) = self
+                .store
+                .find_organization_by_id(&membership.organization_id)
+                .await?
+            {
+                names.push(organization.name);
+            }
+        }
+        names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(names)
     }
 }
 

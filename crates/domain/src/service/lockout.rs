@@ -16,9 +16,12 @@ use serde_json::json;
 
 use crate::audit::{AuditAction, Origin, Outcome};
 use crate::errors::HashError;
-use crate::ports::{Admission, AttemptKey, Clock, PasswordHasher, Store, TokenCodec};
+use crate::ports::prelude::*;
+use crate::ports::{Admission, AttemptKey};
 use crate::service::audit::Subject;
-use crate::service::{LoginError, MemberError, Service, StoreError, UpdateOrganizationError};
+use crate::service::{
+    LoginError, MemberError, Ports, Service, StoreError, UpdateOrganizationError,
+};
 use crate::user::{EmailAddress, Password, User};
 
 /// When repeated wrong passwords lock a key, and for how long.
@@ -164,7 +167,7 @@ struct Counted {
     locks: u32,
 }
 
-impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
+impl<P: Ports> Service<P> {
     /// Verifies `password` for the account `email` (whose user, if any, is `user`) behind both
     /// counts, auditing a failure like a failed login: a locked key is refused without hashing;
     /// the attempt is counted before hashing, so parallel guesses cannot exceed a limit.

@@ -1,23 +1,102 @@
 //! Creating, renaming and deleting organizations.
 
-use crate::audit::{AuditAction, Origin, Outcome};
-use crate::ids::{OrganizationId, UserId};
-use crate::organization::{Organization, OrganizationName};
-use crate::ports::{
-    Clock, Founder, OrganizationChange, PasswordHasher, Principal, Store, TokenCodec,
-};
-use crate::roles::Permission;
-use crate::service::access::authorize;
-use crate::service::lockout::Refusal;
-use crate::service::{
-    CreateOrganization, CreateOrganizationError, DeleteOrganizationError, Service,
-    UpdateOrganization, UpdateOrganizationError,
-};
-use crate::user::User;
+use std::future::Future;
+
 use serde_json::json;
 
-impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
-    pub(super) async fn create(
+use crate::audit::{AuditAction, Origin, Outcome};
+use crate::ids::{OrganizationId, UserId};
+use crate::organization::{AdminSummary, Organization, OrganizationName, Placement};
+use crate::ports::prelude::*;
+use crate::ports::{Founder, OrganizationChange, Principal};
+use crate::roles::Permission;
+use crate::service::access::authorize;
+use crate::service::audit::Subject;
+use crate::service::lockout::Refusal;
+use crate::service::{
+    CreateOrganizationError, DeleteOrganizationError, GetOrganizationError, Ports, Service,
+    UpdateOrganizationError,
+};
+use crate::user::{EmailAddress, Password, User};
+
+/// Create an organization with its first owner, a new user.
+#[derive(Debug, Clone)]
+pub struct CreateOrganization {
+    pub name: OrganizationName,
+    pub email: EmailAddress,
+    pub password: Password,
+}
+
+/// Rename the caller's organization and optionally change the caller's email and password.
+/// A change of email or password needs `current_password`; resending the current email or
+/// password is no change and needs nothing.
+#[derive(Debug, Clone)]
+pub struct UpdateOrganization {
+    pub name: OrganizationName,
+    /// The organization the caller means to change, when the client names it (clients of the
+    /// original assignment send `organization_name` beside `new_organization_name`): it must be
+    /// the caller's own, or nothing changes.
+    pub current_name: Option<OrganizationName>,
+    pub email: Option<EmailAddress>,
+    pub password: Option<Password>,
+    pub current_password: Option<Password>,
+}
+
+/// Organizations: founding, finding, renaming and deleting them.
+pub trait OrganizationApi: Clone + Send + Sync + 'static {
+    /// # Errors
+    /// `NameTaken` when the slug is in use, `EmailTaken` when the email is.
+    fn create_organization(
+        &self,
+        origin: &Origin,
+        command: CreateOrganization,
+    ) -> impl Future<Output = Result<Organization, CreateOrganizationError>> + Send;
+
+    /// A signed-in user founds another organization, of which they become the owner.
+    ///
+    /// # Errors
+    /// `NameTaken` when the slug is in use, `FounderGone` when the caller's user is gone.
+    fn create_organization_for(
+        &self,
+        origin: &Origin,
+        caller: &Principal,
+        name: OrganizationName,
+    ) -> impl Future<Output = Result<Organization, CreateOrganizationError>> + Send;
+
+    /// Finds an organization by its name's slug, so any spelling with the same slug finds it.
+    ///
+    /// # Errors
+    /// `NotFound` when no organization has that slug.
+    fn get_organization(
+        &self,
+        name: &OrganizationName,
+    ) -> impl Future<Output = Result<Organization, GetOrganizationError>> + Send;
+
+    /// # Errors
+    /// `NotFound` when the caller's organization is gone, `NameTaken`, `EmailTaken`,
+    /// `Forbidden` when it names another organization or renames and the caller's role may not.
+    fn update_organization(
+        &self,
+        origin: &Origin,
+        caller: &Principal,
+        command: UpdateOrganization,
+    ) -> impl Future<Output = Result<Organization, UpdateOrganizationError>> + Send;
+
+    /// Deletes the named organization, which must be the caller's own; returns what was deleted.
+    ///
+    /// # Errors
+    /// `NotFound` when it does not exist, `Forbidden` when it is another organization or the
+    /// caller is not its owner.
+    fn delete_organization(
+        &self,
+        origin: &Origin,
+        caller: &Principal,
+        name: &OrganizationName,
+    ) -> impl Future<Output = Result<Organization, DeleteOrganizationError>> + Send;
+}
+
+impl<P: Ports> OrganizationApi for Service<P> {
+    async fn create_organization(
         &self,
         origin: &Origin,
         command: CreateOrganization,
@@ -56,12 +135,13 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
             .await?;
         self.forget_attempts_before_signup(origin, &founder.email)
             .await;
+        self.audit_created(origin, &organization).await;
         Ok(organization)
     }
 
-    /// A signed-in user founds another organization and becomes its owner.
-    pub(super) async fn create_for(
+    async fn create_organization_for(
         &self,
+        origin: &Origin,
         caller: &Principal,
         name: OrganizationName,
     ) -> Result<Organization, CreateOrganizationError> {
@@ -80,10 +160,21 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         self.store
             .create_organization(&organization, Founder::Existing(&founder.id))
             .await?;
+        self.audit_created(origin, &organization).await;
         Ok(organization)
     }
 
-    pub(super) async fn update(
+    async fn get_organization(
+        &self,
+        name: &OrganizationName,
+    ) -> Result<Organization, GetOrganizationError> {
+        self.store
+            .find_organization_by_slug(name.slug())
+            .await?
+            .ok_or(GetOrganizationError::NotFound)
+    }
+
+    async fn update_organization(
         &self,
         origin: &Origin,
         caller: &Principal,
@@ -174,8 +265,9 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         Ok(updated)
     }
 
-    pub(super) async fn delete(
+    async fn delete_organization(
         &self,
+        origin: &Origin,
         caller: &Principal,
         name: &OrganizationName,
     ) -> Result<Organization, DeleteOrganizationError> {
@@ -189,6 +281,54 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
         }
         authorize(caller, Permission::DeleteOrganization)?;
         self.store.delete_organization(&organization.id).await?;
+        let details = json!({"organization_name": organization.name.as_str()});
+        self.audit(
+            origin,
+            caller.into(),
+            AuditAction::OrganizationDeleted,
+            Outcome::Success,
+            details,
+        )
+        .await;
         Ok(organization)
+    }
+}
+
+impl<P: Ports> Service<P> {
+    fn new_organization(
+        &self,
+        name: OrganizationName,
+        id: OrganizationId,
+        founder: &User,
+        placement: Placement,
+    ) -> Organization {
+        let now = self.clock.now();
+        Organization {
+            id,
+            name,
+            placement,
+            admin: AdminSummary {
+                id: founder.id,
+                email: founder.email.clone(),
+            },
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    async fn audit_created(&self, origin: &Origin, organization: &Organization) {
+        let subject = Subject {
+            organization: Some(organization.id),
+            actor: Some(organization.admin.id),
+        };
+        let details = json!({"organization_name": organization.name.as_str()});
+        self.audit(
+            origin,
+            subject,
+            AuditAction::OrganizationCreated,
+            Outcome::Success,
+            details,
+        )
+        .await;
     }
 }

@@ -13,11 +13,12 @@ use crate::errors::{MemberError, SaveRosterError};
 use crate::ids::{InvitationId, OrganizationId, UserId};
 use crate::members::{Invitation, InvitationStatus, Member, Roster, RosterRule};
 use crate::organization::{Organization, OrganizationName};
-use crate::ports::{Clock, IssuedToken, PasswordHasher, Principal, Store, TokenCodec};
+use crate::ports::prelude::*;
+use crate::ports::{IssuedToken, Principal};
 use crate::roles::Role;
 use crate::secrets::InvitationToken;
 use crate::service::audit::Subject;
-use crate::service::Service;
+use crate::service::{Ports, Service};
 use crate::user::{EmailAddress, Password, User};
 
 /// How many times a roster edit is re-read and retried after losing a race before the caller
@@ -213,7 +214,7 @@ fn view(invitation: &Invitation, now: DateTime<Utc>) -> InvitationView {
     }
 }
 
-impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<S, H, T, C> {
+impl<P: Ports> Service<P> {
     #[must_use]
     pub const fn with_invitation_policy(mut self, policy: InvitationPolicy) -> Self {
         self.invitation_policy = policy;

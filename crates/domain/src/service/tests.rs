@@ -1,5 +1,8 @@
 use std::sync::atomic::Ordering;
 
+use crate::service::{
+    AuditApi as _, DocumentApi as _, OrganizationApi as _, SessionApi as _, StatusApi as _,
+};
 use serde_json::json;
 
 use crate::fakes::{FakeHasher, FakeStore, FakeTokens, FixedClock};
@@ -7,13 +10,13 @@ use crate::ports::{OrganizationStore, Principal};
 use crate::{
     AuditAction, AuthenticateError, CreateOrganization, CreateOrganizationError,
     DeleteOrganizationError, DocumentBody, DocumentError, DocumentId, EmailAddress,
-    GetOrganizationError, LoginError, Organization, OrganizationName, OrgsvcApi, Origin, Outcome,
-    PageLimit, Password, Service, StoreError, UpdateOrganization, UpdateOrganizationError,
+    GetOrganizationError, LoginError, Organization, OrganizationName, Origin, Outcome, PageLimit,
+    Password, Service, StoreError, UpdateOrganization, UpdateOrganizationError,
 };
 
 mod lockout;
 
-type TestService = Service<FakeStore, FakeHasher, FakeTokens, FixedClock>;
+type TestService = Service<(FakeStore, FakeHasher, FakeTokens, FixedClock)>;
 
 struct Harness {
     service: TestService,

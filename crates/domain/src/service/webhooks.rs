@@ -10,9 +10,10 @@ use crate::audit::{AuditAction, Origin};
 use crate::errors::MemberError;
 use crate::ids::WebhookId;
 use crate::members::EndpointEdit;
-use crate::ports::{Clock, PasswordHasher, Principal, Store, TokenCodec};
+use crate::ports::prelude::*;
+use crate::ports::Principal;
 use crate::service::access::authorize;
-use crate::service::Service;
+use crate::service::{Ports, Service};
 use crate::webhooks::{
     EndpointProgress, EndpointSecret, EventFilter, Replay, WebhookEndpoint, WebhookSecret,
     WebhookUrl,
@@ -126,7 +127,7 @@ fn details(endpoint: &WebhookEndpoint) -> serde_json::Value {
     })
 }
 
-impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> WebhookApi for Service<S, H, T, C> {
+impl<P: Ports> WebhookApi for Service<P> {
     async fn create_webhook(
         &self,
         origin: &Origin,

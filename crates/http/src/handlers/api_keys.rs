@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
-use orgsvc_domain::{ApiKeyApi, OrgsvcApi};
+use orgsvc_domain::OrgsvcApi;
 
 use crate::auth::Caller;
 use crate::dto::{api_key_id, ApiKeyResponse, ApiKeysResponse, CreateApiKeyBody};
@@ -28,7 +28,7 @@ use crate::problem::{ApiError, Problem};
         (status = 409, description = "`too_many_api_keys`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn create<A: OrgsvcApi + ApiKeyApi>(
+pub async fn create<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
     caller: Caller<A>,
@@ -48,7 +48,7 @@ pub async fn create<A: OrgsvcApi + ApiKeyApi>(
         (status = 403, description = "`forbidden` or `api_key_not_allowed`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn list<A: OrgsvcApi + ApiKeyApi>(
+pub async fn list<A: OrgsvcApi>(
     api: web::Data<A>,
     caller: Caller<A>,
 ) -> Result<HttpResponse, ApiError> {
@@ -72,7 +72,7 @@ pub async fn list<A: OrgsvcApi + ApiKeyApi>(
         (status = 404, description = "`api_key_not_found`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn rotate<A: OrgsvcApi + ApiKeyApi>(
+pub async fn rotate<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
     caller: Caller<A>,
@@ -96,7 +96,7 @@ pub async fn rotate<A: OrgsvcApi + ApiKeyApi>(
         (status = 404, description = "`api_key_not_found`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn revoke<A: OrgsvcApi + ApiKeyApi>(
+pub async fn revoke<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
     caller: Caller<A>,

@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use orgsvc_domain::{OrgsvcApi, TeamApi};
+use orgsvc_domain::OrgsvcApi;
 
 use crate::auth::Caller;
 use crate::dto::{
@@ -29,7 +29,7 @@ use crate::problem::{ApiError, Problem};
         (status = 409, description = "`already_member`, `invitation_pending` or `roster_full`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn invite<A: OrgsvcApi + TeamApi>(
+pub async fn invite<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
     caller: Caller<A>,
@@ -51,7 +51,7 @@ pub async fn invite<A: OrgsvcApi + TeamApi>(
         (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn list<A: OrgsvcApi + TeamApi>(
+pub async fn list<A: OrgsvcApi>(
     api: web::Data<A>,
     caller: Caller<A>,
 ) -> Result<HttpResponse, ApiError> {
@@ -76,7 +76,7 @@ pub async fn list<A: OrgsvcApi + TeamApi>(
         (status = 410, description = "`invitation_gone`: already accepted or revoked", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn revoke<A: OrgsvcApi + TeamApi>(
+pub async fn revoke<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
     caller: Caller<A>,
@@ -102,7 +102,7 @@ pub async fn revoke<A: OrgsvcApi + TeamApi>(
         (status = 410, description = "`invitation_gone`: already accepted or revoked", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn resend<A: OrgsvcApi + TeamApi>(
+pub async fn resend<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
     caller: Caller<A>,
@@ -134,7 +134,7 @@ pub async fn resend<A: OrgsvcApi + TeamApi>(
         (status = 503, description = "`overloaded`: password hashing is at capacity", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn accept<A: OrgsvcApi + TeamApi>(
+pub async fn accept<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
     body: JsonBody<AcceptInvitationBody>,

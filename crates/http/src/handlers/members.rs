@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use orgsvc_domain::{OrgsvcApi, TeamApi, UserId};
+use orgsvc_domain::{OrgsvcApi, UserId};
 
 use crate::auth::{Acting, Caller};
 use crate::dto::{
@@ -25,7 +25,7 @@ use crate::problem::{ApiError, Problem};
         (status = 403, description = "`forbidden`: members may not list members", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn list<A: OrgsvcApi + TeamApi>(
+pub async fn list<A: OrgsvcApi>(
     api: web::Data<A>,
     caller: Acting<A>,
 ) -> Result<HttpResponse, ApiError> {
@@ -52,7 +52,7 @@ pub async fn list<A: OrgsvcApi + TeamApi>(
         (status = 409, description = "`last_owner`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn change_role<A: OrgsvcApi + TeamApi>(
+pub async fn change_role<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
     caller: Caller<A>,
@@ -82,7 +82,7 @@ pub async fn change_role<A: OrgsvcApi + TeamApi>(
         (status = 409, description = "`last_owner`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn remove<A: OrgsvcApi + TeamApi>(
+pub async fn remove<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
     caller: Caller<A>,
@@ -105,7 +105,7 @@ pub async fn remove<A: OrgsvcApi + TeamApi>(
         (status = 409, description = "`last_owner`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn leave<A: OrgsvcApi + TeamApi>(
+pub async fn leave<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
     caller: Caller<A>,
@@ -128,7 +128,7 @@ pub async fn leave<A: OrgsvcApi + TeamApi>(
         (status = 404, description = "`member_not_found`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn transfer<A: OrgsvcApi + TeamApi>(
+pub async fn transfer<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
     caller: Caller<A>,
@@ -151,7 +151,7 @@ pub async fn transfer<A: OrgsvcApi + TeamApi>(
         (status = 403, description = "`not_a_member`: no organization of yours has that name", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn switch<A: OrgsvcApi + TeamApi>(
+pub async fn switch<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
     caller: Caller<A>,

@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use orgsvc_domain::{OrgsvcApi, WebhookApi};
+use orgsvc_domain::OrgsvcApi;
 
 use crate::auth::Caller;
 use crate::dto::{
@@ -35,7 +35,7 @@ use crate::WebhookTargets;
         (status = 409, description = "`too_many_webhooks`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn create<A: OrgsvcApi + WebhookApi>(
+pub async fn create<A: OrgsvcApi>(
     api: web::Data<A>,
     targets: web::Data<WebhookTargets>,
     origin: ClientOrigin,
@@ -56,7 +56,7 @@ pub async fn create<A: OrgsvcApi + WebhookApi>(
         (status = 403, description = "`forbidden` or `api_key_not_allowed`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn list<A: OrgsvcApi + WebhookApi>(
+pub async fn list<A: OrgsvcApi>(
     api: web::Data<A>,
     caller: Caller<A>,
 ) -> Result<HttpResponse, ApiError> {
@@ -78,7 +78,7 @@ pub async fn list<A: OrgsvcApi + WebhookApi>(
         (status = 404, description = "`webhook_not_found`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn update<A: OrgsvcApi + WebhookApi>(
+pub async fn update<A: OrgsvcApi>(
     api: web::Data<A>,
     targets: web::Data<WebhookTargets>,
     origin: ClientOrigin,
@@ -106,7 +106,7 @@ pub async fn update<A: OrgsvcApi + WebhookApi>(
         (status = 404, description = "`webhook_not_found`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn rotate<A: OrgsvcApi + WebhookApi>(
+pub async fn rotate<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
     caller: Caller<A>,
@@ -130,7 +130,7 @@ pub async fn rotate<A: OrgsvcApi + WebhookApi>(
         (status = 404, description = "`webhook_not_found`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn delete<A: OrgsvcApi + WebhookApi>(
+pub async fn delete<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
     caller: Caller<A>,
@@ -154,7 +154,7 @@ pub async fn delete<A: OrgsvcApi + WebhookApi>(
         (status = 404, description = "`webhook_not_found`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn deliveries<A: OrgsvcApi + WebhookApi>(
+pub async fn deliveries<A: OrgsvcApi>(
     api: web::Data<A>,
     caller: Caller<A>,
     id: web::Path<String>,
@@ -181,7 +181,7 @@ pub async fn deliveries<A: OrgsvcApi + WebhookApi>(
         (status = 429, description = "`replays_queued`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn replay<A: OrgsvcApi + WebhookApi>(
+pub async fn replay<A: OrgsvcApi>(
     api: web::Data<A>,
     origin: ClientOrigin,
     caller: Caller<A>,

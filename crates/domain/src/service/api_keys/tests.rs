@@ -1,3 +1,4 @@
+use crate::service::{AuditApi as _, DocumentApi as _, OrganizationApi as _, SessionApi as _};
 use chrono::Duration;
 use serde_json::json;
 
@@ -7,11 +8,11 @@ use crate::fakes::{FakeHasher, FakeStore, FakeTokens, FixedClock};
 use crate::ports::Clock as _;
 use crate::{
     ApiKeyApi, AuditAction, AuthenticateError, CreateOrganization, DocumentError, EmailAddress,
-    MemberError, NewApiKey, OrganizationName, OrgsvcApi, Origin, Password, Principal, Role,
-    RosterRule, Service, TeamApi, UpdateOrganization,
+    MemberError, NewApiKey, OrganizationName, Origin, Password, Principal, Role, RosterRule,
+    Service, TeamApi, UpdateOrganization,
 };
 
-type TestService = Service<FakeStore, FakeHasher, FakeTokens, FixedClock>;
+type TestService = Service<(FakeStore, FakeHasher, FakeTokens, FixedClock)>;
 
 struct Acme {
     service: TestService,

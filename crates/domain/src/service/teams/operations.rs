@@ -10,16 +10,17 @@ use crate::errors::MemberError;
 use crate::ids::{InvitationId, UserId};
 use crate::members::{Invitation, InvitationState, InvitationStatus, Membership, RosterRule};
 use crate::organization::OrganizationName;
-use crate::ports::{Clock, IssuedToken, PasswordHasher, Principal, Store, TokenCodec};
+use crate::ports::prelude::*;
+use crate::ports::{IssuedToken, Principal};
 use crate::roles::{Permission, Role};
 use crate::secrets::InvitationToken;
 use crate::service::access::{authorize, authorize_scope};
 use crate::service::audit::Subject;
 use crate::service::auth::principal_of;
-use crate::service::Service;
+use crate::service::{Ports, Service};
 use crate::user::{EmailAddress, Password, User};
 
-impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> TeamApi for Service<S, H, T, C> {
+impl<P: Ports> TeamApi for Service<P> {
     async fn list_members(&self, caller: &Principal) -> Result<Vec<MemberView>, MemberError> {
         authorize_scope(caller, Scope::MembersRead)?;
         let roster = self.roster(&caller.organization_id).await?;

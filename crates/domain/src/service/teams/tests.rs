@@ -1,13 +1,13 @@
 use chrono::Duration;
 
 use crate::fakes::{FakeHasher, FakeStore, FakeTokens, FixedClock};
+use crate::service::{OrganizationApi as _, SessionApi as _};
 use crate::{
     AuditAction, CreateOrganization, EmailAddress, InvitationPolicy, InvitationStatus, Joined,
-    MemberError, OrganizationName, OrgsvcApi, Origin, Password, Principal, Role, RosterRule,
-    Service, TeamApi,
+    MemberError, OrganizationName, Origin, Password, Principal, Role, RosterRule, Service, TeamApi,
 };
 
-type TestService = Service<FakeStore, FakeHasher, FakeTokens, FixedClock>;
+type TestService = Service<(FakeStore, FakeHasher, FakeTokens, FixedClock)>;
 
 /// A service over `store` whose clock reads `hours` after the default fixed time.
 fn at(store: &FakeStore, hours: i64) -> TestService {

@@ -1,14 +1,15 @@
 //! The lockout: per account and address, per account from everywhere, and what each leaves a
 //! victim able to do.
 
+use crate::service::{OrganizationApi as _, SessionApi as _};
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 
 use super::{create, create_command, email, harness, password, rename_to, Harness};
 use crate::ports::{AttemptKey, Clock as _, LoginAttempts as _};
 use crate::{
-    AuditAction, CreateOrganizationError, LoginError, LoginPolicy, OrgsvcApi as _, Origin,
-    UpdateOrganization, UpdateOrganizationError,
+    AuditAction, CreateOrganizationError, LoginError, LoginPolicy, Origin, UpdateOrganization,
+    UpdateOrganizationError,
 };
 
 fn from(ip: &str) -> Origin {

@@ -15,9 +15,10 @@ use serde_json::json;
 use crate::audit::{AuditAction, Origin};
 use crate::errors::StoreError;
 use crate::ids::OrganizationId;
-use crate::ports::{Clock, Delivery, PasswordHasher, Store, TokenCodec, WebhookTransport};
+use crate::ports::prelude::*;
+use crate::ports::{Delivery, WebhookTransport};
 use crate::service::audit::Subject;
-use crate::service::Service;
+use crate::service::{Ports, Service};
 use crate::webhooks::{
     retry_delay, AttemptOutcome, DeliveryRecord, EndpointProgress, EventType, OutboxClaim, Replay,
     WebhookEndpoint, WebhookEvent, MAX_ATTEMPTS,
@@ -52,8 +53,8 @@ impl Default for DeliveryPolicy {
 
 /// Sends an organization's events to its endpoints through transport `W`.
 #[derive(Clone)]
-pub struct Deliverer<S, H, T, C, W> {
-    service: Service<S, H, T, C>,
+pub struct Deliverer<P: Ports, W> {
+    service: Service<P>,
     transport: W,
     policy: DeliveryPolicy,
     /// Who holds the claims this worker makes (unique per process).
@@ -69,15 +70,8 @@ pub struct Worked {
     pub lost: bool,
 }
 
-impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock, W: WebhookTransport>
-    Deliverer<S, H, T, C, W>
-{
-    pub fn new(
-        service: Service<S, H, T, C>,
-        transport: W,
-        policy: DeliveryPolicy,
-        owner: String,
-    ) -> Self {
+impl<P: Ports, W: WebhookTransport> Deliverer<P, W> {
+    pub fn new(service: Service<P>, transport: W, policy: DeliveryPolicy, owner: String) -> Self {
         Self {
             service,
             transport,

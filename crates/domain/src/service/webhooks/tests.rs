@@ -1,3 +1,4 @@
+use crate::service::OrganizationApi as _;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -5,11 +6,11 @@ use std::time::Duration;
 use super::*;
 use crate::fakes::{FakeHasher, FakeStore, FakeTokens, FixedClock};
 use crate::ports::{Delivery, DeliveryFailure, Outbox, WebhookTransport};
-use crate::service::{CreateOrganization, OrgsvcApi, TeamApi};
+use crate::service::{CreateOrganization, TeamApi};
 use crate::webhooks::{AttemptOutcome, EventType, TargetPolicy, MAX_ATTEMPTS};
 use crate::{AuditAction, EmailAddress, OrganizationName, Password, Role};
 
-type TestService = Service<FakeStore, FakeHasher, FakeTokens, FixedClock>;
+type TestService = Service<(FakeStore, FakeHasher, FakeTokens, FixedClock)>;
 
 /// Records what it was asked to send; answers 500 for URLs marked down.
 #[derive(Clone, Default)]
@@ -61,7 +62,7 @@ struct Harness {
     store: FakeStore,
     clock: FixedClock,
     receiver: Receiver,
-    worker: Deliverer<FakeStore, FakeHasher, FakeTokens, FixedClock, Receiver>,
+    worker: Deliverer<(FakeStore, FakeHasher, FakeTokens, FixedClock), Receiver>,
     owner: Principal,
 }
 
