@@ -4,7 +4,7 @@
 use chrono::Utc;
 use orgsvc_domain::ports::{Founder, OrganizationStore};
 use orgsvc_domain::{
-    AdminSummary, EmailAddress, Organization, OrganizationId, OrganizationName, PasswordHash, User,
+    EmailAddress, Organization, OrganizationId, OrganizationName, OwnerSummary, PasswordHash, User,
     UserId,
 };
 
@@ -17,7 +17,7 @@ pub async fn create_organization(store: &impl OrganizationStore, label: &str) ->
         id,
         name: OrganizationName::new(&format!("Bench {label}")).unwrap(),
         placement: store.place_new_organization(&id).await.unwrap(),
-        admin: AdminSummary {
+        owner: OwnerSummary {
             id: UserId::generate(),
             email: email.clone(),
         },
@@ -25,7 +25,7 @@ pub async fn create_organization(store: &impl OrganizationStore, label: &str) ->
         updated_at: now,
     };
     let admin = User {
-        id: organization.admin.id,
+        id: organization.owner.id,
         email,
         password_hash: PasswordHash::from_phc("$argon2id$bench".into()),
         created_at: now,

@@ -98,7 +98,7 @@ async fn time_rename(
 ) -> Duration {
     let change = OrganizationChange {
         organization_id: organization.id,
-        user_id: organization.admin.id,
+        user_id: organization.owner.id,
         name: OrganizationName::new(&format!("{} renamed", organization.name)).unwrap(),
         email: None,
         password_hash: None,

@@ -15,7 +15,7 @@ use crate::errors::{
 };
 use crate::ids::{AuditEventId, DocumentId, OrganizationId, UserId};
 use crate::members::Roster;
-use crate::organization::AdminSummary;
+use crate::organization::OwnerSummary;
 use crate::organization::{Organization, Placement, Slug, TenancyModel};
 use crate::ports::{
     Admission, AttemptKey, AuditLog, Clock, Founder, IssuedToken, LoginAttempts,
@@ -97,7 +97,7 @@ fn shown(state: &State, organization: &Organization) -> Organization {
         .and_then(Roster::first_owner)
         .and_then(|owner| state.admins.get(&owner.user_id));
     if let Some(owner) = owner {
-        organization.admin = AdminSummary {
+        organization.owner = OwnerSummary {
             id: owner.id,
             email: owner.email.clone(),
         };

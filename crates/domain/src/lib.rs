@@ -36,7 +36,7 @@ pub use members::{
     Invitation, InvitationState, InvitationStatus, Member, Membership, Roster, RosterRule,
 };
 pub use organization::{
-    AdminSummary, CollectionName, Organization, OrganizationName, OrganizationNameError, Placement,
+    CollectionName, Organization, OrganizationName, OrganizationNameError, OwnerSummary, Placement,
     Slug, TenancyModel, UnknownTenancyModel,
 };
 pub use roles::{Permission, Role};

@@ -226,9 +226,10 @@ impl std::str::FromStr for TenancyModel {
     }
 }
 
-/// The admin that owns an organization, as shown with it.
+/// The owner an organization is shown with: its longest-standing one (its founder until that
+/// changes).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AdminSummary {
+pub struct OwnerSummary {
     pub id: UserId,
     pub email: EmailAddress,
 }
@@ -239,7 +240,7 @@ pub struct Organization {
     pub id: OrganizationId,
     pub name: OrganizationName,
     pub placement: Placement,
-    pub admin: AdminSummary,
+    pub owner: OwnerSummary,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

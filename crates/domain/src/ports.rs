@@ -74,7 +74,7 @@ pub trait OrganizationStore: Clone + Send + Sync + 'static {
     /// Records the organization, its roster ([`Roster::founded`]: the founder as its one owner)
     /// and a new founder's user, and creates its empty tenant collection
     /// (`organization.collection_name()`), all or nothing: after a crash at any point either all
-    /// of it exists or none of it does. `organization.admin` names the founder.
+    /// of it exists or none of it does. `organization.owner` names the founder.
     ///
     /// # Errors
     /// - MUST return [`CreateOrganizationError::NameTaken`] when an organization with the same

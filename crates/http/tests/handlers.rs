@@ -13,9 +13,9 @@ use orgsvc_domain::errors::{
     UpdateOrganizationError,
 };
 use orgsvc_domain::{
-    AdminSummary, AuditAction, AuditEvent, AuditEventId, AuditPage, CreateOrganization, Document,
-    DocumentBody, DocumentId, DocumentPage, EmailAddress, IssuedToken, Organization,
-    OrganizationId, OrganizationName, Origin, Outcome, PageLimit, Password, Placement, Principal,
+    AuditAction, AuditEvent, AuditEventId, AuditPage, CreateOrganization, Document, DocumentBody,
+    DocumentId, DocumentPage, EmailAddress, IssuedToken, Organization, OrganizationId,
+    OrganizationName, Origin, Outcome, OwnerSummary, PageLimit, Password, Placement, Principal,
     UpdateOrganization, UserId,
 };
 use orgsvc_domain::{
@@ -66,7 +66,7 @@ fn organization(name: &OrganizationName) -> Organization {
             database: "tenants".into(),
             model: orgsvc_domain::TenancyModel::Collection,
         },
-        admin: AdminSummary {
+        owner: OwnerSummary {
             id: principal().user_id,
             email: EmailAddress::new("admin@acme.io").unwrap(),
         },

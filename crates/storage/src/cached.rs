@@ -1,4 +1,4 @@
-//! An in-process cache in front of any store: organizations by id and by slug, admins by id
+//! An in-process cache in front of any store: organizations by id and by slug, users by id
 //! (which carry the token version every authenticated request checks) and rosters (which hold
 //! the membership and role it checks too). It answers repeated
 //! reads without a database round trip.
@@ -33,13 +33,13 @@ use orgsvc_domain::{
 /// Entries per map at most (an organization record is well under a kilobyte).
 const CAPACITY: u64 = 100_000;
 
-/// `inner` with its organization and admin reads cached for `ttl`.
+/// `inner` with its organization and user reads cached for `ttl`.
 #[derive(Clone)]
 pub struct Cached<S> {
     inner: S,
     organizations: Cache<OrganizationId, Organization>,
     slugs: Cache<Slug, OrganizationId>,
-    admins: Cache<UserId, User>,
+    users: Cache<UserId, User>,
     /// Who belongs to each organization: every authenticated request checks its caller's
     /// membership and role here.
     /// Shared, not copied, by the membership checks (a roster may hold a thousand members).
@@ -88,7 +88,7 @@ impl<S> Cached<S> {
             // Only a hint, checked against the organization each time (see
             // `find_organization_by_slug`), so it may live as long as it has room.
             slugs: cache(None),
-            admins: cache(ttl),
+            users: cache(ttl),
             rosters: cache(ttl),
             generation: Arc::new(AtomicU64::new(0)),
         }
@@ -110,21 +110,21 @@ impl<S> Cached<S> {
             .insert(organization.id, organization.clone());
     }
 
-    fn forget_admin(&self, admin: &UserId) {
+    fn forget_user(&self, user: &UserId) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.admins.invalidate(admin);
+        self.users.invalidate(user);
     }
 
-    /// Forgets an organization and its admin. Slug entries that still point at it are
+    /// Forgets an organization and a user. Slug entries that still point at it are
     /// harmless: a slug is answered from the cache only when the organization still has it.
-    fn forget(&self, organization: &OrganizationId, admin: Option<&UserId>) {
+    fn forget(&self, organization: &OrganizationId, user: Option<&UserId>) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.rosters.invalidate(organization);
         if let Some(cached) = self.organizations.remove(organization) {
-            self.admins.invalidate(&cached.admin.id);
+            self.users.invalidate(&cached.owner.id);
         }
-        if let Some(admin) = admin {
-            self.admins.invalidate(admin);
+        if let Some(user) = user {
+            self.users.invalidate(user);
         }
     }
 
@@ -158,7 +158,7 @@ impl<S> Cached<S> {
     /// users, and which ones is the store's business.
     fn forget_members(&self, organization: &OrganizationId) {
         self.forget(organization, None);
-        self.admins.invalidate_all();
+        self.users.invalidate_all();
     }
 }
 
@@ -228,7 +228,7 @@ impl<S: OrganizationStore> OrganizationStore for Cached<S> {
 
     async fn find_user_by_id(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         let read = self.inner.find_user_by_id(id);
-        self.read_through("admin", &self.admins, *id, read).await
+        self.read_through("user", &self.users, *id, read).await
     }
 
     async fn update_organization(
@@ -242,10 +242,10 @@ impl<S: OrganizationStore> OrganizationStore for Cached<S> {
         result
     }
 
-    async fn revoke_tokens(&self, admin: &UserId) -> Result<(), StoreError> {
-        self.forget_admin(admin);
-        let result = self.inner.revoke_tokens(admin).await;
-        self.forget_admin(admin);
+    async fn revoke_tokens(&self, user: &UserId) -> Result<(), StoreError> {
+        self.forget_user(user);
+        let result = self.inner.revoke_tokens(user).await;
+        self.forget_user(user);
         result
     }
 

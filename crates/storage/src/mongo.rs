@@ -57,7 +57,7 @@ use tokio::sync::OnceCell;
 use errors::{timed, DbError};
 pub use progress::CopyProgress;
 pub use records::Location;
-use records::{AdminDoc, Operation, OrganizationDoc, Phase};
+use records::{Operation, OrganizationDoc, Phase, UserDoc};
 pub use settings::{ClusterSettings, MongoSettings, PlacementPolicy, RenameMode, DEFAULT_CLUSTER};
 
 #[derive(Clone)]
@@ -69,7 +69,8 @@ struct Inner {
     clients: BTreeMap<String, Client>,
     master: Database,
     organizations: Collection<OrganizationDoc>,
-    admins: Collection<AdminDoc>,
+    /// Users: the collection keeps the name `admins` that the first releases gave it.
+    users: Collection<UserDoc>,
     rosters: Collection<members::RosterDoc>,
     login_counters: Collection<attempts::CounterDoc>,
     schema: Collection<BsonDocument>,
@@ -155,7 +156,7 @@ impl MongoStore {
         let store = Self {
             inner: Arc::new(Inner {
                 organizations: master.collection("organizations"),
-                admins: master.collection("admins"),
+                users: master.collection("admins"),
                 rosters: master.collection("rosters"),
                 login_counters: master.collection("login_counters"),
                 schema: master.collection("schema"),
@@ -272,8 +273,8 @@ impl MongoStore {
 
     async fn find_user(&self, filter: BsonDocument) -> Result<Option<User>, StoreError> {
         self.ensure_ready().await?;
-        let found = timed(self.op_timeout(), self.inner.admins.find_one(filter)).await?;
-        found.map(AdminDoc::into_domain).transpose()
+        let found = timed(self.op_timeout(), self.inner.users.find_one(filter)).await?;
+        found.map(UserDoc::into_domain).transpose()
     }
 
     /// The organization with its first owner's email, as the domain sees it. Until a rename
@@ -293,7 +294,7 @@ impl MongoStore {
             .unwrap_or_else(|| organization.admin_id.clone());
         let mut admin = timed(
             self.op_timeout(),
-            self.inner.admins.find_one(doc! {"_id": &owner}),
+            self.inner.users.find_one(doc! {"_id": &owner}),
         )
         .await?
         .ok_or_else(|| {
@@ -422,7 +423,7 @@ impl OrganizationStore for MongoStore {
         self.ensure_ready().await?;
         timed(
             self.op_timeout(),
-            self.inner.admins.update_one(
+            self.inner.users.update_one(
                 doc! {"_id": admin.to_string()},
                 doc! {"$inc": {"token_version": 1_i64}},
             ),

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::audit::{AuditAction, Origin, Outcome};
 use crate::ids::{OrganizationId, UserId};
-use crate::organization::{AdminSummary, Organization, OrganizationName, Placement};
+use crate::organization::{Organization, OrganizationName, OwnerSummary, Placement};
 use crate::ports::prelude::*;
 use crate::ports::{Founder, OrganizationChange, Principal};
 use crate::roles::Permission;
@@ -307,7 +307,7 @@ impl<P: Ports> Service<P> {
             id,
             name,
             placement,
-            admin: AdminSummary {
+            owner: OwnerSummary {
                 id: founder.id,
                 email: founder.email.clone(),
             },
@@ -319,7 +319,7 @@ impl<P: Ports> Service<P> {
     async fn audit_created(&self, origin: &Origin, organization: &Organization) {
         let subject = Subject {
             organization: Some(organization.id),
-            actor: Some(organization.admin.id),
+            actor: Some(organization.owner.id),
         };
         let details = json!({"organization_name": organization.name.as_str()});
         self.audit(

@@ -69,7 +69,7 @@ async fn create(h: &Harness, org: &str, admin: &str) -> (Organization, Principal
         .await
         .unwrap();
     let principal = Principal {
-        user_id: organization.admin.id,
+        user_id: organization.owner.id,
         organization_id: organization.id,
         role: crate::Role::Owner,
         token_version: 0,
@@ -85,10 +85,10 @@ async fn creating_an_organization_records_it_with_its_admin_and_placement() {
     assert_eq!(org.name.as_str(), "Acme Corp");
     assert_eq!(org.collection_name().as_str(), "org_acme_corp");
     assert_eq!(org.placement.cluster, "default");
-    assert_eq!(org.admin.email.as_str(), "boss@acme.io");
+    assert_eq!(org.owner.email.as_str(), "boss@acme.io");
     let admin = h
         .store
-        .find_user_by_id(&org.admin.id)
+        .find_user_by_id(&org.owner.id)
         .await
         .unwrap()
         .unwrap();
@@ -351,7 +351,7 @@ async fn an_update_can_change_the_admins_email_and_password() {
         )
         .await
         .unwrap();
-    assert_eq!(updated.admin.email.as_str(), "new@acme.io");
+    assert_eq!(updated.owner.email.as_str(), "new@acme.io");
     let old = h
         .service
         .login(
@@ -678,7 +678,7 @@ async fn every_change_and_login_is_audited_without_secrets() {
         .await
         .unwrap();
     let principal = Principal {
-        user_id: organization.admin.id,
+        user_id: organization.owner.id,
         organization_id: organization.id,
         role: crate::Role::Owner,
         token_version: 0,
@@ -757,7 +757,7 @@ async fn every_change_and_login_is_audited_without_secrets() {
     );
     for event in &events {
         assert_eq!(event.organization_id, Some(organization.id), "{event:?}");
-        assert_eq!(event.actor, Some(organization.admin.id), "{event:?}");
+        assert_eq!(event.actor, Some(organization.owner.id), "{event:?}");
         assert_eq!(event.ip, origin().ip);
         let details = serde_json::to_string(&event.details).unwrap();
         for secret in ["correct horse", "a new password", "wrong guess", "fake$"] {

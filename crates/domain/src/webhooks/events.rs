@@ -17,7 +17,7 @@ impl NewEvent {
             json!({
                 "name": organization.name.as_str(),
                 "created_at": organization.created_at,
-                "owner_id": organization.admin.id.to_string(),
+                "owner_id": organization.owner.id.to_string(),
             }),
         )
     }

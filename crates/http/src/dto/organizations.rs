@@ -242,10 +242,10 @@ impl From<Organization> for OrganizationResponse {
                 database: organization.placement.database,
                 model: organization.placement.model.as_str(),
             },
-            admin_email: Some(organization.admin.email.to_string()),
+            admin_email: Some(organization.owner.email.to_string()),
             admin: Some(AdminResponse {
-                id: *organization.admin.id.as_uuid(),
-                email: organization.admin.email.to_string(),
+                id: *organization.owner.id.as_uuid(),
+                email: organization.owner.email.to_string(),
             }),
             created_at: organization.created_at,
             updated_at: organization.updated_at,

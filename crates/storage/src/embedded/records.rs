@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use orgsvc_domain::errors::StoreError;
 use orgsvc_domain::{
-    AdminSummary, Document, DocumentBody, DocumentId, EmailAddress, Organization, OrganizationId,
-    OrganizationName, PasswordHash, Placement, TenancyModel, User, UserId,
+    Document, DocumentBody, DocumentId, EmailAddress, Organization, OrganizationId,
+    OrganizationName, OwnerSummary, PasswordHash, Placement, TenancyModel, User, UserId,
 };
 use redb::{ReadTransaction, ReadableTable, TableDefinition, TableError, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -28,7 +28,7 @@ impl OrganizationRecord {
         Self {
             id: organization.id.as_uuid().as_u128(),
             name: organization.name.as_str().to_owned(),
-            admin_id: organization.admin.id.as_uuid().as_u128(),
+            admin_id: organization.owner.id.as_uuid().as_u128(),
             cluster: organization.placement.cluster.clone(),
             database: organization.placement.database.clone(),
             created_at: organization.created_at,
@@ -49,7 +49,7 @@ impl OrganizationRecord {
                 database: self.database,
                 model: TenancyModel::Collection,
             },
-            admin: AdminSummary {
+            owner: OwnerSummary {
                 id: UserId::from_uuid(Uuid::from_u128(admin.id)),
                 email: admin.email()?,
             },

@@ -16,7 +16,7 @@ use orgsvc_domain::TenancyModel;
 use super::collections::MoveError;
 use super::errors::{timed, DbError};
 use super::machine::{self, can_abandon, next_step, Step};
-use super::records::{AdminChange, AdminDoc, Intent, Operation, OrganizationDoc, Phase};
+use super::records::{AdminChange, Intent, Operation, OrganizationDoc, Phase, UserDoc};
 use super::transaction::Abort;
 use super::MongoStore;
 
@@ -53,7 +53,7 @@ pub(super) enum Ended {
 /// operation up (and put the admin's credentials back as they were read) instead of finishing.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Live {
-    pub(super) admin_before: Option<AdminDoc>,
+    pub(super) admin_before: Option<UserDoc>,
 }
 
 impl MongoStore {
@@ -333,10 +333,10 @@ impl MongoStore {
     }
 
     /// Puts an admin's credentials back as they were read before a change.
-    async fn restore_admin(&self, before: &AdminDoc) -> Result<(), StoreError> {
+    async fn restore_admin(&self, before: &UserDoc) -> Result<(), StoreError> {
         timed(
             self.op_timeout(),
-            self.inner.admins.update_one(
+            self.inner.users.update_one(
                 doc! {"_id": &before.id},
                 doc! {"$set": {
                     "email": &before.email,
@@ -356,7 +356,7 @@ impl MongoStore {
         timed(
             self.op_timeout(),
             self.inner
-                .admins
+                .users
                 .update_one(doc! {"_id": &change.admin_id}, update),
         )
         .await

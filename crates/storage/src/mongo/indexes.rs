@@ -64,7 +64,7 @@ impl MongoStore {
             ],
         )
         .await?;
-        self.build(&inner.admins, [unique(doc! {"email": 1}, "email_unique")])
+        self.build(&inner.users, [unique(doc! {"email": 1}, "email_unique")])
             .await?;
         // Which organizations a user belongs to (logins, and removing users nobody lists).
         self.build(

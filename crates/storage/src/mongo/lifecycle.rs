@@ -248,7 +248,7 @@ impl MongoStore {
             .roster_doc(&id)
             .await?
             .is_some_and(|r| r.record.user_ids().any(|u| u == admin_id));
-        let admin = timed(limit, self.inner.admins.find_one(doc! {"_id": &admin_id}))
+        let admin = timed(limit, self.inner.users.find_one(doc! {"_id": &admin_id}))
             .await
             .map_err(StoreError::from)?
             .filter(|_| member)
@@ -257,7 +257,7 @@ impl MongoStore {
         if let Some(email) = email {
             let holder = timed(
                 limit,
-                self.inner.admins.find_one(doc! {"email": email.as_str()}),
+                self.inner.users.find_one(doc! {"email": email.as_str()}),
             )
             .await
             .map_err(StoreError::from)?;

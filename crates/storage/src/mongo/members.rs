@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use mongodb::ClientSession;
 
 use super::errors::{timed, DbError};
-use super::records::{AdminDoc, Operation, OrganizationDoc};
+use super::records::{Operation, OrganizationDoc, UserDoc};
 use super::transaction::Abort;
 use super::MongoStore;
 use crate::roster::RosterRecord;
@@ -84,7 +84,7 @@ impl MongoStore {
         session: &mut ClientSession,
         user: &User,
     ) -> Result<bool, DbError> {
-        let insert = self.inner.admins.insert_one(AdminDoc::from_domain(user));
+        let insert = self.inner.users.insert_one(UserDoc::from_domain(user));
         match timed(self.op_timeout(), insert.session(session)).await {
             Ok(_) => Ok(true),
             Err(DbError::Duplicate) => Ok(false),
@@ -101,7 +101,7 @@ impl MongoStore {
         session: &mut ClientSession,
         user: &str,
     ) -> Result<bool, DbError> {
-        let touch = self.inner.admins.update_one(
+        let touch = self.inner.users.update_one(
             doc! {"_id": user},
             doc! {"$set": {"listed_at": bson::DateTime::now()}},
         );
@@ -113,7 +113,7 @@ impl MongoStore {
     /// [`UNLISTED_GRACE`]); whether the email may be tried again.
     pub(super) async fn reclaim_email(&self, email: &str) -> Result<bool, StoreError> {
         let limit = self.op_timeout();
-        let Some(holder) = timed(limit, self.inner.admins.find_one(doc! {"email": email})).await?
+        let Some(holder) = timed(limit, self.inner.users.find_one(doc! {"email": email})).await?
         else {
             return Ok(true);
         };
@@ -127,7 +127,7 @@ impl MongoStore {
         timed(
             limit,
             self.inner
-                .admins
+                .users
                 .delete_one(doc! {"_id": &holder.id, "email": email}),
         )
         .await?;
@@ -213,7 +213,7 @@ impl MongoStore {
             return Ok(());
         }
         let limit = self.op_timeout();
-        let touch = self.inner.admins.update_many(
+        let touch = self.inner.users.update_many(
             doc! {"_id": {"$in": users}},
             doc! {"$set": {"listed_at": bson::DateTime::now()}},
         );
@@ -229,7 +229,7 @@ impl MongoStore {
         if !unlisted.is_empty() {
             let remove = self
                 .inner
-                .admins
+                .users
                 .delete_many(doc! {"_id": {"$in": unlisted}});
             timed(limit, remove.session(&mut *session)).await?;
         }
@@ -246,7 +246,7 @@ impl MongoStore {
         let limit = self.op_timeout();
         let legacy: Vec<BsonDocument> = timed(limit, async {
             self.inner
-                .admins
+                .users
                 .clone_with_type::<BsonDocument>()
                 .find(doc! {"organization_id": {"$exists": true}})
                 .projection(doc! {"_id": 1, "organization_id": 1})
@@ -308,7 +308,7 @@ impl MongoStore {
             timed(
                 limit,
                 self.inner
-                    .admins
+                    .users
                     .update_one(doc! {"_id": user}, doc! {"$unset": {"organization_id": ""}}),
             )
             .await?;
@@ -450,15 +450,15 @@ impl MemberStore for MongoStore {
     async fn find_users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
         self.ensure_ready().await?;
         let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        let found: Vec<AdminDoc> = timed(self.op_timeout(), async {
+        let found: Vec<UserDoc> = timed(self.op_timeout(), async {
             self.inner
-                .admins
+                .users
                 .find(doc! {"_id": {"$in": ids}})
                 .await?
                 .try_collect::<Vec<_>>()
                 .await
         })
         .await?;
-        found.into_iter().map(AdminDoc::into_domain).collect()
+        found.into_iter().map(UserDoc::into_domain).collect()
     }
 }

@@ -3,8 +3,8 @@
 use bson::{doc, Bson, Document as BsonDocument};
 use orgsvc_domain::errors::StoreError;
 use orgsvc_domain::{
-    AdminSummary, Document, DocumentBody, DocumentId, EmailAddress, Organization, OrganizationId,
-    OrganizationName, PasswordHash, Placement, TenancyModel, User, UserId,
+    Document, DocumentBody, DocumentId, EmailAddress, Organization, OrganizationId,
+    OrganizationName, OwnerSummary, PasswordHash, Placement, TenancyModel, User, UserId,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -186,7 +186,7 @@ impl OrganizationDoc {
             id: organization.id.to_string(),
             name: organization.name.as_str().to_owned(),
             slug: organization.slug().as_str().to_owned(),
-            admin_id: organization.admin.id.to_string(),
+            admin_id: organization.owner.id.to_string(),
             connection,
             created_at: bson::DateTime::from_chrono(organization.created_at),
             updated_at: bson::DateTime::from_chrono(organization.updated_at),
@@ -195,7 +195,7 @@ impl OrganizationDoc {
         }
     }
 
-    pub fn into_domain(self, admin: &AdminDoc) -> Result<Organization, StoreError> {
+    pub fn into_domain(self, admin: &UserDoc) -> Result<Organization, StoreError> {
         Ok(Organization {
             id: self
                 .id
@@ -203,7 +203,7 @@ impl OrganizationDoc {
                 .map_err(|e| corrupt("organization", e))?,
             name: OrganizationName::new(&self.name).map_err(|e| corrupt("organization", e))?,
             placement: self.connection.placement(),
-            admin: AdminSummary {
+            owner: OwnerSummary {
                 id: admin
                     .id
                     .parse::<UserId>()
@@ -218,7 +218,7 @@ impl OrganizationDoc {
 
 /// An admin in `admins`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AdminDoc {
+pub struct UserDoc {
     #[serde(rename = "_id")]
     pub id: String,
     /// Unique index.
@@ -230,7 +230,7 @@ pub struct AdminDoc {
     pub token_version: i64,
 }
 
-impl AdminDoc {
+impl UserDoc {
     pub fn from_domain(admin: &User) -> Self {
         Self {
             id: admin.id.to_string(),

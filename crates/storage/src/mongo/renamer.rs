@@ -116,7 +116,7 @@ impl MongoStore {
             let written = timed(
                 limit,
                 self.inner
-                    .admins
+                    .users
                     .update_one(doc! {"_id": *admin}, update.clone())
                     .session(&mut *session),
             )

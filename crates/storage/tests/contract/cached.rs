@@ -33,7 +33,7 @@ async fn read(
     organization: &orgsvc_domain::Organization,
 ) -> (u64, Option<String>) {
     let admin = store
-        .find_user_by_id(&organization.admin.id)
+        .find_user_by_id(&organization.owner.id)
         .await
         .unwrap()
         .unwrap();
@@ -51,7 +51,7 @@ async fn changes_made_behind_the_cache_show_within_its_time_to_live() {
     let other_instance = EmbeddedStore::open(&dir.path().join("orgsvc.redb")).unwrap();
     let this_instance = Cached::new(other_instance.clone(), ttl);
     let (organization, _) = suite::create_with_document(&this_instance, "Acme", "a@acme.io").await;
-    let admin = organization.admin.id;
+    let admin = organization.owner.id;
     assert_eq!(
         read(&this_instance, &organization).await,
         (0, Some("Acme".into()))

@@ -99,7 +99,7 @@ async fn a_database_the_previous_release_wrote_is_brought_to_the_current_version
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(organization.admin.email.as_str(), "old@old.co");
+        assert_eq!(organization.owner.email.as_str(), "old@old.co");
         let roster = store.find_roster(&organization.id).await.unwrap().unwrap();
         let owners: Vec<_> = roster
             .members

@@ -5,11 +5,11 @@ use orgsvc_domain::errors::{
     CreateOrganizationError, DeleteOrganizationError, DocumentError, UpdateOrganizationError,
 };
 use orgsvc_domain::ports::{Admission, AttemptKey, Founder, OrganizationChange};
-use orgsvc_domain::{
-    AdminSummary, Document, DocumentBody, DocumentId, EmailAddress, Organization, OrganizationId,
-    OrganizationName, PasswordHash, User, UserId,
-};
 use orgsvc_domain::{AuditAction, AuditEvent, AuditEventId, Outcome};
+use orgsvc_domain::{
+    Document, DocumentBody, DocumentId, EmailAddress, Organization, OrganizationId,
+    OrganizationName, OwnerSummary, PasswordHash, User, UserId,
+};
 use serde_json::json;
 
 pub use orgsvc_domain::ports::Store;
@@ -27,7 +27,7 @@ pub async fn organization(store: &impl Store, name: &str, email: &str) -> (Organ
         id,
         name: OrganizationName::new(name).unwrap(),
         placement: store.place_new_organization(&id).await.unwrap(),
-        admin: AdminSummary {
+        owner: OwnerSummary {
             id: UserId::generate(),
             email: EmailAddress::new(email).unwrap(),
         },
@@ -35,8 +35,8 @@ pub async fn organization(store: &impl Store, name: &str, email: &str) -> (Organ
         updated_at: at,
     };
     let admin = User {
-        id: organization.admin.id,
-        email: organization.admin.email.clone(),
+        id: organization.owner.id,
+        email: organization.owner.email.clone(),
         password_hash: PasswordHash::from_phc(format!("$argon2id$fake${email}")),
         created_at: at,
         token_version: 0,
@@ -88,7 +88,7 @@ async fn all_documents(store: &impl Store, organization: &OrganizationId) -> Vec
 pub fn change(organization: &Organization, name: &str) -> OrganizationChange {
     OrganizationChange {
         organization_id: organization.id,
-        user_id: organization.admin.id,
+        user_id: organization.owner.id,
         name: OrganizationName::new(name).unwrap(),
         email: None,
         password_hash: None,
@@ -121,10 +121,10 @@ pub async fn assert_still_there(
         .unwrap();
     assert_eq!(found.as_ref(), Some(organization));
     let admin = store
-        .find_user_by_email(&organization.admin.email)
+        .find_user_by_email(&organization.owner.email)
         .await
         .unwrap();
-    assert_eq!(admin.map(|a| a.id), Some(organization.admin.id));
+    assert_eq!(admin.map(|a| a.id), Some(organization.owner.id));
     let stored = store
         .get_document(&organization.id, &document.id)
         .await
@@ -304,9 +304,9 @@ pub async fn an_email_change_frees_the_old_email_and_guards_the_new_one(store: &
     fresh.email = Some(EmailAddress::new("new@acme.io").unwrap());
     fresh.password_hash = Some(PasswordHash::from_phc("$argon2id$new".into()));
     let updated = store.update_organization(&fresh).await.unwrap();
-    assert_eq!(updated.admin.email.as_str(), "new@acme.io");
+    assert_eq!(updated.owner.email.as_str(), "new@acme.io");
     let admin = store
-        .find_user_by_email(&updated.admin.email)
+        .find_user_by_email(&updated.owner.email)
         .await
         .unwrap()
         .unwrap();
@@ -330,7 +330,7 @@ pub async fn an_update_by_an_admin_of_another_organization_is_not_found(store: &
     let acme = create(store, "Acme", "a@acme.io").await;
     let globex = create(store, "Globex", "g@globex.io").await;
     let mut wrong_admin = change(&acme, "Acme Two");
-    wrong_admin.user_id = globex.admin.id;
+    wrong_admin.user_id = globex.owner.id;
     let err = store.update_organization(&wrong_admin).await.unwrap_err();
     assert!(matches!(err, UpdateOrganizationError::NotFound));
     let mut missing = change(&acme, "Acme Two");
@@ -356,9 +356,9 @@ pub async fn a_delete_removes_the_organization_its_users_and_documents(store: &i
         store.find_organization_by_slug(acme.slug()).await.unwrap(),
         None
     );
-    assert_eq!(store.find_user_by_id(&acme.admin.id).await.unwrap(), None);
+    assert_eq!(store.find_user_by_id(&acme.owner.id).await.unwrap(), None);
     assert_eq!(
-        store.find_user_by_email(&acme.admin.email).await.unwrap(),
+        store.find_user_by_email(&acme.owner.email).await.unwrap(),
         None
     );
     let gone = store.list_documents(&acme.id, None, 10).await;
@@ -519,7 +519,7 @@ async fn token_version(store: &impl Store, admin: &UserId) -> u64 {
 
 pub async fn credential_changes_and_revocation_raise_the_token_version(store: &impl Store) {
     let organization = create(store, "Acme", "a@acme.io").await;
-    let admin = organization.admin.id;
+    let admin = organization.owner.id;
     assert_eq!(token_version(store, &admin).await, 0);
     // A rename, or "changing" to the same email, is no credential change.
     let mut same = change(&organization, "Acme Two");

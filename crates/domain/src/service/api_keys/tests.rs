@@ -40,7 +40,7 @@ async fn acme() -> Acme {
         .await
         .unwrap();
     let owner = Principal {
-        user_id: organization.admin.id,
+        user_id: organization.owner.id,
         organization_id: organization.id,
         role: Role::Owner,
         token_version: 0,

@@ -34,7 +34,7 @@ async fn owner_of_acme(service: &TestService) -> Principal {
         .await
         .unwrap();
     Principal {
-        user_id: organization.admin.id,
+        user_id: organization.owner.id,
         organization_id: organization.id,
         role: Role::Owner,
         token_version: 0,

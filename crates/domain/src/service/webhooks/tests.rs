@@ -96,7 +96,7 @@ async fn harness() -> Harness {
         .await
         .unwrap();
     let owner = Principal {
-        user_id: organization.admin.id,
+        user_id: organization.owner.id,
         organization_id: organization.id,
         role: Role::Owner,
         token_version: 0,

@@ -49,25 +49,25 @@ pub async fn a_founder_owns_the_new_organization_and_may_found_another(store: &i
     let acme = create(store, "Acme", "a@acme.io").await;
     let founded = roster(store, &acme.id).await;
     assert_eq!(founded.version, 0);
-    assert_eq!(founded.role_of(&acme.admin.id), Some(Role::Owner));
+    assert_eq!(founded.role_of(&acme.owner.id), Some(Role::Owner));
     assert_eq!(founded.members.len(), 1);
     assert!(founded.invitations.is_empty());
     let role_in =
         |organization, user| async move { store.role_in(&organization, &user).await.unwrap() };
-    assert_eq!(role_in(acme.id, acme.admin.id).await, Some(Role::Owner));
+    assert_eq!(role_in(acme.id, acme.owner.id).await, Some(Role::Owner));
     assert_eq!(role_in(acme.id, UserId::generate()).await, None);
     assert_eq!(
-        role_in(OrganizationId::generate(), acme.admin.id).await,
+        role_in(OrganizationId::generate(), acme.owner.id).await,
         None
     );
 
     let (mut globex, _) = organization(store, "Globex", "a@acme.io").await;
-    globex.admin = acme.admin.clone();
+    globex.owner = acme.owner.clone();
     store
-        .create_organization(&globex, Founder::Existing(&acme.admin.id))
+        .create_organization(&globex, Founder::Existing(&acme.owner.id))
         .await
         .unwrap();
-    let mut memberships = store.memberships_of(&acme.admin.id).await.unwrap();
+    let mut memberships = store.memberships_of(&acme.owner.id).await.unwrap();
     memberships.sort_by_key(|m| m.organization_id == globex.id);
     assert_eq!(
         memberships,
@@ -221,23 +221,23 @@ pub async fn users_are_removed_when_no_roster_lists_them_any_more(store: &impl S
     store.delete_organization(&globex.id).await.unwrap();
     assert_eq!(store.find_roster(&globex.id).await.unwrap(), None);
     assert_eq!(store.find_user_by_id(&both.id).await.unwrap(), None);
-    assert_eq!(store.find_user_by_id(&globex.admin.id).await.unwrap(), None);
+    assert_eq!(store.find_user_by_id(&globex.owner.id).await.unwrap(), None);
     assert!(store.memberships_of(&both.id).await.unwrap().is_empty());
     assert_eq!(
         store
-            .find_user_by_id(&acme.admin.id)
+            .find_user_by_id(&acme.owner.id)
             .await
             .unwrap()
             .map(|a| a.id),
-        Some(acme.admin.id)
+        Some(acme.owner.id)
     );
     let found = store
-        .find_users(&[acme.admin.id, both.id, lone.id])
+        .find_users(&[acme.owner.id, both.id, lone.id])
         .await
         .unwrap();
     assert_eq!(
         found.iter().map(|a| a.id).collect::<Vec<_>>(),
-        [acme.admin.id]
+        [acme.owner.id]
     );
 }
 
@@ -258,14 +258,14 @@ pub async fn an_organization_is_shown_with_its_longest_standing_owner(store: &im
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(shown.admin.id, heir.id);
-    assert_eq!(shown.admin.email, heir.email);
+    assert_eq!(shown.owner.id, heir.id);
+    assert_eq!(shown.owner.email, heir.email);
     let by_slug = store
         .find_organization_by_slug(acme.slug())
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(by_slug.admin.id, heir.id);
+    assert_eq!(by_slug.owner.id, heir.id);
 }
 
 /// What a store opened on data of the version before rosters holds: "Old Co" with its one
@@ -287,7 +287,7 @@ pub async fn assert_migrated(store: &impl Store, organization: &OrganizationId, 
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(found.admin.email.as_str(), "old@old.co");
+    assert_eq!(found.owner.email.as_str(), "old@old.co");
     let user = store.find_user_by_id(admin).await.unwrap().unwrap();
     assert_eq!(user.token_version, 3, "tokens issued before stay valid");
 }
@@ -419,7 +419,7 @@ pub async fn api_keys_are_kept_with_the_roster_through_a_rename_and_go_with_it(s
             .into_iter()
             .collect(),
         secret_digest: "ab".repeat(32),
-        created_by: acme.admin.id,
+        created_by: acme.owner.id,
         created_at: at,
         rotated_at: None,
         expires_at: Some(at + chrono::Duration::days(30)),
