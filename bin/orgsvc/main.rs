@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use orgsvc_app::{operations, telemetry, Application, Settings, TenancyModel};
 
@@ -30,6 +31,16 @@ enum Command {
         /// An Ed25519 private key for `auth.algorithm = "EdDSA"`.
         #[arg(long)]
         ed25519: bool,
+    },
+    /// Check a deletion receipt's signature and print what it states (exit status 1 when it
+    /// does not verify).
+    VerifyReceipt {
+        /// The receipt: its compact JWS, or the JSON answer that holds it.
+        file: std::path::PathBuf,
+        /// A JWK Set (`/.well-known/jwks.json`, saved) to verify with, offline; without it, the
+        /// signing keys of this configuration.
+        #[arg(long, value_name = "FILE")]
+        jwks: Option<std::path::PathBuf>,
     },
     /// Move an organization's documents to another cluster and/or tenancy model while serving
     /// (MongoDB).
@@ -71,6 +82,22 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::GenKey { ed25519 } => {
             return print(&operations::generate_key(*ed25519));
         }
+        Command::VerifyReceipt { file, jwks } => {
+            let read = |path: &std::path::Path| {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))
+            };
+            let jwks = jwks.as_deref().map(read).transpose()?;
+            let claims =
+                operations::verify_receipt(
+                    &read(file)?,
+                    jwks.as_deref(),
+                    || Ok(Settings::load()?),
+                )?;
+            print(&claims)?;
+            eprintln!("the receipt is valid");
+            return Ok(());
+        }
         _ => {}
     }
     let settings = Settings::load()?;
@@ -87,7 +114,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     .await?;
             print(&done)?;
         }
-        Command::Serve | Command::Openapi | Command::GenKey { .. } => serve(settings).await?,
+        Command::Serve
+        | Command::Openapi
+        | Command::GenKey { .. }
+        | Command::VerifyReceipt { .. } => serve(settings).await?,
     }
     Ok(())
 }

@@ -331,8 +331,9 @@ async fn deletes_killed_midway_are_completed_by_the_recovery_sweep() {
             "1".into(),
         ),
     ];
-    let mut interrupted = false;
+    let (mut interrupted, mut rounds) = (false, 0);
     for round in 0..5 {
+        rounds += 1;
         // Organizations with data, then their deletes all at once.
         let service = deployment.start().await;
         let mut tokens = Vec::new();
@@ -397,6 +398,40 @@ async fn deletes_killed_midway_are_completed_by_the_recovery_sweep() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     deployment.assert_consistent().await;
+    // Every delete that began, finished by the sweep or not, kept the record its receipt is
+    // made of, with the documents it removed: each organization is there, or its record is.
+    let master = deployment.master_db();
+    let kept = find_all(&master.collection("deletions"), doc! {}).await;
+    let remaining = find_all(&master.collection("organizations"), doc! {}).await;
+    let mut finished = 0;
+    for round in 0..rounds {
+        for i in 0..12 {
+            let name = format!("Doomed {round} {i}");
+            let records: Vec<_> = kept
+                .iter()
+                .filter(|d| {
+                    d.get_document("record")
+                        .unwrap()
+                        .get_str("organization_name")
+                        == Ok(&name)
+                })
+                .collect();
+            let present = remaining.iter().any(|o| o.get_str("name") == Ok(&name));
+            assert_eq!(
+                records.len(),
+                usize::from(!present),
+                "{name}: {records:?} of {} kept",
+                kept.len()
+            );
+            if let Some(record) = records.first() {
+                let record = record.get_document("record").unwrap();
+                assert_eq!(record.get_i64("documents").unwrap(), 20, "{record:?}");
+                assert_eq!(record.get_i64("members").unwrap(), 1, "{record:?}");
+                finished += 1;
+            }
+        }
+    }
+    assert!(finished > 0);
 }
 
 /// What a process killed right after its `renameCollection` leaves behind: the intent, with a

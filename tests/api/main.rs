@@ -61,6 +61,7 @@ mod packaging;
 mod process;
 mod proxy;
 mod races;
+mod receipts;
 mod rename_outage;
 mod scale_out;
 mod sdk;

@@ -132,6 +132,52 @@ pub fn check_config(settings: &Settings) -> anyhow::Result<String> {
     Ok(format!("{settings:#?}\nthe configuration is valid"))
 }
 
+/// The claims of the deletion receipt in `text` (the compact JWS itself, or a JSON answer
+/// holding it as `jws` or `receipt.jws`) if it verifies: with the JWK Set `jwks` when given
+/// (offline, the published keys only), otherwise with the signing keys `settings` name.
+///
+/// # Errors
+/// Why the receipt does not verify, or the keys cannot be had.
+pub fn verify_receipt(
+    text: &str,
+    jwks: Option<&str>,
+    settings: impl FnOnce() -> anyhow::Result<Settings>,
+) -> anyhow::Result<String> {
+    use orgsvc_domain::deletion::RECEIPT_TYPE;
+    let text = text.trim();
+    let jws = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(answer) => answer
+            .get("jws")
+            .or_else(|| answer.get("receipt").and_then(|r| r.get("jws")))
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| anyhow::anyhow!("the JSON holds no `jws` nor `receipt.jws`"))?
+            .to_owned(),
+        Err(_) => text.to_owned(),
+    };
+    let claims = match jwks {
+        Some(jwks) => {
+            let jwks: serde_json::Value =
+                serde_json::from_str(jwks).context("the key set is not JSON")?;
+            orgsvc_crypto::verify_with_jwks(RECEIPT_TYPE, &jws, &jwks)
+        }
+        None => {
+            let settings = settings()?;
+            let key = crate::secret::signing_key(&settings, crate::secret::Absent::Report)?
+                .ok_or_else(|| anyhow::anyhow!("no signing key is configured: pass --jwks"))?;
+            let codec = orgsvc_crypto::JwtCodec::new(&orgsvc_crypto::JwtSettings {
+                key,
+                algorithm: settings.auth.algorithm,
+                issuer: settings.auth.issuer.clone(),
+                audience: settings.auth.audience.clone(),
+                ttl_seconds: settings.auth.token_ttl_seconds,
+            })?;
+            codec.verify_signed(RECEIPT_TYPE, &jws)
+        }
+    }
+    .context("the receipt does not verify")?;
+    Ok(serde_json::to_string_pretty(&claims)?)
+}
+
 /// Advice for the failures a first start runs into.
 #[must_use]
 pub fn hint(error: &anyhow::Error) -> Option<&'static str> {

@@ -21,6 +21,7 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub auth: AuthSettings,
     pub audit: AuditSettings,
+    pub deletion: DeletionSettings,
     pub log: LogSettings,
     pub metrics: MetricsSettings,
     pub cache: CacheSettings,
@@ -78,6 +79,12 @@ pub struct MetricsSettings {
 pub struct AuditSettings {
     /// Days audit events are kept (MongoDB: TTL index, or the periodic sweep).
     pub retention_days: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct DeletionSettings {
+    /// Days a deletion's record (and so its receipt) is kept.
+    pub receipt_retention_days: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -314,6 +321,7 @@ mod tests {
         assert!((settings.auth.login.per_ip_per_second - 1.0).abs() < f64::EPSILON);
         assert_eq!(settings.http.body_timeout_ms, 10_000);
         assert_eq!(settings.audit.retention_days, 90);
+        assert_eq!(settings.deletion.receipt_retention_days, 365);
         assert_eq!(settings.http.shutdown_grace_seconds, 30);
         assert!(settings.http.trusted_proxies.is_empty());
         assert!(settings.http.public_url.is_none());

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use actix_web::web;
 use orgsvc_domain::ports::{Store, SystemClock};
-use orgsvc_domain::Service;
+use orgsvc_domain::{DeletionPolicy, Service};
 use orgsvc_http::{
     openapi, BodyLimit, HttpOptions, IpThrottle, IpThrottleSettings, Jwks, KeyThrottle,
     MetricsEndpoint,
@@ -92,11 +92,18 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let policy = settings.auth.login.policy();
         let invitations = settings.invitations.policy()?;
+        let deletions = DeletionPolicy {
+            receipt_retention_days: settings.deletion.receipt_retention_days,
+            // The embedded store keeps audit events for good.
+            audit_retention_days: (settings.storage.backend == Backend::Mongodb)
+                .then_some(settings.audit.retention_days),
+        };
         match settings.cache.ttl_ms {
             0 => {
                 let service = Service::new(store, hasher, tokens, SystemClock)
                     .with_login_policy(policy)
-                    .with_invitation_policy(invitations);
+                    .with_invitation_policy(invitations)
+                    .with_deletion_policy(deletions);
                 Self::serve(settings, listener, service, jwks)
             }
             _ => {
@@ -106,7 +113,8 @@ impl Application {
                 };
                 let service = Service::new(store, hasher, tokens, SystemClock)
                     .with_login_policy(policy)
-                    .with_invitation_policy(invitations);
+                    .with_invitation_policy(invitations)
+                    .with_deletion_policy(deletions);
                 Self::serve(settings, listener, service, jwks)
             }
         }

@@ -212,6 +212,76 @@ impl JwtCodec {
     pub fn jwks(&self) -> &Value {
         &self.inner.jwks
     }
+
+    /// The claims of `jws` if it is of type `typ`, was signed by one of this codec's keys (the
+    /// current one or a previous one) and names this issuer.
+    ///
+    /// # Errors
+    /// Why it does not verify.
+    pub fn verify_signed(&self, typ: &str, jws: &str) -> anyhow::Result<Value> {
+        let inner = &self.inner;
+        let header = decode_header(jws)?;
+        let key = match &header.kid {
+            Some(kid) => inner
+                .decoding
+                .get(kid)
+                .ok_or_else(|| anyhow::anyhow!("signed with a key this service does not have"))?,
+            None => inner
+                .unnamed
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("names no key"))?,
+        };
+        verify_typed(
+            typ,
+            jws,
+            &header,
+            key,
+            inner.header.alg,
+            Some(&inner.issuer),
+        )
+    }
+}
+
+/// The claims of `jws` if it is of type `typ` and was signed by a key of the JWK Set `jwks`
+/// (the one its `kid` names): how a receipt is checked offline, with the published keys only.
+///
+/// # Errors
+/// Why it does not verify.
+pub fn verify_with_jwks(typ: &str, jws: &str, jwks: &Value) -> anyhow::Result<Value> {
+    let header = decode_header(jws)?;
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks.clone())?;
+    let jwk = match &header.kid {
+        Some(kid) => set.find(kid),
+        None => None,
+    }
+    .ok_or_else(|| anyhow::anyhow!("the key set has no key named by the receipt's kid"))?;
+    let key = DecodingKey::from_jwk(jwk)?;
+    // Only Ed25519 keys are ever published (HMAC secrets are not public).
+    verify_typed(typ, jws, &header, &key, Algorithm::EdDSA, None)
+}
+
+fn verify_typed(
+    typ: &str,
+    jws: &str,
+    header: &Header,
+    key: &DecodingKey,
+    algorithm: Algorithm,
+    issuer: Option<&str>,
+) -> anyhow::Result<Value> {
+    anyhow::ensure!(
+        header.typ.as_deref() == Some(typ),
+        "not a {typ} (its type is {:?})",
+        header.typ
+    );
+    // One algorithm: the codec's own, or the one the key was published for.
+    let mut validation = Validation::new(algorithm);
+    validation.set_required_spec_claims(&["iss"]);
+    if let Some(issuer) = issuer {
+        validation.set_issuer(&[issuer]);
+    }
+    validation.validate_aud = false;
+    validation.validate_exp = false;
+    Ok(decode::<Value>(jws, key, &validation)?.claims)
 }
 
 impl TokenCodec for JwtCodec {
@@ -238,6 +308,16 @@ impl TokenCodec for JwtCodec {
             access_token,
             expires_in_seconds: inner.ttl_seconds,
         })
+    }
+
+    fn sign(&self, typ: &str, mut claims: Value) -> Result<(String, Value), anyhow::Error> {
+        let inner = &self.inner;
+        if let Value::Object(fields) = &mut claims {
+            fields.insert("iss".to_owned(), Value::String(inner.issuer.clone()));
+        }
+        let mut header = inner.header.clone();
+        header.typ = Some(typ.to_owned());
+        Ok((encode(&header, &claims, &inner.encoding)?, claims))
     }
 
     fn verify(&self, token: &str) -> Option<Principal> {
@@ -446,6 +526,43 @@ mod tests {
 
     fn kid_of(token: &str) -> Option<String> {
         decode_header(token).unwrap().kid
+    }
+
+    /// A receipt verifies with the published JWK alone, names its type and key, carries the
+    /// issuer, and is never taken for an access token.
+    #[test]
+    fn signed_claims_verify_with_the_published_jwk_and_are_no_access_token() {
+        let codec = eddsa(&generate_ed25519_pem(), Vec::new());
+        let claims =
+            serde_json::json!({"sub": UserId::generate().to_string(), "jti": "r1", "iat": 1});
+        let (jws, signed) = codec.sign("orgsvc-deletion-receipt+jwt", claims).unwrap();
+        assert_eq!(signed["iss"], "orgsvc");
+        let header = decode_header(&jws).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("orgsvc-deletion-receipt+jwt"));
+        assert_eq!(
+            header.kid.as_deref(),
+            codec.jwks()["keys"][0]["kid"].as_str()
+        );
+        let jwk: jsonwebtoken::jwk::Jwk =
+            serde_json::from_value(codec.jwks()["keys"][0].clone()).unwrap();
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_required_spec_claims(&["iss"]);
+        validation.set_issuer(&["orgsvc"]);
+        validation.validate_aud = false;
+        let verified =
+            decode::<serde_json::Value>(&jws, &DecodingKey::from_jwk(&jwk).unwrap(), &validation)
+                .unwrap();
+        assert_eq!(verified.claims["jti"], "r1");
+        assert_eq!(verified.claims["iss"], "orgsvc");
+        assert_eq!(codec.verify(&jws), None);
+        let mut forged = jws.clone();
+        forged.replace_range(forged.len() - 4.., "AAAA");
+        assert!(decode::<serde_json::Value>(
+            &forged,
+            &DecodingKey::from_jwk(&jwk).unwrap(),
+            &validation
+        )
+        .is_err());
     }
 
     #[test]

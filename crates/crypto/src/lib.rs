@@ -9,8 +9,8 @@ mod password;
 mod webhook;
 
 pub use jwt::{
-    ed25519_public_pem, generate_ed25519_pem, JwtAlgorithm, JwtCodec, JwtSettings,
-    JwtSettingsError, SigningKey,
+    ed25519_public_pem, generate_ed25519_pem, verify_with_jwks, JwtAlgorithm, JwtCodec,
+    JwtSettings, JwtSettingsError, SigningKey,
 };
 pub use password::{Argon2Hasher, Argon2Settings, Argon2SettingsError, HashPool};
 pub use webhook::webhook_signature;

@@ -92,6 +92,23 @@ pub enum DeleteOrganizationError {
     /// The organization is not the caller's, or the caller's role may not delete it.
     #[error("only an owner of the organization may delete it")]
     Forbidden,
+    /// Recorded and already invisible to requests, but storage stopped answering before the
+    /// deletion was complete: it completes when storage answers, with the receipt `receipt`.
+    #[error("the deletion is recorded but not complete yet")]
+    Pending {
+        receipt: crate::ids::DeletionReceiptId,
+        #[source]
+        cause: anyhow::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Error)]
+pub enum ReceiptError {
+    /// No deletion has that receipt, or its record expired.
+    #[error("no deletion receipt has that id")]
+    NotFound,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -8,12 +8,13 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::audit::AuditEvent;
+use crate::deletion::{DeletionRecord, DeletionRequest, Removed, RosterTally};
 use crate::document::{Document, DocumentBody};
 use crate::errors::{
     CreateOrganizationError, DeleteOrganizationError, DocumentError, HashError, StoreError,
     UpdateOrganizationError,
 };
-use crate::ids::{AuditEventId, DocumentId, OrganizationId, UserId};
+use crate::ids::{AuditEventId, DeletionReceiptId, DocumentId, OrganizationId, UserId};
 use crate::members::Roster;
 use crate::organization::OwnerSummary;
 use crate::organization::{Organization, Placement, Slug, TenancyModel};
@@ -36,6 +37,7 @@ struct State {
     login_attempts: HashMap<AttemptKey, Attempts>,
     audit: Vec<AuditEvent>,
     outboxes: HashMap<OrganizationId, outbox::FakeOutbox>,
+    deletions: HashMap<DeletionReceiptId, DeletionRecord>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -261,7 +263,8 @@ impl OrganizationStore for FakeStore {
     async fn delete_organization(
         &self,
         id: &OrganizationId,
-    ) -> Result<(), DeleteOrganizationError> {
+        request: &DeletionRequest,
+    ) -> Result<DeletionRecord, DeleteOrganizationError> {
         let mut state = self.state()?;
         let Some(organization) = state.organizations.remove(id) else {
             return Err(DeleteOrganizationError::NotFound);
@@ -270,15 +273,48 @@ impl OrganizationStore for FakeStore {
             .rosters
             .remove(id)
             .expect("every organization has a roster");
+        let tally = RosterTally::of(&roster);
         let endpoints = roster.webhooks.clone();
         outbox::deleted(&mut state, *id, organization.name.as_str(), endpoints);
+        let mut users = 0;
         for member in roster.members {
             if belongs_nowhere(&state, &member.user_id) {
                 state.admins.remove(&member.user_id);
+                users += 1;
             }
         }
-        state.tenants.remove(id);
-        Ok(())
+        let documents = state.tenants.remove(id).map_or(0, |t| t.len() as u64);
+        let completed_at = chrono::SubsecRound::trunc_subsecs(Utc::now(), 3);
+        let record = DeletionRecord {
+            id: request.receipt_id,
+            organization_id: *id,
+            organization_name: organization.name.as_str().to_owned(),
+            requested_by: request.requested_by,
+            requested_at: request.requested_at,
+            completed_at,
+            removed: Removed {
+                collection: organization.collection_name().as_str().to_owned(),
+                placement: organization.placement,
+                documents,
+                roster: tally,
+                users,
+            },
+            expires_at: completed_at + request.retention,
+        };
+        state.deletions.insert(record.id, record.clone());
+        Ok(record)
+    }
+
+    async fn deletion_record(
+        &self,
+        id: &DeletionReceiptId,
+    ) -> Result<Option<DeletionRecord>, StoreError> {
+        let state = self.state()?;
+        Ok(state
+            .deletions
+            .get(id)
+            .filter(|r| r.expires_at > Utc::now())
+            .cloned())
     }
 
     async fn revoke_tokens(&self, admin: &UserId) -> Result<(), StoreError> {
@@ -525,6 +561,15 @@ impl TokenCodec for FakeTokens {
             ),
             expires_in_seconds: 3600,
         })
+    }
+
+    fn sign(
+        &self,
+        typ: &str,
+        mut claims: serde_json::Value,
+    ) -> Result<(String, serde_json::Value), anyhow::Error> {
+        claims["iss"] = serde_json::Value::from("fake");
+        Ok((format!("{typ}:{claims}"), claims))
     }
 
     fn verify(&self, token: &str) -> Option<Principal> {

@@ -83,3 +83,8 @@ uuid_id!(
     WebhookId,
     Uuid::new_v4()
 );
+uuid_id!(
+    /// The identity of a deletion receipt: random, since holding it is what lets one fetch it.
+    DeletionReceiptId,
+    Uuid::new_v4()
+);

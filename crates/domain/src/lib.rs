@@ -7,6 +7,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod deletion;
 pub mod document;
 pub mod errors;
 pub mod ids;
@@ -30,7 +31,8 @@ pub use document::{
     Document, DocumentBody, DocumentBodyError, DocumentPage, PageLimit, PageLimitError,
 };
 pub use ids::{
-    ApiKeyId, AuditEventId, DocumentId, InvitationId, OrganizationId, UserId, WebhookId,
+    ApiKeyId, AuditEventId, DeletionReceiptId, DocumentId, InvitationId, OrganizationId, UserId,
+    WebhookId,
 };
 pub use members::{
     Invitation, InvitationState, InvitationStatus, Member, Membership, Roster, RosterRule,
@@ -48,7 +50,10 @@ pub use service::{
     MemberError, MemberView, NewApiKey, OrgsvcApi, Principal, Service, StoreError, TeamApi,
     UpdateOrganization, UpdateOrganizationError,
 };
-pub use service::{AuditApi, DocumentApi, OrganizationApi, Ports, SessionApi, StatusApi};
+pub use service::{
+    AuditApi, Deleted, DeletionPolicy, DeletionReceipt, DocumentApi, OrganizationApi, Ports,
+    ReceiptApi, ReceiptError, SessionApi, StatusApi,
+};
 pub use service::{
     Deliverer, DeliveryPolicy, IssuedWebhook, NewWebhook, ReplayRequest, WebhookApi, Worked,
 };

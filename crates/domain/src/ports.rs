@@ -13,12 +13,13 @@ use chrono::{DateTime, SubsecRound as _, Utc};
 
 use crate::api_keys::{KeyGrant, Scope};
 use crate::audit::AuditEvent;
+use crate::deletion::{DeletionRecord, DeletionRequest};
 use crate::document::Document;
 use crate::errors::{
     CreateOrganizationError, DeleteOrganizationError, DocumentError, HashError, SaveRosterError,
     StoreError, UpdateOrganizationError,
 };
-use crate::ids::{AuditEventId, DocumentId, OrganizationId, UserId};
+use crate::ids::{AuditEventId, DeletionReceiptId, DocumentId, OrganizationId, UserId};
 use crate::members::{Membership, Roster};
 use crate::organization::{Organization, OrganizationName, Placement, Slug};
 use crate::roles::Role;
@@ -146,14 +147,27 @@ pub trait OrganizationStore: Clone + Send + Sync + 'static {
     fn revoke_tokens(&self, admin: &UserId) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Removes the organization, its roster, its tenant collection and every member who
-    /// belongs to no other organization, all or nothing.
+    /// belongs to no other organization, all or nothing, and keeps the record of what it
+    /// removed (under `request.receipt_id`, until `request.retention` after completion) in the
+    /// same write that completes it: a deletion a crash interrupts is completed by recovery,
+    /// record included.
     ///
     /// # Errors
     /// MUST return [`DeleteOrganizationError::NotFound`] when no organization has `id`.
     fn delete_organization(
         &self,
         id: &OrganizationId,
-    ) -> impl Future<Output = Result<(), DeleteOrganizationError>> + Send;
+        request: &DeletionRequest,
+    ) -> impl Future<Output = Result<DeletionRecord, DeleteOrganizationError>> + Send;
+
+    /// The record of a completed deletion, until it expires.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn deletion_record(
+        &self,
+        id: &DeletionReceiptId,
+    ) -> impl Future<Output = Result<Option<DeletionRecord>, StoreError>> + Send;
 
     /// How many organizations exist (for the metrics gauge; an adapter may answer from an
     /// estimate that counts an organization being created or deleted right now).
@@ -616,6 +630,17 @@ pub trait TokenCodec: Clone + Send + Sync + 'static {
     /// The principal a token was issued to, if its signature, algorithm, issuer, audience and
     /// expiry all check out. `None` for anything else.
     fn verify(&self, token: &str) -> Option<Principal>;
+
+    /// `claims` with this issuer's `iss` added, and as a compact JWS of type `typ` signed with
+    /// the current token key and naming it (`kid`): verifiable with the published JWKS.
+    ///
+    /// # Errors
+    /// Only on an internal failure of the signing library.
+    fn sign(
+        &self,
+        typ: &str,
+        claims: serde_json::Value,
+    ) -> Result<(String, serde_json::Value), anyhow::Error>;
 }
 
 /// The time, as a port so that tests control it.

@@ -5,7 +5,7 @@ use crate::ports::{Clock, PasswordHasher, Store, TokenCodec};
 
 pub use crate::errors::{
     AuditLogError, AuthenticateError, CreateOrganizationError, DeleteOrganizationError,
-    DocumentError, GetOrganizationError, LoginError, MemberError, StoreError,
+    DocumentError, GetOrganizationError, LoginError, MemberError, ReceiptError, StoreError,
     UpdateOrganizationError,
 };
 pub use crate::ports::{IssuedToken, Principal};
@@ -14,7 +14,8 @@ pub use audit::AuditApi;
 pub use auth::SessionApi;
 pub use documents::DocumentApi;
 pub use lockout::{LockPolicy, LoginPolicy};
-pub use organizations::{CreateOrganization, OrganizationApi, UpdateOrganization};
+pub use organizations::{CreateOrganization, Deleted, OrganizationApi, UpdateOrganization};
+pub use receipts::{DeletionPolicy, DeletionReceipt, ReceiptApi};
 pub use status::StatusApi;
 pub use teams::{InvitationPolicy, InvitationView, IssuedInvitation, Joined, MemberView, TeamApi};
 pub use webhooks::{
@@ -28,6 +29,7 @@ mod auth;
 mod documents;
 mod lockout;
 mod organizations;
+mod receipts;
 mod status;
 mod teams;
 #[cfg(test)]
@@ -37,7 +39,15 @@ mod webhooks;
 /// Everything orgsvc can be asked to do: one trait per concern, each implemented whole in the
 /// module of its name. The HTTP layer is generic over this bundle.
 pub trait OrgsvcApi:
-    OrganizationApi + SessionApi + DocumentApi + AuditApi + StatusApi + TeamApi + ApiKeyApi + WebhookApi
+    OrganizationApi
+    + SessionApi
+    + DocumentApi
+    + AuditApi
+    + ReceiptApi
+    + StatusApi
+    + TeamApi
+    + ApiKeyApi
+    + WebhookApi
 {
 }
 
@@ -46,6 +56,7 @@ impl<A> OrgsvcApi for A where
         + SessionApi
         + DocumentApi
         + AuditApi
+        + ReceiptApi
         + StatusApi
         + TeamApi
         + ApiKeyApi
@@ -78,6 +89,7 @@ pub struct Service<P: Ports> {
     clock: P::Clock,
     login_policy: LoginPolicy,
     invitation_policy: InvitationPolicy,
+    deletion_policy: DeletionPolicy,
 }
 
 impl<P: Ports> std::fmt::Debug for Service<P> {
@@ -85,6 +97,7 @@ impl<P: Ports> std::fmt::Debug for Service<P> {
         f.debug_struct("Service")
             .field("login_policy", &self.login_policy)
             .field("invitation_policy", &self.invitation_policy)
+            .field("deletion_policy", &self.deletion_policy)
             .finish_non_exhaustive()
     }
 }
@@ -98,6 +111,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<(S, H, T, C)>
             clock,
             login_policy: LoginPolicy::default(),
             invitation_policy: InvitationPolicy::default(),
+            deletion_policy: DeletionPolicy::default(),
         }
     }
 }
@@ -106,6 +120,12 @@ impl<P: Ports> Service<P> {
     #[must_use]
     pub const fn with_login_policy(mut self, policy: LoginPolicy) -> Self {
         self.login_policy = policy;
+        self
+    }
+
+    #[must_use]
+    pub const fn with_deletion_policy(mut self, policy: DeletionPolicy) -> Self {
+        self.deletion_policy = policy;
         self
     }
 }

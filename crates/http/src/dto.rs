@@ -30,6 +30,7 @@ mod api_keys;
 mod audit;
 mod documents;
 mod organizations;
+mod receipts;
 mod teams;
 mod webhooks;
 
@@ -37,6 +38,7 @@ pub use api_keys::*;
 pub use audit::*;
 pub use documents::*;
 pub use organizations::*;
+pub use receipts::*;
 pub use teams::*;
 pub use webhooks::*;
 

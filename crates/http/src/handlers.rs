@@ -14,6 +14,7 @@ pub mod invitations;
 pub mod keys;
 pub mod members;
 pub mod organizations;
+pub mod receipts;
 pub mod webhooks;
 
 /// An answer holding a secret (a bearer token, an invitation's token), which no browser or

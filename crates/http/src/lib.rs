@@ -35,7 +35,8 @@ pub use throttle::{IpThrottle, IpThrottleSettings};
 
 pub use handlers::keys::Jwks;
 use handlers::{
-    admin, api_keys, audit, documents, health, invitations, keys, members, organizations, webhooks,
+    admin, api_keys, audit, documents, health, invitations, keys, members, organizations, receipts,
+    webhooks,
 };
 
 /// A resource whose other methods answer 405 as problem+json, with `Allow: allow`.
@@ -118,6 +119,10 @@ pub fn configure<A: OrgsvcApi>(
             .service(
                 resource("/org/delete", "DELETE")
                     .route(web::delete().to(organizations::delete::<A>)),
+            )
+            .service(
+                resource("/org/deletion-receipts/{id}", "GET, HEAD")
+                    .route(get().to(receipts::get::<A>)),
             )
             .service(resource("/org/audit", "GET, HEAD").route(get().to(audit::list::<A>)))
             .service(

@@ -7,17 +7,18 @@ use crate::dto::{
     AcceptInvitationBody, AdminResponse, ApiKeyResponse, ApiKeysResponse, AuditEventResponse,
     AuditPageResponse, ChangeRoleBody, ConnectionResponse, CreateApiKeyBody,
     CreateOrganizationBody, DeletedDocumentResponse, DeletedOrganizationResponse,
-    DocumentPageResponse, DocumentRequest, DocumentResponse, InvitationResponse,
-    InvitationStatusDto, InvitationsResponse, InviteBody, JoinedResponse, LoginBody,
-    MemberResponse, MembersResponse, OrganizationResponse, RoleDto, ScopeDto, StatusResponse,
-    SwitchBody, TokenResponse, TransferOwnershipBody, UpdateOrganizationBody,
+    DeletionReceiptResponse, DocumentPageResponse, DocumentRequest, DocumentResponse,
+    InvitationResponse, InvitationStatusDto, InvitationsResponse, InviteBody, JoinedResponse,
+    LoginBody, MemberResponse, MembersResponse, OrganizationResponse, RoleDto, ScopeDto,
+    StatusResponse, SwitchBody, TokenResponse, TransferOwnershipBody, UpdateOrganizationBody,
 };
 use crate::dto::{
     AttemptOutcomeDto, CreateWebhookBody, DeliveriesResponse, DeliveryResponse, ReplayBody,
     UpdateWebhookBody, WebhookResponse, WebhooksResponse,
 };
 use crate::handlers::{
-    admin, api_keys, audit, documents, health, invitations, keys, members, organizations, webhooks,
+    admin, api_keys, audit, documents, health, invitations, keys, members, organizations, receipts,
+    webhooks,
 };
 use actix_web::ResponseError as _;
 
@@ -38,6 +39,7 @@ use crate::problem::{ApiError, FieldError, OperationPending, Problem};
         organizations::get,
         organizations::update,
         organizations::delete,
+        receipts::get,
         audit::list,
         admin::login,
         admin::logout,
@@ -74,7 +76,7 @@ use crate::problem::{ApiError, FieldError, OperationPending, Problem};
     ),
     components(schemas(
         CreateOrganizationBody, UpdateOrganizationBody, LoginBody, OrganizationResponse,
-        ConnectionResponse, AdminResponse, DeletedOrganizationResponse, TokenResponse,
+        ConnectionResponse, AdminResponse, DeletedOrganizationResponse, DeletionReceiptResponse, TokenResponse,
         DocumentRequest, DocumentResponse, DocumentPageResponse, DeletedDocumentResponse,
         StatusResponse, Problem, OperationPending, FieldError, AuditEventResponse, AuditPageResponse,
         RoleDto, MemberResponse, MembersResponse, ChangeRoleBody, TransferOwnershipBody,

@@ -127,6 +127,7 @@ pub enum ApiError {
     Busy,
     OrganizationNotFound,
     DocumentNotFound,
+    ReceiptNotFound,
     OrganizationExists {
         slug: String,
     },
@@ -267,6 +268,7 @@ impl ApiError {
                 "organization_not_found",
                 "Organization not found", Cow::Borrowed("No organization has that name.")),
             Self::DocumentNotFound => row(S::NOT_FOUND, "document_not_found", "Document not found", Cow::Borrowed("No document with that id in your organization.")),
+            Self::ReceiptNotFound => row(S::NOT_FOUND, "receipt_not_found", "Receipt not found", Cow::Borrowed("No deletion receipt has that id, or it is past its retention.")),
             Self::RouteNotFound => row(S::NOT_FOUND, "not_found", "Not found", Cow::Borrowed("No such endpoint; see /docs for the API.")),
             Self::MethodNotAllowed { allow } => row(S::METHOD_NOT_ALLOWED,
                 "method_not_allowed",

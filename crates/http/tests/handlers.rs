@@ -153,11 +153,40 @@ impl orgsvc_domain::OrganizationApi for FakeApi {
         _origin: &Origin,
         _caller: &Principal,
         name: &OrganizationName,
-    ) -> Result<Organization, DeleteOrganizationError> {
+    ) -> Result<orgsvc_domain::Deleted, DeleteOrganizationError> {
         match name.slug().as_str() {
-            "acme" => Ok(organization(name)),
+            "acme" => Ok(orgsvc_domain::Deleted {
+                organization: organization(name),
+                receipt: receipt(),
+            }),
             "other" => Err(DeleteOrganizationError::Forbidden),
+            "pending" => Err(DeleteOrganizationError::Pending {
+                receipt: receipt().id,
+                cause: anyhow::anyhow!("the database stopped answering"),
+            }),
             _ => Err(DeleteOrganizationError::NotFound),
+        }
+    }
+}
+
+fn receipt() -> orgsvc_domain::DeletionReceipt {
+    orgsvc_domain::DeletionReceipt {
+        id: "0193a3c2-8f1e-4c4e-9b7a-1f2e3d4c5b6a".parse().unwrap(),
+        jws: "header.claims.signature".into(),
+        claims: json!({"organization": {"name": "Acme"}}),
+    }
+}
+
+impl orgsvc_domain::ReceiptApi for FakeApi {
+    async fn deletion_receipt(
+        &self,
+        id: &orgsvc_domain::DeletionReceiptId,
+    ) -> Result<orgsvc_domain::DeletionReceipt, orgsvc_domain::ReceiptError> {
+        let known = receipt();
+        if *id == known.id {
+            Ok(known)
+        } else {
+            Err(orgsvc_domain::ReceiptError::NotFound)
         }
     }
 }
@@ -872,6 +901,44 @@ async fn delete_maps_forbidden_and_not_found() {
     )
     .await;
     assert_problem(&missing, 404, "organization_not_found");
+}
+
+#[actix_web::test]
+async fn a_delete_answers_its_receipt_and_a_pending_one_says_where_it_will_be() {
+    let api = FakeApi::default();
+    let ok = call(
+        &api,
+        with_token(test::TestRequest::delete().uri("/org/delete?organization_name=Acme")),
+    )
+    .await;
+    let id = receipt().id.to_string();
+    assert_eq!(ok.body["receipt"]["id"], id.as_str());
+    assert_eq!(ok.body["receipt"]["jws"], "header.claims.signature");
+    assert_eq!(ok.body["receipt"]["claims"]["organization"]["name"], "Acme");
+    let pending = call(
+        &api,
+        with_token(test::TestRequest::delete().uri("/org/delete?organization_name=Pending")),
+    )
+    .await;
+    assert_problem(&pending, 202, "operation_pending");
+    assert_eq!(
+        pending.headers.get(header::LOCATION).unwrap(),
+        format!("/org/deletion-receipts/{id}").as_str()
+    );
+    // Fetched by its id alone, no token.
+    let fetched = call(
+        &api,
+        test::TestRequest::get().uri(&format!("/org/deletion-receipts/{id}")),
+    )
+    .await;
+    assert_eq!(fetched.status, StatusCode::OK);
+    assert_eq!(fetched.body, ok.body["receipt"]);
+    let unknown = format!("/org/deletion-receipts/{}", uuid::Uuid::new_v4());
+    assert_problem(
+        &call(&api, test::TestRequest::get().uri(&unknown)).await,
+        404,
+        "receipt_not_found",
+    );
 }
 
 #[actix_web::test]

@@ -14,6 +14,8 @@
 //!
 //! Only metadata is cached: tenant documents, login attempts and the audit log pass through.
 
+use orgsvc_domain::deletion::{DeletionRecord, DeletionRequest};
+use orgsvc_domain::DeletionReceiptId;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -252,11 +254,19 @@ impl<S: OrganizationStore> OrganizationStore for Cached<S> {
     async fn delete_organization(
         &self,
         id: &OrganizationId,
-    ) -> Result<(), DeleteOrganizationError> {
+        request: &DeletionRequest,
+    ) -> Result<DeletionRecord, DeleteOrganizationError> {
         self.forget_members(id);
-        let result = self.inner.delete_organization(id).await;
+        let result = self.inner.delete_organization(id, request).await;
         self.forget_members(id);
         result
+    }
+
+    async fn deletion_record(
+        &self,
+        id: &DeletionReceiptId,
+    ) -> Result<Option<DeletionRecord>, StoreError> {
+        self.inner.deletion_record(id).await
     }
 
     async fn count_organizations(&self) -> Result<u64, StoreError> {

@@ -48,8 +48,12 @@ macro_rules! decorate_organizations {
                 -> Result<orgsvc_domain::Organization, orgsvc_domain::errors::UpdateOrganizationError>;
             fn revoke_tokens(admin: &orgsvc_domain::UserId)
                 -> Result<(), orgsvc_domain::errors::StoreError>;
-            fn delete_organization(id: &orgsvc_domain::OrganizationId)
-                -> Result<(), orgsvc_domain::errors::DeleteOrganizationError>;
+            fn delete_organization(
+                id: &orgsvc_domain::OrganizationId,
+                request: &orgsvc_domain::deletion::DeletionRequest
+            ) -> Result<orgsvc_domain::deletion::DeletionRecord, orgsvc_domain::errors::DeleteOrganizationError>;
+            fn deletion_record(id: &orgsvc_domain::DeletionReceiptId)
+                -> Result<Option<orgsvc_domain::deletion::DeletionRecord>, orgsvc_domain::errors::StoreError>;
             fn count_organizations() -> Result<u64, orgsvc_domain::errors::StoreError>;
             fn ping() -> Result<(), orgsvc_domain::errors::StoreError>;
         );

@@ -5,6 +5,8 @@
 //! new one, never a mix. redb runs one write transaction at a time, which is also what makes
 //! concurrent creates of one name yield exactly one winner.
 
+use orgsvc_domain::deletion::{DeletionRecord, DeletionRequest};
+use orgsvc_domain::DeletionReceiptId;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -20,6 +22,7 @@ use tokio::sync::Semaphore;
 
 mod attempts;
 mod audit;
+mod deletions;
 mod members;
 mod outbox;
 mod records;
@@ -362,21 +365,36 @@ impl OrganizationStore for EmbeddedStore {
     async fn delete_organization(
         &self,
         id: &OrganizationId,
-    ) -> Result<(), DeleteOrganizationError> {
+        request: &DeletionRequest,
+    ) -> Result<DeletionRecord, DeleteOrganizationError> {
         let id = id.as_uuid().as_u128();
+        let request = request.clone();
         self.run(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
-            if !tables::remove_organization(&txn, id)? {
-                return Err(DeleteOrganizationError::NotFound);
-            }
+            // Milliseconds, as every store keeps the times of a deletion.
+            let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3);
+            let record = tables::remove_organization(&txn, id, &request, now)?
+                .ok_or(DeleteOrganizationError::NotFound)?;
             txn.commit().map_err(db_err)?;
-            Ok(())
+            Ok(record)
         })
         .await
     }
 
-    async fn revoke_tokens(&self, admin: &UserId) -> Result<(), StoreError> {
-        let id = admin.as_uuid().as_u128();
+    async fn deletion_record(
+        &self,
+        id: &DeletionReceiptId,
+    ) -> Result<Option<DeletionRecord>, StoreError> {
+        let id = *id;
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(db_err)?;
+            deletions::read(&txn, &id, chrono::Utc::now())
+        })
+        .await
+    }
+
+    async fn revoke_tokens(&self, user: &UserId) -> Result<(), StoreError> {
+        let id = user.as_uuid().as_u128();
         self.run(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
             if users::revoke_tokens(&txn, id)? {

@@ -13,6 +13,7 @@
 
 pub mod cached;
 mod decorate;
+mod deletion;
 pub mod embedded;
 pub mod files;
 pub mod instrumented;

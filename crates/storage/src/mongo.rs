@@ -19,6 +19,7 @@ mod attempts;
 mod audit;
 mod claims;
 mod collections;
+mod deletions;
 mod errors;
 mod executor;
 mod founding;
@@ -39,6 +40,8 @@ mod tenant;
 mod topology;
 mod transaction;
 
+use orgsvc_domain::deletion::{DeletionRecord, DeletionRequest};
+use orgsvc_domain::DeletionReceiptId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -73,6 +76,7 @@ struct Inner {
     users: Collection<UserDoc>,
     rosters: Collection<members::RosterDoc>,
     login_counters: Collection<attempts::CounterDoc>,
+    deletions: Collection<deletions::DeletionDoc>,
     schema: Collection<BsonDocument>,
     audit: Collection<audit::EventDoc>,
     webhook_events: Collection<outbox::EventDoc>,
@@ -163,6 +167,7 @@ impl MongoStore {
                 audit: master.collection("audit"),
                 webhook_events: master.collection("webhook_events"),
                 outboxes: master.collection("webhook_outboxes"),
+                deletions: master.collection("deletions"),
                 master,
                 clients,
                 settings,
@@ -414,9 +419,18 @@ impl OrganizationStore for MongoStore {
     async fn delete_organization(
         &self,
         id: &OrganizationId,
-    ) -> Result<(), DeleteOrganizationError> {
+        request: &DeletionRequest,
+    ) -> Result<DeletionRecord, DeleteOrganizationError> {
         self.ensure_ready().await?;
-        self.delete(id).await
+        self.delete(id, request).await
+    }
+
+    async fn deletion_record(
+        &self,
+        id: &DeletionReceiptId,
+    ) -> Result<Option<DeletionRecord>, StoreError> {
+        self.ensure_ready().await?;
+        self.read_deletion(id).await
     }
 
     async fn revoke_tokens(&self, admin: &UserId) -> Result<(), StoreError> {

@@ -5,7 +5,9 @@ use std::future::Future;
 use serde_json::json;
 
 use crate::audit::{AuditAction, Origin, Outcome};
-use crate::ids::{OrganizationId, UserId};
+use crate::deletion::DeletionRequest;
+use crate::errors::StoreError;
+use crate::ids::{DeletionReceiptId, OrganizationId, UserId};
 use crate::organization::{Organization, OrganizationName, OwnerSummary, Placement};
 use crate::ports::prelude::*;
 use crate::ports::{Founder, OrganizationChange, Principal};
@@ -14,8 +16,8 @@ use crate::service::access::authorize;
 use crate::service::audit::Subject;
 use crate::service::lockout::Refusal;
 use crate::service::{
-    CreateOrganizationError, DeleteOrganizationError, GetOrganizationError, Ports, Service,
-    UpdateOrganizationError,
+    CreateOrganizationError, DeleteOrganizationError, DeletionReceipt, GetOrganizationError, Ports,
+    Service, UpdateOrganizationError,
 };
 use crate::user::{EmailAddress, Password, User};
 
@@ -40,6 +42,13 @@ pub struct UpdateOrganization {
     pub email: Option<EmailAddress>,
     pub password: Option<Password>,
     pub current_password: Option<Password>,
+}
+
+/// A deleted organization, as it was, with the receipt of what its deletion removed.
+#[derive(Clone, Debug)]
+pub struct Deleted {
+    pub organization: Organization,
+    pub receipt: DeletionReceipt,
 }
 
 /// Organizations: founding, finding, renaming and deleting them.
@@ -92,7 +101,7 @@ pub trait OrganizationApi: Clone + Send + Sync + 'static {
         origin: &Origin,
         caller: &Principal,
         name: &OrganizationName,
-    ) -> impl Future<Output = Result<Organization, DeleteOrganizationError>> + Send;
+    ) -> impl Future<Output = Result<Deleted, DeleteOrganizationError>> + Send;
 }
 
 impl<P: Ports> OrganizationApi for Service<P> {
@@ -270,7 +279,7 @@ impl<P: Ports> OrganizationApi for Service<P> {
         origin: &Origin,
         caller: &Principal,
         name: &OrganizationName,
-    ) -> Result<Organization, DeleteOrganizationError> {
+    ) -> Result<Deleted, DeleteOrganizationError> {
         let organization = self
             .store
             .find_organization_by_slug(name.slug())
@@ -280,8 +289,32 @@ impl<P: Ports> OrganizationApi for Service<P> {
             return Err(DeleteOrganizationError::Forbidden);
         }
         authorize(caller, Permission::DeleteOrganization)?;
-        self.store.delete_organization(&organization.id).await?;
-        let details = json!({"organization_name": organization.name.as_str()});
+        let request = DeletionRequest {
+            receipt_id: DeletionReceiptId::generate(),
+            requested_by: caller.user_id,
+            // Milliseconds: what every store keeps.
+            requested_at: chrono::SubsecRound::trunc_subsecs(self.clock.now(), 3),
+            retention: chrono::Duration::days(i64::from(
+                self.deletion_policy.receipt_retention_days,
+            )),
+        };
+        let record = match self
+            .store
+            .delete_organization(&organization.id, &request)
+            .await
+        {
+            Err(DeleteOrganizationError::Store(StoreError::Pending(cause))) => {
+                return Err(DeleteOrganizationError::Pending {
+                    receipt: request.receipt_id,
+                    cause,
+                })
+            }
+            deleted => deleted?,
+        };
+        let details = json!({
+            "organization_name": organization.name.as_str(),
+            "receipt_id": record.id.to_string(),
+        });
         self.audit(
             origin,
             caller.into(),
@@ -290,7 +323,11 @@ impl<P: Ports> OrganizationApi for Service<P> {
             details,
         )
         .await;
-        Ok(organization)
+        let receipt = self.receipt_of(&record)?;
+        Ok(Deleted {
+            organization,
+            receipt,
+        })
     }
 }
 

@@ -1,7 +1,8 @@
 use std::sync::atomic::Ordering;
 
 use crate::service::{
-    AuditApi as _, DocumentApi as _, OrganizationApi as _, SessionApi as _, StatusApi as _,
+    AuditApi as _, DocumentApi as _, OrganizationApi as _, ReceiptApi as _, SessionApi as _,
+    StatusApi as _,
 };
 use serde_json::json;
 
@@ -393,10 +394,54 @@ async fn only_an_organizations_own_admin_may_delete_it() {
         .delete_organization(&Origin::default(), &acme_admin, &acme.name)
         .await
         .unwrap();
-    assert_eq!(deleted.id, acme.id);
+    assert_eq!(deleted.organization.id, acme.id);
     assert_eq!(h.store.document_count(&acme.id), None);
     assert_eq!(h.store.admin_count(), 1);
     assert!(h.service.get_organization(&globex.name).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_deletion_answers_a_signed_receipt_of_what_it_removed_fetchable_by_its_id() {
+    let h = harness();
+    let (acme, owner) = create(&h, "Acme", "a@acme.io").await;
+    for n in 0..3 {
+        h.service
+            .insert_document(&Origin::default(), &owner, body(json!({ "n": n })))
+            .await
+            .unwrap();
+    }
+    let deleted = h
+        .service
+        .delete_organization(&Origin::default(), &owner, &acme.name)
+        .await
+        .unwrap();
+    let receipt = deleted.receipt;
+    let claims = &receipt.claims;
+    assert_eq!(claims["jti"], receipt.id.to_string());
+    assert_eq!(claims["organization"]["id"], acme.id.to_string());
+    assert_eq!(claims["organization"]["name"], "Acme");
+    assert_eq!(claims["requested_by"], owner.user_id.to_string());
+    assert_eq!(claims["removed"]["documents"][0]["count"], 3);
+    assert_eq!(claims["removed"]["documents"][0]["collection"], "org_acme");
+    assert_eq!(claims["removed"]["members"], 1);
+    assert_eq!(claims["removed"]["users"], 1);
+    assert_eq!(claims["kept"]["audit_events"]["retention_days"], 90);
+    assert_eq!(claims["iss"], "fake");
+    // The fake signer's "JWS" is the type and the claims: what was signed is what is shown.
+    assert_eq!(
+        receipt.jws,
+        format!("{}:{}", crate::deletion::RECEIPT_TYPE, claims)
+    );
+    let fetched = h.service.deletion_receipt(&receipt.id).await.unwrap();
+    assert_eq!(fetched, receipt);
+    let unknown = h
+        .service
+        .deletion_receipt(&crate::ids::DeletionReceiptId::generate())
+        .await;
+    assert!(matches!(
+        unknown,
+        Err(crate::errors::ReceiptError::NotFound)
+    ));
 }
 
 #[tokio::test]

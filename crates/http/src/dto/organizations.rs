@@ -2,13 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use orgsvc_domain::{
-    CreateOrganization, EmailAddress, Organization, OrganizationName, Password, UpdateOrganization,
+    CreateOrganization, Deleted, EmailAddress, Organization, OrganizationName, Password,
+    UpdateOrganization,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::Fields;
+use super::{DeletionReceiptResponse, Fields};
 use crate::problem::ApiError;
 
 fn organization_name(fields: &mut Fields, raw: &str) -> Option<OrganizationName> {
@@ -274,15 +275,19 @@ pub struct DeletedOrganizationResponse {
     pub organization_name: String,
     #[schema(example = "org_acme_corp")]
     pub collection_name: String,
+    /// What the deletion removed, signed.
+    pub receipt: DeletionReceiptResponse,
 }
 
-impl From<Organization> for DeletedOrganizationResponse {
-    fn from(organization: Organization) -> Self {
+impl From<Deleted> for DeletedOrganizationResponse {
+    fn from(deleted: Deleted) -> Self {
+        let organization = deleted.organization;
         Self {
             deleted: true,
             id: *organization.id.as_uuid(),
             collection_name: organization.collection_name().to_string(),
             organization_name: organization.name.to_string(),
+            receipt: deleted.receipt.into(),
         }
     }
 }

@@ -1,7 +1,10 @@
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError as _};
 use std::time::Instant;
 
-use orgsvc_domain::{CreateOrganizationError, OrgsvcApi, Scope, UpdateOrganizationError};
+use orgsvc_domain::{
+    CreateOrganizationError, DeleteOrganizationError, OrgsvcApi, Scope, UpdateOrganizationError,
+};
 
 use crate::auth::{bearer_credentials, Acting, Caller};
 use crate::dto::{
@@ -166,8 +169,9 @@ pub async fn update<A: OrgsvcApi>(
 
 /// Delete your organization
 ///
-/// Removes the organization, its admins and its collection. Only an admin of that organization
-/// may do so; afterwards its tokens are refused and its admins cannot log in. Clients of the
+/// Removes the organization, its roster, the users who belonged nowhere else and its
+/// documents, and answers a signed receipt of what went (also kept at
+/// `/org/deletion-receipts/{id}`). Only an owner may do so; afterwards its tokens are refused. Clients of the
 /// original assignment may send `{"organization_name": ...}` as a JSON body instead of the query
 /// parameter.
 #[utoipa::path(
@@ -176,7 +180,7 @@ pub async fn update<A: OrgsvcApi>(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Deleted", body = DeletedOrganizationResponse),
-        (status = 202, description = "`operation_pending`: the deletion is recorded (the organization is already gone for every request), but the database stopped answering before it was complete; it completes as soon as the database answers", body = OperationPending, content_type = "application/problem+json"),
+        (status = 202, description = "`operation_pending`: the deletion is recorded (the organization is already gone for every request), but the database stopped answering before it was complete; it completes as soon as the database answers, and its receipt is then at the URL in `Location`", body = OperationPending, content_type = "application/problem+json", headers(("Location" = String, description = "Where the deletion's receipt will be"))),
         (status = 403, description = "`forbidden`: the token belongs to another organization, or its role is not owner", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`organization_not_found`", body = Problem, content_type = "application/problem+json"),
     )
@@ -187,6 +191,17 @@ pub async fn delete<A: OrgsvcApi>(
     caller: Caller<A>,
     NamedOrganization(name): NamedOrganization,
 ) -> Result<HttpResponse, ApiError> {
-    let organization = api.delete_organization(&origin.0, &caller, &name).await?;
-    Ok(HttpResponse::Ok().json(DeletedOrganizationResponse::from(organization)))
+    match api.delete_organization(&origin.0, &caller, &name).await {
+        Ok(deleted) => Ok(HttpResponse::Ok().json(DeletedOrganizationResponse::from(deleted))),
+        // The receipt recovery will issue, where it will be.
+        Err(DeleteOrganizationError::Pending { receipt, cause }) => {
+            let mut response = ApiError::OperationPending(cause).error_response();
+            let location = format!("/org/deletion-receipts/{receipt}");
+            if let Ok(value) = header::HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            Ok(response)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -2,7 +2,7 @@
 
 use orgsvc_domain::errors::{
     AuditLogError, AuthenticateError, CreateOrganizationError, DeleteOrganizationError,
-    DocumentError, GetOrganizationError, LoginError, MemberError, StoreError,
+    DocumentError, GetOrganizationError, LoginError, MemberError, ReceiptError, StoreError,
     UpdateOrganizationError,
 };
 use orgsvc_domain::RosterRule;
@@ -80,7 +80,17 @@ impl From<DeleteOrganizationError> for ApiError {
         match error {
             DeleteOrganizationError::NotFound => Self::OrganizationNotFound,
             DeleteOrganizationError::Forbidden => Self::Forbidden,
+            DeleteOrganizationError::Pending { cause, .. } => Self::OperationPending(cause),
             DeleteOrganizationError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ReceiptError> for ApiError {
+    fn from(error: ReceiptError) -> Self {
+        match error {
+            ReceiptError::NotFound => Self::ReceiptNotFound,
+            ReceiptError::Store(e) => e.into(),
         }
     }
 }

@@ -40,15 +40,20 @@ impl OrganizationRecord {
         OrganizationName::new(&self.name).map_err(|e| corrupt("organization", e))
     }
 
+    /// Where its documents are: the embedded store has one model.
+    pub fn placement(&self) -> Placement {
+        Placement {
+            cluster: self.cluster.clone(),
+            database: self.database.clone(),
+            model: TenancyModel::Collection,
+        }
+    }
+
     pub fn into_domain(self, admin: &UserRecord) -> Result<Organization, StoreError> {
         Ok(Organization {
             id: OrganizationId::from_uuid(Uuid::from_u128(self.id)),
             name: self.name()?,
-            placement: Placement {
-                cluster: self.cluster,
-                database: self.database,
-                model: TenancyModel::Collection,
-            },
+            placement: self.placement(),
             owner: OwnerSummary {
                 id: UserId::from_uuid(Uuid::from_u128(admin.id)),
                 email: admin.email()?,

@@ -2,6 +2,7 @@
 //! reverse index of who belongs where (`master.user_organizations`), changed together in the
 //! caller's transaction.
 
+use orgsvc_domain::deletion::RosterTally;
 use orgsvc_domain::errors::StoreError;
 use orgsvc_domain::{Membership, OrganizationId, Roster, UserId};
 use redb::{
@@ -71,13 +72,13 @@ pub fn memberships(txn: &ReadTransaction, user: u128) -> Result<Vec<Membership>,
 }
 
 /// Writes `record` as the organization's roster and brings the reverse index in line with it;
-/// members who left and belong nowhere else are removed as users.
+/// members who left and belong nowhere else are removed as users (answers how many).
 pub fn write_roster(
     txn: &WriteTransaction,
     organization: u128,
     record: &RosterRecord,
     before: Option<&RosterRecord>,
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     txn.open_table(ROSTERS)
         .map_err(db_err)?
         .insert(organization, records::to_bytes(record).as_slice())
@@ -102,15 +103,26 @@ pub fn write_roster(
         }
     }
     drop(index);
-    for user in alone {
+    for &user in &alone {
         users::remove_user(txn, user)?;
     }
-    Ok(())
+    Ok(alone.len() as u64)
 }
 
-/// Removes the roster with the organization: members who belong nowhere else go too.
-pub fn remove_roster(txn: &WriteTransaction, organization: u128) -> Result<(), StoreError> {
+/// Removes the roster with the organization: members who belong nowhere else go too. Answers
+/// what the roster held and how many users went with it.
+pub fn remove_roster(
+    txn: &WriteTransaction,
+    organization: u128,
+) -> Result<(RosterTally, u64), StoreError> {
     let before = roster_record(txn, organization)?;
+    let tally = before
+        .clone()
+        .map(|r| r.into_domain(OrganizationId::from_uuid(Uuid::from_u128(organization))))
+        .transpose()?
+        .as_ref()
+        .map(RosterTally::of)
+        .unwrap_or_default();
     let emptied = RosterRecord {
         version: 0,
         members: Vec::new(),
@@ -118,10 +130,10 @@ pub fn remove_roster(txn: &WriteTransaction, organization: u128) -> Result<(), S
         api_keys: Vec::new(),
         webhooks: Vec::new(),
     };
-    write_roster(txn, organization, &emptied, before.as_ref())?;
+    let users = write_roster(txn, organization, &emptied, before.as_ref())?;
     txn.open_table(ROSTERS)
         .map_err(db_err)?
         .remove(organization)
         .map_err(db_err)?;
-    Ok(())
+    Ok((tally, users))
 }

@@ -16,7 +16,7 @@ use redb::{
 };
 use uuid::Uuid;
 
-use super::{audit, db_err, outbox, rosters, tables, users};
+use super::{audit, db_err, deletions, outbox, rosters, tables, users};
 use crate::roster::RosterRecord;
 
 /// The version this binary writes.
@@ -85,6 +85,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(outbox::OUTBOX_EVENTS).map_err(db_err)?;
     txn.open_table(outbox::OUTBOX_STATES).map_err(db_err)?;
     txn.open_table(audit::AUDIT).map_err(db_err)?;
+    txn.open_table(deletions::DELETIONS).map_err(db_err)?;
     Ok(())
 }
 

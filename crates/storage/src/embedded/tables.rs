@@ -1,15 +1,18 @@
 //! The redb tables and the multi-table steps of each lifecycle operation. Every function here
 //! runs inside a transaction its caller owns and commits.
 
+use chrono::{DateTime, Utc};
+use orgsvc_domain::deletion::{DeletionRecord, DeletionRequest, Removed};
 use orgsvc_domain::errors::{DocumentError, StoreError, UpdateOrganizationError};
 use orgsvc_domain::ports::OrganizationChange;
 use orgsvc_domain::webhooks::NewEvent;
-use orgsvc_domain::{Organization, Permission};
+use orgsvc_domain::{Organization, OrganizationId, Permission};
 use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
+use uuid::Uuid;
 
 use super::records::{self, OrganizationRecord, RecordTables, Records};
 use super::users::{self, USER_EMAILS};
-use super::{corrupt, db_err, outbox, rosters};
+use super::{corrupt, db_err, deletions, outbox, rosters};
 
 /// Organization id -> [`OrganizationRecord`].
 pub const ORGANIZATIONS: Records = TableDefinition::new("master.organizations");
@@ -184,11 +187,17 @@ fn move_tenant_table(txn: &WriteTransaction, from: &str, to: &str) -> Result<(),
 }
 
 /// Removes the organization with its roster (and the members who belong nowhere else) and its
-/// tenant table.
-/// Returns `false` when there was no such organization.
-pub fn remove_organization(txn: &WriteTransaction, id: u128) -> Result<bool, StoreError> {
+/// tenant table, and keeps the record of what went; `None` when there was no such
+/// organization.
+pub fn remove_organization(
+    txn: &WriteTransaction,
+    id: u128,
+    request: &DeletionRequest,
+    now: DateTime<Utc>,
+) -> Result<Option<DeletionRecord>, StoreError> {
+    use redb::ReadableTableMetadata as _;
     let Some(organization) = organization_record(txn, id)? else {
-        return Ok(false);
+        return Ok(None);
     };
     let slug = organization.name()?.slug().clone();
     txn.open_table(ORGANIZATIONS)
@@ -203,8 +212,31 @@ pub fn remove_organization(txn: &WriteTransaction, id: u128) -> Result<bool, Sto
         .map(|r| r.webhooks)
         .unwrap_or_default();
     outbox::deleted(txn, id, &organization.name, endpoints)?;
-    rosters::remove_roster(txn, id)?;
-    txn.delete_table(tenant_table(slug.collection_name().as_str()))
+    let (roster, users) = rosters::remove_roster(txn, id)?;
+    let collection = slug.collection_name().as_str().to_owned();
+    let documents = txn
+        .open_table(tenant_table(&collection))
+        .map_err(db_err)?
+        .len()
         .map_err(db_err)?;
-    Ok(true)
+    txn.delete_table(tenant_table(&collection))
+        .map_err(db_err)?;
+    let record = DeletionRecord {
+        id: request.receipt_id,
+        organization_id: OrganizationId::from_uuid(Uuid::from_u128(id)),
+        organization_name: organization.name.clone(),
+        requested_by: request.requested_by,
+        requested_at: request.requested_at,
+        completed_at: now,
+        removed: Removed {
+            placement: organization.placement(),
+            collection,
+            documents,
+            roster,
+            users,
+        },
+        expires_at: now + request.retention,
+    };
+    deletions::keep(txn, &record, now)?;
+    Ok(Some(record))
 }

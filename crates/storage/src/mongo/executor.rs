@@ -222,9 +222,12 @@ impl MongoStore {
                 return Ok(Some(Ended::Done));
             }
             Step::RemoveMembers => self.remove_members(&record.id, Some(&record.name)).await?,
-            Step::DropCollection => self.clear_tenant(&record.connection, &record.id).await?,
+            Step::DropCollection => {
+                self.count_before_drop(record).await?;
+                self.clear_tenant(&record.connection, &record.id).await?;
+            }
             Step::RemoveRecord => {
-                self.remove_record(&record.id).await?;
+                self.finish_deletion(&record.id).await?;
                 return Ok(Some(Ended::Done));
             }
         }

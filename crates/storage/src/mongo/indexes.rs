@@ -97,6 +97,19 @@ impl MongoStore {
             ],
         )
         .await?;
+        // Deletion records go at their own time.
+        let at_their_time = IndexOptions::builder()
+            .name("expires_at".to_owned())
+            .expire_after(Duration::ZERO)
+            .build();
+        self.build(
+            &inner.deletions,
+            [IndexModel::builder()
+                .keys(doc! {"expires_at": 1})
+                .options(at_their_time)
+                .build()],
+        )
+        .await?;
         // The due outboxes, earliest first.
         self.build(&inner.outboxes, [index(doc! {"due_at": 1}, "due_at")])
             .await

@@ -2,6 +2,7 @@
 //! find organizations while operations are under way. Each operation is a state machine
 //! ([`machine`]) run by the executor; this is where it begins and how its end is answered.
 
+use orgsvc_domain::deletion::{DeletionRecord, DeletionRequest};
 use std::time::{Duration, Instant};
 
 use bson::doc;
@@ -14,8 +15,9 @@ use orgsvc_domain::webhooks::NewEvent;
 use orgsvc_domain::{CollectionName, Organization, OrganizationId, OrganizationName, TenancyModel};
 
 use super::claims::BeginError;
+use super::deletions::DeletionProgress;
 use super::errors::{timed, DbError};
-use super::executor::{admin_update, busy, Ended, Live};
+use super::executor::{admin_update, busy, to_bson, Ended, Live};
 use super::machine::found_by_slug;
 use super::records::{AdminChange, Intent, Location, Operation, OrganizationDoc, Phase};
 use super::renamer::{GuardedUpdate, RenameFailure, Renamed};
@@ -438,14 +440,20 @@ impl MongoStore {
         }
     }
 
-    pub(super) async fn delete(&self, id: &OrganizationId) -> Result<(), DeleteOrganizationError> {
+    pub(super) async fn delete(
+        &self,
+        id: &OrganizationId,
+        request: &DeletionRequest,
+    ) -> Result<DeletionRecord, DeleteOrganizationError> {
         let id = id.to_string();
         let organization = self
             .settled(&id)
             .await?
             .ok_or(DeleteOrganizationError::NotFound)?;
-        let started = match self
-            .begin(&organization, Operation::Delete, doc! {}, None)
+        let progress = DeletionProgress::new(request);
+        let set = doc! {"deletion": to_bson(&progress)?};
+        let mut started = match self
+            .begin(&organization, Operation::Delete, set, None)
             .await
         {
             Ok(started) => started,
@@ -454,11 +462,17 @@ impl MongoStore {
             }
             Err(BeginError::Store(e)) => return Err(e.into()),
         };
+        started.deletion = Some(progress);
         match self
             .drive(started, Live::default(), Some(self.request_wait()))
             .await?
         {
-            Some(_) => Ok(()),
+            Some(_) => Ok(self
+                .read_deletion(&request.receipt_id)
+                .await?
+                .ok_or_else(|| {
+                    StoreError::Unknown(anyhow::anyhow!("a completed deletion left no record"))
+                })?),
             None => Err(pending("deletion").into()),
         }
     }

@@ -358,6 +358,7 @@ mod tests {
             updated_at: bson::DateTime::now(),
             epoch: 3,
             intent,
+            deletion: None,
         }
     }
 

@@ -11,6 +11,7 @@
 
 use bson::{doc, Document as BsonDocument};
 use futures_util::TryStreamExt as _;
+use orgsvc_domain::deletion::RosterTally;
 use orgsvc_domain::errors::{SaveRosterError, StoreError};
 use orgsvc_domain::ports::MemberStore;
 use orgsvc_domain::webhooks::roster_events;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use mongodb::ClientSession;
 
 use super::errors::{timed, DbError};
+use super::executor::to_bson;
 use super::records::{Operation, OrganizationDoc, UserDoc};
 use super::transaction::Abort;
 use super::MongoStore;
@@ -42,10 +44,6 @@ impl RosterDoc {
             .map_err(|e| StoreError::Unknown(anyhow::anyhow!("corrupt roster id: {e}")))?;
         self.record.into_domain(id)
     }
-}
-
-fn to_bson<T: Serialize>(value: &T) -> Result<bson::Bson, StoreError> {
-    bson::to_bson(value).map_err(|e| StoreError::Unknown(e.into()))
 }
 
 /// How long a user no roster lists is left alone before its email may be taken over: far longer
@@ -183,11 +181,27 @@ impl MongoStore {
                     return Ok(());
                 };
                 let members: Vec<&str> = roster.record.user_ids().collect();
-                self.remove_unlisted_in(&mut session, organization, &members)
+                let users = self
+                    .remove_unlisted_in(&mut session, organization, &members)
                     .await?;
                 if let Some(name) = deleted {
                     self.append_deleted_in(&mut session, organization, name)
                         .await?;
+                    let id = organization.parse().map_err(|e| {
+                        DbError::Other(anyhow::anyhow!("corrupt organization id: {e}"))
+                    })?;
+                    let roster = roster
+                        .record
+                        .clone()
+                        .into_domain(id)
+                        .map_err(|e| DbError::Other(e.into()))?;
+                    self.tally_roster_in(
+                        &mut session,
+                        organization,
+                        RosterTally::of(&roster),
+                        users,
+                    )
+                    .await?;
                 }
                 let remove = self.inner.rosters.delete_one(doc! {"_id": organization});
                 timed(self.op_timeout(), remove.session(&mut session)).await?;
@@ -200,7 +214,7 @@ impl MongoStore {
     }
 
     /// Removes those of `users` whom no roster but `organization`'s lists, in `session`'s
-    /// transaction. They are touched before other rosters are looked at, so a concurrent
+    /// transaction, and answers how many. They are touched before other rosters are looked at, so a concurrent
     /// change adding one of them elsewhere is either seen here or conflicts with this (see
     /// [`Self::touch_user_in`]).
     async fn remove_unlisted_in(
@@ -208,9 +222,9 @@ impl MongoStore {
         session: &mut ClientSession,
         organization: &str,
         users: &[&str],
-    ) -> Result<(), DbError> {
+    ) -> Result<u64, DbError> {
         if users.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let limit = self.op_timeout();
         let touch = self.inner.users.update_many(
@@ -230,10 +244,10 @@ impl MongoStore {
             let remove = self
                 .inner
                 .users
-                .delete_many(doc! {"_id": {"$in": unlisted}});
+                .delete_many(doc! {"_id": {"$in": &unlisted}});
             timed(limit, remove.session(&mut *session)).await?;
         }
-        Ok(())
+        Ok(unlisted.len() as u64)
     }
 
     /// Gives every organization written before rosters existed its roster: its admin as its

@@ -178,6 +178,9 @@ pub struct OrganizationDoc {
     pub epoch: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intent: Option<Intent>,
+    /// While it is deleted: what its receipt needs (see [`super::deletions`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion: Option<super::deletions::DeletionProgress>,
 }
 
 impl OrganizationDoc {
@@ -192,6 +195,7 @@ impl OrganizationDoc {
             updated_at: bson::DateTime::from_chrono(organization.updated_at),
             epoch: 1,
             intent: Some(intent),
+            deletion: None,
         }
     }
 

@@ -91,7 +91,7 @@ async fn changes_made_behind_the_cache_show_within_its_time_to_live() {
     this_instance.revoke_tokens(&admin).await.unwrap();
     assert_eq!(read(&this_instance, &organization).await.0, 2);
     this_instance
-        .delete_organization(&organization.id)
+        .delete_organization(&organization.id, &crate::suite::deletion())
         .await
         .unwrap();
     assert!(this_instance

@@ -42,6 +42,7 @@ macro_rules! all_contract_tests {
             concurrent_roster_writes_from_one_read_have_exactly_one_winner,
             a_removal_racing_an_addition_elsewhere_never_strands_a_member,
             a_delete_racing_an_addition_elsewhere_never_strands_a_member,
+            a_delete_keeps_the_record_of_what_it_removed,
             users_are_removed_when_no_roster_lists_them_any_more,
             an_organization_is_shown_with_its_longest_standing_owner,
             a_rename_needs_the_renamers_current_role,

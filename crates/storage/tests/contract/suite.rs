@@ -44,6 +44,17 @@ pub async fn organization(store: &impl Store, name: &str, email: &str) -> (Organ
     (organization, admin)
 }
 
+/// A delete's request, by someone, now (to the millisecond, as stores keep times), its
+/// record kept for a day.
+pub fn deletion() -> orgsvc_domain::deletion::DeletionRequest {
+    orgsvc_domain::deletion::DeletionRequest {
+        receipt_id: orgsvc_domain::DeletionReceiptId::generate(),
+        requested_by: UserId::generate(),
+        requested_at: chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3),
+        retention: chrono::Duration::days(1),
+    }
+}
+
 pub async fn create(store: &impl Store, name: &str, email: &str) -> Organization {
     let (organization, admin) = organization(store, name, email).await;
     store
@@ -58,7 +69,7 @@ fn body(n: usize) -> DocumentBody {
     DocumentBody::new(value.as_object().unwrap().clone()).unwrap()
 }
 
-async fn insert(store: &impl Store, organization: &OrganizationId, n: usize) -> Document {
+pub async fn insert(store: &impl Store, organization: &OrganizationId, n: usize) -> Document {
     let document = Document {
         id: DocumentId::generate(),
         body: body(n),
@@ -350,7 +361,10 @@ pub async fn a_delete_removes_the_organization_its_users_and_documents(store: &i
     for n in 0..10 {
         insert(store, &acme.id, n).await;
     }
-    store.delete_organization(&acme.id).await.unwrap();
+    store
+        .delete_organization(&acme.id, &deletion())
+        .await
+        .unwrap();
     assert_eq!(store.find_organization_by_id(&acme.id).await.unwrap(), None);
     assert_eq!(
         store.find_organization_by_slug(acme.slug()).await.unwrap(),
@@ -365,7 +379,10 @@ pub async fn a_delete_removes_the_organization_its_users_and_documents(store: &i
     assert!(matches!(gone, Err(DocumentError::OrganizationNotFound)));
     assert_still_there(store, &globex, &kept).await;
 
-    let err = store.delete_organization(&acme.id).await.unwrap_err();
+    let err = store
+        .delete_organization(&acme.id, &deletion())
+        .await
+        .unwrap_err();
     assert!(matches!(err, DeleteOrganizationError::NotFound));
     // Name and email are free again, and the new organization starts empty.
     let again = create(store, "Acme", "a@acme.io").await;
@@ -480,7 +497,10 @@ pub async fn renaming_or_deleting_one_organization_leaves_anothers_documents_alo
         .unwrap();
     assert_eq!(all_documents(store, &acme.id).await.len(), 5);
     assert_eq!(all_documents(store, &globex.id).await, kept);
-    store.delete_organization(&acme.id).await.unwrap();
+    store
+        .delete_organization(&acme.id, &deletion())
+        .await
+        .unwrap();
     assert_eq!(all_documents(store, &globex.id).await, kept);
     let after = kept.last().map(|d| d.id);
     assert!(store
@@ -744,7 +764,10 @@ pub async fn audit_events_are_kept_per_organization_newest_first_and_outlive_it(
         1
     );
 
-    store.delete_organization(&acme.id).await.unwrap();
+    store
+        .delete_organization(&acme.id, &deletion())
+        .await
+        .unwrap();
     assert_eq!(
         store
             .list_audit_events(&acme.id, None, 10)

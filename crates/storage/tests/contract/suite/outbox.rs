@@ -151,7 +151,10 @@ pub async fn a_deleted_organization_tells_the_endpoints_it_had_and_its_outbox_go
         roster(store, &acme.id).await.webhooks,
         std::slice::from_ref(&endpoint)
     );
-    store.delete_organization(&acme.id).await.unwrap();
+    store
+        .delete_organization(&acme.id, &crate::suite::deletion())
+        .await
+        .unwrap();
 
     let seen = events(store, &acme.id).await;
     assert_eq!(

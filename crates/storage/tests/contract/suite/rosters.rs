@@ -218,7 +218,10 @@ pub async fn users_are_removed_when_no_roster_lists_them_any_more(store: &impl S
     );
 
     // Deleting Globex removes its lone owner and the user who was left only there.
-    store.delete_organization(&globex.id).await.unwrap();
+    store
+        .delete_organization(&globex.id, &crate::suite::deletion())
+        .await
+        .unwrap();
     assert_eq!(store.find_roster(&globex.id).await.unwrap(), None);
     assert_eq!(store.find_user_by_id(&both.id).await.unwrap(), None);
     assert_eq!(store.find_user_by_id(&globex.owner.id).await.unwrap(), None);
@@ -350,8 +353,9 @@ pub async fn a_delete_racing_an_addition_elsewhere_never_strands_a_member(store:
         )
         .await;
         let added = with_member(roster(store, &globex.id).await, &moving.id, Role::Member);
+        let request = crate::suite::deletion();
         let (delete, add) = tokio::join!(
-            store.delete_organization(&doomed.id),
+            store.delete_organization(&doomed.id, &request),
             store.save_roster(&added, None)
         );
         assert!(delete.is_ok(), "round {round}: {delete:?}");
@@ -435,6 +439,47 @@ pub async fn api_keys_are_kept_with_the_roster_through_a_rename_and_go_with_it(s
         .unwrap();
     assert_eq!(roster(store, &acme.id).await.api_keys, with_key.api_keys);
 
-    store.delete_organization(&acme.id).await.unwrap();
+    store
+        .delete_organization(&acme.id, &crate::suite::deletion())
+        .await
+        .unwrap();
     assert_eq!(store.find_roster(&acme.id).await.unwrap(), None);
+}
+
+/// A delete keeps, in the write that completes it, the record of what it removed: the
+/// documents where they were, the roster's members, invitations, keys and endpoints, and the
+/// users who belonged nowhere else; readable by its id, and by no other.
+pub async fn a_delete_keeps_the_record_of_what_it_removed(store: &impl Store) {
+    let acme = create(store, "Acme", "a@acme.io").await;
+    let globex = create(store, "Globex", "g@globex.io").await;
+    for n in 0..7 {
+        crate::suite::insert(store, &acme.id, n).await;
+    }
+    let both = join(store, &acme.id, "both@x.io", Role::Member).await;
+    let changed = with_member(roster(store, &globex.id).await, &both.id, Role::Member);
+    store.save_roster(&changed, None).await.unwrap();
+    join(store, &acme.id, "lone@x.io", Role::Admin).await;
+
+    let request = crate::suite::deletion();
+    let before = chrono::Utc::now();
+    let record = store.delete_organization(&acme.id, &request).await.unwrap();
+    assert_eq!(record.id, request.receipt_id);
+    assert_eq!(record.organization_id, acme.id);
+    assert_eq!(record.organization_name, "Acme");
+    assert_eq!(record.requested_by, request.requested_by);
+    assert_eq!(record.requested_at, request.requested_at);
+    assert!(record.completed_at >= before - chrono::Duration::seconds(5));
+    assert_eq!(record.expires_at, record.completed_at + request.retention);
+    assert_eq!(record.removed.placement, acme.placement);
+    assert_eq!(record.removed.documents, 7);
+    assert_eq!(record.removed.roster.members, 3);
+    // The owner and the lone admin; the member of Globex stays.
+    assert_eq!(record.removed.users, 2);
+    assert!(store.find_user_by_id(&both.id).await.unwrap().is_some());
+
+    let read = store.deletion_record(&request.receipt_id).await.unwrap();
+    assert_eq!(read.as_ref().map(|r| r.id), Some(record.id));
+    assert_eq!(read.map(|r| r.removed), Some(record.removed));
+    let stranger = orgsvc_domain::DeletionReceiptId::generate();
+    assert_eq!(store.deletion_record(&stranger).await.unwrap(), None);
 }
