@@ -1,6 +1,7 @@
-//! The MongoDB store: a master database on the `default` cluster (`organizations`, `admins`,
-//! `rosters`, `login_counters`, `audit`, `schema`) and each tenant's data on whichever named
-//! cluster the placement policy chose (a collection, a database, or a share of one).
+//! The MongoDB store: a master database on the `default` cluster (`organizations`, `admins`
+//! (the users), `rosters`, `login_counters`, `audit`, `schema`, `webhook_events`,
+//! `webhook_outboxes`, `deletions`) and each tenant's data on whichever named cluster the
+//! placement policy chose (a collection, a database, or a share of one).
 //!
 //! Every multi-step operation (create, rename, move, delete) first records an
 //! [`records::Intent`] in the organization document, raising its epoch, then runs idempotent
@@ -8,7 +9,7 @@
 //! an organization, and of all the processes that find an intent whose lease has expired, only
 //! one takes it over: each is a conditional update of the record ([`claims`]).
 //! So after a crash at any point no document is lost or duplicated, no collection is orphaned,
-//! no admin outlives its organization, and the metadata names the collection holding the data.
+//! no user outlives every organization they belonged to, and the metadata names the collection holding the data.
 //!
 //! Any number of processes may serve the same databases: tenant writes check the epoch after
 //! writing and put themselves right when an operation began meanwhile ([`tenant`]), and a
