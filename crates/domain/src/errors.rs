@@ -206,6 +206,12 @@ pub enum MemberError {
     /// As many webhook replays wait for the organization as may.
     #[error("too many replay requests are waiting")]
     ReplaysQueued,
+    /// A field that only the service can judge (it needs the service's clock).
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: &'static str,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the change failed")]

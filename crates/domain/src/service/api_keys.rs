@@ -86,6 +86,13 @@ impl<P: Ports> ApiKeyApi for Service<P> {
         new: NewApiKey,
     ) -> Result<IssuedApiKey, MemberError> {
         authorize(caller, Permission::ManageApiKeys)?;
+        let now = self.clock.now();
+        if new.expires_at.is_some_and(|at| at <= now) {
+            return Err(MemberError::Invalid {
+                field: "expires_at",
+                message: "must be in the future",
+            });
+        }
         let id = ApiKeyId::generate();
         let secret = ApiKeySecret::generate(caller.organization_id, id);
         let key = ApiKey {
@@ -94,7 +101,7 @@ impl<P: Ports> ApiKeyApi for Service<P> {
             scopes: new.scopes,
             secret_digest: secret.digest(),
             created_by: caller.user_id,
-            created_at: self.clock.now(),
+            created_at: now,
             rotated_at: None,
             expires_at: new.expires_at,
             last_used_at: None,

@@ -69,15 +69,12 @@ pub struct CreateApiKeyBody {
 impl CreateApiKeyBody {
     /// # Errors
     /// A validation error for each bad field.
-    pub fn try_into_domain(self, now: DateTime<Utc>) -> Result<NewApiKey, ApiError> {
+    pub fn try_into_domain(self) -> Result<NewApiKey, ApiError> {
         let mut fields = Fields::default();
         let name = fields.check("name", ApiKeyName::new(&self.name));
         let scopes: Scopes = self.scopes.iter().map(|s| Scope::from(*s)).collect();
         if scopes.is_empty() {
             fields.check::<(), _>("scopes", Err("must name at least one scope"));
-        }
-        if self.expires_at.is_some_and(|at| at <= now) {
-            fields.check::<(), _>("expires_at", Err("must be in the future"));
         }
         fields.finish(|| {
             Some(NewApiKey {

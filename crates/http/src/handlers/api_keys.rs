@@ -2,7 +2,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use chrono::Utc;
 use orgsvc_domain::OrgsvcApi;
 
 use crate::auth::Caller;
@@ -34,7 +33,7 @@ pub async fn create<A: OrgsvcApi>(
     caller: Caller<A>,
     body: JsonBody<CreateApiKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.0.try_into_domain(Utc::now())?;
+    let new = body.0.try_into_domain()?;
     let issued = api.create_api_key(&origin.0, &caller, new).await?;
     Ok(secret(StatusCode::CREATED).json(ApiKeyResponse::from(issued)))
 }

@@ -163,6 +163,7 @@ impl From<MemberError> for ApiError {
             },
             MemberError::Busy => Self::Busy,
             MemberError::ReplaysQueued => Self::ReplaysQueued,
+            MemberError::Invalid { field, message } => Self::field(field, message),
             MemberError::Overloaded => Self::Overloaded,
             MemberError::Store(e) => e.into(),
             MemberError::Unknown(e) => Self::Internal(e),

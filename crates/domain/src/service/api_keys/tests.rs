@@ -292,6 +292,25 @@ async fn a_key_never_outlasts_or_outranks_its_creator_and_expires() {
     assert!(a.service.authenticate(&expiring).await.is_ok());
     a.clock.advance(Duration::hours(1));
     assert!(a.service.authenticate(&expiring).await.is_err());
+
+    // An expiry that is not after the service's now is refused, whatever the caller's clock.
+    for at in [a.clock.now(), a.clock.now() - Duration::seconds(1)] {
+        let stale = NewApiKey {
+            expires_at: Some(at),
+            ..new_key(&[Scope::DocumentsRead])
+        };
+        let refused = a.service.create_api_key(&origin, &a.owner, stale).await;
+        assert!(
+            matches!(
+                refused,
+                Err(MemberError::Invalid {
+                    field: "expires_at",
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+    }
 }
 
 #[tokio::test]
