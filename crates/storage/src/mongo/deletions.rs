@@ -32,7 +32,7 @@ pub struct DeletionProgress {
     pub documents: Option<i64>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RosterCounts {
     pub members: i64,
     pub invitations: i64,
@@ -80,13 +80,7 @@ impl DeletionProgress {
     ) -> Result<DeletionRecord, StoreError> {
         let corrupt =
             |e: uuid::Error| StoreError::Unknown(anyhow::anyhow!("corrupt deletion: {e}"));
-        let roster = self.roster.unwrap_or(RosterCounts {
-            members: 0,
-            invitations: 0,
-            api_keys: 0,
-            webhooks: 0,
-            users: 0,
-        });
+        let roster = self.roster.unwrap_or_default();
         let completed_at = now.to_chrono();
         Ok(DeletionRecord {
             id: self
