@@ -111,13 +111,7 @@ pub fn check_config(settings: &Settings) -> anyhow::Result<String> {
     orgsvc_crypto::Argon2Settings::validate(&settings.auth.argon2)?;
     let key = crate::secret::signing_key(settings, crate::secret::Absent::Report)?;
     if let Some(key) = key {
-        orgsvc_crypto::JwtCodec::new(&orgsvc_crypto::JwtSettings {
-            key,
-            algorithm: settings.auth.algorithm,
-            issuer: settings.auth.issuer.clone(),
-            audience: settings.auth.audience.clone(),
-            ttl_seconds: settings.auth.token_ttl_seconds,
-        })?;
+        crate::secret::token_codec(settings, key)?;
     }
     if settings.storage.backend == Backend::Mongodb
         && settings.storage.mongodb.uri.is_none()
@@ -164,14 +158,7 @@ pub fn verify_receipt(
             let settings = settings()?;
             let key = crate::secret::signing_key(&settings, crate::secret::Absent::Report)?
                 .ok_or_else(|| anyhow::anyhow!("no signing key is configured: pass --jwks"))?;
-            let codec = orgsvc_crypto::JwtCodec::new(&orgsvc_crypto::JwtSettings {
-                key,
-                algorithm: settings.auth.algorithm,
-                issuer: settings.auth.issuer.clone(),
-                audience: settings.auth.audience.clone(),
-                ttl_seconds: settings.auth.token_ttl_seconds,
-            })?;
-            codec.verify_signed(RECEIPT_TYPE, &jws)
+            crate::secret::token_codec(&settings, key)?.verify_signed(RECEIPT_TYPE, &jws)
         }
     }
     .context("the receipt does not verify")?;

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use rand::RngCore as _;
 use secrecy::SecretString;
 
-use orgsvc_crypto::{generate_ed25519_pem, JwtAlgorithm, SigningKey};
+use orgsvc_crypto::{generate_ed25519_pem, JwtAlgorithm, JwtCodec, JwtSettings, SigningKey};
 use secrecy::ExposeSecret as _;
 
 use crate::settings::{Profile, Settings};
@@ -94,6 +94,20 @@ fn jwt_secret(settings: &Settings, absent: Absent) -> anyhow::Result<Option<Secr
         );
     }
     development_key(&settings.jwt_secret_file(), absent, random_hex_secret)
+}
+
+/// The token codec `settings` describe, signing with `key`.
+///
+/// # Errors
+/// When the key does not suit the algorithm or a setting is out of range.
+pub fn token_codec(settings: &Settings, key: SigningKey) -> anyhow::Result<JwtCodec> {
+    Ok(JwtCodec::new(&JwtSettings {
+        key,
+        algorithm: settings.auth.algorithm,
+        issuer: settings.auth.issuer.clone(),
+        audience: settings.auth.audience.clone(),
+        ttl_seconds: settings.auth.token_ttl_seconds,
+    })?)
 }
 
 pub fn random_hex_secret() -> String {

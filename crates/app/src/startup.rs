@@ -6,7 +6,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{from_fn, Compress};
 use actix_web::{App, HttpServer};
 use anyhow::Context as _;
-use orgsvc_crypto::{Argon2Hasher, JwtCodec, JwtSettings};
+use orgsvc_crypto::{Argon2Hasher, JwtCodec};
 use std::time::Duration;
 
 use actix_web::web;
@@ -39,14 +39,9 @@ impl Application {
         // Everything that can be wrong with the configuration is checked before storage is
         // touched, so a misconfigured start leaves no files behind.
         let hasher = Argon2Hasher::new(settings.auth.argon2)?;
-        let tokens = JwtCodec::new(&JwtSettings {
-            key: secret::signing_key(&settings, secret::Absent::Generate)?
-                .ok_or_else(|| anyhow::anyhow!("no JWT signing key could be had"))?,
-            algorithm: settings.auth.algorithm,
-            issuer: settings.auth.issuer.clone(),
-            audience: settings.auth.audience.clone(),
-            ttl_seconds: settings.auth.token_ttl_seconds,
-        })?;
+        let key = secret::signing_key(&settings, secret::Absent::Generate)?
+            .ok_or_else(|| anyhow::anyhow!("no JWT signing key could be had"))?;
+        let tokens = secret::token_codec(&settings, key)?;
         let jwks = Jwks(tokens.jwks().clone());
         let listener = TcpListener::bind(&settings.http.listen)
             .with_context(|| format!("cannot listen on {}", settings.http.listen))?;
