@@ -1,7 +1,7 @@
 //! Records of completed deletions (`master.deletions`): written in the transaction that
 //! removes the organization, read by receipt id until they expire. Expired ones are removed by
-//! the next deletion's transaction, so the table holds at most the deletions of one retention
-//! period.
+//! the next deletion's transaction, found in expiry order (`master.deletion_expiry`) without
+//! reading the others, so the table holds at most the deletions of one retention period.
 
 use chrono::{DateTime, Utc};
 use orgsvc_domain::deletion::DeletionRecord;
@@ -15,31 +15,35 @@ use crate::deletion::DeletionFields;
 /// Receipt id -> [`DeletionFields`].
 pub const DELETIONS: TableDefinition<'static, u128, &'static [u8]> =
     TableDefinition::new("master.deletions");
+/// (expiry in Unix milliseconds, receipt id) -> nothing: the records in the order they expire.
+pub const DELETION_EXPIRY: TableDefinition<'static, (i64, u128), ()> =
+    TableDefinition::new("master.deletion_expiry");
 
-/// Keeps `record` and forgets the records that expired before `now`.
+/// Keeps `record` and forgets the records that expired at or before `now`.
 pub fn keep(
     txn: &WriteTransaction,
     record: &DeletionRecord,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let mut table = txn.open_table(DELETIONS).map_err(db_err)?;
-    let mut expired = Vec::new();
-    for entry in table.iter().map_err(db_err)? {
-        let (id, bytes) = entry.map_err(db_err)?;
-        let fields: DeletionFields = records::from_bytes("deletion", bytes.value())?;
-        if fields.expires_at <= now {
-            expired.push(id.value());
-        }
+    let mut expiry = txn.open_table(DELETION_EXPIRY).map_err(db_err)?;
+    let expired: Vec<(i64, u128)> = expiry
+        .range(..=(now.timestamp_millis(), u128::MAX))
+        .map_err(db_err)?
+        .map(|entry| entry.map(|(key, _)| key.value()))
+        .collect::<Result<_, _>>()
+        .map_err(db_err)?;
+    for key in expired {
+        expiry.remove(key).map_err(db_err)?;
+        table.remove(key.1).map_err(db_err)?;
     }
-    for id in expired {
-        table.remove(id).map_err(db_err)?;
-    }
+    let id = record.id.as_uuid().as_u128();
     let fields = DeletionFields::from_domain(record);
     table
-        .insert(
-            record.id.as_uuid().as_u128(),
-            records::to_bytes(&fields).as_slice(),
-        )
+        .insert(id, records::to_bytes(&fields).as_slice())
+        .map_err(db_err)?;
+    expiry
+        .insert((record.expires_at.timestamp_millis(), id), ())
         .map_err(db_err)?;
     Ok(())
 }

@@ -86,6 +86,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(outbox::OUTBOX_STATES).map_err(db_err)?;
     txn.open_table(audit::AUDIT).map_err(db_err)?;
     txn.open_table(deletions::DELETIONS).map_err(db_err)?;
+    txn.open_table(deletions::DELETION_EXPIRY).map_err(db_err)?;
     Ok(())
 }
 

@@ -178,6 +178,43 @@ fn a_file_at_a_newer_schema_version_is_refused_untouched() {
     assert_eq!(schema_version(&db.begin_read().unwrap()), Some(99));
 }
 
+/// A deletion record past its retention is not answered, and the next deletion removes it
+/// from the file; one still within it stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_deletion_records_are_pruned_by_the_next_deletion() {
+    use orgsvc_domain::ports::OrganizationStore as _;
+    use redb::ReadableTableMetadata as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orgsvc.redb");
+    let store = EmbeddedStore::open(&path).unwrap();
+    let mut request = suite::deletion();
+    request.retention = chrono::Duration::zero();
+    let gone = suite::create(&store, "Brief", "b@brief.io").await;
+    store.delete_organization(&gone.id, &request).await.unwrap();
+    assert_eq!(
+        store.deletion_record(&request.receipt_id).await.unwrap(),
+        None
+    );
+    let kept = suite::deletion();
+    let later = suite::create(&store, "Later", "l@later.io").await;
+    store.delete_organization(&later.id, &kept).await.unwrap();
+    assert!(store
+        .deletion_record(&kept.receipt_id)
+        .await
+        .unwrap()
+        .is_some());
+    drop(store);
+    let db = redb::Database::open(&path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let records: redb::TableDefinition<u128, &[u8]> =
+        redb::TableDefinition::new("master.deletions");
+    let expiry: redb::TableDefinition<(i64, u128), ()> =
+        redb::TableDefinition::new("master.deletion_expiry");
+    assert_eq!(txn.open_table(records).unwrap().len().unwrap(), 1);
+    assert_eq!(txn.open_table(expiry).unwrap().len().unwrap(), 1);
+}
+
 /// Directories the store creates for its file are its user's alone (the file is 0600).
 #[cfg(unix)]
 #[test]
