@@ -1,7 +1,8 @@
 //! The webhook outbox in the embedded store: each organization's events keyed by (organization,
 //! seq), written in the write transaction of the change they tell of, and its bookkeeping
-//! ([`OutboxState`]) beside them. One process owns the file, so a claim only keeps this
-//! process's own workers apart; the rules are the domain's.
+//! ([`OutboxState`]) beside them, indexed by when each falls due (`master.outbox_due`), so a
+//! worker's poll reads the due outboxes only. One process owns the file, so a claim only keeps
+//! this process's own workers apart; the rules are the domain's.
 
 use chrono::{DateTime, Duration, Utc};
 use orgsvc_domain::errors::StoreError;
@@ -24,6 +25,10 @@ pub const OUTBOX_EVENTS: TableDefinition<'static, (u128, u64), &'static [u8]> =
 /// Organization id -> [`StateRecord`].
 pub const OUTBOX_STATES: TableDefinition<'static, u128, &'static [u8]> =
     TableDefinition::new("master.outbox_states");
+/// (due in Unix milliseconds, organization id) -> nothing: every outbox with a `due_at`, in the
+/// order they fall due. Kept by [`write_state`] and [`remove_state`] alone.
+pub const OUTBOX_DUE: TableDefinition<'static, (i64, u128), ()> =
+    TableDefinition::new("master.outbox_due");
 
 #[derive(Serialize, Deserialize)]
 struct EventRecord {
@@ -55,15 +60,77 @@ fn read_state(txn: &WriteTransaction, organization: u128) -> Result<StateRecord,
     )
 }
 
+fn due_key(state: &OutboxState, organization: u128) -> Option<(i64, u128)> {
+    state
+        .due_at
+        .map(|due| (due.timestamp_millis(), organization))
+}
+
+/// Moves the organization's entry in the due index from where `before` put it to where
+/// `after` puts it.
+fn reindex(
+    txn: &WriteTransaction,
+    organization: u128,
+    before: Option<&OutboxState>,
+    after: Option<&OutboxState>,
+) -> Result<(), StoreError> {
+    let old = before.and_then(|s| due_key(s, organization));
+    let new = after.and_then(|s| due_key(s, organization));
+    if old == new {
+        return Ok(());
+    }
+    let mut due = txn.open_table(OUTBOX_DUE).map_err(db_err)?;
+    if let Some(key) = old {
+        due.remove(key).map_err(db_err)?;
+    }
+    if let Some(key) = new {
+        due.insert(key, ()).map_err(db_err)?;
+    }
+    Ok(())
+}
+
 fn write_state(
     txn: &WriteTransaction,
     organization: u128,
     state: &StateRecord,
 ) -> Result<(), StoreError> {
-    txn.open_table(OUTBOX_STATES)
+    let before = txn
+        .open_table(OUTBOX_STATES)
         .map_err(db_err)?
         .insert(organization, records::to_bytes(state).as_slice())
-        .map_err(db_err)?;
+        .map_err(db_err)?
+        .map(|bytes| records::from_bytes::<StateRecord>("outbox state", bytes.value()))
+        .transpose()?;
+    reindex(
+        txn,
+        organization,
+        before.as_ref().map(|r| &r.state),
+        Some(&state.state),
+    )
+}
+
+fn remove_state(txn: &WriteTransaction, organization: u128) -> Result<(), StoreError> {
+    let before = txn
+        .open_table(OUTBOX_STATES)
+        .map_err(db_err)?
+        .remove(organization)
+        .map_err(db_err)?
+        .map(|bytes| records::from_bytes::<StateRecord>("outbox state", bytes.value()))
+        .transpose()?;
+    reindex(txn, organization, before.as_ref().map(|r| &r.state), None)
+}
+
+/// Schema version 2: indexes the outboxes of a file written before the due index existed.
+pub fn index_due(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let states = txn.open_table(OUTBOX_STATES).map_err(db_err)?;
+    let mut due = txn.open_table(OUTBOX_DUE).map_err(db_err)?;
+    for entry in states.iter().map_err(db_err)? {
+        let (id, bytes) = entry.map_err(db_err)?;
+        let record: StateRecord = records::from_bytes("outbox state", bytes.value())?;
+        if let Some(key) = due_key(&record.state, id.value()) {
+            due.insert(key, ()).map_err(db_err)?;
+        }
+    }
     Ok(())
 }
 
@@ -155,18 +222,23 @@ impl Outbox for EmbeddedStore {
         let owner = owner.to_owned();
         self.run(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
+            // Those due by now, earliest first; claimed ones among them are passed over.
+            let candidates: Vec<u128> = txn
+                .open_table(OUTBOX_DUE)
+                .map_err(db_err)?
+                .range(..=(now.timestamp_millis(), u128::MAX))
+                .map_err(db_err)?
+                .map(|entry| entry.map(|(key, _)| key.value().1))
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?;
             let mut due = Vec::new();
-            {
-                let table = txn.open_table(OUTBOX_STATES).map_err(db_err)?;
-                for entry in table.iter().map_err(db_err)? {
-                    if due.len() >= limit {
-                        break;
-                    }
-                    let (id, bytes) = entry.map_err(db_err)?;
-                    let record: StateRecord = records::from_bytes("outbox state", bytes.value())?;
-                    if record.state.claimable(now) {
-                        due.push((id.value(), record));
-                    }
+            for id in candidates {
+                if due.len() >= limit {
+                    break;
+                }
+                let record = read_state(&txn, id)?;
+                if record.state.claimable(now) {
+                    due.push((id, record));
                 }
             }
             let mut claims = Vec::with_capacity(due.len());
@@ -284,10 +356,7 @@ impl Outbox for EmbeddedStore {
             if !record.state.held_by(&owner) || record.deleted.is_none() {
                 return Ok(());
             }
-            txn.open_table(OUTBOX_STATES)
-                .map_err(db_err)?
-                .remove(id)
-                .map_err(db_err)?;
+            remove_state(&txn, id)?;
             txn.open_table(OUTBOX_EVENTS)
                 .map_err(db_err)?
                 .retain_in((id, 0)..=(id, u64::MAX), |_, _| false)

@@ -7,6 +7,7 @@
 //! | version | what it changed |
 //! |---|---|
 //! | 1 | every organization has a roster (before: `master.organization_admins` named its one admin, its founder); that table is gone |
+//! | 2 | webhook outboxes are indexed by when they fall due (`master.outbox_due`) |
 
 use orgsvc_domain::errors::StoreError;
 use orgsvc_domain::{OrganizationId, Roster, UserId};
@@ -20,7 +21,7 @@ use super::{audit, db_err, deletions, outbox, rosters, tables, users};
 use crate::roster::RosterRecord;
 
 /// The version this binary writes.
-pub const CURRENT: u64 = 1;
+pub const CURRENT: u64 = 2;
 
 const SCHEMA: TableDefinition<&str, u64> = TableDefinition::new("master.schema");
 const VERSION_KEY: &str = "orgsvc";
@@ -64,6 +65,9 @@ pub fn prepare(txn: &WriteTransaction) -> Result<u64, SchemaError> {
             );
         }
     }
+    if found < 2 {
+        outbox::index_due(txn)?;
+    }
     if found < CURRENT {
         txn.open_table(SCHEMA)
             .map_err(db_err)?
@@ -84,6 +88,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
         .map_err(db_err)?;
     txn.open_table(outbox::OUTBOX_EVENTS).map_err(db_err)?;
     txn.open_table(outbox::OUTBOX_STATES).map_err(db_err)?;
+    txn.open_table(outbox::OUTBOX_DUE).map_err(db_err)?;
     txn.open_table(audit::AUDIT).map_err(db_err)?;
     txn.open_table(deletions::DELETIONS).map_err(db_err)?;
     txn.open_table(deletions::DELETION_EXPIRY).map_err(db_err)?;

@@ -140,7 +140,7 @@ async fn a_file_written_before_rosters_gets_each_admin_as_owner_once() {
         txn.open_multimap_table(admins),
         Err(redb::TableError::TableDoesNotExist(_))
     ));
-    assert_eq!(schema_version(&txn), Some(1));
+    assert_eq!(schema_version(&txn), Some(2));
 }
 
 fn schema_version(txn: &redb::ReadTransaction) -> Option<u64> {
@@ -148,6 +148,50 @@ fn schema_version(txn: &redb::ReadTransaction) -> Option<u64> {
     let table = txn.open_table(schema).unwrap();
     let version = table.get("orgsvc").unwrap();
     version.map(|v| v.value())
+}
+
+/// A file as version 1 left it (no due index of webhook outboxes) gets the index at open, so
+/// an outbox that was due when the previous release stopped is claimed by the next poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_file_gets_its_due_outboxes_indexed() {
+    use orgsvc_domain::ports::{OrganizationStore as _, Outbox as _};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orgsvc.redb");
+    let organization = {
+        let store = EmbeddedStore::open(&path).unwrap();
+        let acme = suite::create(&store, "Acme", "a@acme.io").await;
+        // A rename tells of itself: the outbox is due.
+        store
+            .update_organization(&suite::change(&acme, "Acme Renamed"))
+            .await
+            .unwrap();
+        acme.id
+    };
+    {
+        // What version 1 wrote: the same tables but the due index, and its version.
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        let due: redb::TableDefinition<(i64, u128), ()> =
+            redb::TableDefinition::new("master.outbox_due");
+        assert!(txn.delete_table(due).unwrap());
+        let schema: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("master.schema");
+        txn.open_table(schema).unwrap().insert("orgsvc", 1).unwrap();
+        txn.commit().unwrap();
+    }
+    let store = EmbeddedStore::open(&path).unwrap();
+    let now = chrono::Utc::now();
+    let claims = store
+        .claim_outboxes("worker", now, now + chrono::Duration::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        claims.iter().map(|c| c.organization_id).collect::<Vec<_>>(),
+        [organization]
+    );
+    drop(store);
+    let db = redb::Database::open(&path).unwrap();
+    assert_eq!(schema_version(&db.begin_read().unwrap()), Some(2));
 }
 
 /// A file a newer orgsvc wrote is refused with a message that says so, and left as it was.
