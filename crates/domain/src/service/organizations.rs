@@ -16,40 +16,14 @@ use crate::service::access::authorize;
 use crate::service::audit::Subject;
 use crate::service::lockout::Refusal;
 use crate::service::{
-    CreateOrganizationError, DeleteOrganizationError, DeletionReceipt, GetOrganizationError, Ports,
-    Service, UpdateOrganizationError,
+    CreateOrganizationError, DeleteOrganizationError, GetOrganizationError, Ports, Service,
+    UpdateOrganizationError,
 };
-use crate::user::{EmailAddress, Password, User};
+use crate::user::User;
 
-/// Create an organization with its first owner, a new user.
-#[derive(Debug, Clone)]
-pub struct CreateOrganization {
-    pub name: OrganizationName,
-    pub email: EmailAddress,
-    pub password: Password,
-}
+mod commands;
 
-/// Rename the caller's organization and optionally change the caller's email and password.
-/// A change of email or password needs `current_password`; resending the current email or
-/// password is no change and needs nothing.
-#[derive(Debug, Clone)]
-pub struct UpdateOrganization {
-    pub name: OrganizationName,
-    /// The organization the caller means to change, when the client names it (clients of the
-    /// original assignment send `organization_name` beside `new_organization_name`): it must be
-    /// the caller's own, or nothing changes.
-    pub current_name: Option<OrganizationName>,
-    pub email: Option<EmailAddress>,
-    pub password: Option<Password>,
-    pub current_password: Option<Password>,
-}
-
-/// A deleted organization, as it was, with the receipt of what its deletion removed.
-#[derive(Clone, Debug)]
-pub struct Deleted {
-    pub organization: Organization,
-    pub receipt: DeletionReceipt,
-}
+pub use commands::{CreateOrganization, Deleted, UpdateOrganization};
 
 /// Organizations: founding, finding, renaming and deleting them.
 pub trait OrganizationApi: Clone + Send + Sync + 'static {
