@@ -18,7 +18,6 @@ pub const RECEIPT_TYPE: &str = "orgsvc-deletion-receipt+jwt";
 pub struct DeletionRequest {
     pub receipt_id: DeletionReceiptId,
     pub requested_by: UserId,
-    /// To the millisecond, as stores keep it.
     pub requested_at: DateTime<Utc>,
     /// How long the record is kept after the deletion completes.
     pub retention: Duration,

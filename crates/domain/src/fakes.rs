@@ -20,7 +20,8 @@ use crate::organization::OwnerSummary;
 use crate::organization::{Organization, Placement, Slug, TenancyModel};
 use crate::ports::{
     Admission, AttemptKey, AuditLog, Clock, Founder, IssuedToken, LoginAttempts,
-    OrganizationChange, OrganizationStore, PasswordHasher, Principal, TenantStore, TokenCodec,
+    OrganizationChange, OrganizationStore, PasswordHasher, Principal, SystemClock, TenantStore,
+    TokenCodec,
 };
 use crate::user::{EmailAddress, Password, PasswordHash, User};
 use crate::webhooks::NewEvent;
@@ -284,7 +285,7 @@ impl OrganizationStore for FakeStore {
             }
         }
         let documents = state.tenants.remove(id).map_or(0, |t| t.len() as u64);
-        let completed_at = chrono::SubsecRound::trunc_subsecs(Utc::now(), 3);
+        let completed_at = SystemClock.now();
         let record = DeletionRecord {
             id: request.receipt_id,
             organization_id: *id,

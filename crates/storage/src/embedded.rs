@@ -13,7 +13,9 @@ use std::sync::Arc;
 use orgsvc_domain::errors::{
     CreateOrganizationError, DeleteOrganizationError, StoreError, UpdateOrganizationError,
 };
-use orgsvc_domain::ports::{Founder, OrganizationChange, OrganizationStore};
+use orgsvc_domain::ports::{
+    Clock as _, Founder, OrganizationChange, OrganizationStore, SystemClock,
+};
 use orgsvc_domain::{
     EmailAddress, Organization, OrganizationId, Placement, Roster, Slug, TenancyModel, User, UserId,
 };
@@ -371,9 +373,7 @@ impl OrganizationStore for EmbeddedStore {
         let request = request.clone();
         self.run(move |db| {
             let txn = db.begin_write().map_err(db_err)?;
-            // Milliseconds, as every store keeps the times of a deletion.
-            let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3);
-            let record = tables::remove_organization(&txn, id, &request, now)?
+            let record = tables::remove_organization(&txn, id, &request, SystemClock.now())?
                 .ok_or(DeleteOrganizationError::NotFound)?;
             txn.commit().map_err(db_err)?;
             Ok(record)
@@ -388,7 +388,7 @@ impl OrganizationStore for EmbeddedStore {
         let id = *id;
         self.run(move |db| {
             let txn = db.begin_read().map_err(db_err)?;
-            deletions::read(&txn, &id, chrono::Utc::now())
+            deletions::read(&txn, &id, SystemClock.now())
         })
         .await
     }

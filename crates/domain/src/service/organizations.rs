@@ -266,8 +266,7 @@ impl<P: Ports> OrganizationApi for Service<P> {
         let request = DeletionRequest {
             receipt_id: DeletionReceiptId::generate(),
             requested_by: caller.user_id,
-            // Milliseconds: what every store keeps.
-            requested_at: chrono::SubsecRound::trunc_subsecs(self.clock.now(), 3),
+            requested_at: self.clock.now(),
             retention: chrono::Duration::days(i64::from(
                 self.deletion_policy.receipt_retention_days,
             )),

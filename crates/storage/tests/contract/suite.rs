@@ -44,13 +44,12 @@ pub async fn organization(store: &impl Store, name: &str, email: &str) -> (Organ
     (organization, admin)
 }
 
-/// A delete's request, by someone, now (to the millisecond, as stores keep times), its
-/// record kept for a day.
+/// A delete's request, by someone, now, its record kept for a day.
 pub fn deletion() -> orgsvc_domain::deletion::DeletionRequest {
     orgsvc_domain::deletion::DeletionRequest {
         receipt_id: orgsvc_domain::DeletionReceiptId::generate(),
         requested_by: UserId::generate(),
-        requested_at: chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 3),
+        requested_at: orgsvc_domain::ports::Clock::now(&orgsvc_domain::ports::SystemClock),
         retention: chrono::Duration::days(1),
     }
 }
