@@ -13,7 +13,7 @@ use orgsvc_domain::{DeletionReceiptId, OrganizationId, UserId};
 use serde::{Deserialize, Serialize};
 
 use super::errors::{timed, DbError};
-use super::executor::LostClaim;
+use super::executor::{to_bson, LostClaim};
 use super::records::OrganizationDoc;
 use super::transaction::Abort;
 use super::MongoStore;
@@ -29,17 +29,17 @@ pub struct DeletionProgress {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roster: Option<RosterCounts>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub documents: Option<i64>,
+    pub documents: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RosterCounts {
-    pub members: i64,
-    pub invitations: i64,
-    pub api_keys: i64,
-    pub webhooks: i64,
+    pub members: u64,
+    pub invitations: u64,
+    pub api_keys: u64,
+    pub webhooks: u64,
     /// Users who belonged nowhere else, removed with the roster.
-    pub users: i64,
+    pub users: u64,
 }
 
 /// A kept deletion record.
@@ -50,14 +50,6 @@ pub struct DeletionDoc {
     pub record: DeletionFields,
     /// The TTL index's field.
     pub expires_at: bson::DateTime,
-}
-
-fn count(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn uncount(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
 }
 
 impl DeletionProgress {
@@ -95,14 +87,14 @@ impl DeletionProgress {
             removed: Removed {
                 placement: organization.connection.placement(),
                 collection: organization.connection.collection.clone(),
-                documents: uncount(self.documents.unwrap_or(0)),
+                documents: self.documents.unwrap_or(0),
                 roster: RosterTally {
-                    members: uncount(roster.members),
-                    invitations: uncount(roster.invitations),
-                    api_keys: uncount(roster.api_keys),
-                    webhooks: uncount(roster.webhooks),
+                    members: roster.members,
+                    invitations: roster.invitations,
+                    api_keys: roster.api_keys,
+                    webhooks: roster.webhooks,
                 },
-                users: uncount(roster.users),
+                users: roster.users,
             },
             expires_at: completed_at + chrono::Duration::seconds(self.retention_seconds),
         })
@@ -121,11 +113,11 @@ impl MongoStore {
         users: u64,
     ) -> Result<(), DbError> {
         let counts = RosterCounts {
-            members: count(tally.members),
-            invitations: count(tally.invitations),
-            api_keys: count(tally.api_keys),
-            webhooks: count(tally.webhooks),
-            users: count(users),
+            members: tally.members,
+            invitations: tally.invitations,
+            api_keys: tally.api_keys,
+            webhooks: tally.webhooks,
+            users,
         };
         let update = self.inner.organizations.update_one(
             doc! {"_id": organization, "deletion": {"$exists": true}},
@@ -157,7 +149,7 @@ impl MongoStore {
             DbError::NamespaceNotFound => Ok(0),
             e => Err(e),
         })?;
-        let set = doc! {"deletion.documents": count(documents)};
+        let set = doc! {"deletion.documents": to_bson(&documents)?};
         self.update_owned(&record.id, set, doc! {}).await
     }
 

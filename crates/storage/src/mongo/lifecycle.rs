@@ -2,11 +2,11 @@
 //! find organizations while operations are under way. Each operation is a state machine
 //! ([`machine`]) run by the executor; this is where it begins and how its end is answered.
 
-use orgsvc_domain::deletion::{DeletionRecord, DeletionRequest};
 use std::time::{Duration, Instant};
 
 use bson::doc;
 use futures_util::TryStreamExt as _;
+use orgsvc_domain::deletion::{DeletionRecord, DeletionRequest};
 use orgsvc_domain::errors::{
     CreateOrganizationError, DeleteOrganizationError, StoreError, UpdateOrganizationError,
 };
