@@ -9,6 +9,7 @@ use reqwest::{header, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{self, assert_problem, Backend, TestApp, PASSWORD};
+use crate::process::{signal, Deployment};
 
 async fn credential_changes_need_the_current_password_and_revoke_earlier_tokens(app: TestApp) {
     let (_, token) = app.org_with_token("Acme", "admin@acme.io").await;
@@ -375,6 +376,54 @@ async fn a_body_that_stalls_is_answered_408() {
     .unwrap();
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("request_timeout"), "{answer}");
+}
+
+/// A body that arrived while the service itself was not running (stopped, or starved of CPU on
+/// a busy host) is the service's delay, not the client's: it is read, not answered 408.
+#[tokio::test]
+async fn a_body_that_arrived_while_the_service_was_paused_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut deployment = Deployment::embedded(dir.path().join("orgsvc.redb")).await;
+    deployment
+        .extra_env
+        .push(("ORGSVC__HTTP__BODY_TIMEOUT_MS".into(), "300".into()));
+    let service = deployment.start().await;
+    let address = service.address.trim_start_matches("http://").to_owned();
+    let pid = service.pid();
+    let answers = tokio::task::spawn_blocking(move || {
+        let body = json!({"email": "nobody@example.com", "password": PASSWORD}).to_string();
+        // Several rounds: which of the service's timer and socket is looked at first after a
+        // pause varies from one to the next.
+        (0..5)
+            .map(|_| {
+                let mut stream = std::net::TcpStream::connect(&address).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
+                let head = format!(
+                    "POST /admin/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\n\r\n",
+                    body.len()
+                );
+                stream.write_all(head.as_bytes()).unwrap();
+                // Let the service start waiting for the body, then freeze it past its body
+                // timeout while the body arrives.
+                std::thread::sleep(Duration::from_millis(100));
+                signal(pid, "STOP");
+                stream.write_all(body.as_bytes()).unwrap();
+                std::thread::sleep(Duration::from_millis(600));
+                signal(pid, "CONT");
+                let mut answer = vec![0; 4096];
+                let n = stream.read(&mut answer).unwrap();
+                String::from_utf8_lossy(&answer[..n]).into_owned()
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    for answer in answers {
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    }
 }
 
 #[tokio::test]

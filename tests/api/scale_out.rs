@@ -19,12 +19,12 @@ use serde_json::{json, Value};
 
 use crate::clusters::own_server;
 use crate::helpers::PASSWORD;
-use crate::process::{Deployment, Service};
+use crate::process::{signal, Deployment, Service};
 
 mod checks;
 mod clients;
 
-use clients::{signal, soak, Pool, Tally, Tenant};
+use clients::{soak, Pool, Tally, Tenant};
 
 const INSTANCES: usize = 3;
 /// The instance that is killed, and through which most renames go.

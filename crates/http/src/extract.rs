@@ -2,6 +2,9 @@
 //! (400) from a well-formed body with wrong fields (422, naming the field), and handlers for
 //! actix's own query and path extractors.
 
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::pin;
 use std::time::Duration;
 
 use actix_web::dev::Payload;
@@ -64,6 +67,7 @@ fn read_json<T: DeserializeOwned + 'static>(
     let mut payload = payload.take();
     Box::pin(async move {
         checked?;
+        let received = Cell::new(0);
         let read = async {
             let mut body = Vec::new();
             while let Some(chunk) = payload.next().await {
@@ -72,14 +76,42 @@ fn read_json<T: DeserializeOwned + 'static>(
                     return Err(ApiError::PayloadTooLarge { limit });
                 }
                 body.extend_from_slice(&chunk);
+                received.set(body.len());
             }
             Ok(body)
         };
-        let body = tokio::time::timeout(timeout, read)
-            .await
-            .map_err(|_| ApiError::RequestTimeout)??;
+        let body = within_client_time(timeout, read, &received).await?;
         parse_json(&body)
     })
+}
+
+/// Runs `read` for at most `timeout` of the client's time. The timer alone cannot tell that:
+/// after this process was not running (stopped, or starved on a busy host), it may fire before
+/// the runtime has looked at the socket where the body has been waiting. So on expiry the read
+/// gets short further turns, each starting only once the process runs again, for as long as
+/// each brings bytes; they add up to at most `timeout` more, so a client trickling its body
+/// still cannot hold the connection for longer than twice that.
+async fn within_client_time(
+    timeout: Duration,
+    read: impl Future<Output = Result<Vec<u8>, ApiError>>,
+    received: &Cell<usize>,
+) -> Result<Vec<u8>, ApiError> {
+    const TURN: Duration = Duration::from_millis(100);
+    let mut read = pin!(read);
+    if let Ok(body) = tokio::time::timeout(timeout, &mut read).await {
+        return body;
+    }
+    let turn = timeout.min(TURN);
+    for _ in 0..timeout.div_duration_f64(turn).ceil() as u32 {
+        let before = received.get();
+        if let Ok(body) = tokio::time::timeout(turn, &mut read).await {
+            return body;
+        }
+        if received.get() == before {
+            break;
+        }
+    }
+    Err(ApiError::RequestTimeout)
 }
 
 /// Whether the request carries a body at all (a declared non-zero length, or chunks).
@@ -276,5 +308,40 @@ mod tests {
             panic!("expected malformed");
         };
         assert!(!message.contains("line"), "{message}");
+    }
+
+    /// A client that trickles its body, a byte now and then, is still refused: the turns after
+    /// the timeout give it at most that much more time.
+    #[tokio::test(start_paused = true)]
+    async fn a_trickling_body_gets_at_most_twice_the_timeout() {
+        let timeout = Duration::from_secs(1);
+        let received = Cell::new(0);
+        let trickle = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                received.set(received.get() + 1);
+            }
+        };
+        let started = tokio::time::Instant::now();
+        let answer = within_client_time(timeout, trickle, &received).await;
+        assert!(
+            matches!(answer, Err(ApiError::RequestTimeout)),
+            "{answer:?}"
+        );
+        assert!(started.elapsed() <= 2 * timeout, "{:?}", started.elapsed());
+    }
+
+    /// A body that stops coming is refused at the timeout and one empty turn.
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_body_is_refused_after_one_empty_turn() {
+        let timeout = Duration::from_secs(1);
+        let received = Cell::new(0);
+        let started = tokio::time::Instant::now();
+        let answer = within_client_time(timeout, std::future::pending(), &received).await;
+        assert!(
+            matches!(answer, Err(ApiError::RequestTimeout)),
+            "{answer:?}"
+        );
+        assert_eq!(started.elapsed(), timeout + Duration::from_millis(100));
     }
 }

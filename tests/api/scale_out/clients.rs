@@ -89,12 +89,3 @@ impl Tally {
         }
     }
 }
-
-/// Sends `signal` (STOP, CONT...) to a process.
-pub fn signal(pid: u32, signal: &str) {
-    let sent = std::process::Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success(), "kill -{signal} {pid}");
-}
