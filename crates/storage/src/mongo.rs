@@ -80,6 +80,7 @@ struct Inner {
     deletions: Collection<deletions::DeletionDoc>,
     schema: Collection<BsonDocument>,
     audit: Collection<audit::EventDoc>,
+    audit_writer: audit::AuditWriter,
     webhook_events: Collection<outbox::EventDoc>,
     outboxes: Collection<outbox::OutboxDoc>,
     settings: MongoSettings,
@@ -166,6 +167,10 @@ impl MongoStore {
                 login_counters: master.collection("login_counters"),
                 schema: master.collection("schema"),
                 audit: master.collection("audit"),
+                audit_writer: audit::AuditWriter::spawn(
+                    master.collection("audit"),
+                    Duration::from_millis(settings.operation_timeout_ms),
+                ),
                 webhook_events: master.collection("webhook_events"),
                 outboxes: master.collection("webhook_outboxes"),
                 deletions: master.collection("deletions"),
