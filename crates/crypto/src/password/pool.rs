@@ -18,6 +18,18 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use orgsvc_domain::errors::HashError;
 use tokio::sync::oneshot;
 
+/// Lowers the calling thread's scheduling priority (nice 10) on Linux. A login flood keeps every
+/// hashing thread busy; at the default priority they took the cores from the request workers
+/// and the database's processes alike, so a cached `GET /org/get` waited behind hashes. Niced,
+/// they still get every cycle nobody else wants. Elsewhere it does nothing.
+fn yield_to_requests() {
+    // With `PRIO_PROCESS`, Linux sets the nice value of the one thread whose id it is given.
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10) {
+        tracing::debug!(error = %e, "could not lower the hashing thread's priority");
+    }
+}
+
 /// One unit of work and where its answer goes.
 enum Job {
     Hash {
@@ -136,6 +148,7 @@ struct Worker {
 
 impl Worker {
     fn run(mut self, jobs: &Receiver<Job>) {
+        yield_to_requests();
         loop {
             let job = match jobs.recv_timeout(IDLE_RELEASE) {
                 Ok(job) => job,
