@@ -42,9 +42,14 @@ pub struct Tenant {
     pub token: String,
 }
 
-/// Counts of answers by kind, per client role, and the bodies of server errors.
+/// Counts of answers by kind, per client role, the bodies of server errors, and how the first
+/// answer of each other failing status looked (whether actix or orgsvc wrote a 408, say).
 #[derive(Default)]
-pub struct Tally(Mutex<BTreeMap<String, usize>>, Mutex<Vec<String>>);
+pub struct Tally(
+    Mutex<BTreeMap<String, usize>>,
+    Mutex<Vec<String>>,
+    Mutex<BTreeMap<String, String>>,
+);
 
 impl Tally {
     pub fn add(&self, what: impl Into<String>) {
@@ -62,6 +67,24 @@ impl Tally {
         };
         let status = response.status();
         self.add(status.as_u16().to_string());
+        if !status.is_success() {
+            let header = |name| {
+                response.headers().get(name).map_or("none".into(), |v| {
+                    String::from_utf8_lossy(v.as_bytes()).into_owned()
+                })
+            };
+            let looks = format!(
+                "content-type {}, content-length {}, x-request-id {}",
+                header(reqwest::header::CONTENT_TYPE),
+                header(reqwest::header::CONTENT_LENGTH),
+                header(reqwest::header::HeaderName::from_static("x-request-id")),
+            );
+            self.2
+                .lock()
+                .unwrap()
+                .entry(status.as_u16().to_string())
+                .or_insert(looks);
+        }
         if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
             let body = response.text().await.unwrap_or_default();
             self.1.lock().unwrap().push(body);
@@ -83,8 +106,9 @@ impl Tally {
         for (what, count) in self.0.lock().unwrap().iter() {
             assert!(
                 allowed.contains(&what.as_str()),
-                "{role}: {count} answers {what}: {:?}",
-                self.1.lock().unwrap()
+                "{role}: {count} answers {what}: {:?}; the first looked like {:?}",
+                self.1.lock().unwrap(),
+                self.2.lock().unwrap().get(what),
             );
         }
     }
