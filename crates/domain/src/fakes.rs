@@ -276,7 +276,13 @@ impl OrganizationStore for FakeStore {
             .expect("every organization has a roster");
         let tally = RosterTally::of(&roster);
         let endpoints = roster.webhooks.clone();
-        outbox::deleted(&mut state, *id, organization.name.as_str(), endpoints);
+        outbox::deleted(
+            &mut state,
+            *id,
+            organization.name.as_str(),
+            &request.receipt_id,
+            endpoints,
+        );
         let mut users = 0;
         for member in roster.members {
             if belongs_nowhere(&state, &member.user_id) {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{FakeStore, State};
 use crate::errors::StoreError;
-use crate::ids::OrganizationId;
+use crate::ids::{DeletionReceiptId, OrganizationId};
 use crate::ports::Outbox;
 use crate::webhooks::{
     NewEvent, OutboxClaim, OutboxProgress, OutboxState, Replay, WebhookEndpoint, WebhookEvent,
@@ -37,12 +37,13 @@ pub(super) fn deleted(
     state: &mut State,
     organization: OrganizationId,
     name: &str,
+    receipt: &DeletionReceiptId,
     endpoints: Vec<WebhookEndpoint>,
 ) {
     append(
         state,
         organization,
-        vec![NewEvent::organization_deleted(name)],
+        vec![NewEvent::organization_deleted(name, Some(receipt))],
     );
     if let Some(outbox) = state.outboxes.get_mut(&organization) {
         outbox.deleted = Some(endpoints);

@@ -6,6 +6,7 @@
 use serde_json::json;
 
 use super::{EventType, NewEvent, WebhookEndpoint};
+use crate::ids::DeletionReceiptId;
 use crate::members::{InvitationState, Roster};
 use crate::organization::{Organization, Placement};
 
@@ -39,9 +40,16 @@ impl NewEvent {
         )
     }
 
+    /// With the id of the deletion's receipt: whoever follows the events learns it even when
+    /// the answer to the delete never reached the one who asked (a killed process, a lost
+    /// connection); the receipt is then fetched from `/org/deletion-receipts/{id}`. None (null)
+    /// only for a delete that a release without receipts started.
     #[must_use]
-    pub fn organization_deleted(name: &str) -> Self {
-        Self::new(EventType::OrganizationDeleted, json!({"name": name}))
+    pub fn organization_deleted(name: &str, receipt: Option<&DeletionReceiptId>) -> Self {
+        Self::new(
+            EventType::OrganizationDeleted,
+            json!({"name": name, "receipt_id": receipt.map(ToString::to_string)}),
+        )
     }
 }
 

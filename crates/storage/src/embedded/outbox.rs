@@ -10,7 +10,7 @@ use orgsvc_domain::ports::{Clock as _, Outbox, SystemClock};
 use orgsvc_domain::webhooks::{
     NewEvent, OutboxClaim, OutboxProgress, OutboxState, Replay, WebhookEvent, EVENT_RETENTION_DAYS,
 };
-use orgsvc_domain::OrganizationId;
+use orgsvc_domain::{DeletionReceiptId, OrganizationId};
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -166,12 +166,13 @@ pub fn deleted(
     txn: &WriteTransaction,
     organization: u128,
     name: &str,
+    receipt: &DeletionReceiptId,
     endpoints: Vec<WebhookRecord>,
 ) -> Result<(), StoreError> {
     append(
         txn,
         organization,
-        vec![NewEvent::organization_deleted(name)],
+        vec![NewEvent::organization_deleted(name, Some(receipt))],
     )?;
     let mut state = read_state(txn, organization)?;
     state.deleted = Some(endpoints);

@@ -211,7 +211,7 @@ pub fn remove_organization(
     let endpoints = rosters::roster_record(txn, id)?
         .map(|r| r.webhooks)
         .unwrap_or_default();
-    outbox::deleted(txn, id, &organization.name, endpoints)?;
+    outbox::deleted(txn, id, &organization.name, &request.receipt_id, endpoints)?;
     let (roster, users) = rosters::remove_roster(txn, id)?;
     let collection = slug.collection_name().as_str().to_owned();
     let documents = txn

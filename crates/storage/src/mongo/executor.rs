@@ -221,7 +221,14 @@ impl MongoStore {
                 self.remove_organization(record).await?;
                 return Ok(Some(Ended::Done));
             }
-            Step::RemoveMembers => self.remove_members(&record.id, Some(&record.name)).await?,
+            Step::RemoveMembers => {
+                let receipt = record.deletion.as_ref().map(|d| d.receipt_id.parse());
+                let receipt = receipt.transpose().map_err(|e| {
+                    StoreError::Unknown(anyhow::anyhow!("corrupt deletion receipt id: {e}"))
+                })?;
+                let deleted = (record.name.as_str(), receipt.as_ref());
+                self.remove_members(&record.id, Some(deleted)).await?;
+            }
             Step::DropCollection => {
                 self.count_before_drop(record).await?;
                 self.clear_tenant(&record.connection, &record.id).await?;

@@ -15,7 +15,9 @@ use orgsvc_domain::deletion::RosterTally;
 use orgsvc_domain::errors::{SaveRosterError, StoreError};
 use orgsvc_domain::ports::MemberStore;
 use orgsvc_domain::webhooks::roster_events;
-use orgsvc_domain::{EmailAddress, Membership, OrganizationId, Roster, User, UserId};
+use orgsvc_domain::{
+    DeletionReceiptId, EmailAddress, Membership, OrganizationId, Roster, User, UserId,
+};
 use serde::{Deserialize, Serialize};
 
 use mongodb::ClientSession;
@@ -171,7 +173,7 @@ impl MongoStore {
     pub(super) async fn remove_members(
         &self,
         organization: &str,
-        deleted: Option<&str>,
+        deleted: Option<(&str, Option<&DeletionReceiptId>)>,
     ) -> Result<(), StoreError> {
         self.transaction(|mut session| async move {
             let outcome = async {
@@ -184,8 +186,8 @@ impl MongoStore {
                 let users = self
                     .remove_unlisted_in(&mut session, organization, &members)
                     .await?;
-                if let Some(name) = deleted {
-                    self.append_deleted_in(&mut session, organization, name)
+                if let Some((name, receipt)) = deleted {
+                    self.append_deleted_in(&mut session, organization, name, receipt)
                         .await?;
                     let id = organization.parse().map_err(|e| {
                         DbError::Other(anyhow::anyhow!("corrupt organization id: {e}"))

@@ -20,7 +20,7 @@ use orgsvc_domain::webhooks::{
     ClaimHold, EventType, NewEvent, OutboxClaim, OutboxProgress, OutboxState, Replay, WebhookEvent,
     MAX_REPLAYS,
 };
-use orgsvc_domain::OrganizationId;
+use orgsvc_domain::{DeletionReceiptId, OrganizationId};
 use serde::{Deserialize, Serialize};
 
 use super::errors::{timed, DbError};
@@ -169,6 +169,7 @@ impl MongoStore {
         session: &mut ClientSession,
         organization: &str,
         name: &str,
+        receipt: Option<&DeletionReceiptId>,
     ) -> Result<(), DbError> {
         let limit = self.op_timeout();
         let roster = timed(
@@ -183,7 +184,7 @@ impl MongoStore {
         self.append_events_in(
             session,
             organization,
-            vec![NewEvent::organization_deleted(name)],
+            vec![NewEvent::organization_deleted(name, receipt)],
         )
         .await?;
         let endpoints = bson::to_bson(&endpoints).map_err(|e| DbError::Other(e.into()))?;

@@ -151,8 +151,9 @@ pub async fn a_deleted_organization_tells_the_endpoints_it_had_and_its_outbox_go
         roster(store, &acme.id).await.webhooks,
         std::slice::from_ref(&endpoint)
     );
+    let deletion = crate::suite::deletion();
     store
-        .delete_organization(&acme.id, &crate::suite::deletion())
+        .delete_organization(&acme.id, &deletion)
         .await
         .unwrap();
 
@@ -166,6 +167,10 @@ pub async fn a_deleted_organization_tells_the_endpoints_it_had_and_its_outbox_go
         ]
     );
     assert_eq!(seen[2].data["name"], "Gone Outbox");
+    assert_eq!(
+        seen[2].data["receipt_id"],
+        deletion.receipt_id.to_string().as_str()
+    );
 
     let now = Utc::now();
     let claims = store
