@@ -213,7 +213,8 @@ impl<S> Cached<S> {
     /// this caller renews, if any. What is found is kept by `keep`, unless something was invalidated
     /// while it was being read (`read` starts when awaited, after the generation is taken), so
     /// a slow read of the old state cannot outlive this instance's own change. A failed renewal
-    /// answers `stale`, still within its time to live, and leaves the renewal to the next reader.
+    /// answers `stale`, still within its time to live. A renewal that failed or was not kept
+    /// hands the entry back to the next reader, so it cannot stay unrenewed until it expires.
     async fn reread<K, V>(
         &self,
         name: &'static str,
@@ -228,25 +229,33 @@ impl<S> Cached<S> {
     {
         counted(name, false);
         let generation = self.generation();
-        let found = match (read.await, stale) {
-            (Ok(found), stale) => {
-                if let (None, Some((key, _))) = (&found, stale) {
-                    cache.invalidate(&key);
-                }
-                found
+        let result = read.await;
+        let kept = match &result {
+            Ok(Some(value)) if self.unchanged_since(generation) => {
+                keep(value);
+                true
             }
-            (Err(e), None) => return Err(e),
-            (Err(_), Some((key, stale))) => {
-                if let Some(entry) = cache.get(&key) {
-                    entry.refreshing.store(false, Ordering::SeqCst);
-                }
-                return Ok(Some(stale));
-            }
+            _ => false,
         };
-        if let Some(value) = found.as_ref().filter(|_| self.unchanged_since(generation)) {
-            keep(value);
+        let Some((key, stale)) = stale else {
+            return result;
+        };
+        match result {
+            Ok(None) => {
+                cache.invalidate(&key);
+                Ok(None)
+            }
+            Ok(found) => {
+                if !kept {
+                    release_refresh(cache, &key);
+                }
+                Ok(found)
+            }
+            Err(_) => {
+                release_refresh(cache, &key);
+                Ok(Some(stale))
+            }
         }
-        Ok(found)
     }
 
     /// Forgets an organization, its roster and every user: a change of members may remove
@@ -254,6 +263,17 @@ impl<S> Cached<S> {
     fn forget_members(&self, organization: &OrganizationId) {
         self.forget(organization, None);
         self.users.invalidate_all();
+    }
+}
+
+/// Lets the next reader of `key` renew it (a renewal was taken and came to nothing).
+fn release_refresh<K, V>(cache: &Cache<K, Stamped<V>>, key: &K)
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    if let Some(entry) = cache.get(key) {
+        entry.refreshing.store(false, Ordering::SeqCst);
     }
 }
 
@@ -454,3 +474,6 @@ impl<S: AuditLog> AuditLog for Cached<S> {
 crate::decorate::decorate_login_attempts!(Cached, |_this, _operation, call| call);
 crate::decorate::decorate_documents!(Cached, |_this, _operation, call| call);
 crate::decorate::decorate_outbox!(Cached, |_this, _operation, call| call);
+
+#[cfg(test)]
+mod tests;
