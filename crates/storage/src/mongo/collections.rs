@@ -104,23 +104,31 @@ impl MongoStore {
         location: &Location,
         except: &str,
     ) -> Result<bool, StoreError> {
-        let at = |prefix: &str| {
-            doc! {
-                format!("{prefix}.cluster"): &location.cluster,
-                format!("{prefix}.database"): &location.database,
+        // One indexed lookup per place rather than an `$or` of the three, which DocumentDB
+        // answers by scanning every organization (25 ms with 10,000 of them). In this order,
+        // a record that a step of an operation moves from one place to the next (a move's
+        // target becomes its location; a location becomes a move's source) is seen in one of
+        // them, as a single count would have seen it.
+        for prefix in ["intent.to", "connection", "intent.from"] {
+            let filter = doc! {
+                "_id": {"$ne": except},
                 format!("{prefix}.collection"): &location.collection,
+                format!("{prefix}.database"): &location.database,
+                format!("{prefix}.cluster"): &location.cluster,
+            };
+            let found = timed(
+                self.op_timeout(),
+                self.inner
+                    .organizations
+                    .find_one(filter)
+                    .projection(doc! {"_id": 1}),
+            )
+            .await?;
+            if found.is_some() {
+                return Ok(true);
             }
-        };
-        let filter = doc! {
-            "_id": {"$ne": except},
-            "$or": [at("connection"), at("intent.to"), at("intent.from")],
-        };
-        let count = timed(
-            self.op_timeout(),
-            self.inner.organizations.count_documents(filter),
-        )
-        .await?;
-        Ok(count > 0)
+        }
+        Ok(false)
     }
 
     /// One server-side step within a database. Re-running after it happened is a no-op.

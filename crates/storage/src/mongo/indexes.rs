@@ -47,6 +47,15 @@ fn expiring(retention: Duration) -> IndexModel {
         .build()
 }
 
+/// The keys of an index on the place (collection, database, cluster) at `prefix`.
+fn place(prefix: &str) -> BsonDocument {
+    doc! {
+        format!("{prefix}.collection"): 1,
+        format!("{prefix}.database"): 1,
+        format!("{prefix}.cluster"): 1,
+    }
+}
+
 impl MongoStore {
     pub(super) async fn create_indexes(&self) -> Result<(), StoreError> {
         let counters = Duration::from_secs(attempts::COUNTER_RETENTION_SECONDS);
@@ -61,6 +70,11 @@ impl MongoStore {
                 index(doc! {"intent.from_slug": 1}, "intent_from_slug"),
                 // `least_loaded` placement counts each cluster's organizations per create.
                 index(doc! {"connection.cluster": 1}, "cluster"),
+                // Whether anyone else keeps or moves data in a collection before it is dropped:
+                // whole places, since under the database model every collection has one name.
+                index(place("connection"), "place"),
+                index(place("intent.to"), "intent_to_place"),
+                index(place("intent.from"), "intent_from_place"),
             ],
         )
         .await?;

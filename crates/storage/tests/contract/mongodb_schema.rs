@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bson::{doc, Bson, Document};
 use orgsvc_domain::ports::{
-    Admission, AttemptKey, LoginAttempts, MemberStore, OrganizationStore, TenantStore,
+    Admission, AttemptKey, Founder, LoginAttempts, MemberStore, OrganizationStore, TenantStore,
 };
 use orgsvc_domain::{EmailAddress, OrganizationName, Role, TenancyModel};
 use orgsvc_storage::{MongoSettings, MongoStore};
@@ -359,8 +359,11 @@ async fn running_locks_of_the_old_login_throttle_are_carried_over() {
     }
 }
 
-/// The master's lookups use their indexes: by slug, by cluster (placement), by email, by
-/// member (the server's plan names the index; a collection scan would not).
+/// The master's lookups use their indexes: by slug and by the old name of a rename, by cluster
+/// (placement), by place (is a collection still used before it is dropped), by email, by member.
+/// The server's plan names the index and scans no collection. Each filter has the shape the
+/// adapter sends: one field or one place per lookup, never an `$or` (which DocumentDB answers
+/// with a collection scan).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookups_by_slug_cluster_email_and_member_use_their_indexes() {
     let Some(uri) = mongodb_or_skip("lookups_by_slug_cluster_email_and_member_use_their_indexes")
@@ -370,10 +373,21 @@ async fn lookups_by_slug_cluster_email_and_member_use_their_indexes() {
     let settings = settings(uri);
     let master_name = settings.master_database.clone();
     let store = MongoStore::connect(settings).await.unwrap();
-    let (organization, _) =
+    let (organization, founder) =
         crate::suite::organization(&store, "Indexed Co", "owner@indexed.co").await;
+    store
+        .create_organization(&organization, Founder::New(&founder))
+        .await
+        .unwrap();
     let client = mongodb::Client::with_uri_str(uri).await.unwrap();
     let master = client.database(&master_name);
+    let record = master
+        .collection::<Document>("organizations")
+        .find_one(doc! {"_id": organization.id.to_string()})
+        .await
+        .unwrap()
+        .unwrap();
+    let at = record.get_document("connection").unwrap();
     for (collection, filter, index) in [
         (
             "organizations",
@@ -382,8 +396,20 @@ async fn lookups_by_slug_cluster_email_and_member_use_their_indexes() {
         ),
         (
             "organizations",
+            doc! {"intent.from_slug": organization.slug().as_str()},
+            "intent_from_slug",
+        ),
+        (
+            "organizations",
             doc! {"connection.cluster": "default"},
             "cluster",
+        ),
+        ("organizations", place("connection", at), "place"),
+        ("organizations", place("intent.to", at), "intent_to_place"),
+        (
+            "organizations",
+            place("intent.from", at),
+            "intent_from_place",
         ),
         ("admins", doc! {"email": "owner@indexed.co"}, "email_unique"),
         ("rosters", doc! {"members.user_id": "x"}, "members_user_id"),
@@ -396,6 +422,22 @@ async fn lookups_by_slug_cluster_email_and_member_use_their_indexes() {
             .await
             .unwrap();
         let plan = plan.to_string();
-        assert!(plan.contains(index), "{collection}: {plan}");
+        assert!(
+            plan.contains(&format!("\"{index}\"")),
+            "{collection}: {plan}"
+        );
+        assert!(!plan.contains("COLLSCAN"), "{collection}: {plan}");
+    }
+}
+
+/// The filter on the place (collection, database, cluster) at `prefix` that is `at` (a stored
+/// `connection`), as the adapter asks before dropping a collection.
+fn place(prefix: &str, at: &Document) -> Document {
+    let part = |name| at.get_str(name).unwrap();
+    doc! {
+        "_id": {"$ne": "someone else"},
+        format!("{prefix}.collection"): part("collection"),
+        format!("{prefix}.database"): part("database"),
+        format!("{prefix}.cluster"): part("cluster"),
     }
 }
