@@ -75,6 +75,8 @@ impl MongoStore {
                 index(place("connection"), "place"),
                 index(place("intent.to"), "intent_to_place"),
                 index(place("intent.from"), "intent_from_place"),
+                // The recovery sweep's operations whose process stopped renewing them.
+                index(doc! {"intent.lease_until": 1}, "intent_lease"),
             ],
         )
         .await?;

@@ -360,7 +360,8 @@ async fn running_locks_of_the_old_login_throttle_are_carried_over() {
 }
 
 /// The master's lookups use their indexes: by slug and by the old name of a rename, by cluster
-/// (placement), by place (is a collection still used before it is dropped), by email, by member.
+/// (placement), by lease (the recovery sweep), by place (is a collection still used before it
+/// is dropped), by email, by member.
 /// The server's plan names the index and scans no collection. Each filter has the shape the
 /// adapter sends: one field or one place per lookup, never an `$or` (which DocumentDB answers
 /// with a collection scan).
@@ -403,6 +404,11 @@ async fn lookups_by_slug_cluster_email_and_member_use_their_indexes() {
             "organizations",
             doc! {"connection.cluster": "default"},
             "cluster",
+        ),
+        (
+            "organizations",
+            doc! {"intent": {"$exists": true}, "intent.lease_until": {"$lt": bson::DateTime::now()}},
+            "intent_lease",
         ),
         ("organizations", place("connection", at), "place"),
         ("organizations", place("intent.to", at), "intent_to_place"),
