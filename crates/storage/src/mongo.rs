@@ -30,6 +30,7 @@ mod machine;
 mod members;
 mod nested_arrays;
 mod outbox;
+mod placement;
 mod progress;
 mod records;
 mod renamer;
@@ -44,7 +45,7 @@ mod transaction;
 use orgsvc_domain::deletion::{DeletionRecord, DeletionRequest};
 use orgsvc_domain::DeletionReceiptId;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -92,6 +93,8 @@ struct Inner {
     /// (cluster, database) pairs whose shared collection and index this process made sure of.
     shared_ready: Mutex<BTreeSet<(String, String)>>,
     next_cluster: AtomicUsize,
+    /// `least_loaded` placement's figures.
+    loads: placement::Loads,
     /// Indexes created and interrupted operations recovered, once per process.
     ready: OnceCell<()>,
     validators: AtomicBool,
@@ -181,6 +184,7 @@ impl MongoStore {
                 strays: Mutex::new(BTreeSet::new()),
                 shared_ready: Mutex::new(BTreeSet::new()),
                 next_cluster: AtomicUsize::new(0),
+                loads: placement::Loads::default(),
                 ready: OnceCell::new(),
                 validators: AtomicBool::new(true),
                 copies: tokio::sync::watch::Sender::new(CopyProgress::default()),
@@ -337,42 +341,7 @@ impl OrganizationStore for MongoStore {
         &self,
         organization: &OrganizationId,
     ) -> Result<Placement, StoreError> {
-        let names = self.inner.clients.keys();
-        let cluster = match self.inner.settings.placement {
-            PlacementPolicy::Default => DEFAULT_CLUSTER.to_owned(),
-            PlacementPolicy::RoundRobin => {
-                let turn = self.inner.next_cluster.fetch_add(1, Ordering::Relaxed);
-                let mut names = names;
-                names
-                    .nth(turn % self.inner.clients.len())
-                    .cloned()
-                    .unwrap_or_else(|| DEFAULT_CLUSTER.to_owned())
-            }
-            PlacementPolicy::LeastLoaded => {
-                self.ensure_ready().await?;
-                let mut best: Option<(u64, &String)> = None;
-                for name in names {
-                    let count = timed(
-                        self.op_timeout(),
-                        self.inner
-                            .organizations
-                            .count_documents(doc! {"connection.cluster": name}),
-                    )
-                    .await?;
-                    if best.as_ref().is_none_or(|(fewest, _)| count < *fewest) {
-                        best = Some((count, name));
-                    }
-                }
-                best.map_or_else(|| DEFAULT_CLUSTER.to_owned(), |(_, name)| name.clone())
-            }
-        };
-        let model = self.inner.settings.tenancy;
-        let location = self.new_location(organization, "", &cluster, model);
-        Ok(Placement {
-            cluster,
-            database: location.database,
-            model,
-        })
+        self.place(organization).await
     }
 
     async fn create_organization(

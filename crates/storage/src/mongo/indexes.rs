@@ -68,7 +68,7 @@ impl MongoStore {
                 unique(doc! {"slug": 1}, "slug_unique"),
                 // Finding an organization by its old name while a rename is under way.
                 index(doc! {"intent.from_slug": 1}, "intent_from_slug"),
-                // `least_loaded` placement counts each cluster's organizations per create.
+                // `least_loaded` placement counts each cluster's organizations.
                 index(doc! {"connection.cluster": 1}, "cluster"),
                 // Whether anyone else keeps or moves data in a collection before it is dropped:
                 // whole places, since under the database model every collection has one name.
