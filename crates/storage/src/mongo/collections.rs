@@ -116,10 +116,12 @@ impl MongoStore {
                 format!("{prefix}.database"): &location.database,
                 format!("{prefix}.cluster"): &location.cluster,
             };
+            // Only the `_id` comes back, so not as an organization's record.
             let found = timed(
                 self.op_timeout(),
                 self.inner
                     .organizations
+                    .clone_with_type::<BsonDocument>()
                     .find_one(filter)
                     .projection(doc! {"_id": 1}),
             )
@@ -275,4 +277,57 @@ async fn next_batch(
         Ok(batch)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use orgsvc_domain::TenancyModel;
+
+    use super::*;
+    use crate::MongoSettings;
+
+    /// A place is in use for everyone but the organization that uses it, whichever part of a
+    /// record names it: its location, or a move's target or source.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_place_in_use_is_found_for_everyone_but_its_user() {
+        let Some(uri) = orgsvc_testkit::mongodb_or_skip("place in use") else {
+            return;
+        };
+        let mut settings = MongoSettings::for_uri(uri);
+        settings.master_database = orgsvc_testkit::unique_name("master");
+        settings.tenant_database = orgsvc_testkit::unique_name("tenants");
+        let store = MongoStore::connect(settings).await.unwrap();
+        let place = |collection: &str| Location {
+            cluster: "default".into(),
+            database: "tenants".into(),
+            collection: collection.into(),
+            model: TenancyModel::Collection,
+        };
+        let stored = |location: &Location| bson::to_bson(location).unwrap();
+        let records = store.inner.organizations.clone_with_type::<BsonDocument>();
+        records
+            .insert_many([
+                doc! {"_id": "a", "slug": "a", "connection": stored(&place("org_a"))},
+                doc! {
+                    "_id": "b",
+                    "slug": "b",
+                    "connection": stored(&place("org_b")),
+                    "intent": {"from": stored(&place("org_b")), "to": stored(&place("org_c"))},
+                },
+            ])
+            .await
+            .unwrap();
+        for (collection, user) in [("org_a", "a"), ("org_b", "b"), ("org_c", "b")] {
+            let location = place(collection);
+            assert!(
+                store.used_by_another(&location, "z").await.unwrap(),
+                "{collection}"
+            );
+            assert!(
+                !store.used_by_another(&location, user).await.unwrap(),
+                "{collection}"
+            );
+        }
+        assert!(!store.used_by_another(&place("org_d"), "z").await.unwrap());
+    }
 }
