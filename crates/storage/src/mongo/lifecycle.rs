@@ -36,6 +36,11 @@ fn expired(intent: &Intent) -> bool {
     intent.lease_until < bson::DateTime::now()
 }
 
+/// Whether `record` holds an operation whose process stopped renewing it.
+fn abandoned(record: &OrganizationDoc) -> bool {
+    record.intent.as_ref().is_some_and(expired)
+}
+
 impl MongoStore {
     /// How long a request waits for its operation before answering "accepted": two operation
     /// timeouts, enough for a step to fail on a dead connection and be retried on a new one.
@@ -59,7 +64,7 @@ impl MongoStore {
     pub(super) async fn current(&self, id: &str) -> Result<Option<OrganizationDoc>, StoreError> {
         let limit = self.op_timeout();
         let mut found = timed(limit, self.inner.organizations.find_one(doc! {"_id": id})).await?;
-        if let Some(organization) = found.take_if(|o| o.intent.as_ref().is_some_and(expired)) {
+        if let Some(organization) = found.take_if(|o| abandoned(o)) {
             self.try_recover(organization).await;
             found = timed(limit, self.inner.organizations.find_one(doc! {"_id": id})).await?;
         }
@@ -101,11 +106,7 @@ impl MongoStore {
         slug: &str,
     ) -> Result<Option<OrganizationDoc>, StoreError> {
         let mut found = self.records_by_slug(slug).await?;
-        let stale: Vec<_> = found
-            .iter()
-            .filter(|o| o.intent.as_ref().is_some_and(expired))
-            .cloned()
-            .collect();
+        let stale: Vec<_> = found.iter().filter(|o| abandoned(o)).cloned().collect();
         if !stale.is_empty() {
             for organization in stale {
                 self.try_recover(organization).await;
@@ -137,7 +138,7 @@ impl MongoStore {
         let mut found = find(doc! {"slug": slug}).await?;
         let settled = found
             .iter()
-            .any(|o| found_by_slug(o, slug) && !o.intent.as_ref().is_some_and(expired));
+            .any(|o| found_by_slug(o, slug) && !abandoned(o));
         if !settled {
             for renaming in find(doc! {"intent.from_slug": slug}).await? {
                 if found.iter().all(|o| o.id != renaming.id) {
