@@ -27,10 +27,7 @@ impl Loads {
     /// The least loaded cluster by the current figures, counted as holding one more now; `None`
     /// when the figures are missing or older than [`RECOUNT_AFTER`].
     fn take_least(&self) -> Option<String> {
-        let mut loads = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut loads = self.0.lock().expect("not poisoned");
         let (counted_at, counts) = loads.as_mut()?;
         if counted_at.elapsed() >= RECOUNT_AFTER {
             return None;
@@ -44,10 +41,7 @@ impl Loads {
     }
 
     fn replace(&self, counts: BTreeMap<String, u64>) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), counts));
+        *self.0.lock().expect("not poisoned") = Some((Instant::now(), counts));
     }
 }
 
