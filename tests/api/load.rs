@@ -44,10 +44,7 @@ fn assert_clean(report: &Report, label: &str) {
 }
 
 async fn a_mixed_load_leaves_exactly_what_clients_were_told(app: TestApp) {
-    let target = Target {
-        base: app.address.clone(),
-        fault: Arc::new(AtomicBool::new(false)),
-    };
+    let target = Target::new(app.address.clone(), Arc::new(AtomicBool::new(false)));
     let report = driver::run(target, clients(), seconds()).await;
     assert_clean(&report, "mixed load");
     // Nothing here should have been limited or refused for capacity.
@@ -147,30 +144,31 @@ impl Drop for Process {
 
 /// Runs the load against `base` for at least `minimum`, and a third of the way in runs
 /// `inject` with the fault window open: while it lasts, 503s and lost requests are expected.
-async fn load_with_fault(
+async fn load_with_fault<F: std::future::Future<Output = ()>>(
     base: String,
     minimum: Duration,
-    inject: impl std::future::Future<Output = ()>,
+    inject: impl FnOnce(Target) -> F,
 ) -> Report {
     let fault = Arc::new(AtomicBool::new(false));
-    let target = Target {
-        base,
-        fault: Arc::clone(&fault),
-    };
+    let target = Target::new(base, Arc::clone(&fault));
     let duration = seconds().max(minimum);
-    let load = tokio::spawn(driver::run(target, clients(), duration));
+    let load = tokio::spawn(driver::run(target.clone(), clients(), duration));
     tokio::time::sleep(duration / 3).await;
     fault.store(true, Ordering::SeqCst);
-    inject.await;
+    inject(target).await;
     fault.store(false, Ordering::SeqCst);
     load.await.unwrap()
 }
 
 /// SIGKILLs the service mid-load and starts it again. The fault window covers the restart and
-/// `recovery` (the time interrupted operations may keep an organization busy).
+/// `recovery` (the time interrupted operations may keep an organization busy); the kill also
+/// opens the aftermath of the transactions it left open on the server.
 async fn load_across_a_kill(mut process: Process, recovery: Duration, label: &str) {
     let base = process.base();
-    let report = load_with_fault(base, Duration::from_secs(4), async {
+    // Borrowed, not moved: the restarted service must outlive the fault window.
+    let process = &mut process;
+    let report = load_with_fault(base, Duration::from_secs(4), |target| async move {
+        target.open_aftermath();
         process.kill_and_restart().await;
         tokio::time::sleep(recovery).await;
     })
@@ -249,7 +247,7 @@ async fn mongodb_a_database_restart_mid_load_loses_nothing_acknowledged() {
         }
     };
     let process = Process::start(mongodb_env(&server.uri())).await;
-    let report = load_with_fault(process.base(), Duration::from_secs(5), async {
+    let report = load_with_fault(process.base(), Duration::from_secs(5), |_| async {
         server.stop();
         tokio::time::sleep(Duration::from_secs(1)).await;
         server.resume().unwrap();
