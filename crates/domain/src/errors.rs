@@ -181,6 +181,22 @@ pub enum DocumentError {
     Store(#[from] StoreError),
 }
 
+/// Why a snapshot of an organization's documents could not be opened or read.
+#[derive(Debug, Error)]
+pub enum SnapshotError {
+    #[error("organization not found")]
+    OrganizationNotFound,
+    /// Another export of the organization holds its snapshot.
+    #[error("another export of this organization is under way")]
+    Busy,
+    /// The snapshot is no longer open: closed, taken over after its lease ran out, or gone with
+    /// a restart of the process that held it (embedded store). The export starts again.
+    #[error("the snapshot is no longer open")]
+    Lost,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Why a change of members or invitations, a switch of organization or an acceptance was
 /// refused (one type for the team operations: they share nearly every answer).
 #[derive(Debug, Error)]
@@ -281,5 +297,6 @@ as_store_error!(
     DeleteOrganizationError,
     DocumentError,
     MemberError,
-    SaveRosterError
+    SaveRosterError,
+    SnapshotError
 );

@@ -9,17 +9,17 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use crate::audit::AuditEvent;
 use crate::deletion::{DeletionRecord, DeletionRequest, Removed, RosterTally};
-use crate::document::{Document, DocumentBody};
+use crate::document::{Document, DocumentBody, DocumentPage};
 use crate::errors::{
-    CreateOrganizationError, DeleteOrganizationError, DocumentError, HashError, StoreError,
-    UpdateOrganizationError,
+    CreateOrganizationError, DeleteOrganizationError, DocumentError, HashError, SnapshotError,
+    StoreError, UpdateOrganizationError,
 };
-use crate::ids::{AuditEventId, DeletionReceiptId, DocumentId, OrganizationId, UserId};
+use crate::ids::{AuditEventId, DeletionReceiptId, DocumentId, ExportId, OrganizationId, UserId};
 use crate::members::Roster;
 use crate::organization::OwnerSummary;
 use crate::organization::{Organization, Placement, Slug, TenancyModel};
 use crate::ports::{
-    Admission, AttemptKey, AuditLog, Clock, Founder, IssuedToken, LoginAttempts,
+    Admission, AttemptKey, AuditLog, Clock, DocumentSnapshots, Founder, IssuedToken, LoginAttempts,
     OrganizationChange, OrganizationStore, PasswordHasher, Principal, SystemClock, TenantStore,
     TokenCodec,
 };
@@ -35,6 +35,8 @@ struct State {
     rosters: HashMap<OrganizationId, Roster>,
     admins: HashMap<UserId, User>,
     tenants: HashMap<OrganizationId, BTreeMap<DocumentId, DocumentBody>>,
+    /// Open snapshots: a copy of the documents as they were.
+    snapshots: HashMap<OrganizationId, (ExportId, BTreeMap<DocumentId, DocumentBody>)>,
     login_attempts: HashMap<AttemptKey, Attempts>,
     audit: Vec<AuditEvent>,
     outboxes: HashMap<OrganizationId, outbox::FakeOutbox>,
@@ -291,6 +293,7 @@ impl OrganizationStore for FakeStore {
             }
         }
         let documents = state.tenants.remove(id).map_or(0, |t| t.len() as u64);
+        state.snapshots.remove(id);
         let completed_at = SystemClock.now();
         let record = DeletionRecord {
             id: request.receipt_id,
@@ -418,6 +421,74 @@ impl LoginAttempts for FakeStore {
         let mut state = self.state()?;
         for key in keys {
             state.login_attempts.remove(key);
+        }
+        Ok(())
+    }
+}
+
+impl DocumentSnapshots for FakeStore {
+    async fn open_snapshot(
+        &self,
+        organization: &OrganizationId,
+        export: &ExportId,
+    ) -> Result<(), SnapshotError> {
+        let mut state = self.state()?;
+        match state.snapshots.get(organization) {
+            Some((open, _)) if open == export => return Ok(()),
+            Some(_) => return Err(SnapshotError::Busy),
+            None => {}
+        }
+        let documents = state
+            .tenants
+            .get(organization)
+            .ok_or(SnapshotError::OrganizationNotFound)?
+            .clone();
+        state.snapshots.insert(*organization, (*export, documents));
+        Ok(())
+    }
+
+    async fn snapshot_page(
+        &self,
+        organization: &OrganizationId,
+        export: &ExportId,
+        after: Option<&DocumentId>,
+        limit: usize,
+    ) -> Result<DocumentPage, SnapshotError> {
+        let state = self.state()?;
+        if !state.tenants.contains_key(organization) {
+            return Err(SnapshotError::OrganizationNotFound);
+        }
+        let documents = match state.snapshots.get(organization) {
+            Some((open, documents)) if open == export => documents,
+            _ => return Err(SnapshotError::Lost),
+        };
+        let documents: Vec<Document> = documents
+            .iter()
+            .filter(|(id, _)| after.is_none_or(|after| *id > after))
+            .take(limit)
+            .map(|(id, body)| Document {
+                id: *id,
+                body: body.clone(),
+            })
+            .collect();
+        let next = (documents.len() == limit)
+            .then(|| documents.last().map(|d| d.id))
+            .flatten();
+        Ok(DocumentPage { documents, next })
+    }
+
+    async fn close_snapshot(
+        &self,
+        organization: &OrganizationId,
+        export: &ExportId,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        if state
+            .snapshots
+            .get(organization)
+            .is_some_and(|(open, _)| open == export)
+        {
+            state.snapshots.remove(organization);
         }
         Ok(())
     }

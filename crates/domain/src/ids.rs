@@ -84,6 +84,12 @@ uuid_id!(
     Uuid::new_v4()
 );
 uuid_id!(
+    /// The identity of an export of an organization, and of the snapshot of its documents
+    /// that the export reads; time-ordered.
+    ExportId,
+    Uuid::now_v7()
+);
+uuid_id!(
     /// The identity of a deletion receipt: random, since holding it is what lets one fetch it.
     DeletionReceiptId,
     Uuid::new_v4()

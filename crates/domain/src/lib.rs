@@ -31,8 +31,8 @@ pub use document::{
     Document, DocumentBody, DocumentBodyError, DocumentPage, PageLimit, PageLimitError,
 };
 pub use ids::{
-    ApiKeyId, AuditEventId, DeletionReceiptId, DocumentId, InvitationId, OrganizationId, UserId,
-    WebhookId,
+    ApiKeyId, AuditEventId, DeletionReceiptId, DocumentId, ExportId, InvitationId, OrganizationId,
+    UserId, WebhookId,
 };
 pub use members::{
     Invitation, InvitationState, InvitationStatus, Member, Membership, Roster, RosterRule,

@@ -14,12 +14,12 @@ use chrono::{DateTime, SubsecRound as _, Utc};
 use crate::api_keys::{KeyGrant, Scope};
 use crate::audit::AuditEvent;
 use crate::deletion::{DeletionRecord, DeletionRequest};
-use crate::document::Document;
+use crate::document::{Document, DocumentPage};
 use crate::errors::{
     CreateOrganizationError, DeleteOrganizationError, DocumentError, HashError, SaveRosterError,
-    StoreError, UpdateOrganizationError,
+    SnapshotError, StoreError, UpdateOrganizationError,
 };
-use crate::ids::{AuditEventId, DeletionReceiptId, DocumentId, OrganizationId, UserId};
+use crate::ids::{AuditEventId, DeletionReceiptId, DocumentId, ExportId, OrganizationId, UserId};
 use crate::members::{Membership, Roster};
 use crate::organization::{Organization, OrganizationName, Placement, Slug};
 use crate::roles::Role;
@@ -399,6 +399,56 @@ pub trait TenantStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), DocumentError>> + Send;
 }
 
+/// How long a snapshot stays reserved for its export without a page being read. Past it,
+/// another export of the organization may take the snapshot over (the first one's next page
+/// answers [`SnapshotError::Lost`]); until then, that one is told [`SnapshotError::Busy`].
+pub const SNAPSHOT_LEASE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Point-in-time reads of an organization's documents, for exports. A snapshot shows the
+/// documents as they were at one moment between the call that opened it and its answer: every
+/// write acknowledged before the call is in it, no write begun after the answer is, and each
+/// document is one version that existed at that moment; while writes, renames and moves go on.
+/// One snapshot per organization at a time.
+pub trait DocumentSnapshots: Clone + Send + Sync + 'static {
+    /// Opens the snapshot `export` of the organization's documents.
+    ///
+    /// # Errors
+    /// [`SnapshotError::OrganizationNotFound`]; [`SnapshotError::Busy`] while another export
+    /// holds the organization's snapshot (the same `export` again is not an error: it is open).
+    fn open_snapshot(
+        &self,
+        organization: &OrganizationId,
+        export: &ExportId,
+    ) -> impl Future<Output = Result<(), SnapshotError>> + Send;
+
+    /// The snapshot's documents with ids greater than `after`, in ascending id order: at most
+    /// `limit`, and possibly none with `next` set (documents created after the snapshot are
+    /// skipped). `next` is `None` once every document has been returned. Reading a page renews
+    /// the snapshot's lease.
+    ///
+    /// # Errors
+    /// [`SnapshotError::Lost`] when the snapshot is not open (the export starts again);
+    /// [`SnapshotError::OrganizationNotFound`].
+    fn snapshot_page(
+        &self,
+        organization: &OrganizationId,
+        export: &ExportId,
+        after: Option<&DocumentId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<DocumentPage, SnapshotError>> + Send;
+
+    /// Closes the snapshot and lets go of what it kept; closing one that is not open does
+    /// nothing.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn close_snapshot(
+        &self,
+        organization: &OrganizationId,
+        export: &ExportId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// The append-only audit log.
 pub trait AuditLog: Clone + Send + Sync + 'static {
     /// Appends `event`. Best-effort by contract: an adapter that cannot write it logs the
@@ -517,12 +567,24 @@ pub trait Outbox: Clone + Send + Sync + 'static {
 
 /// Everything the service needs from storage, as one bound.
 pub trait Store:
-    OrganizationStore + MemberStore + TenantStore + LoginAttempts + AuditLog + Outbox
+    OrganizationStore
+    + MemberStore
+    + TenantStore
+    + DocumentSnapshots
+    + LoginAttempts
+    + AuditLog
+    + Outbox
 {
 }
 
-impl<S: OrganizationStore + MemberStore + TenantStore + LoginAttempts + AuditLog + Outbox> Store
-    for S
+impl<S> Store for S where
+    S: OrganizationStore
+        + MemberStore
+        + TenantStore
+        + DocumentSnapshots
+        + LoginAttempts
+        + AuditLog
+        + Outbox
 {
 }
 

@@ -128,6 +128,28 @@ macro_rules! decorate_documents {
     };
 }
 
+/// `decorate_snapshots!(Type, |this, operation, call| expr)`: `DocumentSnapshots`.
+macro_rules! decorate_snapshots {
+    ($($decorator:tt)+) => {
+        crate::decorate::decorate!(DocumentSnapshots for $($decorator)+;
+            fn open_snapshot(
+                organization: &orgsvc_domain::OrganizationId,
+                export: &orgsvc_domain::ExportId
+            ) -> Result<(), orgsvc_domain::errors::SnapshotError>;
+            fn snapshot_page(
+                organization: &orgsvc_domain::OrganizationId,
+                export: &orgsvc_domain::ExportId,
+                after: Option<&orgsvc_domain::DocumentId>,
+                limit: usize
+            ) -> Result<orgsvc_domain::DocumentPage, orgsvc_domain::errors::SnapshotError>;
+            fn close_snapshot(
+                organization: &orgsvc_domain::OrganizationId,
+                export: &orgsvc_domain::ExportId
+            ) -> Result<(), orgsvc_domain::errors::StoreError>;
+        );
+    };
+}
+
 /// `decorate_outbox!(Type, |this, operation, call| expr)`: `Outbox`.
 macro_rules! decorate_outbox {
     ($($decorator:tt)+) => {
@@ -164,5 +186,5 @@ macro_rules! decorate_outbox {
 
 pub(crate) use {
     decorate, decorate_documents, decorate_login_attempts, decorate_members,
-    decorate_organizations, decorate_outbox,
+    decorate_organizations, decorate_outbox, decorate_snapshots,
 };

@@ -30,6 +30,7 @@ mod outbox;
 mod records;
 mod rosters;
 mod schema;
+mod snapshots;
 mod tables;
 mod tenant;
 mod users;
@@ -57,6 +58,8 @@ pub struct EmbeddedStore {
     blocking: Arc<Semaphore>,
     /// Small writes, committed in groups (see `writer`).
     writer: writer::Writer,
+    /// Read transactions held open for exports (see `snapshots`).
+    snapshots: snapshots::Snapshots,
     /// Dropped with the last handle: commits what is still queued before the file closes.
     _closing: Arc<Closing>,
 }
@@ -182,6 +185,7 @@ impl EmbeddedStore {
                 writer: writer.clone(),
             }),
             writer,
+            snapshots: snapshots::Snapshots::default(),
             db,
             placement: Placement {
                 cluster: EMBEDDED_CLUSTER.to_owned(),
@@ -369,16 +373,20 @@ impl OrganizationStore for EmbeddedStore {
         id: &OrganizationId,
         request: &DeletionRequest,
     ) -> Result<DeletionRecord, DeleteOrganizationError> {
+        let organization = *id;
         let id = id.as_uuid().as_u128();
         let request = request.clone();
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(db_err)?;
-            let record = tables::remove_organization(&txn, id, &request, SystemClock.now())?
-                .ok_or(DeleteOrganizationError::NotFound)?;
-            txn.commit().map_err(db_err)?;
-            Ok(record)
-        })
-        .await
+        let record = self
+            .run(move |db| {
+                let txn = db.begin_write().map_err(db_err)?;
+                let record = tables::remove_organization(&txn, id, &request, SystemClock.now())?
+                    .ok_or(DeleteOrganizationError::NotFound)?;
+                txn.commit().map_err(db_err)?;
+                Ok::<_, DeleteOrganizationError>(record)
+            })
+            .await?;
+        self.snapshots.forget(&organization);
+        Ok(record)
     }
 
     async fn deletion_record(

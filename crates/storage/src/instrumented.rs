@@ -63,6 +63,8 @@ crate::decorate::decorate_login_attempts!(Instrumented, |this, operation, call| 
     .measure(operation, call));
 crate::decorate::decorate_documents!(Instrumented, |this, operation, call| this
     .measure(operation, call));
+crate::decorate::decorate_snapshots!(Instrumented, |this, operation, call| this
+    .measure(operation, call));
 crate::decorate::decorate_outbox!(Instrumented, |this, operation, call| this
     .measure(operation, call));
 

@@ -36,6 +36,7 @@ mod records;
 mod renamer;
 mod schema;
 mod settings;
+mod snapshots;
 mod strays;
 mod tenancy;
 mod tenant;
@@ -79,6 +80,7 @@ struct Inner {
     rosters: Collection<members::RosterDoc>,
     login_counters: Collection<attempts::CounterDoc>,
     deletions: Collection<deletions::DeletionDoc>,
+    preimages: Collection<snapshots::PreimageDoc>,
     schema: Collection<BsonDocument>,
     audit: Collection<audit::EventDoc>,
     audit_writer: audit::AuditWriter,
@@ -177,6 +179,7 @@ impl MongoStore {
                 webhook_events: master.collection("webhook_events"),
                 outboxes: master.collection("webhook_outboxes"),
                 deletions: master.collection("deletions"),
+                preimages: master.collection("export_preimages"),
                 master,
                 clients,
                 settings,

@@ -206,8 +206,8 @@ impl LoadClient {
             Answer::Status(status, body) => {
                 *report.statuses.entry(status.as_u16()).or_default() += 1;
                 let unavailable = *status == StatusCode::SERVICE_UNAVAILABLE;
-                let excused = faulty
-                    || (self.target.in_aftermath() && body["code"] == "storage_unavailable");
+                let excused =
+                    faulty || (self.target.in_aftermath() && body["code"] == "storage_unavailable");
                 if status.is_server_error() && !(unavailable && excused) {
                     report.violate(format!("{status} outside a fault window: {body}"));
                 }

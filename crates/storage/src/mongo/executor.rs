@@ -232,6 +232,10 @@ impl MongoStore {
             Step::DropCollection => {
                 self.count_before_drop(record).await?;
                 self.clear_tenant(&record.connection, &record.id).await?;
+                // What an export kept of its documents goes with them.
+                if let Some(mark) = &record.export {
+                    self.forget_preimages(&mark.id).await?;
+                }
             }
             Step::RemoveRecord => {
                 self.finish_deletion(&record.id).await?;

@@ -56,6 +56,18 @@ fn place(prefix: &str) -> BsonDocument {
     }
 }
 
+/// A TTL index on `expires_at`: each document goes at the time it names.
+fn at_their_time() -> IndexModel {
+    let options = IndexOptions::builder()
+        .name("expires_at".to_owned())
+        .expire_after(Duration::ZERO)
+        .build();
+    IndexModel::builder()
+        .keys(doc! {"expires_at": 1})
+        .options(options)
+        .build()
+}
+
 impl MongoStore {
     pub(super) async fn create_indexes(&self) -> Result<(), StoreError> {
         let counters = Duration::from_secs(attempts::COUNTER_RETENTION_SECONDS);
@@ -113,19 +125,9 @@ impl MongoStore {
             ],
         )
         .await?;
-        // Deletion records go at their own time.
-        let at_their_time = IndexOptions::builder()
-            .name("expires_at".to_owned())
-            .expire_after(Duration::ZERO)
-            .build();
-        self.build(
-            &inner.deletions,
-            [IndexModel::builder()
-                .keys(doc! {"expires_at": 1})
-                .options(at_their_time)
-                .build()],
-        )
-        .await?;
+        // Deletion records and preimages of exports that never closed go at their own time.
+        self.build(&inner.deletions, [at_their_time()]).await?;
+        self.build(&inner.preimages, [at_their_time()]).await?;
         // The due outboxes, earliest first.
         self.build(&inner.outboxes, [index(doc! {"due_at": 1}, "due_at")])
             .await

@@ -359,6 +359,7 @@ mod tests {
             epoch: 3,
             intent,
             deletion: None,
+            export: None,
         }
     }
 

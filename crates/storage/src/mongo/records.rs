@@ -181,6 +181,9 @@ pub struct OrganizationDoc {
     /// While it is deleted: what its receipt needs (see [`super::deletions`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion: Option<super::deletions::DeletionProgress>,
+    /// While an export reads a snapshot of its documents (see [`super::snapshots`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<super::snapshots::ExportMark>,
 }
 
 impl OrganizationDoc {
@@ -196,6 +199,7 @@ impl OrganizationDoc {
             epoch: 1,
             intent: Some(intent),
             deletion: None,
+            export: None,
         }
     }
 

@@ -24,11 +24,13 @@ use super::strays::StrayContents;
 use super::tenancy::TenantView;
 use super::MongoStore;
 
-/// Where a tenant request goes, and the epoch of the record that said so.
+/// Where a tenant request goes, the epoch of the record that said so, and the export whose
+/// snapshot a write must keep (see [`super::snapshots`]).
 struct Target {
     location: Location,
     view: TenantView,
     epoch: i64,
+    export: Option<String>,
 }
 
 impl MongoStore {
@@ -65,6 +67,7 @@ impl MongoStore {
                         view: self.view(location, &id).map_err(StoreError::from)?,
                         location: location.clone(),
                         epoch: record.epoch,
+                        export: record.export.as_ref().map(|mark| mark.id.clone()),
                     })
                 }
                 Access::Absent => return Err(DocumentError::OrganizationNotFound),
@@ -124,6 +127,9 @@ impl MongoStore {
             .await?;
         let mut outcomes = Vec::new();
         for _ in 0..4 {
+            if let Some(export) = &target.export {
+                self.keep_for_export(export, &target.view, document).await?;
+            }
             match write(target.view.clone()).await {
                 Ok(outcome) => {
                     outcomes.push(outcome);
@@ -158,6 +164,41 @@ impl MongoStore {
             "the organization keeps changing under this write; retry shortly"
         ))
         .into())
+    }
+
+    /// Up to `limit` of the organization's documents with ids greater than `after`, in id
+    /// order, as stored (loaded from their tenancy model's shape), from where they are.
+    pub(super) async fn stored_page(
+        &self,
+        organization: &OrganizationId,
+        after: Option<&DocumentId>,
+        limit: usize,
+    ) -> Result<Vec<BsonDocument>, DocumentError> {
+        let filter = after.map_or_else(BsonDocument::new, |a| doc! {"_id": {"$gt": a.to_string()}});
+        for _ in 0..2 {
+            let target = self
+                .target(organization, Purpose::Read, self.access_wait())
+                .await?;
+            let view = &target.view;
+            let found = timed(self.op_timeout(), async {
+                view.collection
+                    .find(view.filter(filter.clone()))
+                    .sort(doc! {"_id": 1})
+                    .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .await?
+                    .try_collect()
+                    .await
+            })
+            .await;
+            let found: Vec<BsonDocument> =
+                absent_as(found, Vec::new()).map_err(StoreError::from)?;
+            // A full page comes from a collection holding the documents; a short one may come
+            // from one they have just left.
+            if found.len() >= limit || self.unchanged(organization, &target).await? {
+                return Ok(found.into_iter().map(|stored| view.load(stored)).collect());
+            }
+        }
+        Err(StoreError::Unavailable(anyhow::anyhow!("the organization is changing; retry")).into())
     }
 
     /// Removes `document` from a collection the organization's documents have left, and the
@@ -249,34 +290,11 @@ impl TenantStore for MongoStore {
         after: Option<&DocumentId>,
         limit: usize,
     ) -> Result<Vec<Document>, DocumentError> {
-        let filter = after.map_or_else(BsonDocument::new, |a| doc! {"_id": {"$gt": a.to_string()}});
-        for _ in 0..2 {
-            let target = self
-                .target(organization, Purpose::Read, self.access_wait())
-                .await?;
-            let view = &target.view;
-            let found = timed(self.op_timeout(), async {
-                view.collection
-                    .find(view.filter(filter.clone()))
-                    .sort(doc! {"_id": 1})
-                    .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-                    .await?
-                    .try_collect()
-                    .await
-            })
-            .await;
-            let found: Vec<BsonDocument> =
-                absent_as(found, Vec::new()).map_err(StoreError::from)?;
-            // A full page comes from a collection holding the documents; a short one may come
-            // from one they have just left.
-            if found.len() >= limit || self.unchanged(organization, &target).await? {
-                return Ok(found
-                    .into_iter()
-                    .map(|stored| document_from_bson(view.load(stored)))
-                    .collect::<Result<_, _>>()?);
-            }
-        }
-        Err(StoreError::Unavailable(anyhow::anyhow!("the organization is changing; retry")).into())
+        let found = self.stored_page(organization, after, limit).await?;
+        Ok(found
+            .into_iter()
+            .map(document_from_bson)
+            .collect::<Result<_, _>>()?)
     }
 
     async fn replace_document(

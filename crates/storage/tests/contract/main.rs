@@ -52,6 +52,11 @@ macro_rules! all_contract_tests {
             claims_keep_workers_apart_and_releases_say_when_to_come_back,
             replays_are_bounded_and_consumed_only_when_read,
             concurrent_changes_of_one_organization_get_consecutive_numbers,
+            a_snapshot_shows_the_documents_as_they_were_when_it_opened,
+            one_snapshot_per_organization_and_closing_lets_go,
+            a_snapshot_reads_on_through_a_rename,
+            nothing_of_a_deleted_organization_is_read_from_its_snapshot,
+            a_snapshot_opened_amid_writes_has_each_write_from_before_and_none_from_after,
         );
     };
 }

@@ -16,9 +16,11 @@ pub use orgsvc_domain::ports::Store;
 
 mod outbox;
 mod rosters;
+mod snapshots;
 
 pub use outbox::*;
 pub use rosters::*;
+pub use snapshots::*;
 
 pub async fn organization(store: &impl Store, name: &str, email: &str) -> (Organization, User) {
     let at = Utc.with_ymd_and_hms(2026, 5, 6, 7, 8, 9).unwrap();
@@ -63,7 +65,7 @@ pub async fn create(store: &impl Store, name: &str, email: &str) -> Organization
     organization
 }
 
-fn body(n: usize) -> DocumentBody {
+pub fn body(n: usize) -> DocumentBody {
     let value = json!({ "n": n, "nested": { "tags": ["a", n.to_string()] } });
     DocumentBody::new(value.as_object().unwrap().clone()).unwrap()
 }
