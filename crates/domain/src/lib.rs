@@ -7,9 +7,11 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod bundle;
 pub mod deletion;
 pub mod document;
 pub mod errors;
+pub mod export;
 pub mod ids;
 pub mod members;
 pub mod organization;

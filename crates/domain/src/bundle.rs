@@ -1,0 +1,538 @@
+//! The export bundle: one organization as JSON lines, so that it streams both ways.
+//!
+//! ```text
+//! {"type":"header","format":"orgsvc.bundle","version":1,"organization":{..},"parts":[..],..}
+//! {"type":"document","id":"..","body":{..}}            one line per document, in id order
+//! {"type":"member","user_id":"..","email":"..","role":"owner","joined_at":".."}
+//! {"type":"invitation",..}  {"type":"api_key",..}  {"type":"webhook",..}  {"type":"audit_event",..}
+//! {"type":"trailer","parts":[{"name":"documents","lines":2,"sha256":".."},..]}
+//! ```
+//!
+//! Each part's lines come together, in [`Part::ALL`]'s order, every part listed in the
+//! trailer even when empty. A part's SHA-256 is over its lines' bytes, newlines included, so
+//! an importer can check each part while it reads it. Every line is built from a type of this
+//! module that names its fields one by one: a secret added to a stored record does not reach
+//! a bundle unless someone writes it here.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+
+use crate::api_keys::ApiKey;
+use crate::audit::AuditEvent;
+use crate::document::Document;
+use crate::errors::StoreError;
+use crate::ids::{DocumentId, ExportId, OrganizationId, UserId};
+use crate::members::{Invitation, InvitationState, Member};
+use crate::organization::{Organization, TenancyModel};
+use crate::user::EmailAddress;
+use crate::webhooks::WebhookEndpoint;
+
+pub const FORMAT: &str = "orgsvc.bundle";
+pub const VERSION: u32 = 1;
+
+/// Bytes gathered before they are handed to the sink.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// Where a bundle's bytes go (a file, a download, a store of bundles).
+pub trait BundleSink: Send {
+    /// # Errors
+    /// When the bytes cannot be kept.
+    fn write(&mut self, bytes: &[u8]) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The parts of a bundle, in the order they come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    Documents,
+    Members,
+    Invitations,
+    ApiKeys,
+    Webhooks,
+    AuditEvents,
+}
+
+impl Part {
+    pub const ALL: [Self; 6] = [
+        Self::Documents,
+        Self::Members,
+        Self::Invitations,
+        Self::ApiKeys,
+        Self::Webhooks,
+        Self::AuditEvents,
+    ];
+}
+
+/// The organization as it was exported.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrganizationLine {
+    pub id: OrganizationId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub cluster: String,
+    pub database: String,
+    pub collection: String,
+    pub model: TenancyModel,
+}
+
+impl From<&Organization> for OrganizationLine {
+    fn from(organization: &Organization) -> Self {
+        Self {
+            id: organization.id,
+            name: organization.name.as_str().to_owned(),
+            created_at: organization.created_at,
+            updated_at: organization.updated_at,
+            cluster: organization.placement.cluster.clone(),
+            database: organization.placement.database.clone(),
+            collection: organization.collection_name().as_str().to_owned(),
+            model: organization.placement.model,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    pub format: String,
+    pub version: u32,
+    pub export_id: ExportId,
+    /// When the documents' snapshot was taken.
+    pub exported_at: DateTime<Utc>,
+    pub organization: OrganizationLine,
+    pub parts: Vec<Part>,
+}
+
+/// A member: who, with which email and role (never a password or its hash).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemberLine {
+    pub user_id: UserId,
+    pub email: String,
+    /// `owner`, `admin` or `member`.
+    pub role: String,
+    pub joined_at: DateTime<Utc>,
+}
+
+impl MemberLine {
+    #[must_use]
+    pub fn new(member: &Member, email: &EmailAddress) -> Self {
+        Self {
+            user_id: member.user_id,
+            email: email.as_str().to_owned(),
+            role: member.role.as_str().to_owned(),
+            joined_at: member.joined_at,
+        }
+    }
+}
+
+/// An invitation without its secret (nor the secret's digest).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvitationLine {
+    pub id: String,
+    pub email: String,
+    /// `owner`, `admin` or `member`.
+    pub role: String,
+    pub invited_by: UserId,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// `pending`, `accepted` or `revoked`.
+    pub state: String,
+    /// When it was accepted or revoked.
+    pub settled_at: Option<DateTime<Utc>>,
+}
+
+impl From<&Invitation> for InvitationLine {
+    fn from(invitation: &Invitation) -> Self {
+        let (state, settled_at) = match &invitation.state {
+            InvitationState::Pending => ("pending", None),
+            InvitationState::Accepted { at, .. } => ("accepted", Some(*at)),
+            InvitationState::Revoked { at } => ("revoked", Some(*at)),
+        };
+        Self {
+            id: invitation.id.to_string(),
+            email: invitation.email.as_str().to_owned(),
+            role: invitation.role.as_str().to_owned(),
+            invited_by: invitation.invited_by,
+            created_at: invitation.created_at,
+            expires_at: invitation.expires_at,
+            state: state.to_owned(),
+            settled_at,
+        }
+    }
+}
+
+/// An API key's metadata: never its secret nor the secret's digest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyLine {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_by: UserId,
+    pub created_at: DateTime<Utc>,
+    pub rotated_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<&ApiKey> for ApiKeyLine {
+    fn from(key: &ApiKey) -> Self {
+        Self {
+            id: key.id.to_string(),
+            name: key.name.as_str().to_owned(),
+            scopes: key.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            created_by: key.created_by,
+            created_at: key.created_at,
+            rotated_at: key.rotated_at,
+            expires_at: key.expires_at,
+            last_used_at: key.last_used_at,
+        }
+    }
+}
+
+/// A webhook endpoint's metadata: never its signing secrets.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WebhookLine {
+    pub id: String,
+    pub url: String,
+    /// Empty: every event type.
+    pub events: Vec<String>,
+    pub enabled: bool,
+    pub created_by: UserId,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub disabled_reason: Option<String>,
+}
+
+impl From<&WebhookEndpoint> for WebhookLine {
+    fn from(endpoint: &WebhookEndpoint) -> Self {
+        Self {
+            id: endpoint.id.to_string(),
+            url: endpoint.url.as_str().to_owned(),
+            events: endpoint
+                .events
+                .iter()
+                .map(|t| t.as_str().to_owned())
+                .collect(),
+            enabled: endpoint.enabled,
+            created_by: endpoint.created_by,
+            created_at: endpoint.created_at,
+            updated_at: endpoint.updated_at,
+            disabled_reason: endpoint.disabled_reason.clone(),
+        }
+    }
+}
+
+/// An audit event, as the audit API shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditLine {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub action: String,
+    pub outcome: String,
+    pub actor: Option<UserId>,
+    pub ip: Option<String>,
+    pub details: Map<String, Value>,
+}
+
+impl From<&AuditEvent> for AuditLine {
+    fn from(event: &AuditEvent) -> Self {
+        Self {
+            id: event.id.to_string(),
+            at: event.at,
+            action: event.action.as_str().to_owned(),
+            outcome: event.outcome.as_str().to_owned(),
+            actor: event.actor,
+            ip: event.ip.map(|ip| ip.to_string()),
+            details: event.details.clone(),
+        }
+    }
+}
+
+/// One part's line count and digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartSummary {
+    pub name: Part,
+    pub lines: u64,
+    pub sha256: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trailer {
+    pub parts: Vec<PartSummary>,
+}
+
+/// One line of a bundle.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Line {
+    Header(Header),
+    Document {
+        id: DocumentId,
+        body: Map<String, Value>,
+    },
+    Member(MemberLine),
+    Invitation(InvitationLine),
+    ApiKey(ApiKeyLine),
+    Webhook(WebhookLine),
+    AuditEvent(AuditLine),
+    Trailer(Trailer),
+}
+
+impl Line {
+    #[must_use]
+    pub fn document(document: &Document) -> Self {
+        Self::Document {
+            id: document.id,
+            body: document.body.fields().clone(),
+        }
+    }
+
+    /// The part a line belongs to; `None` for the header and the trailer.
+    #[must_use]
+    pub const fn part(&self) -> Option<Part> {
+        match self {
+            Self::Document { .. } => Some(Part::Documents),
+            Self::Member(_) => Some(Part::Members),
+            Self::Invitation(_) => Some(Part::Invitations),
+            Self::ApiKey(_) => Some(Part::ApiKeys),
+            Self::Webhook(_) => Some(Part::Webhooks),
+            Self::AuditEvent(_) => Some(Part::AuditEvents),
+            Self::Header(_) | Self::Trailer(_) => None,
+        }
+    }
+}
+
+/// What a written bundle holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    pub bytes: u64,
+    /// Of the whole bundle, as a receipt names it.
+    pub sha256: String,
+    pub parts: Vec<PartSummary>,
+}
+
+/// Writes a bundle line by line: the header first, then each part's lines in order, then
+/// [`Self::finish`] writes the trailer. Memory: one buffer of [`FLUSH_AT`] bytes.
+pub struct BundleWriter<S> {
+    sink: S,
+    buffer: Vec<u8>,
+    bytes: u64,
+    whole: Sha256,
+    /// The part being written and how far.
+    current: Option<(Part, Sha256, u64)>,
+    done: Vec<PartSummary>,
+}
+
+fn hex(digest: &[u8]) -> String {
+    use std::fmt::Write as _;
+    digest.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+impl<S: BundleSink> BundleWriter<S> {
+    /// Starts a bundle with its header.
+    ///
+    /// # Errors
+    /// When the sink fails.
+    pub async fn start(sink: S, header: &Header) -> Result<Self, StoreError> {
+        let mut writer = Self {
+            sink,
+            buffer: Vec::with_capacity(FLUSH_AT),
+            bytes: 0,
+            whole: Sha256::new(),
+            current: None,
+            done: Vec::new(),
+        };
+        writer.put(&Line::Header(header.clone())).await?;
+        Ok(writer)
+    }
+
+    /// Adds a line of a part. Parts come in [`Part::ALL`]'s order; a line of a part already
+    /// finished is refused.
+    ///
+    /// # Errors
+    /// When the sink fails, or for a line out of order.
+    pub async fn line(&mut self, line: &Line) -> Result<(), StoreError> {
+        let part = line.part().ok_or_else(|| {
+            StoreError::Unknown(anyhow::anyhow!("the header and trailer are not part lines"))
+        })?;
+        self.enter(part)?;
+        self.put(line).await
+    }
+
+    /// Ends the last part, adds the trailer and hands everything to the sink.
+    ///
+    /// # Errors
+    /// When the sink fails.
+    pub async fn finish(mut self) -> Result<(S, Written), StoreError> {
+        self.close_parts_up_to(None);
+        let trailer = Line::Trailer(Trailer {
+            parts: self.done.clone(),
+        });
+        self.put(&trailer).await?;
+        self.flush().await?;
+        let written = Written {
+            bytes: self.bytes,
+            sha256: hex(&self.whole.finalize()),
+            parts: self.done,
+        };
+        Ok((self.sink, written))
+    }
+
+    /// Moves to `part`, summing up every part before it.
+    fn enter(&mut self, part: Part) -> Result<(), StoreError> {
+        match &self.current {
+            Some((current, _, _)) if *current == part => return Ok(()),
+            Some((current, _, _)) if *current > part => {
+                return Err(StoreError::Unknown(anyhow::anyhow!(
+                    "bundle part {part:?} after {current:?}"
+                )))
+            }
+            _ => {}
+        }
+        if self.done.iter().any(|d| d.name >= part) {
+            return Err(StoreError::Unknown(anyhow::anyhow!(
+                "bundle part {part:?} after its turn"
+            )));
+        }
+        self.close_parts_up_to(Some(part));
+        self.current = Some((part, Sha256::new(), 0));
+        Ok(())
+    }
+
+    /// Sums up the current part and every empty one before `next` (all, without it).
+    fn close_parts_up_to(&mut self, next: Option<Part>) {
+        if let Some((part, digest, lines)) = self.current.take() {
+            self.done.push(PartSummary {
+                name: part,
+                lines,
+                sha256: hex(&digest.finalize()),
+            });
+        }
+        for part in Part::ALL {
+            if next.is_some_and(|n| part >= n) {
+                break;
+            }
+            if !self.done.iter().any(|d| d.name == part) {
+                self.done.push(PartSummary {
+                    name: part,
+                    lines: 0,
+                    sha256: hex(&Sha256::digest(b"")),
+                });
+            }
+        }
+        self.done.sort_by_key(|d| d.name);
+    }
+
+    async fn put(&mut self, line: &Line) -> Result<(), StoreError> {
+        let start = self.buffer.len();
+        serde_json::to_writer(&mut self.buffer, line)
+            .map_err(|e| StoreError::Unknown(anyhow::anyhow!("cannot write a bundle line: {e}")))?;
+        self.buffer.push(b'\n');
+        let bytes = &self.buffer[start..];
+        self.whole.update(bytes);
+        if let Some((_, digest, lines)) = &mut self.current {
+            if line.part().is_some() {
+                digest.update(bytes);
+                *lines += 1;
+            }
+        }
+        if self.buffer.len() >= FLUSH_AT {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        if !self.buffer.is_empty() {
+            self.sink.write(&self.buffer).await?;
+            self.bytes += self.buffer.len() as u64;
+            self.buffer.clear();
+        }
+        Ok(())
+    }
+}
+
+/// A bundle kept in memory (tests, small exports).
+impl BundleSink for Vec<u8> {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> Header {
+        Header {
+            format: FORMAT.to_owned(),
+            version: VERSION,
+            export_id: ExportId::generate(),
+            exported_at: Utc::now(),
+            organization: OrganizationLine {
+                id: OrganizationId::generate(),
+                name: "Acme".to_owned(),
+                created_at: Utc::now(),
+                updated_at: Utc::now(),
+                cluster: "default".to_owned(),
+                database: "orgsvc".to_owned(),
+                collection: "org_acme".to_owned(),
+                model: TenancyModel::Collection,
+            },
+            parts: Part::ALL.to_vec(),
+        }
+    }
+
+    fn webhook() -> Line {
+        Line::Webhook(WebhookLine {
+            id: "w".to_owned(),
+            url: "https://example.com".to_owned(),
+            events: Vec::new(),
+            enabled: true,
+            created_by: UserId::generate(),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            disabled_reason: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn every_part_is_summed_up_even_when_empty() {
+        let mut writer = BundleWriter::start(Vec::new(), &header()).await.unwrap();
+        writer.line(&webhook()).await.unwrap();
+        writer.line(&webhook()).await.unwrap();
+        let (bytes, written) = writer.finish().await.unwrap();
+        let empty = hex(&Sha256::digest(b""));
+        let names: Vec<Part> = written.parts.iter().map(|p| p.name).collect();
+        assert_eq!(names, Part::ALL);
+        for part in &written.parts {
+            match part.name {
+                Part::Webhooks => assert_eq!(part.lines, 2),
+                _ => assert_eq!((part.lines, part.sha256.as_str()), (0, empty.as_str())),
+            }
+        }
+        assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_part_after_its_turn_is_refused() {
+        let mut writer = BundleWriter::start(Vec::new(), &header()).await.unwrap();
+        writer.line(&webhook()).await.unwrap();
+        let member = Line::Member(MemberLine {
+            user_id: UserId::generate(),
+            email: "a@b.io".to_owned(),
+            role: "owner".to_owned(),
+            joined_at: Utc::now(),
+        });
+        assert!(writer.line(&member).await.is_err());
+        let trailer = Line::Trailer(Trailer { parts: Vec::new() });
+        assert!(writer.line(&trailer).await.is_err());
+    }
+}
