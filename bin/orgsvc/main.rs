@@ -42,6 +42,17 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         jwks: Option<std::path::PathBuf>,
     },
+    /// Export an organization into a bundle file (JSON lines: its documents as of the start,
+    /// members, invitations, API keys and webhooks without secrets, audit events). With the
+    /// embedded store, stop the service first; with MongoDB, services keep running.
+    Export {
+        /// The organization's name (any spelling of it).
+        #[arg(long = "org", value_name = "NAME")]
+        organization: String,
+        /// Where to write the bundle.
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+    },
     /// Move an organization's documents to another cluster and/or tenancy model while serving
     /// (MongoDB).
     MoveOrg {
@@ -112,6 +123,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let done =
                 operations::move_organization(&settings, &organization, cluster.as_deref(), model)
                     .await?;
+            print(&done)?;
+        }
+        Command::Export { organization, out } => {
+            let done = operations::export_organization(&settings, &organization, &out).await?;
             print(&done)?;
         }
         Command::Serve

@@ -37,7 +37,14 @@ pub fn text(bytes: &[u8]) -> String {
 fn help_and_version_answer_and_exit_0() {
     let help = orgsvc(&["--help"], &[]);
     assert!(help.status.success());
-    for command in ["serve", "check-config", "openapi", "gen-key", "move-org"] {
+    for command in [
+        "serve",
+        "check-config",
+        "openapi",
+        "gen-key",
+        "move-org",
+        "export",
+    ] {
         assert!(text(&help.stdout).contains(command), "{command}");
     }
     let version = orgsvc(&["--version"], &[]);

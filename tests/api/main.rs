@@ -50,6 +50,7 @@ mod crash;
 mod delete;
 mod documents;
 mod durability;
+mod exports;
 mod fuzz;
 mod hardening;
 mod instances;

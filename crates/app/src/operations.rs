@@ -12,6 +12,10 @@ use tokio::sync::watch;
 
 use crate::settings::{Backend, Settings};
 
+mod export;
+
+pub use export::export_organization;
+
 /// `orgsvc move-org --org NAME [--to-cluster CLUSTER] [--to-model MODEL]`: moves an
 /// organization's documents to another cluster and/or tenancy model while running services keep
 /// serving it (writes to it wait, then answer 503, while the documents are copied). Safe to
