@@ -81,6 +81,8 @@ struct Inner {
     login_counters: Collection<attempts::CounterDoc>,
     deletions: Collection<deletions::DeletionDoc>,
     preimages: Collection<snapshots::PreimageDoc>,
+    /// Exports' cursors kept between their pages (see `snapshots`).
+    scans: snapshots::Scans,
     schema: Collection<BsonDocument>,
     audit: Collection<audit::EventDoc>,
     audit_writer: audit::AuditWriter,
@@ -191,6 +193,7 @@ impl MongoStore {
                 ready: OnceCell::new(),
                 validators: AtomicBool::new(true),
                 copies: tokio::sync::watch::Sender::new(CopyProgress::default()),
+                scans: snapshots::Scans::default(),
             }),
         };
         store.spawn_recovery_sweep();

@@ -261,7 +261,7 @@ impl MongoStore {
 }
 
 /// Up to `size` documents from `cursor` (fewer at its end).
-async fn next_batch(
+pub(super) async fn next_batch(
     cursor: &mut mongodb::Cursor<BsonDocument>,
     size: usize,
     limit: std::time::Duration,

@@ -26,9 +26,9 @@ use super::MongoStore;
 
 /// Where a tenant request goes, the epoch of the record that said so, and the export whose
 /// snapshot a write must keep (see [`super::snapshots`]).
-struct Target {
-    location: Location,
-    view: TenantView,
+pub(super) struct Target {
+    pub(super) location: Location,
+    pub(super) view: TenantView,
     epoch: i64,
     export: Option<String>,
 }
@@ -36,7 +36,7 @@ struct Target {
 impl MongoStore {
     /// How long a request waits for an operation that makes the data unavailable (a
     /// `renameCollection` about to happen, a copy under way for writes) before answering 503.
-    fn access_wait(&self) -> Duration {
+    pub(super) fn access_wait(&self) -> Duration {
         self.op_timeout().min(Duration::from_secs(2))
     }
 
@@ -47,7 +47,7 @@ impl MongoStore {
     }
 
     /// The organization's collection for a read or a write, per [`tenant_access`].
-    async fn target(
+    pub(super) async fn target(
         &self,
         organization: &OrganizationId,
         purpose: Purpose,
@@ -86,7 +86,7 @@ impl MongoStore {
 
     /// Whether no operation began on the organization since `target` was read: its record's
     /// epoch, by `_id` with nothing else projected (this runs after every tenant write).
-    async fn unchanged(
+    pub(super) async fn unchanged(
         &self,
         organization: &OrganizationId,
         target: &Target,
