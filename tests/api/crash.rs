@@ -330,6 +330,10 @@ async fn deletes_killed_midway_are_completed_by_the_recovery_sweep() {
             "ORGSVC__STORAGE__MONGODB__RECOVERY_INTERVAL_SECONDS".into(),
             "1".into(),
         ),
+        (
+            "ORGSVC__STORAGE__MONGODB__STRAY_SWEEP_SECONDS".into(),
+            "1".into(),
+        ),
     ];
     let (mut interrupted, mut rounds) = (false, 0);
     for round in 0..5 {

@@ -47,6 +47,10 @@ async fn three_instances_renaming_moving_deleting_and_one_killed_lose_no_acknowl
             "1".into(),
         ),
         (
+            "ORGSVC__STORAGE__MONGODB__STRAY_SWEEP_SECONDS".into(),
+            "1".into(),
+        ),
+        (
             "ORGSVC__STORAGE__MONGODB__COPY_BATCH_SIZE".into(),
             "100".into(),
         ),

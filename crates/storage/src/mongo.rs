@@ -92,8 +92,8 @@ struct Inner {
     /// Identifies this process in the intents it owns: `<host>/<pid>/<uuid>`, so an operator
     /// (or a test) can tell which instance holds an operation.
     owner: String,
-    /// Collections the last sweep found unreferenced; dropped if the next finds them again.
-    strays: Mutex<BTreeSet<Location>>,
+    /// The stray sweep's turn and findings (see `strays`).
+    sweeps: Collection<BsonDocument>,
     /// (cluster, database) pairs whose shared collection and index this process made sure of.
     shared_ready: Mutex<BTreeSet<(String, String)>>,
     next_cluster: AtomicUsize,
@@ -182,11 +182,11 @@ impl MongoStore {
                 outboxes: master.collection("webhook_outboxes"),
                 deletions: master.collection("deletions"),
                 preimages: master.collection("export_preimages"),
+                sweeps: master.collection("sweeps"),
                 master,
                 clients,
                 settings,
                 owner: owner_id(),
-                strays: Mutex::new(BTreeSet::new()),
                 shared_ready: Mutex::new(BTreeSet::new()),
                 next_cluster: AtomicUsize::new(0),
                 loads: placement::Loads::default(),

@@ -33,6 +33,11 @@ pub struct MongoSettings {
     /// How often to look for operations whose owner died (besides at startup and when a request
     /// touches the organization); 0 turns the sweep off.
     pub recovery_interval_seconds: u64,
+    /// How often one instance (whichever's turn it is) looks for collections no organization
+    /// points at; it reads every organization's location, so not often. Checked at each
+    /// recovery sweep.
+    #[serde(default = "default_stray_sweep_seconds")]
+    pub stray_sweep_seconds: u64,
     /// Documents per batch when a collection is copied.
     pub copy_batch_size: usize,
     /// `auto`: rename within a database with `renameCollection`; `copy`: always copy.
@@ -72,6 +77,10 @@ pub enum RenameMode {
     Copy,
 }
 
+const fn default_stray_sweep_seconds() -> u64 {
+    600
+}
+
 impl MongoSettings {
     /// Settings for one server at `uri`, with the documented defaults.
     #[must_use]
@@ -86,6 +95,7 @@ impl MongoSettings {
             operation_timeout_ms: 10_000,
             intent_lease_seconds: 30,
             recovery_interval_seconds: 30,
+            stray_sweep_seconds: default_stray_sweep_seconds(),
             copy_batch_size: 1_000,
             rename: RenameMode::Auto,
             tenancy: TenancyModel::Collection,

@@ -1,6 +1,10 @@
 //! Strays: collections (and organizations' own databases) no organization points at, left by
-//! a write that raced an operation and whose writer died before putting itself right. Found by
-//! the recovery sweep, dropped when two consecutive sweeps find them.
+//! a write that raced an operation and whose writer died before putting itself right. Dropped
+//! when two consecutive stray sweeps find them.
+//!
+//! Finding them reads every organization's location, so one instance at a time does it, every
+//! `stray_sweep_seconds`: the turn and what the last sweep found are one document in the
+//! master's `sweeps` (`_id: "strays"`), taken by a conditional update when it is due.
 
 use std::collections::BTreeSet;
 
@@ -130,15 +134,16 @@ impl MongoStore {
         Ok(found)
     }
 
-    /// Drops collections found unreferenced by this sweep and by the one before it (so any
-    /// write that raced an operation has long finished). What they hold was never acknowledged:
-    /// an acknowledged write is always in a collection an organization points at.
-    pub(super) async fn sweep_strays(&self) -> Result<(), StoreError> {
+    /// When it is this sweep's turn: drops collections found unreferenced by it and by the
+    /// sweep before it (whichever instance ran that one, at least `stray_sweep_seconds` ago, so
+    /// any write that raced an operation has long finished). What they hold was never
+    /// acknowledged: an acknowledged write is always in a collection an organization points at.
+    /// Returns whether it was this sweep's turn.
+    pub(super) async fn sweep_strays(&self) -> Result<bool, StoreError> {
+        let Some(before) = self.take_stray_turn().await? else {
+            return Ok(false);
+        };
         let unreferenced = self.unreferenced_collections().await?;
-        let before = std::mem::replace(
-            &mut *self.inner.strays.lock().expect("not poisoned"),
-            unreferenced.clone(),
-        );
         for location in unreferenced.intersection(&before) {
             if self.drop_if_stray(location, StrayContents::Any).await? {
                 tracing::warn!(
@@ -148,6 +153,143 @@ impl MongoStore {
                 );
             }
         }
-        Ok(())
+        // Kept for the next sweep; strays are rare, a bound keeps the document small anyway.
+        let found: Vec<bson::Bson> = unreferenced
+            .iter()
+            .take(MAX_CANDIDATES)
+            .filter_map(|l| bson::to_bson(l).ok())
+            .collect();
+        timed(
+            self.op_timeout(),
+            self.inner
+                .sweeps
+                .update_one(doc! {"_id": STRAYS}, doc! {"$set": {"found": found}}),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Takes the stray sweep's turn if it is due, pushing the next one an interval ahead; the
+    /// collections the previous sweep found, if so.
+    async fn take_stray_turn(&self) -> Result<Option<BTreeSet<Location>>, StoreError> {
+        let now = bson::DateTime::now();
+        let interval =
+            i64::try_from(self.inner.settings.stray_sweep_seconds).unwrap_or(i64::MAX / 2000);
+        let next =
+            bson::DateTime::from_millis(now.timestamp_millis().saturating_add(interval * 1000));
+        let taken = timed(
+            self.op_timeout(),
+            self.inner
+                .sweeps
+                .find_one_and_update(
+                    doc! {"_id": STRAYS, "due_at": {"$lte": now}},
+                    doc! {"$set": {"due_at": next, "by": &self.inner.owner}},
+                )
+                .upsert(true)
+                .return_document(mongodb::options::ReturnDocument::Before),
+        )
+        .await;
+        let previous = match taken {
+            Ok(previous) => previous,
+            // Not due: the upsert met the existing document's `_id`.
+            Err(DbError::Duplicate) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let found = previous
+            .as_ref()
+            .and_then(|p| p.get_array("found").ok())
+            .map(|found| {
+                found
+                    .iter()
+                    .filter_map(|l| bson::from_bson::<Location>(l.clone()).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Some(found))
+    }
+}
+
+/// The `_id` of the stray sweep's document in `sweeps`.
+const STRAYS: &str = "strays";
+
+/// Unreferenced collections remembered from one sweep to the next, at most.
+const MAX_CANDIDATES: usize = 1_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MongoSettings;
+
+    /// Two instances on one master: one sweeps per turn, the second sweep (by the other one)
+    /// drops what the first found, and a collection an organization points at stays.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn strays_go_at_the_second_sweep_whichever_instance_runs_it() {
+        let Some(uri) = orgsvc_testkit::mongodb_or_skip("stray sweep") else {
+            return;
+        };
+        let mut settings = MongoSettings::for_uri(uri);
+        settings.master_database = orgsvc_testkit::unique_name("master");
+        settings.tenant_database = orgsvc_testkit::unique_name("tenants");
+        settings.recovery_interval_seconds = 0;
+        settings.stray_sweep_seconds = 3_600;
+        let (one, two) = (
+            MongoStore::connect(settings.clone()).await.unwrap(),
+            MongoStore::connect(settings.clone()).await.unwrap(),
+        );
+        let tenants =
+            one.inner.clients[crate::mongo::DEFAULT_CLUSTER].database(&settings.tenant_database);
+        for name in ["org_stray", "org_kept"] {
+            tenants
+                .collection::<BsonDocument>(name)
+                .insert_one(doc! {"_id": "x"})
+                .await
+                .unwrap();
+        }
+        let kept = Location {
+            cluster: "default".into(),
+            database: settings.tenant_database.clone(),
+            collection: "org_kept".into(),
+            model: TenancyModel::Collection,
+        };
+        one.inner
+            .organizations
+            .clone_with_type::<BsonDocument>()
+            .insert_one(
+                doc! {"_id": "k", "slug": "kept", "connection": bson::to_bson(&kept).unwrap()},
+            )
+            .await
+            .unwrap();
+        let names = || async { tenants.list_collection_names().await.unwrap() };
+
+        assert!(one.sweep_strays().await.unwrap(), "the first turn is due");
+        assert!(
+            !two.sweep_strays().await.unwrap(),
+            "not due again for an interval"
+        );
+        assert!(!one.sweep_strays().await.unwrap());
+        assert!(
+            names().await.contains(&"org_stray".to_owned()),
+            "one sweep drops nothing"
+        );
+
+        // The interval is over (rather than waiting an hour).
+        one.inner
+            .sweeps
+            .update_one(
+                doc! {"_id": STRAYS},
+                doc! {"$set": {"due_at": bson::DateTime::MIN}},
+            )
+            .await
+            .unwrap();
+        assert!(two.sweep_strays().await.unwrap());
+        let left = names().await;
+        assert!(!left.contains(&"org_stray".to_owned()), "{left:?}");
+        assert!(left.contains(&"org_kept".to_owned()), "{left:?}");
+        for database in [&settings.master_database, &settings.tenant_database] {
+            let _ = one.inner.clients[crate::mongo::DEFAULT_CLUSTER]
+                .database(database)
+                .drop()
+                .await;
+        }
     }
 }
