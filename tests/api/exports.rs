@@ -207,6 +207,29 @@ async fn an_export_reads_its_moment_while_the_service_keeps_writing() {
     assert_eq!(members.len(), 1);
     assert_eq!(members[0]["email"], "owner@export.io");
     assert_eq!(members[0]["role"], "owner");
+
+    // The digest printed is the file's, and the deletion's receipt names it.
+    let digest: String = Sha256::digest(std::fs::read(&out).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(
+        said.trim_end().ends_with(&format!("sha256 {digest}")),
+        "{said}"
+    );
+    let deleted = service
+        .json(
+            service
+                .client
+                .delete(service.url("/org/delete?organization_name=Export%20Co"))
+                .bearer_auth(&token),
+        )
+        .await;
+    assert_eq!(
+        deleted["receipt"]["claims"]["last_export_sha256"],
+        digest.as_str(),
+        "{deleted}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

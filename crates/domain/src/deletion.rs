@@ -68,6 +68,9 @@ pub struct DeletionRecord {
     pub requested_at: DateTime<Utc>,
     pub completed_at: DateTime<Utc>,
     pub removed: Removed,
+    /// The SHA-256 of the organization's last completed export, if it had one: the bundle a
+    /// receipt's holder can compare with what they kept.
+    pub last_export_sha256: Option<String>,
     /// The record is gone after this.
     pub expires_at: DateTime<Utc>,
 }
@@ -103,7 +106,7 @@ impl DeletionRecord {
                 "api_keys": removed.roster.api_keys,
                 "webhooks": removed.roster.webhooks,
             },
-            "last_export_sha256": Value::Null,
+            "last_export_sha256": self.last_export_sha256,
             "kept": {
                 "audit_events": {
                     "retention_days": audit_retention_days,

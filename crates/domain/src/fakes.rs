@@ -37,6 +37,7 @@ struct State {
     tenants: HashMap<OrganizationId, BTreeMap<DocumentId, DocumentBody>>,
     /// Open snapshots: a copy of the documents as they were.
     snapshots: HashMap<OrganizationId, (ExportId, BTreeMap<DocumentId, DocumentBody>)>,
+    last_exports: HashMap<OrganizationId, String>,
     login_attempts: HashMap<AttemptKey, Attempts>,
     audit: Vec<AuditEvent>,
     outboxes: HashMap<OrganizationId, outbox::FakeOutbox>,
@@ -294,6 +295,7 @@ impl OrganizationStore for FakeStore {
         }
         let documents = state.tenants.remove(id).map_or(0, |t| t.len() as u64);
         state.snapshots.remove(id);
+        let last_export_sha256 = state.last_exports.remove(id);
         let completed_at = SystemClock.now();
         let record = DeletionRecord {
             id: request.receipt_id,
@@ -309,6 +311,7 @@ impl OrganizationStore for FakeStore {
                 roster: tally,
                 users,
             },
+            last_export_sha256,
             expires_at: completed_at + request.retention,
         };
         state.deletions.insert(record.id, record.clone());
@@ -475,6 +478,18 @@ impl DocumentSnapshots for FakeStore {
             .then(|| documents.last().map(|d| d.id))
             .flatten();
         Ok(DocumentPage { documents, next })
+    }
+
+    async fn record_export(
+        &self,
+        organization: &OrganizationId,
+        sha256: &str,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state()?;
+        if state.organizations.contains_key(organization) {
+            state.last_exports.insert(*organization, sha256.to_owned());
+        }
+        Ok(())
     }
 
     async fn close_snapshot(

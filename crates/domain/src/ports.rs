@@ -437,6 +437,17 @@ pub trait DocumentSnapshots: Clone + Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<DocumentPage, SnapshotError>> + Send;
 
+    /// Keeps `sha256` as the digest of the organization's last completed export (its bundle),
+    /// for the receipt of its deletion.
+    ///
+    /// # Errors
+    /// [`StoreError`] only; an organization that is gone is not an error.
+    fn record_export(
+        &self,
+        organization: &OrganizationId,
+        sha256: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Closes the snapshot and lets go of what it kept; closing one that is not open does
     /// nothing.
     ///

@@ -142,6 +142,8 @@ macro_rules! decorate_snapshots {
                 after: Option<&orgsvc_domain::DocumentId>,
                 limit: usize
             ) -> Result<orgsvc_domain::DocumentPage, orgsvc_domain::errors::SnapshotError>;
+            fn record_export(organization: &orgsvc_domain::OrganizationId, sha256: &str)
+                -> Result<(), orgsvc_domain::errors::StoreError>;
             fn close_snapshot(
                 organization: &orgsvc_domain::OrganizationId,
                 export: &orgsvc_domain::ExportId

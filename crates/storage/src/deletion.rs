@@ -25,6 +25,9 @@ pub struct DeletionFields {
     pub api_keys: u64,
     pub webhooks: u64,
     pub users: u64,
+    /// Absent in records of earlier versions (there were no exports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_export_sha256: Option<String>,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -48,6 +51,7 @@ impl DeletionFields {
             api_keys: removed.roster.api_keys,
             webhooks: removed.roster.webhooks,
             users: removed.users,
+            last_export_sha256: record.last_export_sha256.clone(),
             expires_at: record.expires_at,
         }
     }
@@ -80,6 +84,7 @@ impl DeletionFields {
                 },
                 users: self.users,
             },
+            last_export_sha256: self.last_export_sha256,
             expires_at: self.expires_at,
         })
     }

@@ -87,6 +87,11 @@ async fn export_from(
     file.sync_all()?;
     std::fs::rename(&partial, out)
         .with_context(|| format!("cannot rename {} to {}", partial.display(), out.display()))?;
+    // What a receipt of the organization's deletion will name as its last export.
+    store
+        .record_export(&organization.id, &written.sha256)
+        .await
+        .context("the bundle is written, but its digest could not be kept for receipts")?;
     let documents = written.parts.first().map_or(0, |p| p.lines);
     Ok(format!(
         "{name}: {documents} documents, {} bytes in {}, sha256 {}",

@@ -21,6 +21,9 @@ pub struct OrganizationRecord {
     pub database: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The SHA-256 of its last completed export's bundle (absent until one completes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_export_sha256: Option<String>,
 }
 
 impl OrganizationRecord {
@@ -33,6 +36,7 @@ impl OrganizationRecord {
             database: organization.placement.database.clone(),
             created_at: organization.created_at,
             updated_at: organization.updated_at,
+            last_export_sha256: None,
         }
     }
 

@@ -145,6 +145,27 @@ impl DocumentSnapshots for EmbeddedStore {
         .await
     }
 
+    async fn record_export(
+        &self,
+        organization: &OrganizationId,
+        sha256: &str,
+    ) -> Result<(), StoreError> {
+        let (id, sha256) = (organization.as_uuid().as_u128(), sha256.to_owned());
+        self.writer
+            .write(move |txn| {
+                let Some(mut record) = tables::organization_record(txn, id)? else {
+                    return Ok(());
+                };
+                record.last_export_sha256 = Some(sha256.clone());
+                txn.open_table(tables::ORGANIZATIONS)
+                    .map_err(db_err)?
+                    .insert(id, records::to_bytes(&record).as_slice())
+                    .map_err(db_err)?;
+                Ok::<_, StoreError>(())
+            })
+            .await
+    }
+
     async fn close_snapshot(
         &self,
         organization: &OrganizationId,

@@ -235,6 +235,7 @@ pub fn remove_organization(
             roster,
             users,
         },
+        last_export_sha256: organization.last_export_sha256.clone(),
         expires_at: now + request.retention,
     };
     deletions::keep(txn, &record, now)?;

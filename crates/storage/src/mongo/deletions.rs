@@ -96,6 +96,7 @@ impl DeletionProgress {
                 },
                 users: roster.users,
             },
+            last_export_sha256: organization.last_export_sha256.clone(),
             expires_at: completed_at + chrono::Duration::seconds(self.retention_seconds),
         })
     }

@@ -360,6 +360,7 @@ mod tests {
             intent,
             deletion: None,
             export: None,
+            last_export_sha256: None,
         }
     }
 

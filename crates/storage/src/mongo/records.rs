@@ -184,6 +184,9 @@ pub struct OrganizationDoc {
     /// While an export reads a snapshot of its documents (see [`super::snapshots`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export: Option<super::snapshots::ExportMark>,
+    /// The SHA-256 of its last completed export's bundle (absent until one completes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_export_sha256: Option<String>,
 }
 
 impl OrganizationDoc {
@@ -200,6 +203,7 @@ impl OrganizationDoc {
             intent: Some(intent),
             deletion: None,
             export: None,
+            last_export_sha256: None,
         }
     }
 

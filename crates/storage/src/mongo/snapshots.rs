@@ -453,6 +453,22 @@ impl DocumentSnapshots for MongoStore {
         Ok(DocumentPage { documents, next })
     }
 
+    async fn record_export(
+        &self,
+        organization: &OrganizationId,
+        sha256: &str,
+    ) -> Result<(), StoreError> {
+        self.ensure_ready().await?;
+        let filter = doc! {"_id": organization.to_string()};
+        let set = doc! {"$set": {"last_export_sha256": sha256}};
+        timed(
+            self.op_timeout(),
+            self.inner.organizations.update_one(filter, set),
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn close_snapshot(
         &self,
         organization: &OrganizationId,

@@ -57,6 +57,7 @@ macro_rules! all_contract_tests {
             a_snapshot_reads_on_through_a_rename,
             nothing_of_a_deleted_organization_is_read_from_its_snapshot,
             a_snapshot_opened_amid_writes_has_each_write_from_before_and_none_from_after,
+            a_deletion_names_the_last_export_if_there_was_one,
         );
     };
 }

@@ -190,6 +190,32 @@ pub async fn a_snapshot_reads_on_through_a_rename(store: &impl Store) {
     store.close_snapshot(&id, &export).await.unwrap();
 }
 
+pub async fn a_deletion_names_the_last_export_if_there_was_one(store: &impl Store) {
+    let never = create(store, "Globex", "g@globex.io").await;
+    let record = store
+        .delete_organization(&never.id, &deletion())
+        .await
+        .unwrap();
+    assert_eq!(record.last_export_sha256, None);
+    let organization = create(store, "Acme", "a@acme.io").await;
+    store.record_export(&organization.id, "aa11").await.unwrap();
+    store.record_export(&organization.id, "bb22").await.unwrap();
+    // A rename keeps it.
+    store
+        .update_organization(&change(&organization, "Acme Industries"))
+        .await
+        .unwrap();
+    let record = store
+        .delete_organization(&organization.id, &deletion())
+        .await
+        .unwrap();
+    assert_eq!(record.last_export_sha256.as_deref(), Some("bb22"));
+    let kept = store.deletion_record(&record.id).await.unwrap().unwrap();
+    assert_eq!(kept.last_export_sha256.as_deref(), Some("bb22"));
+    // Of an organization that is gone: nothing to keep, and no error.
+    store.record_export(&organization.id, "cc33").await.unwrap();
+}
+
 pub async fn nothing_of_a_deleted_organization_is_read_from_its_snapshot(store: &impl Store) {
     let organization = create(store, "Acme", "a@acme.io").await;
     for n in 0..5 {
