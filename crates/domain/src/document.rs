@@ -168,6 +168,18 @@ pub struct DocumentPage {
     pub next: Option<DocumentId>,
 }
 
+impl DocumentPage {
+    /// `documents` read with `limit`: a full page may have a next one, after its last id.
+    #[must_use]
+    pub fn read_with(documents: Vec<Document>, limit: usize) -> Self {
+        let next = documents
+            .last()
+            .filter(|_| documents.len() >= limit)
+            .map(|last| last.id);
+        Self { documents, next }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

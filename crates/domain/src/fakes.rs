@@ -474,10 +474,7 @@ impl DocumentSnapshots for FakeStore {
                 body: body.clone(),
             })
             .collect();
-        let next = (documents.len() == limit)
-            .then(|| documents.last().map(|d| d.id))
-            .flatten();
-        Ok(DocumentPage { documents, next })
+        Ok(DocumentPage::read_with(documents, limit))
     }
 
     async fn record_export(

@@ -8,13 +8,12 @@
 //! page answers [`SnapshotError::Lost`] (the export starts again).
 
 use std::collections::HashMap;
-use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use orgsvc_domain::errors::{DocumentError, SnapshotError, StoreError};
 use orgsvc_domain::ports::{DocumentSnapshots, SNAPSHOT_LEASE};
-use orgsvc_domain::{Document, DocumentId, DocumentPage, ExportId, OrganizationId};
+use orgsvc_domain::{DocumentId, DocumentPage, ExportId, OrganizationId};
 use redb::ReadTransaction;
 
 use super::tables::{self, tenant_table};
@@ -127,20 +126,8 @@ impl DocumentSnapshots for EmbeddedStore {
             let name = tables::tenant_table_name(&*txn, organization.as_uuid().as_u128())
                 .map_err(snapshot_error)?;
             let tenant = txn.open_table(tenant_table(&name)).map_err(db_err)?;
-            let start = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.as_uuid().as_u128()));
-            let range = tenant
-                .range::<u128>((start, Bound::Unbounded))
-                .map_err(db_err)?;
-            let mut documents = Vec::with_capacity(limit.min(1024));
-            for entry in range.take(limit) {
-                let (key, value) = entry.map_err(db_err)?;
-                let id = DocumentId::from_uuid(uuid::Uuid::from_u128(key.value()));
-                documents.push(records::document_from(id, value.value())?);
-            }
-            let next = (documents.len() == limit)
-                .then(|| documents.last().map(|d: &Document| d.id))
-                .flatten();
-            Ok(DocumentPage { documents, next })
+            let documents = super::tenant::documents_after(&tenant, after.as_ref(), limit)?;
+            Ok(DocumentPage::read_with(documents, limit))
         })
         .await
     }

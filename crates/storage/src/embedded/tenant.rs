@@ -2,7 +2,7 @@
 //! transaction from the organization's record, so a rename in between cannot misdirect a read
 //! or a write.
 
-use orgsvc_domain::errors::DocumentError;
+use orgsvc_domain::errors::{DocumentError, StoreError};
 use orgsvc_domain::ports::TenantStore;
 use orgsvc_domain::{Document, DocumentId, OrganizationId};
 use redb::ReadableTable;
@@ -60,6 +60,27 @@ impl EmbeddedStore {
     }
 }
 
+/// Up to `limit` documents of `tenant` with ids greater than `after`, in id order.
+pub(super) fn documents_after(
+    tenant: &redb::ReadOnlyTable<u128, &'static [u8]>,
+    after: Option<&DocumentId>,
+    limit: usize,
+) -> Result<Vec<Document>, StoreError> {
+    let start = after.map_or(std::ops::Bound::Unbounded, |a| {
+        std::ops::Bound::Excluded(a.as_uuid().as_u128())
+    });
+    let range = tenant
+        .range::<u128>((start, std::ops::Bound::Unbounded))
+        .map_err(db_err)?;
+    let mut documents = Vec::with_capacity(limit.min(1024));
+    for entry in range.take(limit) {
+        let (key, value) = entry.map_err(db_err)?;
+        let id = DocumentId::from_uuid(uuid::Uuid::from_u128(key.value()));
+        documents.push(records::document_from(id, value.value())?);
+    }
+    Ok(documents)
+}
+
 /// Runs `work` on the organization's current tenant table in a read transaction.
 fn read_tenant_table<T>(
     db: &redb::Database,
@@ -108,19 +129,9 @@ impl TenantStore for EmbeddedStore {
         after: Option<&DocumentId>,
         limit: usize,
     ) -> Result<Vec<Document>, DocumentError> {
-        let after = after.map(|id| id.as_uuid().as_u128());
+        let after = after.copied();
         self.read_tenant(organization, move |tenant| {
-            let start = after.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
-            let range = tenant
-                .range::<u128>((start, std::ops::Bound::Unbounded))
-                .map_err(db_err)?;
-            let mut documents = Vec::with_capacity(limit.min(1024));
-            for entry in range.take(limit) {
-                let (key, value) = entry.map_err(db_err)?;
-                let id = DocumentId::from_uuid(uuid::Uuid::from_u128(key.value()));
-                documents.push(records::document_from(id, value.value())?);
-            }
-            Ok(documents)
+            Ok(documents_after(tenant, after.as_ref(), limit)?)
         })
         .await
     }
