@@ -53,6 +53,12 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: std::path::PathBuf,
     },
+    /// Check an export bundle against its trailer (every part's line count and SHA-256) and
+    /// describe it (exit status 1 when it is not intact).
+    VerifyBundle {
+        /// The bundle, as `orgsvc export` wrote it.
+        file: std::path::PathBuf,
+    },
     /// Move an organization's documents to another cluster and/or tenancy model while serving
     /// (MongoDB).
     MoveOrg {
@@ -93,6 +99,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::GenKey { ed25519 } => {
             return print(&operations::generate_key(*ed25519));
         }
+        Command::VerifyBundle { file } => {
+            print(&operations::verify_bundle(file)?)?;
+            eprintln!("the bundle is intact");
+            return Ok(());
+        }
         Command::VerifyReceipt { file, jwks } => {
             let read = |path: &std::path::Path| {
                 std::fs::read_to_string(path)
@@ -132,7 +143,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve
         | Command::Openapi
         | Command::GenKey { .. }
-        | Command::VerifyReceipt { .. } => serve(settings).await?,
+        | Command::VerifyReceipt { .. }
+        | Command::VerifyBundle { .. } => serve(settings).await?,
     }
     Ok(())
 }

@@ -262,6 +262,26 @@ async fn an_embedded_store_is_exported_once_its_service_has_stopped() {
     let bundle = read_bundle(&out);
     assert_eq!(bundle[0]["organization"]["name"], "Acme");
     assert_eq!(documents(&bundle), stored);
+
+    // orgsvc verify-bundle: intact as written; one changed value is found, in its part.
+    let verified = deployment
+        .run(&["verify-bundle", out.to_str().unwrap()])
+        .await
+        .unwrap();
+    assert!(verified.status.success());
+    let described: Value = serde_json::from_slice(&verified.stdout).unwrap();
+    assert_eq!(described["lines"]["documents"], 250);
+    assert_eq!(described["lines"]["members"], 1);
+    let tampered = dir.path().join("tampered.jsonl");
+    let text = std::fs::read_to_string(&out).unwrap();
+    std::fs::write(&tampered, text.replacen("\"x\"", "\"y\"", 1)).unwrap();
+    let refused = deployment
+        .run(&["verify-bundle", tampered.to_str().unwrap()])
+        .await
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("part documents: the SHA-256"), "{said}");
     let unknown = deployment
         .run(&["export", "--org", "Nobody", "--out", out.to_str().unwrap()])
         .await

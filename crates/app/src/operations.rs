@@ -14,7 +14,7 @@ use crate::settings::{Backend, Settings};
 
 mod export;
 
-pub use export::export_organization;
+pub use export::{export_organization, verify_bundle};
 
 /// `orgsvc move-org --org NAME [--to-cluster CLUSTER] [--to-model MODEL]`: moves an
 /// organization's documents to another cluster and/or tenancy model while running services keep

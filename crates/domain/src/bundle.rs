@@ -22,6 +22,9 @@ use sha2::{Digest as _, Sha256};
 use crate::errors::StoreError;
 
 mod lines;
+mod verify;
+
+pub use verify::{verify, BundleError, Verified, MAX_LINE_BYTES};
 
 pub use lines::{
     ApiKeyLine, AuditLine, Header, InvitationLine, Line, MemberLine, OrganizationLine, PartSummary,
@@ -62,6 +65,19 @@ impl Part {
         Self::Webhooks,
         Self::AuditEvents,
     ];
+
+    /// Its name in bundles.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Documents => "documents",
+            Self::Members => "members",
+            Self::Invitations => "invitations",
+            Self::ApiKeys => "api_keys",
+            Self::Webhooks => "webhooks",
+            Self::AuditEvents => "audit_events",
+        }
+    }
 }
 
 /// What a written bundle holds.
@@ -282,6 +298,52 @@ mod tests {
             }
         }
         assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 4);
+    }
+
+    /// A bundle of two webhooks and a document, as written.
+    async fn written() -> (Vec<u8>, Written) {
+        let mut writer = BundleWriter::start(Vec::new(), &header()).await.unwrap();
+        let document = Line::Document {
+            id: crate::ids::DocumentId::generate(),
+            body: serde_json::json!({"n": 1}).as_object().unwrap().clone(),
+        };
+        writer.line(&document).await.unwrap();
+        writer.line(&webhook()).await.unwrap();
+        writer.line(&webhook()).await.unwrap();
+        writer.finish().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_written_bundle_verifies_and_any_change_to_it_is_found() {
+        let (bytes, written) = written().await;
+        let verified = verify(bytes.as_slice()).unwrap();
+        assert_eq!(
+            (verified.parts, verified.sha256),
+            (written.parts, written.sha256)
+        );
+
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let changed = text.replacen("\"n\":1", "\"n\":2", 1);
+        let without_a_webhook = [lines[0], lines[1], lines[2], lines[4]].concat();
+        let cut = &bytes[..bytes.len() - 10];
+        let extra = format!("{text}{}", lines[2]);
+        let headless = lines[1..].concat();
+        for (label, bad) in [
+            ("a changed document", changed.as_bytes()),
+            ("a line less", without_a_webhook.as_bytes()),
+            ("cut off", cut),
+            ("a line after the trailer", extra.as_bytes()),
+            ("no header", headless.as_bytes()),
+        ] {
+            assert!(verify(bad).is_err(), "{label}");
+        }
+        match verify(changed.as_bytes()) {
+            Err(BundleError::Mismatch { part, what, .. }) => {
+                assert_eq!((part, what), (Part::Documents, "the SHA-256"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]

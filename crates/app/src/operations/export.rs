@@ -101,6 +101,32 @@ async fn export_from(
     ))
 }
 
+/// `orgsvc verify-bundle FILE`: reads the bundle once, checks every part against its trailer,
+/// and describes it (organization, moment, lines per part, SHA-256 of the file).
+///
+/// # Errors
+/// The file cannot be read, or the first thing wrong in it, with its line.
+pub fn verify_bundle(path: &Path) -> anyhow::Result<String> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let verified = orgsvc_domain::bundle::verify(std::io::BufReader::new(file))
+        .with_context(|| format!("{} is not an intact bundle", path.display()))?;
+    let organization = &verified.header.organization;
+    let parts: serde_json::Map<String, serde_json::Value> = verified
+        .parts
+        .iter()
+        .map(|p| (p.name.as_str().to_owned(), p.lines.into()))
+        .collect();
+    let described = serde_json::json!({
+        "organization": {"id": organization.id, "name": organization.name},
+        "export_id": verified.header.export_id,
+        "exported_at": verified.header.exported_at,
+        "lines": parts,
+        "sha256": verified.sha256,
+    });
+    Ok(serde_json::to_string_pretty(&described)?)
+}
+
 /// Documents so far on stderr: a spinner with a rate on a terminal, nothing otherwise (the
 /// summary line says what was written).
 fn progress_bar() -> ProgressBar {

@@ -163,6 +163,11 @@ async fn a_bundle_holds_each_part_in_order_with_digests_that_check() {
     let (bytes, written) = export(&world.store, &world.acme).await;
     assert_eq!(written.bytes, bytes.len() as u64);
     assert_eq!(written.sha256, hex(&Sha256::digest(&bytes)));
+    let verified = crate::bundle::verify(bytes.as_slice()).unwrap();
+    assert_eq!(
+        (&verified.parts, &verified.sha256),
+        (&written.parts, &written.sha256)
+    );
     let lines: Vec<&[u8]> = bytes.split_inclusive(|b| *b == b'\n').collect();
     let parsed: Vec<Line> = lines
         .iter()
