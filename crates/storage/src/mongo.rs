@@ -238,6 +238,9 @@ impl MongoStore {
                 if let Err(e) = store.recover_expired().await {
                     tracing::warn!(error = ?e, "recovery sweep failed; will retry");
                 }
+                if let Err(e) = store.clear_abandoned_exports().await {
+                    tracing::warn!(error = ?e, "clearing abandoned exports failed; will retry");
+                }
                 if let Err(e) = store.sweep_strays().await {
                     tracing::warn!(error = ?e, "looking for stray collections failed; will retry");
                 }

@@ -26,6 +26,14 @@ fn index(keys: BsonDocument, name: &str) -> IndexModel {
         .build()
 }
 
+fn sparse(keys: BsonDocument, name: &str) -> IndexModel {
+    let options = IndexOptions::builder()
+        .sparse(true)
+        .name(name.to_owned())
+        .build();
+    IndexModel::builder().keys(keys).options(options).build()
+}
+
 fn unique(keys: BsonDocument, name: &str) -> IndexModel {
     let options = IndexOptions::builder()
         .unique(true)
@@ -89,6 +97,8 @@ impl MongoStore {
                 index(place("intent.from"), "intent_from_place"),
                 // The recovery sweep's operations whose process stopped renewing them.
                 index(doc! {"intent.lease_until": 1}, "intent_lease"),
+                // And its exports that stopped reading; only records with a mark are in it.
+                sparse(doc! {"export.until": 1}, "export_until"),
             ],
         )
         .await?;

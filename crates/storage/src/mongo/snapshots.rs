@@ -22,13 +22,11 @@
 //! the export began, and land either before the moment the snapshot shows (a later write's
 //! preimage then holds their version) or after it, which the snapshot may equally show.
 //!
-//! Costs: while an export runs, a document's first write reads it and saves it (two round
-//! trips more); preimages last until the export closes, and expire by themselves a day after
-//! being saved if its process died. A mark whose process died stays until an export of the
-//! organization takes it over ([`SNAPSHOT_LEASE`] after its last page), and meanwhile writes
-//! keep saving preimages.
-
-use std::collections::HashMap;
+//! Costs: while an export runs, each write reads its document and tries to save it (two round
+//! trips more; only the first per document saves); preimages last until the export closes.
+//! A mark whose export stopped reading (its process died) is cleared by the recovery sweep
+//! once its lease ([`SNAPSHOT_LEASE`] after its last page) is over, with its preimages; a
+//! preimage left anyway expires a day after it was saved.
 
 use bson::{doc, Bson, Document as BsonDocument};
 use chrono::Utc;
@@ -38,37 +36,22 @@ use orgsvc_domain::ports::{DocumentSnapshots, SNAPSHOT_LEASE};
 use orgsvc_domain::{Document, DocumentId, DocumentPage, ExportId, OrganizationId};
 use serde::{Deserialize, Serialize};
 
-use super::collections::next_batch;
-use super::errors::{absent_as, timed, DbError};
-use super::machine::Purpose;
-use super::records::{document_from_bson, Location};
-use super::tenancy::TenantView;
+use super::errors::timed;
+use super::records::document_from_bson;
 use super::MongoStore;
 
 /// How long a preimage outlives its saving when its export never closes.
 const PREIMAGE_RETENTION: chrono::Duration = chrono::Duration::days(1);
 
+mod preimages;
+mod scan;
+
+pub(super) use preimages::PreimageDoc;
+use preimages::{document_part, merge};
+pub(super) use scan::Scans;
+
 /// Attempts at replacing a mark that changes meanwhile before answering busy.
 const OPEN_ATTEMPTS: usize = 4;
-
-/// Scans kept between pages in this process, at most.
-const KEPT_SCANS: usize = 16;
-
-/// An export's sorted cursor over the documents, kept from one page to the next so that the
-/// server sorts once per scan: DocumentDB does not walk the `_id` index for a sort, so a
-/// query per page (`_id > last`, sorted, limited) fetched and sorted everything after `last`
-/// again, and a whole scan took time quadratic in the documents (measured: 19% of a raw
-/// read at 20,000 documents). A cursor that is gone or stale is simply opened again after the
-/// last id answered: it is a speed-up, the snapshot does not depend on it.
-pub(super) struct Scan {
-    location: Location,
-    /// The last id the previous page answered: the next page must continue from there.
-    after: Option<String>,
-    cursor: mongodb::Cursor<BsonDocument>,
-}
-
-/// Kept scans by export id.
-pub(super) type Scans = std::sync::Mutex<HashMap<String, Scan>>;
 
 /// On an organization's record while an export reads its snapshot.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,74 +61,9 @@ pub struct ExportMark {
     pub until: bson::DateTime,
 }
 
-/// A document as it was when the export began, saved by the first write after.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PreimageDoc {
-    /// `<export id>/<document id>`: fixed-width ids, so `_id` order is document id order.
-    #[serde(rename = "_id")]
-    pub key: String,
-    /// As stored, loaded from its tenancy model's shape; `None`: it did not exist.
-    pub document: Option<BsonDocument>,
-    pub expires_at: bson::DateTime,
-}
-
-fn key(export: &str, document: &str) -> String {
-    format!("{export}/{document}")
-}
-
-/// The `_id` range of an export's preimages with document ids in (`after`, `upto`]; the end
-/// is open without `upto` (`0` follows `/`).
-fn key_range(export: &str, after: Option<&str>, upto: Option<&str>) -> BsonDocument {
-    let upper = upto.map_or_else(
-        || doc! {"$lt": format!("{export}0")},
-        |last| doc! {"$lte": key(export, last)},
-    );
-    let mut range = doc! {"$gt": key(export, after.unwrap_or(""))};
-    range.extend(upper);
-    range
-}
-
 fn lease_end() -> bson::DateTime {
     let lease = chrono::Duration::from_std(SNAPSHOT_LEASE).unwrap_or(chrono::Duration::MAX);
     bson::DateTime::from_chrono(Utc::now() + lease)
-}
-
-/// The document id in a preimage's key.
-fn document_part(key: &str) -> &str {
-    key.split_once('/').map_or(key, |(_, document)| document)
-}
-
-/// The snapshot's documents with ids up to `upto` (all without it): for each id, its preimage
-/// if it has one (nothing if that says it did not exist), otherwise the document. Both inputs
-/// are in id order.
-fn merge(
-    documents: Vec<BsonDocument>,
-    preimages: Vec<PreimageDoc>,
-    upto: Option<&str>,
-) -> Vec<BsonDocument> {
-    let within = |id: &str| upto.is_none_or(|last| id <= last);
-    let mut saved = preimages.into_iter().peekable();
-    let mut page = Vec::new();
-    for document in documents {
-        let id = document.get_str("_id").unwrap_or_default().to_owned();
-        if !within(&id) {
-            break;
-        }
-        // Preimages of documents gone since come before this one.
-        while let Some(preimage) = saved.next_if(|p| document_part(&p.key) < id.as_str()) {
-            page.extend(preimage.document);
-        }
-        match saved.next_if(|p| document_part(&p.key) == id) {
-            Some(preimage) => page.extend(preimage.document),
-            None => page.push(document),
-        }
-    }
-    page.extend(
-        saved
-            .filter(|p| within(document_part(&p.key)))
-            .flat_map(|p| p.document),
-    );
-    page
 }
 
 fn snapshot_error(error: DocumentError) -> SnapshotError {
@@ -157,37 +75,44 @@ fn snapshot_error(error: DocumentError) -> SnapshotError {
 }
 
 impl MongoStore {
-    /// Saves `document` as it is now for `export`, unless a version is saved already. Runs
-    /// before a write that found the export's mark, so the write is never visible first.
-    pub(super) async fn keep_for_export(
-        &self,
-        export: &str,
-        view: &TenantView,
-        document: &DocumentId,
-    ) -> Result<(), StoreError> {
-        let id = document.to_string();
-        let limit = self.op_timeout();
-        let found = timed(
-            limit,
-            view.collection.find_one(view.filter(doc! {"_id": &id})),
-        )
-        .await;
-        let found = absent_as(found, None)?;
-        let preimage = PreimageDoc {
-            key: key(export, &id),
-            document: found.map(|stored| view.load(stored)),
-            expires_at: bson::DateTime::from_chrono(Utc::now() + PREIMAGE_RETENTION),
-        };
-        match timed(limit, self.inner.preimages.insert_one(preimage)).await {
-            Ok(_) | Err(DbError::Duplicate) => Ok(()),
-            Err(e) => Err(e.into()),
+    /// Clears marks whose lease is over (their export stopped reading: its process died), with
+    /// their preimages, so writes stop paying for a snapshot nobody reads. An export that was
+    /// only slow finds its snapshot lost at its next page and starts again.
+    pub(super) async fn clear_abandoned_exports(&self) -> Result<(), StoreError> {
+        let now = bson::DateTime::now();
+        let abandoned: Vec<BsonDocument> = timed(self.op_timeout(), async {
+            self.inner
+                .organizations
+                .clone_with_type::<BsonDocument>()
+                .find(doc! {"export.until": {"$lt": now}})
+                .projection(doc! {"export": 1})
+                .limit(100)
+                .await?
+                .try_collect()
+                .await
+        })
+        .await?;
+        for record in abandoned {
+            let (Ok(id), Ok(export)) = (
+                record.get_str("_id"),
+                record.get_document("export").and_then(|e| e.get_str("id")),
+            ) else {
+                continue;
+            };
+            let filter = doc! {"_id": id, "export.id": export, "export.until": {"$lt": now}};
+            let cleared = timed(
+                self.op_timeout(),
+                self.inner
+                    .organizations
+                    .update_one(filter, doc! {"$unset": {"export": ""}}),
+            )
+            .await?;
+            if cleared.modified_count == 1 {
+                tracing::warn!(organization = %id, export = %export,
+                    "cleared the snapshot of an export that stopped reading");
+                self.forget_preimages(export).await?;
+            }
         }
-    }
-
-    /// Removes the preimages of `export` (it closed, or its organization was deleted).
-    pub(super) async fn forget_preimages(&self, export: &str) -> Result<(), StoreError> {
-        let filter = doc! {"_id": key_range(export, None, None)};
-        timed(self.op_timeout(), self.inner.preimages.delete_many(filter)).await?;
         Ok(())
     }
 
@@ -215,95 +140,6 @@ impl MongoStore {
             .transpose()
     }
 
-    /// Up to `limit` of the organization's documents after `after` in id order, as stored
-    /// (loaded), from where they are now: through the export's kept cursor when it is at that
-    /// place and position, otherwise a new one.
-    async fn scan_page(
-        &self,
-        organization: &OrganizationId,
-        export: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<BsonDocument>, DocumentError> {
-        let op = self.op_timeout();
-        for _ in 0..3 {
-            let target = self
-                .target(organization, Purpose::Read, self.access_wait())
-                .await?;
-            let kept = self
-                .take_scan(export)
-                .filter(|scan| scan.location == target.location && scan.after.as_deref() == after);
-            let view = &target.view;
-            let read = match kept {
-                // A kept cursor that fails (the server dropped it, the collection went) is
-                // opened again on the next turn.
-                Some(mut scan) => match next_batch(&mut scan.cursor, limit, op).await {
-                    Ok(found) => Some((scan.cursor, found)),
-                    Err(_) => continue,
-                },
-                None => {
-                    let filter = after.map_or_else(BsonDocument::new, |a| doc! {"_id": {"$gt": a}});
-                    let size = u32::try_from(limit).unwrap_or(u32::MAX);
-                    let opened = timed(
-                        op,
-                        view.collection
-                            .find(view.filter(filter))
-                            .sort(doc! {"_id": 1})
-                            .batch_size(size),
-                    )
-                    .await;
-                    match opened {
-                        Ok(mut cursor) => {
-                            let found = next_batch(&mut cursor, limit, op).await;
-                            absent_as(found.map(Some), None)
-                                .map_err(StoreError::from)?
-                                .map(|found| (cursor, found))
-                        }
-                        Err(DbError::NamespaceNotFound) => None,
-                        Err(e) => return Err(StoreError::from(e).into()),
-                    }
-                }
-            };
-            let (cursor, found) = match read {
-                Some((cursor, found)) => (Some(cursor), found),
-                None => (None, Vec::new()),
-            };
-            let loaded: Vec<BsonDocument> = found.into_iter().map(|d| view.load(d)).collect();
-            if loaded.len() >= limit {
-                if let Some(cursor) = cursor {
-                    let last = loaded.last().and_then(|d| d.get_str("_id").ok());
-                    let scan = Scan {
-                        location: target.location.clone(),
-                        after: last.map(str::to_owned),
-                        cursor,
-                    };
-                    self.keep_scan(export, scan);
-                }
-                return Ok(loaded);
-            }
-            // A short page ends the scan, unless the documents moved away under it.
-            if self.unchanged(organization, &target).await? {
-                return Ok(loaded);
-            }
-        }
-        Err(StoreError::Unavailable(anyhow::anyhow!("the organization is changing; retry")).into())
-    }
-
-    fn take_scan(&self, export: &str) -> Option<Scan> {
-        self.inner
-            .scans
-            .lock()
-            .expect("not poisoned")
-            .remove(export)
-    }
-
-    fn keep_scan(&self, export: &str, scan: Scan) {
-        let mut scans = self.inner.scans.lock().expect("not poisoned");
-        if scans.len() < KEPT_SCANS {
-            scans.insert(export.to_owned(), scan);
-        }
-    }
-
     /// Pushes the mark's end a lease ahead once half of it has passed.
     async fn renew_mark(&self, organization: &str, mark: &ExportMark) -> Result<(), SnapshotError> {
         let half = chrono::Duration::from_std(SNAPSHOT_LEASE / 2).unwrap_or(chrono::Duration::MAX);
@@ -323,30 +159,6 @@ impl MongoStore {
             return Err(SnapshotError::Lost);
         }
         Ok(())
-    }
-
-    /// The preimages of `export` with document ids in (`after`, `upto`], in id order, at most
-    /// `limit`.
-    async fn preimages(
-        &self,
-        export: &str,
-        after: Option<&str>,
-        upto: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<PreimageDoc>, StoreError> {
-        let filter = doc! {"_id": key_range(export, after, upto)};
-        let found = timed(self.op_timeout(), async {
-            self.inner
-                .preimages
-                .find(filter)
-                .sort(doc! {"_id": 1})
-                .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-                .await?
-                .try_collect()
-                .await
-        })
-        .await?;
-        Ok(found)
     }
 }
 
@@ -490,57 +302,4 @@ impl DocumentSnapshots for MongoStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn stored(id: &str, n: i32) -> BsonDocument {
-        doc! {"_id": id, "n": n}
-    }
-
-    fn saved(id: &str, document: Option<BsonDocument>) -> PreimageDoc {
-        PreimageDoc {
-            key: key("e", id),
-            document,
-            expires_at: bson::DateTime::now(),
-        }
-    }
-
-    #[test]
-    fn a_preimage_stands_for_its_document_and_one_of_nothing_hides_it() {
-        let page = merge(
-            vec![stored("a", 2), stored("b", 2), stored("c", 2)],
-            vec![saved("a", Some(stored("a", 1))), saved("c", None)],
-            None,
-        );
-        assert_eq!(page, vec![stored("a", 1), stored("b", 2)]);
-    }
-
-    #[test]
-    fn documents_deleted_since_come_back_in_id_order_within_the_page() {
-        let page = merge(
-            vec![stored("b", 2), stored("d", 2)],
-            vec![
-                saved("a", Some(stored("a", 1))),
-                saved("c", Some(stored("c", 1))),
-                saved("e", Some(stored("e", 1))),
-                saved("f", Some(stored("f", 1))),
-            ],
-            Some("e"),
-        );
-        let ids: Vec<&str> = page.iter().map(|d| d.get_str("_id").unwrap()).collect();
-        assert_eq!(ids, ["a", "b", "c", "d", "e"]);
-    }
-
-    #[test]
-    fn preimage_keys_sort_as_their_document_ids_and_stay_within_their_export() {
-        let range = key_range("e1", Some("b"), None);
-        assert_eq!(range, doc! {"$gt": "e1/b", "$lt": "e10"});
-        assert!(key("e1", "zzz").as_str() < "e10");
-        assert!(key("e1", "a") > key("e1", ""));
-        assert_eq!(
-            key_range("e1", None, Some("c")),
-            doc! {"$gt": "e1/", "$lte": "e1/c"}
-        );
-        assert_eq!(document_part(&key("e1", "abc")), "abc");
-    }
-}
+mod tests;

@@ -410,6 +410,11 @@ async fn lookups_by_slug_cluster_email_and_member_use_their_indexes() {
             doc! {"intent": {"$exists": true}, "intent.lease_until": {"$lt": bson::DateTime::now()}},
             "intent_lease",
         ),
+        (
+            "organizations",
+            doc! {"export.until": {"$lt": bson::DateTime::now()}},
+            "export_until",
+        ),
         ("organizations", place("connection", at), "place"),
         ("organizations", place("intent.to", at), "intent_to_place"),
         (
