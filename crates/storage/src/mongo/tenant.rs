@@ -166,41 +166,6 @@ impl MongoStore {
         .into())
     }
 
-    /// Up to `limit` of the organization's documents with ids greater than `after`, in id
-    /// order, as stored (loaded from their tenancy model's shape), from where they are.
-    pub(super) async fn stored_page(
-        &self,
-        organization: &OrganizationId,
-        after: Option<&DocumentId>,
-        limit: usize,
-    ) -> Result<Vec<BsonDocument>, DocumentError> {
-        let filter = after.map_or_else(BsonDocument::new, |a| doc! {"_id": {"$gt": a.to_string()}});
-        for _ in 0..2 {
-            let target = self
-                .target(organization, Purpose::Read, self.access_wait())
-                .await?;
-            let view = &target.view;
-            let found = timed(self.op_timeout(), async {
-                view.collection
-                    .find(view.filter(filter.clone()))
-                    .sort(doc! {"_id": 1})
-                    .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-                    .await?
-                    .try_collect()
-                    .await
-            })
-            .await;
-            let found: Vec<BsonDocument> =
-                absent_as(found, Vec::new()).map_err(StoreError::from)?;
-            // A full page comes from a collection holding the documents; a short one may come
-            // from one they have just left.
-            if found.len() >= limit || self.unchanged(organization, &target).await? {
-                return Ok(found.into_iter().map(|stored| view.load(stored)).collect());
-            }
-        }
-        Err(StoreError::Unavailable(anyhow::anyhow!("the organization is changing; retry")).into())
-    }
-
     /// Removes `document` from a collection the organization's documents have left, and the
     /// collection too if that write recreated it and nobody else uses it.
     async fn remove_left_behind(
@@ -290,11 +255,34 @@ impl TenantStore for MongoStore {
         after: Option<&DocumentId>,
         limit: usize,
     ) -> Result<Vec<Document>, DocumentError> {
-        let found = self.stored_page(organization, after, limit).await?;
-        Ok(found
-            .into_iter()
-            .map(document_from_bson)
-            .collect::<Result<_, _>>()?)
+        let filter = after.map_or_else(BsonDocument::new, |a| doc! {"_id": {"$gt": a.to_string()}});
+        for _ in 0..2 {
+            let target = self
+                .target(organization, Purpose::Read, self.access_wait())
+                .await?;
+            let view = &target.view;
+            let found = timed(self.op_timeout(), async {
+                view.collection
+                    .find(view.filter(filter.clone()))
+                    .sort(doc! {"_id": 1})
+                    .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .await?
+                    .try_collect()
+                    .await
+            })
+            .await;
+            let found: Vec<BsonDocument> =
+                absent_as(found, Vec::new()).map_err(StoreError::from)?;
+            // A full page comes from a collection holding the documents; a short one may come
+            // from one they have just left.
+            if found.len() >= limit || self.unchanged(organization, &target).await? {
+                return Ok(found
+                    .into_iter()
+                    .map(|stored| document_from_bson(view.load(stored)))
+                    .collect::<Result<_, _>>()?);
+            }
+        }
+        Err(StoreError::Unavailable(anyhow::anyhow!("the organization is changing; retry")).into())
     }
 
     async fn replace_document(
