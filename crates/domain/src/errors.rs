@@ -197,6 +197,18 @@ pub enum SnapshotError {
     Store(#[from] StoreError),
 }
 
+/// A tenant read's failure met while reading a snapshot: its organization is gone, or the
+/// store failed (no other answer comes from a read).
+impl From<DocumentError> for SnapshotError {
+    fn from(error: DocumentError) -> Self {
+        match error {
+            DocumentError::OrganizationNotFound => Self::OrganizationNotFound,
+            DocumentError::Store(e) => Self::Store(e),
+            other => Self::Store(StoreError::Unknown(other.into())),
+        }
+    }
+}
+
 /// Why a change of members or invitations, a switch of organization or an acceptance was
 /// refused (one type for the team operations: they share nearly every answer).
 #[derive(Debug, Error)]

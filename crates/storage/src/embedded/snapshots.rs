@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use orgsvc_domain::errors::{DocumentError, SnapshotError, StoreError};
+use orgsvc_domain::errors::{SnapshotError, StoreError};
 use orgsvc_domain::ports::{DocumentSnapshots, SNAPSHOT_LEASE};
 use orgsvc_domain::{DocumentId, DocumentPage, ExportId, OrganizationId};
 use redb::ReadTransaction;
@@ -123,8 +123,7 @@ impl DocumentSnapshots for EmbeddedStore {
                 .ok_or(SnapshotError::OrganizationNotFound)?;
             drop(now);
             let txn = snapshots.renew(&organization, &export)?;
-            let name = tables::tenant_table_name(&*txn, organization.as_uuid().as_u128())
-                .map_err(snapshot_error)?;
+            let name = tables::tenant_table_name(&*txn, organization.as_uuid().as_u128())?;
             let tenant = txn.open_table(tenant_table(&name)).map_err(db_err)?;
             let documents = super::tenant::documents_after(&tenant, after.as_ref(), limit)?;
             Ok(DocumentPage::read_with(documents, limit))
@@ -163,13 +162,5 @@ impl DocumentSnapshots for EmbeddedStore {
             open.remove(organization);
         }
         Ok(())
-    }
-}
-
-fn snapshot_error(error: DocumentError) -> SnapshotError {
-    match error {
-        DocumentError::OrganizationNotFound => SnapshotError::OrganizationNotFound,
-        DocumentError::Store(e) => SnapshotError::Store(e),
-        other => SnapshotError::Store(StoreError::Unknown(other.into())),
     }
 }

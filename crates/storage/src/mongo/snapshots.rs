@@ -31,7 +31,7 @@
 use bson::{doc, Bson, Document as BsonDocument};
 use chrono::Utc;
 use futures_util::TryStreamExt as _;
-use orgsvc_domain::errors::{DocumentError, SnapshotError, StoreError};
+use orgsvc_domain::errors::{SnapshotError, StoreError};
 use orgsvc_domain::ports::{DocumentSnapshots, SNAPSHOT_LEASE};
 use orgsvc_domain::{Document, DocumentId, DocumentPage, ExportId, OrganizationId};
 use serde::{Deserialize, Serialize};
@@ -64,14 +64,6 @@ pub struct ExportMark {
 fn lease_end() -> bson::DateTime {
     let lease = chrono::Duration::from_std(SNAPSHOT_LEASE).unwrap_or(chrono::Duration::MAX);
     bson::DateTime::from_chrono(Utc::now() + lease)
-}
-
-fn snapshot_error(error: DocumentError) -> SnapshotError {
-    match error {
-        DocumentError::OrganizationNotFound => SnapshotError::OrganizationNotFound,
-        DocumentError::Store(e) => SnapshotError::Store(e),
-        other => SnapshotError::Store(StoreError::Unknown(other.into())),
-    }
 }
 
 impl MongoStore {
@@ -218,8 +210,7 @@ impl DocumentSnapshots for MongoStore {
         let after = after.map(ToString::to_string);
         let documents = self
             .scan_page(organization, &export, after.as_deref(), limit)
-            .await
-            .map_err(snapshot_error)?;
+            .await?;
         let full = documents.len() >= limit;
         let mut upto = documents
             .last()
