@@ -69,6 +69,10 @@ audit_actions! {
     WebhookDeleted => "webhook_deleted",
     WebhookDisabled => "webhook_disabled",
     WebhookReplayRequested => "webhook_replay_requested",
+    ExportRequested => "export_requested",
+    ExportCompleted => "export_completed",
+    ExportFailed => "export_failed",
+    ExportDownloaded => "export_downloaded",
 }
 
 impl AuditAction {

@@ -209,6 +209,28 @@ impl From<DocumentError> for SnapshotError {
     }
 }
 
+/// Why an export could not be asked for, followed or downloaded.
+#[derive(Debug, Error)]
+pub enum ExportError {
+    /// Only owners export, and never through an API key.
+    #[error("forbidden")]
+    Forbidden,
+    /// No export of the caller's organization has that id (or it expired).
+    #[error("export not found")]
+    NotFound,
+    /// The organization has this export queued or running.
+    #[error("export {0} of this organization is under way")]
+    InProgress(crate::ids::ExportId),
+    /// As many exports as allowed are queued or running.
+    #[error("too many exports are queued")]
+    QueueFull,
+    /// The bundle is not there to download: the export is in this state.
+    #[error("the export is {}", .0.as_str())]
+    NotReady(crate::export::job::ExportState),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Why a change of members or invitations, a switch of organization or an acceptance was
 /// refused (one type for the team operations: they share nearly every answer).
 #[derive(Debug, Error)]

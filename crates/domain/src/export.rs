@@ -125,5 +125,7 @@ async fn write_roster<S: MemberStore, K: BundleSink>(
     Ok(())
 }
 
+pub mod job;
+
 #[cfg(test)]
 mod tests;

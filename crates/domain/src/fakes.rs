@@ -26,6 +26,7 @@ use crate::ports::{
 use crate::user::{EmailAddress, Password, PasswordHash, User};
 use crate::webhooks::NewEvent;
 
+mod exports;
 mod members;
 mod outbox;
 
@@ -38,6 +39,9 @@ struct State {
     /// Open snapshots: a copy of the documents as they were.
     snapshots: HashMap<OrganizationId, (ExportId, BTreeMap<DocumentId, DocumentBody>)>,
     last_exports: HashMap<OrganizationId, String>,
+    exports: BTreeMap<ExportId, crate::export::job::ExportJob>,
+    /// (job, attempt, seq) -> chunk.
+    export_chunks: BTreeMap<(ExportId, u32, u32), Vec<u8>>,
     login_attempts: HashMap<AttemptKey, Attempts>,
     audit: Vec<AuditEvent>,
     outboxes: HashMap<OrganizationId, outbox::FakeOutbox>,

@@ -53,8 +53,9 @@ pub use service::{
     UpdateOrganization, UpdateOrganizationError,
 };
 pub use service::{
-    AuditApi, Deleted, DeletionPolicy, DeletionReceipt, DocumentApi, OrganizationApi, Ports,
-    ReceiptApi, ReceiptError, SessionApi, StatusApi,
+    AuditApi, Deleted, DeletionPolicy, DeletionReceipt, DocumentApi, ExportApi, ExportError,
+    ExportPolicy, Exporter, OrganizationApi, Ports, ReceiptApi, ReceiptError, SessionApi,
+    StatusApi,
 };
 pub use service::{
     Deliverer, DeliveryPolicy, IssuedWebhook, NewWebhook, ReplayRequest, WebhookApi, Worked,

@@ -19,6 +19,7 @@ use crate::errors::{
     CreateOrganizationError, DeleteOrganizationError, DocumentError, HashError, SaveRosterError,
     SnapshotError, StoreError, UpdateOrganizationError,
 };
+use crate::export::job::{Enqueued, ExportJob, ExportOutcome, ExportProgress};
 use crate::ids::{AuditEventId, DeletionReceiptId, DocumentId, ExportId, OrganizationId, UserId};
 use crate::members::{Membership, Roster};
 use crate::organization::{Organization, OrganizationName, Placement, Slug};
@@ -460,6 +461,112 @@ pub trait DocumentSnapshots: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// Export jobs and their bundles (see [`crate::export::job`]).
+pub trait ExportJobs: Clone + Send + Sync + 'static {
+    /// Records `job` (queued), unless the organization has an export queued or running
+    /// already ([`Enqueued::InProgress`] with its id: at most one, also when two requests
+    /// race) or `max_active` exports are queued or running across all organizations
+    /// ([`Enqueued::Full`]; concurrent requests may overshoot that bound by their number).
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn enqueue_export(
+        &self,
+        job: &ExportJob,
+        max_active: usize,
+    ) -> impl Future<Output = Result<Enqueued, StoreError>> + Send;
+
+    /// The export `id` of `organization`; `None` when there is none, it is another
+    /// organization's, or it expired before `now`.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn find_export(
+        &self,
+        organization: &OrganizationId,
+        id: &ExportId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<ExportJob>, StoreError>> + Send;
+
+    /// Claims the longest-waiting job that is claimable at `now` ([`ExportJob::claimable`])
+    /// for `owner` until `until` ([`ExportJob::claim`]) and answers it as claimed. Concurrent
+    /// callers never get the same job while its claim holds.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn claim_export(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<ExportJob>, StoreError>> + Send;
+
+    /// Stores chunk `seq` (from 0) of the bundle of `id`'s `attempt` and the attempt's
+    /// `progress`, and renews the claim until `until`, in one atomic write, if `owner` holds
+    /// the claim on that attempt ([`ExportJob::held_by`]). Answers whether it did; if not,
+    /// nothing was written.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    #[allow(clippy::too_many_arguments)]
+    fn append_export_chunk(
+        &self,
+        owner: &str,
+        id: &ExportId,
+        attempt: u32,
+        seq: u32,
+        chunk: &[u8],
+        progress: ExportProgress,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Ends `owner`'s claim on `id`'s `attempt` as `outcome` says ([`ExportJob::finish`]), if
+    /// it holds; answers whether it did. A done job's bundle is that attempt's chunks; every
+    /// other chunk of the job is removed (all of them when it failed or is retried).
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn finish_export(
+        &self,
+        owner: &str,
+        id: &ExportId,
+        attempt: u32,
+        outcome: &ExportOutcome,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Chunk `seq` of the bundle of `id`'s `attempt`; `None` past its last chunk.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn export_chunk(
+        &self,
+        id: &ExportId,
+        attempt: u32,
+        seq: u32,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// Removes up to `limit` jobs that expired by `now`, each with its bundle (the chunks
+    /// first, so a crash never leaves chunks without their job), and answers how many.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn purge_exports(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// Removes every job of `organization` with its bundle (it was deleted: nothing of it may
+    /// stay downloadable).
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    fn discard_exports(
+        &self,
+        organization: &OrganizationId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// The append-only audit log.
 pub trait AuditLog: Clone + Send + Sync + 'static {
     /// Appends `event`. Best-effort by contract: an adapter that cannot write it logs the
@@ -582,6 +689,7 @@ pub trait Store:
     + MemberStore
     + TenantStore
     + DocumentSnapshots
+    + ExportJobs
     + LoginAttempts
     + AuditLog
     + Outbox
@@ -593,6 +701,7 @@ impl<S> Store for S where
         + MemberStore
         + TenantStore
         + DocumentSnapshots
+        + ExportJobs
         + LoginAttempts
         + AuditLog
         + Outbox
@@ -736,7 +845,8 @@ impl Clock for SystemClock {
 /// [`crate::service::Ports`]' associated types (whose bounds do not bring methods into scope).
 pub mod prelude {
     pub use super::{
-        AuditLog as _, Clock as _, LoginAttempts as _, MemberStore as _, OrganizationStore as _,
-        Outbox as _, PasswordHasher as _, TenantStore as _, TokenCodec as _,
+        AuditLog as _, Clock as _, DocumentSnapshots as _, ExportJobs as _, LoginAttempts as _,
+        MemberStore as _, OrganizationStore as _, Outbox as _, PasswordHasher as _,
+        TenantStore as _, TokenCodec as _,
     };
 }

@@ -7,7 +7,7 @@
 //! | rename the organization | yes | yes | no |
 //! | read the audit log | yes | yes | no |
 //! | manage members and invitations below owner | yes | yes | no |
-//! | delete the organization, change owners | yes | no | no |
+//! | delete the organization, change owners, export it | yes | no | no |
 //!
 //! Every check goes through [`Role::allows`]; handlers never decide.
 
@@ -36,10 +36,12 @@ pub enum Permission {
     ManageWebhooks,
     DeleteOrganization,
     ChangeOwners,
+    /// Take the whole organization out (an export holds every document and the roster).
+    ExportOrganization,
 }
 
 impl Permission {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Documents,
         Self::OwnCredentials,
         Self::RenameOrganization,
@@ -49,6 +51,7 @@ impl Permission {
         Self::ManageWebhooks,
         Self::DeleteOrganization,
         Self::ChangeOwners,
+        Self::ExportOrganization,
     ];
 }
 
@@ -65,7 +68,9 @@ impl Role {
             | Permission::ManageMembers
             | Permission::ManageApiKeys
             | Permission::ManageWebhooks => matches!(self, Self::Owner | Self::Admin),
-            Permission::DeleteOrganization | Permission::ChangeOwners => {
+            Permission::DeleteOrganization
+            | Permission::ChangeOwners
+            | Permission::ExportOrganization => {
                 matches!(self, Self::Owner)
             }
         }

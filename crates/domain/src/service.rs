@@ -5,14 +5,15 @@ use crate::ports::{Clock, PasswordHasher, Store, TokenCodec};
 
 pub use crate::errors::{
     AuditLogError, AuthenticateError, CreateOrganizationError, DeleteOrganizationError,
-    DocumentError, GetOrganizationError, LoginError, MemberError, ReceiptError, StoreError,
-    UpdateOrganizationError,
+    DocumentError, ExportError, GetOrganizationError, LoginError, MemberError, ReceiptError,
+    StoreError, UpdateOrganizationError,
 };
 pub use crate::ports::{IssuedToken, Principal};
 pub use api_keys::{ApiKeyApi, IssuedApiKey, NewApiKey};
 pub use audit::AuditApi;
 pub use auth::SessionApi;
 pub use documents::DocumentApi;
+pub use exports::{Attempted, ExportApi, ExportPolicy, Exporter};
 pub use lockout::{LockPolicy, LoginPolicy};
 pub use organizations::{CreateOrganization, Deleted, OrganizationApi, UpdateOrganization};
 pub use receipts::{DeletionPolicy, DeletionReceipt, ReceiptApi};
@@ -27,6 +28,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod documents;
+mod exports;
 mod lockout;
 mod organizations;
 mod receipts;
@@ -42,6 +44,7 @@ pub trait OrgsvcApi:
     OrganizationApi
     + SessionApi
     + DocumentApi
+    + ExportApi
     + AuditApi
     + ReceiptApi
     + StatusApi
@@ -55,6 +58,7 @@ impl<A> OrgsvcApi for A where
     A: OrganizationApi
         + SessionApi
         + DocumentApi
+        + ExportApi
         + AuditApi
         + ReceiptApi
         + StatusApi
@@ -90,6 +94,7 @@ pub struct Service<P: Ports> {
     login_policy: LoginPolicy,
     invitation_policy: InvitationPolicy,
     deletion_policy: DeletionPolicy,
+    export_policy: ExportPolicy,
 }
 
 impl<P: Ports> std::fmt::Debug for Service<P> {
@@ -98,6 +103,7 @@ impl<P: Ports> std::fmt::Debug for Service<P> {
             .field("login_policy", &self.login_policy)
             .field("invitation_policy", &self.invitation_policy)
             .field("deletion_policy", &self.deletion_policy)
+            .field("export_policy", &self.export_policy)
             .finish_non_exhaustive()
     }
 }
@@ -112,6 +118,7 @@ impl<S: Store, H: PasswordHasher, T: TokenCodec, C: Clock> Service<(S, H, T, C)>
             login_policy: LoginPolicy::default(),
             invitation_policy: InvitationPolicy::default(),
             deletion_policy: DeletionPolicy::default(),
+            export_policy: ExportPolicy::default(),
         }
     }
 }

@@ -474,6 +474,7 @@ impl<S: AuditLog> AuditLog for Cached<S> {
 crate::decorate::decorate_login_attempts!(Cached, |_this, _operation, call| call);
 crate::decorate::decorate_documents!(Cached, |_this, _operation, call| call);
 crate::decorate::decorate_snapshots!(Cached, |_this, _operation, call| call);
+crate::decorate::decorate_exports!(Cached, |_this, _operation, call| call);
 crate::decorate::decorate_outbox!(Cached, |_this, _operation, call| call);
 
 #[cfg(test)]

@@ -152,6 +152,47 @@ macro_rules! decorate_snapshots {
     };
 }
 
+/// `decorate_exports!(Type, |this, operation, call| expr)`: `ExportJobs`.
+macro_rules! decorate_exports {
+    ($($decorator:tt)+) => {
+        crate::decorate::decorate!(ExportJobs for $($decorator)+;
+            fn enqueue_export(job: &orgsvc_domain::export::job::ExportJob, max_active: usize)
+                -> Result<orgsvc_domain::export::job::Enqueued, orgsvc_domain::errors::StoreError>;
+            fn find_export(
+                organization: &orgsvc_domain::OrganizationId,
+                id: &orgsvc_domain::ExportId,
+                now: chrono::DateTime<chrono::Utc>
+            ) -> Result<Option<orgsvc_domain::export::job::ExportJob>, orgsvc_domain::errors::StoreError>;
+            fn claim_export(
+                owner: &str,
+                now: chrono::DateTime<chrono::Utc>,
+                until: chrono::DateTime<chrono::Utc>
+            ) -> Result<Option<orgsvc_domain::export::job::ExportJob>, orgsvc_domain::errors::StoreError>;
+            fn append_export_chunk(
+                owner: &str,
+                id: &orgsvc_domain::ExportId,
+                attempt: u32,
+                seq: u32,
+                chunk: &[u8],
+                progress: orgsvc_domain::export::job::ExportProgress,
+                until: chrono::DateTime<chrono::Utc>
+            ) -> Result<bool, orgsvc_domain::errors::StoreError>;
+            fn finish_export(
+                owner: &str,
+                id: &orgsvc_domain::ExportId,
+                attempt: u32,
+                outcome: &orgsvc_domain::export::job::ExportOutcome
+            ) -> Result<bool, orgsvc_domain::errors::StoreError>;
+            fn export_chunk(id: &orgsvc_domain::ExportId, attempt: u32, seq: u32)
+                -> Result<Option<Vec<u8>>, orgsvc_domain::errors::StoreError>;
+            fn purge_exports(now: chrono::DateTime<chrono::Utc>, limit: usize)
+                -> Result<usize, orgsvc_domain::errors::StoreError>;
+            fn discard_exports(organization: &orgsvc_domain::OrganizationId)
+                -> Result<(), orgsvc_domain::errors::StoreError>;
+        );
+    };
+}
+
 /// `decorate_outbox!(Type, |this, operation, call| expr)`: `Outbox`.
 macro_rules! decorate_outbox {
     ($($decorator:tt)+) => {
@@ -187,6 +228,6 @@ macro_rules! decorate_outbox {
 }
 
 pub(crate) use {
-    decorate, decorate_documents, decorate_login_attempts, decorate_members,
+    decorate, decorate_documents, decorate_exports, decorate_login_attempts, decorate_members,
     decorate_organizations, decorate_outbox, decorate_snapshots,
 };

@@ -25,6 +25,7 @@ use tokio::sync::Semaphore;
 mod attempts;
 mod audit;
 mod deletions;
+mod exports;
 mod members;
 mod outbox;
 mod records;

@@ -67,6 +67,8 @@ crate::decorate::decorate_snapshots!(Instrumented, |this, operation, call| this
     .measure(operation, call));
 crate::decorate::decorate_outbox!(Instrumented, |this, operation, call| this
     .measure(operation, call));
+crate::decorate::decorate_exports!(Instrumented, |this, operation, call| this
+    .measure(operation, call));
 
 impl<S: AuditLog> AuditLog for Instrumented<S> {
     async fn record(&self, event: &AuditEvent) {

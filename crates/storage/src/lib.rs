@@ -15,6 +15,7 @@ pub mod cached;
 mod decorate;
 mod deletion;
 pub mod embedded;
+mod export_jobs;
 pub mod files;
 pub mod instrumented;
 pub mod mongo;

@@ -1,6 +1,6 @@
 //! The MongoDB store: a master database on the `default` cluster (`organizations`, `admins`
 //! (the users), `rosters`, `login_counters`, `audit`, `schema`, `webhook_events`,
-//! `webhook_outboxes`, `deletions`) and each tenant's data on whichever named cluster the
+//! `webhook_outboxes`, `deletions`, `export_preimages`, `exports`, `export_chunks`) and each tenant's data on whichever named cluster the
 //! placement policy chose (a collection, a database, or a share of one).
 //!
 //! Every multi-step operation (create, rename, move, delete) first records an
@@ -23,6 +23,7 @@ mod collections;
 mod deletions;
 mod errors;
 mod executor;
+mod exports;
 mod founding;
 mod indexes;
 mod lifecycle;
@@ -81,6 +82,8 @@ struct Inner {
     login_counters: Collection<attempts::CounterDoc>,
     deletions: Collection<deletions::DeletionDoc>,
     preimages: Collection<snapshots::PreimageDoc>,
+    exports: Collection<exports::ExportDoc>,
+    export_chunks: Collection<exports::ChunkDoc>,
     /// Exports' cursors kept between their pages (see `snapshots`).
     scans: snapshots::Scans,
     schema: Collection<BsonDocument>,
@@ -182,6 +185,8 @@ impl MongoStore {
                 outboxes: master.collection("webhook_outboxes"),
                 deletions: master.collection("deletions"),
                 preimages: master.collection("export_preimages"),
+                exports: master.collection("exports"),
+                export_chunks: master.collection("export_chunks"),
                 sweeps: master.collection("sweeps"),
                 master,
                 clients,

@@ -2,7 +2,7 @@
 
 use crate::api_keys::Scope;
 use crate::errors::{
-    AuditLogError, DeleteOrganizationError, DocumentError, UpdateOrganizationError,
+    AuditLogError, DeleteOrganizationError, DocumentError, ExportError, UpdateOrganizationError,
 };
 use crate::ports::Principal;
 use crate::roles::Permission;
@@ -44,5 +44,6 @@ forbidden_as!(
     UpdateOrganizationError,
     DeleteOrganizationError,
     AuditLogError,
-    DocumentError
+    DocumentError,
+    ExportError
 );

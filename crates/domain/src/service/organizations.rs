@@ -284,6 +284,10 @@ impl<P: Ports> OrganizationApi for Service<P> {
             }
             deleted => deleted?,
         };
+        // Its exports' bundles go with it. Best effort: should this fail, they still expire
+        // after `exports.retention_hours`, and nobody can reach them meanwhile (the
+        // organization, and so every token for it, is gone).
+        let _ = self.store.discard_exports(&organization.id).await;
         let details = json!({
             "organization_name": organization.name.as_str(),
             "receipt_id": record.id.to_string(),

@@ -17,7 +17,7 @@ use redb::{
 };
 use uuid::Uuid;
 
-use super::{audit, db_err, deletions, outbox, rosters, tables, users};
+use super::{audit, db_err, deletions, exports, outbox, rosters, tables, users};
 use crate::roster::RosterRecord;
 
 /// The version this binary writes.
@@ -92,6 +92,10 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(audit::AUDIT).map_err(db_err)?;
     txn.open_table(deletions::DELETIONS).map_err(db_err)?;
     txn.open_table(deletions::DELETION_EXPIRY).map_err(db_err)?;
+    txn.open_table(exports::EXPORTS).map_err(db_err)?;
+    txn.open_table(exports::EXPORT_ACTIVE).map_err(db_err)?;
+    txn.open_table(exports::EXPORT_EXPIRY).map_err(db_err)?;
+    txn.open_table(exports::EXPORT_CHUNKS).map_err(db_err)?;
     Ok(())
 }
 

@@ -42,6 +42,16 @@ fn unique(keys: BsonDocument, name: &str) -> IndexModel {
     IndexModel::builder().keys(keys).options(options).build()
 }
 
+/// Unique among the documents that have the field.
+fn unique_sparse(keys: BsonDocument, name: &str) -> IndexModel {
+    let options = IndexOptions::builder()
+        .unique(true)
+        .sparse(true)
+        .name(name.to_owned())
+        .build();
+    IndexModel::builder().keys(keys).options(options).build()
+}
+
 /// An index on `at` that expires documents after `retention` (a TTL index: the server deletes
 /// them, within a minute or so of their time on MongoDB and on DocumentDB).
 fn expiring(retention: Duration) -> IndexModel {
@@ -138,6 +148,20 @@ impl MongoStore {
         // Deletion records and preimages of exports that never closed go at their own time.
         self.build(&inner.deletions, [at_their_time()]).await?;
         self.build(&inner.preimages, [at_their_time()]).await?;
+        // Export jobs: one active per organization; claims in the order they fall due; the
+        // purge's expired ones; a deleted organization's.
+        self.build(
+            &inner.exports,
+            [
+                unique_sparse(doc! {"active_org": 1}, "active_org_unique"),
+                index(doc! {"until_ms": 1, "_id": 1}, "until"),
+                sparse(doc! {"expires_at_ms": 1}, "expires_at"),
+                index(doc! {"organization_id": 1}, "organization_id"),
+            ],
+        )
+        .await?;
+        self.build(&inner.export_chunks, [index(doc! {"export": 1}, "export")])
+            .await?;
         // The due outboxes, earliest first.
         self.build(&inner.outboxes, [index(doc! {"due_at": 1}, "due_at")])
             .await

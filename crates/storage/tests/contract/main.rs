@@ -58,6 +58,10 @@ macro_rules! all_contract_tests {
             nothing_of_a_deleted_organization_is_read_from_its_snapshot,
             a_snapshot_opened_amid_writes_has_each_write_from_before_and_none_from_after,
             a_deletion_names_the_last_export_if_there_was_one,
+            one_export_per_organization_at_a_time_and_a_bounded_queue,
+            export_claims_keep_workers_apart_and_chunks_need_the_claim,
+            a_retried_export_waits_its_turn_and_a_waiting_one_keeps_its_attempts,
+            expired_exports_are_purged_with_their_chunks_and_deleted_organizations_lose_theirs,
         );
     };
 }

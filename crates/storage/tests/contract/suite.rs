@@ -14,10 +14,12 @@ use serde_json::json;
 
 pub use orgsvc_domain::ports::Store;
 
+mod exports;
 mod outbox;
 mod rosters;
 mod snapshots;
 
+pub use exports::*;
 pub use outbox::*;
 pub use rosters::*;
 pub use snapshots::*;
