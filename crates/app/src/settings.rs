@@ -28,6 +28,7 @@ pub struct Settings {
     pub invitations: InvitationSettings,
     pub api_keys: ApiKeySettings,
     pub webhooks: crate::webhooks::WebhookSettings,
+    pub exports: crate::exports::ExportSettings,
 }
 
 /// Each API key's rate: a token bucket per key, per instance.

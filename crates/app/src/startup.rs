@@ -28,6 +28,7 @@ pub struct Application {
     server: Server,
     /// The webhook delivery worker, stopped with the server.
     _webhooks: Option<crate::webhooks::Worker>,
+    _exports: Option<crate::exports::Worker>,
 }
 
 impl Application {
@@ -87,6 +88,7 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let policy = settings.auth.login.policy();
         let invitations = settings.invitations.policy()?;
+        let exports = settings.exports.policy()?;
         let deletions = DeletionPolicy {
             receipt_retention_days: settings.deletion.receipt_retention_days,
             // The embedded store keeps audit events for good.
@@ -98,7 +100,8 @@ impl Application {
                 let service = Service::new(store, hasher, tokens, SystemClock)
                     .with_login_policy(policy)
                     .with_invitation_policy(invitations)
-                    .with_deletion_policy(deletions);
+                    .with_deletion_policy(deletions)
+                    .with_export_policy(exports);
                 Self::serve(settings, listener, service, jwks)
             }
             _ => {
@@ -109,7 +112,8 @@ impl Application {
                 let service = Service::new(store, hasher, tokens, SystemClock)
                     .with_login_policy(policy)
                     .with_invitation_policy(invitations)
-                    .with_deletion_policy(deletions);
+                    .with_deletion_policy(deletions)
+                    .with_export_policy(exports);
                 Self::serve(settings, listener, service, jwks)
             }
         }
@@ -158,6 +162,7 @@ impl Application {
         };
         let port = listener.local_addr()?.port();
         let webhooks = crate::webhooks::start(service.clone(), &settings.webhooks)?;
+        let exports = crate::exports::start(service.clone(), &settings.exports)?;
         let mut server = HttpServer::new(move || {
             // The last wrap is the outermost: compression sees the finished body, after the
             // request id went into it; the request log line is inside the request-id span.
@@ -181,6 +186,7 @@ impl Application {
             port,
             server: server.run(),
             _webhooks: webhooks,
+            _exports: exports,
         })
     }
 

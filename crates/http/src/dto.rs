@@ -29,6 +29,7 @@ impl Fields {
 mod api_keys;
 mod audit;
 mod documents;
+mod exports;
 mod organizations;
 mod receipts;
 mod teams;
@@ -37,6 +38,7 @@ mod webhooks;
 pub use api_keys::*;
 pub use audit::*;
 pub use documents::*;
+pub use exports::*;
 pub use organizations::*;
 pub use receipts::*;
 pub use teams::*;

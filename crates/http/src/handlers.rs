@@ -9,6 +9,7 @@ pub mod admin;
 pub mod api_keys;
 pub mod audit;
 pub mod documents;
+pub mod exports;
 pub mod health;
 pub mod invitations;
 pub mod keys;

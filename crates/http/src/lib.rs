@@ -35,8 +35,8 @@ pub use throttle::{IpThrottle, IpThrottleSettings};
 
 pub use handlers::keys::Jwks;
 use handlers::{
-    admin, api_keys, audit, documents, health, invitations, keys, members, organizations, receipts,
-    webhooks,
+    admin, api_keys, audit, documents, exports, health, invitations, keys, members, organizations,
+    receipts, webhooks,
 };
 
 /// A resource whose other methods answer 405 as problem+json, with `Allow: allow`.
@@ -125,6 +125,12 @@ pub fn configure<A: OrgsvcApi>(
                     .route(get().to(receipts::get::<A>)),
             )
             .service(resource("/org/audit", "GET, HEAD").route(get().to(audit::list::<A>)))
+            .service(resource("/org/exports", "POST").route(web::post().to(exports::create::<A>)))
+            .service(resource("/org/exports/{id}", "GET, HEAD").route(get().to(exports::get::<A>)))
+            .service(
+                resource("/org/exports/{id}/bundle", "GET, HEAD")
+                    .route(get().to(exports::bundle::<A>)),
+            )
             .service(
                 resource(LOGIN_ROUTE, "POST")
                     .wrap(from_fn(throttle::per_ip_limit))

@@ -13,12 +13,12 @@ use crate::dto::{
     StatusResponse, SwitchBody, TokenResponse, TransferOwnershipBody, UpdateOrganizationBody,
 };
 use crate::dto::{
-    AttemptOutcomeDto, CreateWebhookBody, DeliveriesResponse, DeliveryResponse, ReplayBody,
-    UpdateWebhookBody, WebhookResponse, WebhooksResponse,
+    AttemptOutcomeDto, CreateWebhookBody, DeliveriesResponse, DeliveryResponse, ExportResponse,
+    ExportStateDto, ReplayBody, UpdateWebhookBody, WebhookResponse, WebhooksResponse,
 };
 use crate::handlers::{
-    admin, api_keys, audit, documents, health, invitations, keys, members, organizations, receipts,
-    webhooks,
+    admin, api_keys, audit, documents, exports, health, invitations, keys, members, organizations,
+    receipts, webhooks,
 };
 use actix_web::ResponseError as _;
 
@@ -40,6 +40,9 @@ use crate::problem::{ApiError, FieldError, OperationPending, Problem};
         organizations::update,
         organizations::delete,
         receipts::get,
+        exports::create,
+        exports::get,
+        exports::bundle,
         audit::list,
         admin::login,
         admin::logout,
@@ -84,7 +87,7 @@ use crate::problem::{ApiError, FieldError, OperationPending, Problem};
         AcceptInvitationBody, JoinedResponse, SwitchBody, CreateApiKeyBody, ApiKeyResponse,
         ApiKeysResponse, ScopeDto, CreateWebhookBody, UpdateWebhookBody, ReplayBody,
         WebhookResponse, WebhooksResponse, DeliveriesResponse, DeliveryResponse,
-        AttemptOutcomeDto,
+        AttemptOutcomeDto, ExportResponse, ExportStateDto,
     )),
     modifiers(&BearerScheme, &CommonResponses),
     tags(

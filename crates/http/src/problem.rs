@@ -18,6 +18,8 @@ pub const RETRY_AFTER_SECONDS: u64 = 5;
 /// Seconds a client should wait when every password-hashing worker is busy: about the time
 /// the queue takes to drain.
 pub const OVERLOADED_RETRY_AFTER_SECONDS: u64 = 1;
+/// Seconds a client should wait when the export queue is full: exports take a while.
+pub const EXPORTS_RETRY_AFTER_SECONDS: u64 = 30;
 
 /// An RFC 9457 problem details body.
 #[derive(Debug, Serialize, ToSchema)]
@@ -128,6 +130,13 @@ pub enum ApiError {
     OrganizationNotFound,
     DocumentNotFound,
     ReceiptNotFound,
+    ExportNotFound,
+    /// The organization has this export queued or running.
+    ExportInProgress(orgsvc_domain::ExportId),
+    /// The bundle cannot be downloaded: the export is in this state.
+    ExportNotReady(&'static str),
+    /// As many exports as allowed are queued or running.
+    ExportsBusy,
     OrganizationExists {
         slug: String,
     },
@@ -269,6 +278,18 @@ impl ApiError {
                 "Organization not found", Cow::Borrowed("No organization has that name.")),
             Self::DocumentNotFound => row(S::NOT_FOUND, "document_not_found", "Document not found", Cow::Borrowed("No document with that id in your organization.")),
             Self::ReceiptNotFound => row(S::NOT_FOUND, "receipt_not_found", "Receipt not found", Cow::Borrowed("No deletion receipt has that id, or it is past its retention.")),
+            Self::ExportNotFound => row(S::NOT_FOUND, "export_not_found", "Export not found", Cow::Borrowed("No export of your organization has that id, or it is past its retention.")),
+            Self::ExportInProgress(id) => row(S::CONFLICT, "export_in_progress", "Export in progress", Cow::Owned(format!(
+                "Export {id} of your organization is queued or running; follow it at GET \
+                 /org/exports/{id}, and ask for another once it is done."
+            ))),
+            Self::ExportNotReady(state) => row(S::CONFLICT, "export_not_ready", "Export not ready", Cow::Owned(format!(
+                "The export is {state}: its bundle can be downloaded once its state is done."
+            ))),
+            Self::ExportsBusy => row(S::SERVICE_UNAVAILABLE, "exports_busy", "Exports busy", Cow::Owned(format!(
+                "As many exports as the service runs at once are queued or running; retry in \
+                 {EXPORTS_RETRY_AFTER_SECONDS} seconds."
+            ))),
             Self::RouteNotFound => row(S::NOT_FOUND, "not_found", "Not found", Cow::Borrowed("No such endpoint; see /docs for the API.")),
             Self::MethodNotAllowed { allow } => row(S::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
@@ -304,6 +325,7 @@ impl ApiError {
             Self::StorageUnavailable(_) | Self::OperationPending(_) => Some(RETRY_AFTER_SECONDS),
             Self::Overloaded | Self::Busy => Some(OVERLOADED_RETRY_AFTER_SECONDS),
             Self::ReplaysQueued => Some(RETRY_AFTER_SECONDS),
+            Self::ExportsBusy => Some(EXPORTS_RETRY_AFTER_SECONDS),
             Self::TooManyRequests { retry_after } => Some(*retry_after),
             _ => None,
         }

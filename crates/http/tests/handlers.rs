@@ -191,6 +191,42 @@ impl orgsvc_domain::ReceiptApi for FakeApi {
     }
 }
 
+/// Exports are tested end to end (`tests/api/exports.rs`); here only what the routes need.
+impl orgsvc_domain::ExportApi for FakeApi {
+    async fn request_export(
+        &self,
+        _origin: &Origin,
+        _caller: &Principal,
+    ) -> Result<orgsvc_domain::export::job::ExportJob, orgsvc_domain::ExportError> {
+        Err(orgsvc_domain::ExportError::QueueFull)
+    }
+
+    async fn export_job(
+        &self,
+        _caller: &Principal,
+        _id: &orgsvc_domain::ExportId,
+    ) -> Result<orgsvc_domain::export::job::ExportJob, orgsvc_domain::ExportError> {
+        Err(orgsvc_domain::ExportError::NotFound)
+    }
+
+    async fn open_bundle(
+        &self,
+        _origin: &Origin,
+        _caller: &Principal,
+        _id: &orgsvc_domain::ExportId,
+    ) -> Result<orgsvc_domain::export::job::ExportJob, orgsvc_domain::ExportError> {
+        Err(orgsvc_domain::ExportError::NotFound)
+    }
+
+    async fn bundle_chunk(
+        &self,
+        _job: &orgsvc_domain::export::job::ExportJob,
+        _seq: u32,
+    ) -> Result<Option<Vec<u8>>, orgsvc_domain::ExportError> {
+        Ok(None)
+    }
+}
+
 impl orgsvc_domain::SessionApi for FakeApi {
     async fn login(
         &self,

@@ -2,8 +2,8 @@
 
 use orgsvc_domain::errors::{
     AuditLogError, AuthenticateError, CreateOrganizationError, DeleteOrganizationError,
-    DocumentError, GetOrganizationError, LoginError, MemberError, ReceiptError, StoreError,
-    UpdateOrganizationError,
+    DocumentError, ExportError, GetOrganizationError, LoginError, MemberError, ReceiptError,
+    StoreError, UpdateOrganizationError,
 };
 use orgsvc_domain::RosterRule;
 
@@ -91,6 +91,19 @@ impl From<ReceiptError> for ApiError {
         match error {
             ReceiptError::NotFound => Self::ReceiptNotFound,
             ReceiptError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ExportError> for ApiError {
+    fn from(error: ExportError) -> Self {
+        match error {
+            ExportError::Forbidden => Self::Forbidden,
+            ExportError::NotFound => Self::ExportNotFound,
+            ExportError::InProgress(id) => Self::ExportInProgress(id),
+            ExportError::QueueFull => Self::ExportsBusy,
+            ExportError::NotReady(state) => Self::ExportNotReady(state.as_str()),
+            ExportError::Store(e) => e.into(),
         }
     }
 }
