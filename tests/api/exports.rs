@@ -1,6 +1,6 @@
 //! `orgsvc export` end to end: a bundle whose parts check against its trailer, holding the
 //! documents as they were when the export ran, while the service keeps writing (MongoDB), or
-//! from a stopped service's file (embedded).
+//! from a stopped service's file (embedded); and exports asked for over the API (`jobs`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,9 +13,15 @@ use sha2::{Digest as _, Sha256};
 
 use crate::process::{Deployment, Service};
 
+mod jobs;
+
 /// The bundle's lines, after checking each part against the trailer's count and SHA-256.
 fn read_bundle(path: &Path) -> Vec<Value> {
-    let bytes = std::fs::read(path).unwrap();
+    check_bundle(&std::fs::read(path).unwrap())
+}
+
+/// [`read_bundle`] of bytes.
+fn check_bundle(bytes: &[u8]) -> Vec<Value> {
     let lines: Vec<&[u8]> = bytes.split_inclusive(|b| *b == b'\n').collect();
     let parsed: Vec<Value> = lines
         .iter()
@@ -37,7 +43,7 @@ fn read_bundle(path: &Path) -> Vec<Value> {
     }
     assert_eq!(at, lines.len() - 1);
     assert!(
-        !String::from_utf8_lossy(&bytes).contains("$argon2"),
+        !String::from_utf8_lossy(bytes).contains("$argon2"),
         "no password hash"
     );
     parsed
