@@ -3,6 +3,9 @@
 //! collection in `_id` order (one cursor, the driver's batches); on the embedded store, paging
 //! through the same documents with the port's `list_documents`.
 //!
+//! A second row per store runs the same export as a job of the API's worker, its bundle stored
+//! in the store's chunks instead of dropped.
+//!
 //!     cargo bench --bench export                                # 200,000 documents of ~2.5 KB
 //!     ORGSVC_BENCH_EXPORT_DOCUMENTS=20000 cargo bench --bench export
 //!
@@ -20,7 +23,7 @@ use futures_util::TryStreamExt as _;
 use mongodb::bson::{doc, Document as BsonDocument, RawDocumentBuf};
 use orgsvc_domain::bundle::BundleSink;
 use orgsvc_domain::errors::StoreError;
-use orgsvc_domain::ports::{Store, TenantStore};
+use orgsvc_domain::ports::{Store, SystemClock, TenantStore};
 use orgsvc_domain::{Document, DocumentBody, DocumentId, ExportId, Organization};
 use orgsvc_storage::{EmbeddedStore, MongoSettings, MongoStore};
 use serde_json::json;
@@ -75,8 +78,9 @@ impl Exported {
     }
 }
 
-/// Runs the export of `organization`, sampling the resident set meanwhile.
-async fn time_export(store: &impl Store, organization: &Organization) -> Exported {
+/// Runs `work`, sampling the resident set meanwhile; answers its output, the time it took
+/// and the resident set before and at its largest.
+async fn sampled<T>(work: impl std::future::Future<Output = T>) -> (T, Duration, u64, u64) {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let before = status_kib("VmRSS:");
     let (done, peak) = (
@@ -93,26 +97,86 @@ async fn time_export(store: &impl Store, organization: &Organization) -> Exporte
         })
     };
     let started = Instant::now();
-    let (sink, written) = orgsvc_domain::export::write_bundle(
+    let output = work.await;
+    let took = started.elapsed();
+    done.store(true, Ordering::SeqCst);
+    sampler.join().unwrap();
+    (output, took, before, peak.load(Ordering::SeqCst))
+}
+
+/// Runs the export of `organization` into a sink that drops the bytes.
+async fn time_export(store: &impl Store, organization: &Organization) -> Exported {
+    let export = orgsvc_domain::export::write_bundle(
         store,
         organization,
         ExportId::generate(),
         chrono::Utc::now(),
         Counting::default(),
         |_| {},
-    )
-    .await
-    .unwrap();
-    let took = started.elapsed();
-    done.store(true, Ordering::SeqCst);
-    sampler.join().unwrap();
+    );
+    let (written, took, before, peak) = sampled(export).await;
+    let (sink, written) = written.unwrap();
     assert_eq!(sink.0, written.bytes);
     Exported {
         took,
         bytes: written.bytes,
         before,
-        peak: peak.load(Ordering::SeqCst),
+        peak,
     }
+}
+
+/// Runs an export job of `organization` as the API's worker does: the bundle stored in the
+/// store's chunks.
+async fn time_job<S: Store>(store: &S, organization: &Organization) -> Exported {
+    use orgsvc_domain::ExportApi as _;
+    let hasher = orgsvc_crypto::Argon2Hasher::new(orgsvc_crypto::Argon2Settings::default()).unwrap();
+    let tokens = orgsvc_crypto::JwtCodec::new(&orgsvc_crypto::JwtSettings {
+        key: orgsvc_crypto::SigningKey::Secret("bench-secret-bench-secret-0123456789".into()),
+        algorithm: orgsvc_crypto::JwtAlgorithm::HS256,
+        issuer: "bench".to_owned(),
+        audience: "bench".to_owned(),
+        ttl_seconds: 60,
+    })
+    .unwrap();
+    let service = orgsvc_domain::Service::new(store.clone(), hasher, tokens, SystemClock);
+    let owner = orgsvc_domain::Principal {
+        user_id: organization.owner.id,
+        organization_id: organization.id,
+        role: orgsvc_domain::Role::Owner,
+        token_version: 0,
+        key: None,
+    };
+    let job = service
+        .request_export(&orgsvc_domain::Origin::default(), &owner)
+        .await
+        .unwrap();
+    let exporter = orgsvc_domain::Exporter::new(service.clone(), "bench".to_owned());
+    let work = async {
+        let claimed = exporter.claim().await.unwrap().unwrap();
+        exporter.work(&claimed).await.unwrap()
+    };
+    let (attempted, took, before, peak) = sampled(work).await;
+    assert!(attempted.trouble.is_none(), "{:?}", attempted.trouble);
+    let done = service.export_job(&owner, &job.id).await.unwrap();
+    assert_eq!(done.state, orgsvc_domain::export::job::ExportState::Done);
+    Exported {
+        took,
+        bytes: done.bytes,
+        before,
+        peak,
+    }
+}
+
+/// The row of an export job, against the same reference.
+fn job_row(store: &str, documents: usize, reference: Duration, job: &Exported) -> String {
+    format!(
+        "| {store}, export job (bundle stored) | {documents} | | | job {:.1?} ({:.0}/s), {} MB stored | **{:.0}%** | {} |",
+        job.took,
+        rate(documents, job.took),
+        job.bytes / 1_000_000,
+        100.0 * reference.as_secs_f64() / job.took.as_secs_f64(),
+        job.memory(),
+    )
 }
 
 fn rate(documents: usize, took: Duration) -> f64 {
@@ -157,10 +221,11 @@ async fn mongodb(uri: &str, documents: usize) -> String {
     assert_eq!(read, documents);
 
     let export = time_export(&store, &organization).await;
+    let job = time_job(&store, &organization).await;
     for database in [&settings.master_database, &settings.tenant_database] {
         let _ = client.database(database).drop().await;
     }
-    format!(
+    let row = format!(
         "| MongoDB (DocumentDB) | {documents} | {} MB stored | raw driver read {raw:.1?} ({:.0}/s) | export {:.1?} ({:.0}/s), {} MB written | **{:.0}%** | {} |",
         bytes / 1_000_000,
         rate(documents, raw),
@@ -169,7 +234,8 @@ async fn mongodb(uri: &str, documents: usize) -> String {
         export.bytes / 1_000_000,
         100.0 * raw.as_secs_f64() / export.took.as_secs_f64(),
         export.memory(),
-    )
+    );
+    format!("{row}\n{}", job_row("MongoDB", documents, raw, &job))
 }
 
 async fn embedded(documents: usize) -> String {
@@ -216,7 +282,8 @@ async fn embedded(documents: usize) -> String {
     assert_eq!(read, documents);
 
     let export = time_export(&store, &organization).await;
-    format!(
+    let job = time_job(&store, &organization).await;
+    let row = format!(
         "| embedded | {documents} | | list_documents pages of 1,000 {paged:.1?} ({:.0}/s) | export {:.1?} ({:.0}/s), {} MB written | **{:.0}%** | {} |",
         rate(documents, paged),
         export.took,
@@ -224,7 +291,8 @@ async fn embedded(documents: usize) -> String {
         export.bytes / 1_000_000,
         100.0 * paged.as_secs_f64() / export.took.as_secs_f64(),
         export.memory(),
-    )
+    );
+    format!("{row}\n{}", job_row("embedded", documents, paged, &job))
 }
 
 #[tokio::main]

@@ -9,7 +9,8 @@ use orgsvc_domain::service::Ports;
 use orgsvc_domain::{ExportPolicy, Exporter, Service};
 use serde::Deserialize;
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
+
+use crate::background::Worker;
 
 /// How often expired exports are looked for.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
@@ -56,16 +57,6 @@ impl ExportSettings {
     }
 }
 
-/// The running worker; stops when dropped (a job it was writing is claimed again once its
-/// lease runs out).
-pub struct Worker(JoinHandle<()>);
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// Starts the export loop on the current runtime, for a service built with
 /// [`ExportSettings::policy`].
 ///
@@ -79,11 +70,11 @@ pub fn start<P: Ports>(
     if !settings.enabled {
         return Ok(None);
     }
-    let owner = format!("{}/{:016x}", std::process::id(), rand::random::<u64>());
+    let owner = crate::background::owner();
     let exporter = Exporter::new(service, owner);
     let permits = Arc::new(Semaphore::new(settings.concurrency));
     let poll = Duration::from_millis(settings.poll_ms);
-    Ok(Some(Worker(tokio::spawn(run(exporter, permits, poll)))))
+    Ok(Some(Worker::spawn(run(exporter, permits, poll))))
 }
 
 async fn run<P: Ports>(exporter: Exporter<P>, permits: Arc<Semaphore>, poll: Duration) {

@@ -4,6 +4,7 @@
 //! This is the only crate that knows every other one; nothing depends on it but the binary and
 //! the end-to-end tests.
 
+pub mod background;
 pub mod exports;
 pub mod operations;
 mod secret;

@@ -27,8 +27,8 @@ pub struct Application {
     port: u16,
     server: Server,
     /// The webhook delivery worker, stopped with the server.
-    _webhooks: Option<crate::webhooks::Worker>,
-    _exports: Option<crate::exports::Worker>,
+    _webhooks: Option<crate::background::Worker>,
+    _exports: Option<crate::background::Worker>,
 }
 
 impl Application {

@@ -10,7 +10,8 @@ use orgsvc_domain::webhooks::TargetPolicy;
 use orgsvc_domain::{Deliverer, DeliveryPolicy, Service};
 use serde::Deserialize;
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
+
+use crate::background::Worker;
 
 mod transport;
 
@@ -74,15 +75,6 @@ impl WebhookSettings {
     }
 }
 
-/// The running worker; stops when dropped.
-pub struct Worker(JoinHandle<()>);
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// Starts the delivery loop on the current runtime.
 ///
 /// # Errors
@@ -99,11 +91,11 @@ pub fn start<P: Ports>(
         settings.targets(),
         Duration::from_millis(settings.timeout_ms),
     )?;
-    let owner = format!("{}/{:016x}", std::process::id(), rand::random::<u64>());
+    let owner = crate::background::owner();
     let deliverer = Deliverer::new(service, transport, policy, owner);
     let poll = Duration::from_millis(settings.poll_ms);
     let permits = Arc::new(Semaphore::new(settings.concurrency));
-    Ok(Some(Worker(tokio::spawn(run(deliverer, permits, poll)))))
+    Ok(Some(Worker::spawn(run(deliverer, permits, poll))))
 }
 
 async fn run<P: Ports>(

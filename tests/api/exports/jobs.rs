@@ -87,7 +87,7 @@ async fn download(service: &Service, token: &str, state: &Value) -> Vec<Value> {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    assert_eq!(response.headers()["content-type"], "application/octet-stream");
     let etag = response.headers()["etag"].to_str().unwrap().to_owned();
     let bytes = response.bytes().await.unwrap();
     assert_eq!(bytes.len() as u64, state["bytes"].as_u64().unwrap());

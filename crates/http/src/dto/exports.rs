@@ -78,6 +78,11 @@ impl From<ExportJob> for ExportResponse {
     }
 }
 
+/// A bundle as downloaded: the file's bytes.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct BundleFile(pub Vec<u8>);
+
 /// An export id in a path.
 ///
 /// # Errors

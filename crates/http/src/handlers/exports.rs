@@ -8,7 +8,7 @@ use futures_util::stream;
 use orgsvc_domain::OrgsvcApi;
 
 use crate::auth::Caller;
-use crate::dto::{export_id, ExportResponse};
+use crate::dto::{export_id, BundleFile, ExportResponse};
 use crate::origin::ClientOrigin;
 use crate::problem::{ApiError, Problem};
 
@@ -68,7 +68,8 @@ pub async fn get<A: OrgsvcApi>(
 
 /// Download an export's bundle
 ///
-/// The bundle as JSON lines (`application/x-ndjson`), streamed: its `Content-Length` is the
+/// The bundle, a file of JSON lines, streamed as `application/octet-stream` (generated
+/// clients save it as a file): its `Content-Length` is the
 /// export's `bytes`, its `ETag` the SHA-256 in `sha256`. `orgsvc verify-bundle FILE` checks a
 /// downloaded bundle against the digests inside it. Each download is audited.
 #[utoipa::path(
@@ -76,7 +77,7 @@ pub async fn get<A: OrgsvcApi>(
     params(("id" = Uuid, Path, description = "The export's id")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The bundle", content_type = "application/x-ndjson", body = String),
+        (status = 200, description = "The bundle", content_type = "application/octet-stream", body = inline(BundleFile)),
         (status = 403, description = "`forbidden` or `api_key_not_allowed`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`export_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`export_not_ready`: the export is not done (queued, running or failed)", body = Problem, content_type = "application/problem+json"),
@@ -107,7 +108,7 @@ pub async fn bundle<A: OrgsvcApi>(
     });
     let filename = format!("orgsvc-export-{id}.jsonl");
     Ok(HttpResponse::Ok()
-        .content_type("application/x-ndjson")
+        .content_type("application/octet-stream")
         // Sent as stored: compressing would lose the length and the digest's meaning.
         .insert_header((header::CONTENT_ENCODING, "identity"))
         .insert_header((header::ETAG, format!("\"{sha256}\"")))
