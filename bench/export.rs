@@ -112,7 +112,7 @@ async fn time_export(store: &impl Store, organization: &Organization) -> Exporte
         ExportId::generate(),
         chrono::Utc::now(),
         Counting::default(),
-        |_| {},
+        |_, _| {},
     );
     let (written, took, before, peak) = sampled(export).await;
     let (sink, written) = written.unwrap();
@@ -129,7 +129,8 @@ async fn time_export(store: &impl Store, organization: &Organization) -> Exporte
 /// store's chunks.
 async fn time_job<S: Store>(store: &S, organization: &Organization) -> Exported {
     use orgsvc_domain::ExportApi as _;
-    let hasher = orgsvc_crypto::Argon2Hasher::new(orgsvc_crypto::Argon2Settings::default()).unwrap();
+    let hasher =
+        orgsvc_crypto::Argon2Hasher::new(orgsvc_crypto::Argon2Settings::default()).unwrap();
     let tokens = orgsvc_crypto::JwtCodec::new(&orgsvc_crypto::JwtSettings {
         key: orgsvc_crypto::SigningKey::Secret("bench-secret-bench-secret-0123456789".into()),
         algorithm: orgsvc_crypto::JwtAlgorithm::HS256,

@@ -21,7 +21,8 @@ const DOCUMENT_PAGE: usize = 200;
 const AUDIT_PAGE: usize = 500;
 
 /// Writes `organization` into a bundle in `sink` and returns the sink with what was written;
-/// `progress` hears how many documents are written so far. The snapshot `export` is closed
+/// `progress` hears how many documents are written so far, and how many the snapshot holds
+/// ([`crate::ports::DocumentSnapshots::open_snapshot`]). The snapshot `export` is closed
 /// whatever happens.
 ///
 /// # Errors
@@ -34,10 +35,19 @@ pub async fn write_bundle<S: Store, K: BundleSink>(
     export: ExportId,
     exported_at: DateTime<Utc>,
     sink: K,
-    progress: impl FnMut(u64) + Send,
+    mut progress: impl FnMut(u64, u64) + Send,
 ) -> Result<(K, Written), SnapshotError> {
-    store.open_snapshot(&organization.id, &export).await?;
-    let written = write_parts(store, organization, export, exported_at, sink, progress).await;
+    let total = store.open_snapshot(&organization.id, &export).await?;
+    progress(0, total);
+    let written = write_parts(
+        store,
+        organization,
+        export,
+        exported_at,
+        sink,
+        |documents| progress(documents, total),
+    )
+    .await;
     let closed = store.close_snapshot(&organization.id, &export).await;
     let written = written?;
     closed?;

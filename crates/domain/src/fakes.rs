@@ -438,10 +438,10 @@ impl DocumentSnapshots for FakeStore {
         &self,
         organization: &OrganizationId,
         export: &ExportId,
-    ) -> Result<(), SnapshotError> {
+    ) -> Result<u64, SnapshotError> {
         let mut state = self.state()?;
         match state.snapshots.get(organization) {
-            Some((open, _)) if open == export => return Ok(()),
+            Some((open, documents)) if open == export => return Ok(documents.len() as u64),
             Some(_) => return Err(SnapshotError::Busy),
             None => {}
         }
@@ -450,8 +450,9 @@ impl DocumentSnapshots for FakeStore {
             .get(organization)
             .ok_or(SnapshotError::OrganizationNotFound)?
             .clone();
+        let count = documents.len() as u64;
         state.snapshots.insert(*organization, (*export, documents));
-        Ok(())
+        Ok(count)
     }
 
     async fn snapshot_page(

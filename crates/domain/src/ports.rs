@@ -411,7 +411,9 @@ pub const SNAPSHOT_LEASE: std::time::Duration = std::time::Duration::from_secs(3
 /// document is one version that existed at that moment; while writes, renames and moves go on.
 /// One snapshot per organization at a time.
 pub trait DocumentSnapshots: Clone + Send + Sync + 'static {
-    /// Opens the snapshot `export` of the organization's documents.
+    /// Opens the snapshot `export` of the organization's documents and answers how many it
+    /// holds, for progress: exactly, or (MongoDB) counted right after the opening, so that
+    /// writes racing it may make the count differ from the snapshot by their number.
     ///
     /// # Errors
     /// [`SnapshotError::OrganizationNotFound`]; [`SnapshotError::Busy`] while another export
@@ -420,7 +422,7 @@ pub trait DocumentSnapshots: Clone + Send + Sync + 'static {
         &self,
         organization: &OrganizationId,
         export: &ExportId,
-    ) -> impl Future<Output = Result<(), SnapshotError>> + Send;
+    ) -> impl Future<Output = Result<u64, SnapshotError>> + Send;
 
     /// The snapshot's documents with ids greater than `after`, in ascending id order: at most
     /// `limit`, and possibly none with `next` set (documents created after the snapshot are

@@ -135,7 +135,7 @@ macro_rules! decorate_snapshots {
             fn open_snapshot(
                 organization: &orgsvc_domain::OrganizationId,
                 export: &orgsvc_domain::ExportId
-            ) -> Result<(), orgsvc_domain::errors::SnapshotError>;
+            ) -> Result<u64, orgsvc_domain::errors::SnapshotError>;
             fn snapshot_page(
                 organization: &orgsvc_domain::OrganizationId,
                 export: &orgsvc_domain::ExportId,

@@ -19,6 +19,9 @@ pub struct ExportFields {
     pub owner: Option<String>,
     pub until_ms: i64,
     pub documents: u64,
+    /// Absent until the attempt's snapshot is open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documents_total: Option<u64>,
     pub bytes: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
@@ -55,6 +58,7 @@ impl ExportFields {
             owner: job.owner.clone(),
             until_ms: job.until.timestamp_millis(),
             documents: job.documents,
+            documents_total: job.documents_total,
             bytes: job.bytes,
             sha256: job.sha256.clone(),
             error: job.error.clone(),
@@ -76,6 +80,7 @@ impl ExportFields {
             owner: self.owner,
             until: time(self.until_ms)?,
             documents: self.documents,
+            documents_total: self.documents_total,
             bytes: self.bytes,
             sha256: self.sha256,
             error: self.error,

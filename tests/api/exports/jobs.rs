@@ -87,7 +87,10 @@ async fn download(service: &Service, token: &str, state: &Value) -> Vec<Value> {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "application/octet-stream");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/octet-stream"
+    );
     let etag = response.headers()["etag"].to_str().unwrap().to_owned();
     let bytes = response.bytes().await.unwrap();
     assert_eq!(bytes.len() as u64, state["bytes"].as_u64().unwrap());
@@ -155,6 +158,7 @@ async fn an_export_is_asked_for_followed_and_downloaded(deployment: &Deployment)
     .await;
     assert_eq!(done["state"], "done", "{done}");
     assert_eq!(done["documents"], 600);
+    assert_eq!(done["documents_total"], 600);
     assert_eq!(done["attempt"], 1);
     assert!(done["expires_at"].is_string());
     let bundle = download(&service, &token, &done).await;
@@ -263,6 +267,7 @@ async fn an_export_whose_instance_dies_midway_is_finished_by_another() {
         midway["state"], "running",
         "caught only once done: {midway}"
     );
+    assert_eq!(midway["documents_total"], 3_200, "{midway}");
     Arc::into_inner(first).unwrap().kill();
 
     let second = deployment.start().await;

@@ -69,7 +69,10 @@ async fn export_from(
         ExportId::generate(),
         SystemClock.now(),
         FileSink(std::io::BufWriter::new(file)),
-        |documents| bar.set_position(documents),
+        |documents, total| {
+            bar.set_length(total.max(documents));
+            bar.set_position(documents);
+        },
     )
     .await;
     bar.finish_and_clear();
@@ -127,15 +130,17 @@ pub fn verify_bundle(path: &Path) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(&described)?)
 }
 
-/// Documents so far on stderr: a spinner with a rate on a terminal, nothing otherwise (the
-/// summary line says what was written).
+/// Documents so far of the snapshot's on stderr, with a rate and the time left, on a
+/// terminal; nothing otherwise (the summary line says what was written).
 fn progress_bar() -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new_spinner().with_style(
-        ProgressStyle::with_template("{spinner} exporting: {pos} documents ({per_sec})")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template(
+            "{spinner} exporting {wide_bar} {pos}/{len} documents ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar

@@ -70,6 +70,8 @@ pub struct ExportJob {
     pub until: DateTime<Utc>,
     /// Documents written so far (all of them, once done).
     pub documents: u64,
+    /// Documents in the running attempt's snapshot, once it is open.
+    pub documents_total: Option<u64>,
     /// Bytes of the bundle written so far (its size, once done).
     pub bytes: u64,
     /// The finished bundle's SHA-256, in hex.
@@ -100,6 +102,7 @@ impl ExportJob {
             owner: None,
             until: now,
             documents: 0,
+            documents_total: None,
             bytes: 0,
             sha256: None,
             error: None,
@@ -127,7 +130,16 @@ impl ExportJob {
         self.owner = Some(owner.to_owned());
         self.until = until;
         self.documents = 0;
+        self.documents_total = None;
         self.bytes = 0;
+    }
+
+    /// The job as a chunk written with `progress` leaves it, its claim renewed until `until`.
+    pub fn advance(&mut self, progress: ExportProgress, until: DateTime<Utc>) {
+        self.documents = progress.documents;
+        self.documents_total = Some(progress.total);
+        self.bytes = progress.bytes;
+        self.until = until;
     }
 
     /// Whether `owner` holds the claim on `attempt` (the store checks this at each write).
@@ -152,6 +164,7 @@ impl ExportJob {
                 self.state = ExportState::Done;
                 self.sha256 = Some(sha256.clone());
                 self.documents = *documents;
+                self.documents_total = Some(*documents);
                 self.bytes = *bytes;
                 self.finished_at = Some(*at);
                 self.expires_at = Some(*expires_at);
@@ -170,6 +183,7 @@ impl ExportJob {
                 self.state = ExportState::Queued;
                 self.until = *at;
                 self.documents = 0;
+                self.documents_total = None;
                 self.bytes = 0;
                 if matches!(outcome, ExportOutcome::Wait { .. }) {
                     self.attempt -= 1;
@@ -183,6 +197,8 @@ impl ExportJob {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ExportProgress {
     pub documents: u64,
+    /// Documents in the attempt's snapshot (see [`crate::ports::DocumentSnapshots`]).
+    pub total: u64,
     pub bytes: u64,
 }
 

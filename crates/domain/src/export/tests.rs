@@ -53,7 +53,7 @@ async fn export(store: &FakeStore, organization: &Organization) -> (Vec<u8>, Wri
         ExportId::generate(),
         at,
         Vec::new(),
-        |_| {},
+        |_, _| {},
     )
     .await
     .unwrap()
@@ -252,7 +252,7 @@ async fn one_export_at_a_time_and_each_closes_its_snapshot() {
         ExportId::generate(),
         at,
         Vec::new(),
-        |_| {},
+        |_, _| {},
     )
     .await;
     assert!(matches!(busy, Err(SnapshotError::Busy)));
@@ -268,13 +268,17 @@ async fn one_export_at_a_time_and_each_closes_its_snapshot() {
         ExportId::generate(),
         at,
         Vec::new(),
-        |n| {
-            seen.push(n);
+        |n, total| {
+            seen.push((n, total));
         },
     )
     .await;
     assert!(done.is_ok());
-    assert_eq!(seen.last(), Some(&450), "progress counts the documents");
+    assert_eq!(
+        seen.last(),
+        Some(&(450, 450)),
+        "progress counts the documents"
+    );
     // The export's own snapshot is closed: the next one opens.
     world
         .store

@@ -81,9 +81,7 @@ impl ExportJobs for FakeStore {
         else {
             return Ok(false);
         };
-        job.documents = progress.documents;
-        job.bytes = progress.bytes;
-        job.until = until;
+        job.advance(progress, until);
         state
             .export_chunks
             .insert((*id, attempt, seq), chunk.to_vec());

@@ -41,6 +41,10 @@ pub struct ExportResponse {
     /// Documents written so far (all of them once done).
     #[schema(example = 1200)]
     pub documents: u64,
+    /// Documents in the export's snapshot, once it is open (on MongoDB counted right after
+    /// it opened, so writes racing the opening may make it differ slightly from `documents`
+    /// when done).
+    pub documents_total: Option<u64>,
     /// Bytes of the bundle written so far (its size once done).
     pub bytes: u64,
     /// The attempt under way or finished: above 1 when an attempt was started again (its
@@ -68,6 +72,7 @@ impl From<ExportJob> for ExportResponse {
             state: job.state.into(),
             requested_at: job.requested_at,
             documents: job.documents,
+            documents_total: job.documents_total,
             bytes: job.bytes,
             attempt: job.attempt,
             sha256: job.sha256,

@@ -200,9 +200,7 @@ impl ExportJobs for EmbeddedStore {
             let Some(mut job) = read_job(txn, id)?.filter(|j| j.held_by(&owner, attempt)) else {
                 return Ok(false);
             };
-            job.documents = progress.documents;
-            job.bytes = progress.bytes;
-            job.until = until;
+            job.advance(progress, until);
             write_job(txn, &job)?;
             txn.open_table(EXPORT_CHUNKS)
                 .map_err(db_err)?

@@ -14,7 +14,7 @@ use std::time::Instant;
 use orgsvc_domain::errors::{SnapshotError, StoreError};
 use orgsvc_domain::ports::{DocumentSnapshots, SNAPSHOT_LEASE};
 use orgsvc_domain::{DocumentId, DocumentPage, ExportId, OrganizationId};
-use redb::ReadTransaction;
+use redb::{ReadTransaction, ReadableTableMetadata as _};
 
 use super::tables::{self, tenant_table};
 use super::{db_err, records, EmbeddedStore};
@@ -68,19 +68,26 @@ impl Snapshots {
     }
 }
 
+/// How many documents the organization has in `txn`'s view of the file.
+fn count(txn: &ReadTransaction, organization: OrganizationId) -> Result<u64, SnapshotError> {
+    let name = tables::tenant_table_name(txn, organization.as_uuid().as_u128())?;
+    let tenant = txn.open_table(tenant_table(&name)).map_err(db_err)?;
+    Ok(tenant.len().map_err(db_err)?)
+}
+
 impl DocumentSnapshots for EmbeddedStore {
     async fn open_snapshot(
         &self,
         organization: &OrganizationId,
         export: &ExportId,
-    ) -> Result<(), SnapshotError> {
+    ) -> Result<u64, SnapshotError> {
         let (organization, export) = (*organization, *export);
         let snapshots = self.snapshots.clone();
         self.run(move |db| {
             let mut open = snapshots.lock();
             let expired = |s: &Open| s.renewed.elapsed() > SNAPSHOT_LEASE;
             match open.get(&organization) {
-                Some(s) if s.export == export => return Ok(()),
+                Some(s) if s.export == export => return count(&s.txn, organization),
                 Some(s) if !expired(s) => return Err(SnapshotError::Busy),
                 _ => {}
             }
@@ -94,6 +101,7 @@ impl DocumentSnapshots for EmbeddedStore {
             let txn = db.begin_read().map_err(db_err)?;
             tables::organization_record(&txn, organization.as_uuid().as_u128())?
                 .ok_or(SnapshotError::OrganizationNotFound)?;
+            let documents = count(&txn, organization)?;
             open.insert(
                 organization,
                 Open {
@@ -102,7 +110,7 @@ impl DocumentSnapshots for EmbeddedStore {
                     renewed: Instant::now(),
                 },
             );
-            Ok(())
+            Ok(documents)
         })
         .await
     }

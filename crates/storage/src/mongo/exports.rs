@@ -210,6 +210,7 @@ impl ExportJobs for MongoStore {
                 "documents": 0_i64,
                 "bytes": 0_i64,
             },
+            "$unset": {"documents_total": ""},
             "$inc": {"attempt": 1_i64},
         };
         let claimed = timed(
@@ -237,6 +238,7 @@ impl ExportJobs for MongoStore {
         self.ensure_ready().await?;
         let set = doc! {"$set": {
             "documents": i64::try_from(progress.documents).unwrap_or(i64::MAX),
+            "documents_total": i64::try_from(progress.total).unwrap_or(i64::MAX),
             "bytes": i64::try_from(progress.bytes).unwrap_or(i64::MAX),
             "until_ms": until.timestamp_millis(),
         }};

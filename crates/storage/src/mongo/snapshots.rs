@@ -152,15 +152,13 @@ impl MongoStore {
         }
         Ok(())
     }
-}
 
-impl DocumentSnapshots for MongoStore {
-    async fn open_snapshot(
+    /// Marks the organization's record for `export` (see the module's first step).
+    async fn mark_for_export(
         &self,
         organization: &OrganizationId,
         export: &ExportId,
     ) -> Result<(), SnapshotError> {
-        self.ensure_ready().await?;
         let (id, export) = (organization.to_string(), export.to_string());
         for _ in 0..OPEN_ATTEMPTS {
             let held = self
@@ -196,6 +194,38 @@ impl DocumentSnapshots for MongoStore {
             }
         }
         Err(SnapshotError::Busy)
+    }
+
+    /// The organization's documents where they are now.
+    async fn count_documents(&self, organization: &OrganizationId) -> Result<u64, SnapshotError> {
+        let target = self
+            .target(
+                organization,
+                super::machine::Purpose::Read,
+                self.access_wait(),
+            )
+            .await?;
+        let view = &target.view;
+        let counted = timed(
+            self.op_timeout(),
+            view.collection
+                .count_documents(view.filter(BsonDocument::new())),
+        )
+        .await
+        .map_err(StoreError::from)?;
+        Ok(counted)
+    }
+}
+
+impl DocumentSnapshots for MongoStore {
+    async fn open_snapshot(
+        &self,
+        organization: &OrganizationId,
+        export: &ExportId,
+    ) -> Result<u64, SnapshotError> {
+        self.ensure_ready().await?;
+        self.mark_for_export(organization, export).await?;
+        self.count_documents(organization).await
     }
 
     async fn snapshot_page(

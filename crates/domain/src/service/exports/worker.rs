@@ -111,9 +111,14 @@ impl<P: Ports> Exporter<P> {
                         self.service.export_policy.lease,
                         self.service.clock.clone(),
                     );
-                    let (held, documents) = (Arc::clone(&sink.held), Arc::clone(&sink.documents));
-                    let written = write_bundle(store, &organization, job.id, now, sink, |n| {
+                    let (held, documents, total) = (
+                        Arc::clone(&sink.held),
+                        Arc::clone(&sink.documents),
+                        Arc::clone(&sink.total),
+                    );
+                    let written = write_bundle(store, &organization, job.id, now, sink, |n, of| {
                         documents.store(n, Ordering::Relaxed);
+                        total.store(of, Ordering::Relaxed);
                     })
                     .await;
                     if !held.load(Ordering::Relaxed) {
@@ -245,6 +250,7 @@ struct StoreSink<'a, S, C> {
     buffer: Vec<u8>,
     bytes: u64,
     documents: Arc<AtomicU64>,
+    total: Arc<AtomicU64>,
     held: Arc<AtomicBool>,
     lease: chrono::Duration,
     clock: C,
@@ -267,6 +273,7 @@ impl<'a, S: Store, C: crate::ports::Clock> StoreSink<'a, S, C> {
             buffer: Vec::with_capacity(BUNDLE_CHUNK),
             bytes: 0,
             documents: Arc::new(AtomicU64::new(0)),
+            total: Arc::new(AtomicU64::new(0)),
             held: Arc::new(AtomicBool::new(true)),
             lease: chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60)),
             clock,
@@ -277,6 +284,7 @@ impl<'a, S: Store, C: crate::ports::Clock> StoreSink<'a, S, C> {
         self.bytes += chunk.len() as u64;
         let progress = ExportProgress {
             documents: self.documents.load(Ordering::Relaxed),
+            total: self.total.load(Ordering::Relaxed),
             bytes: self.bytes,
         };
         let until = self.clock.now() + self.lease;

@@ -105,6 +105,7 @@ pub async fn export_claims_keep_workers_apart_and_chunks_need_the_claim(store: &
 
     let progress = ExportProgress {
         documents: 3,
+        total: 9,
         bytes: 5,
     };
     assert!(store
@@ -125,8 +126,13 @@ pub async fn export_claims_keep_workers_apart_and_chunks_need_the_claim(store: &
         .unwrap()
         .unwrap();
     assert_eq!(
-        (running.documents, running.bytes, running.until),
-        (3, 5, lease)
+        (
+            running.documents,
+            running.documents_total,
+            running.bytes,
+            running.until
+        ),
+        (3, Some(9), 5, lease)
     );
 
     // The claim runs out; another worker takes the job over with a new attempt.
@@ -137,6 +143,7 @@ pub async fn export_claims_keep_workers_apart_and_chunks_need_the_claim(store: &
         .unwrap()
         .unwrap();
     assert_eq!((taken.attempt, taken.documents, taken.bytes), (2, 0, 0));
+    assert_eq!(taken.documents_total, None);
     assert!(!store
         .append_export_chunk(&owner, &queued.id, 1, 1, b"late", progress, lease)
         .await

@@ -61,10 +61,11 @@ pub async fn a_snapshot_shows_the_documents_as_they_were_when_it_opened(store: &
         before.push(insert(store, &organization.id, n).await);
     }
     let export = ExportId::generate();
-    store
+    let counted = store
         .open_snapshot(&organization.id, &export)
         .await
         .unwrap();
+    assert_eq!(counted, 40, "how many documents the snapshot holds");
     let id = organization.id;
     let replace = |document: &Document, n: usize| {
         let document = Document {
