@@ -14,6 +14,7 @@ use crate::errors::{SnapshotError, StoreError};
 use crate::export::job::{ExportJob, ExportOutcome, ExportProgress, BUNDLE_CHUNK, MAX_ATTEMPTS};
 use crate::export::write_bundle;
 use crate::ids::ExportId;
+use crate::organization::Organization;
 use crate::ports::prelude::*;
 use crate::ports::{Store, SNAPSHOT_LEASE};
 use crate::service::audit::Subject;
@@ -95,7 +96,6 @@ impl<P: Ports> Exporter<P> {
     pub async fn work(&self, job: &ExportJob) -> Result<Attempted, StoreError> {
         let store = &self.service.store;
         let mut trouble = None;
-        let now = self.now();
         let outcome = if job.attempt > MAX_ATTEMPTS {
             self.failed(format!(
                 "gave up after {MAX_ATTEMPTS} attempts; ask for a new export"
@@ -103,52 +103,10 @@ impl<P: Ports> Exporter<P> {
         } else {
             match store.find_organization_by_id(&job.organization_id).await? {
                 None => self.failed("the organization was deleted".to_owned()),
-                Some(organization) => {
-                    let sink = StoreSink::new(
-                        store,
-                        &self.owner,
-                        job,
-                        self.service.export_policy.lease,
-                        self.service.clock.clone(),
-                    );
-                    let (held, documents, total) = (
-                        Arc::clone(&sink.held),
-                        Arc::clone(&sink.documents),
-                        Arc::clone(&sink.total),
-                    );
-                    let written = write_bundle(store, &organization, job.id, now, sink, |n, of| {
-                        documents.store(n, Ordering::Relaxed);
-                        total.store(of, Ordering::Relaxed);
-                    })
-                    .await;
-                    if !held.load(Ordering::Relaxed) {
-                        return Ok(Attempted::default());
-                    }
-                    match written {
-                        Ok((sink, written)) => match sink.flush().await {
-                            Ok(()) => ExportOutcome::Done {
-                                documents: written.parts.first().map_or(0, |p| p.lines),
-                                sha256: written.sha256,
-                                bytes: written.bytes,
-                                at: self.now(),
-                                expires_at: self.expiry(self.now()),
-                            },
-                            Err(_) if !held.load(Ordering::Relaxed) => {
-                                return Ok(Attempted::default())
-                            }
-                            Err(e) => self.after_store_error(e, &mut trouble),
-                        },
-                        Err(SnapshotError::Busy) => ExportOutcome::Wait {
-                            at: self.now()
-                                + chrono::Duration::from_std(BUSY_WAIT).unwrap_or(STORE_WAIT),
-                        },
-                        Err(SnapshotError::Lost) => ExportOutcome::Retry { at: self.now() },
-                        Err(SnapshotError::OrganizationNotFound) => {
-                            self.failed("the organization was deleted".to_owned())
-                        }
-                        Err(SnapshotError::Store(e)) => self.after_store_error(e, &mut trouble),
-                    }
-                }
+                Some(organization) => match self.write(job, &organization, &mut trouble).await {
+                    Some(outcome) => outcome,
+                    None => return Ok(Attempted::default()),
+                },
             }
         };
         if !store
@@ -166,6 +124,58 @@ impl<P: Ports> Exporter<P> {
         Ok(Attempted {
             outcome: Some(outcome),
             trouble,
+        })
+    }
+
+    /// Writes `job`'s bundle into the store; answers how the attempt ends, `None` when its
+    /// claim was lost on the way.
+    async fn write(
+        &self,
+        job: &ExportJob,
+        organization: &Organization,
+        trouble: &mut Option<StoreError>,
+    ) -> Option<ExportOutcome> {
+        let store = &self.service.store;
+        let sink = StoreSink::new(
+            store,
+            &self.owner,
+            job,
+            self.service.export_policy.lease,
+            self.service.clock.clone(),
+        );
+        let (held, documents, total) = (
+            Arc::clone(&sink.held),
+            Arc::clone(&sink.documents),
+            Arc::clone(&sink.total),
+        );
+        let written = write_bundle(store, organization, job.id, self.now(), sink, |n, of| {
+            documents.store(n, Ordering::Relaxed);
+            total.store(of, Ordering::Relaxed);
+        })
+        .await;
+        let written = match written {
+            Ok((sink, written)) => sink.flush().await.map(|()| written).map_err(Into::into),
+            Err(e) => Err(e),
+        };
+        if !held.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(match written {
+            Ok(written) => ExportOutcome::Done {
+                documents: written.parts.first().map_or(0, |p| p.lines),
+                sha256: written.sha256,
+                bytes: written.bytes,
+                at: self.now(),
+                expires_at: self.expiry(self.now()),
+            },
+            Err(SnapshotError::Busy) => ExportOutcome::Wait {
+                at: self.now() + chrono::Duration::from_std(BUSY_WAIT).unwrap_or(STORE_WAIT),
+            },
+            Err(SnapshotError::Lost) => ExportOutcome::Retry { at: self.now() },
+            Err(SnapshotError::OrganizationNotFound) => {
+                self.failed("the organization was deleted".to_owned())
+            }
+            Err(SnapshotError::Store(e)) => self.after_store_error(e, trouble),
         })
     }
 
