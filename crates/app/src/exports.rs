@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use orgsvc_domain::export::job::ExportJob;
 use orgsvc_domain::service::Ports;
 use orgsvc_domain::{ExportPolicy, Exporter, Service};
 use serde::Deserialize;
@@ -14,6 +15,11 @@ use crate::background::Worker;
 
 /// How often expired exports are looked for.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
+/// The stack of the thread each export runs on. A runtime worker's 2 MiB overflowed in a debug
+/// build: the export's futures nest deeply, and a document may nest 50 levels, which reading
+/// and writing it recurse through. Its own thread also keeps a long export off the threads
+/// that serve requests.
+const EXPORT_STACK: usize = 16 * 1024 * 1024;
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct ExportSettings {
@@ -78,6 +84,8 @@ pub fn start<P: Ports>(
 }
 
 async fn run<P: Ports>(exporter: Exporter<P>, permits: Arc<Semaphore>, poll: Duration) {
+    // Dropped with this loop, which tells every export it started to stop.
+    let (_running, stopping) = tokio::sync::watch::channel(());
     let mut purged = tokio::time::Instant::now();
     loop {
         if purged.elapsed() >= PURGE_EVERY {
@@ -106,28 +114,49 @@ async fn run<P: Ports>(exporter: Exporter<P>, permits: Arc<Semaphore>, poll: Dur
                 continue;
             }
         };
-        let exporter = exporter.clone();
-        tokio::spawn(async move {
-            let (export, organization) = (job.id, job.organization_id);
-            tracing::info!(%export, %organization, attempt = job.attempt, "exporting");
-            match exporter.work(&job).await {
-                Ok(attempted) => {
-                    if let Some(trouble) = &attempted.trouble {
-                        tracing::warn!(%export, %organization, error = ?trouble,
-                            "an export attempt met an error");
+        let work = export(exporter.clone(), job);
+        let mut stopping = stopping.clone();
+        let runtime = tokio::runtime::Handle::current();
+        let spawned = std::thread::Builder::new()
+            .name("orgsvc-export".to_owned())
+            .stack_size(EXPORT_STACK)
+            .spawn(move || {
+                runtime.block_on(async move {
+                    tokio::select! {
+                        () = work => {}
+                        // The loop was stopped (its worker dropped): so is this export.
+                        _ = stopping.changed() => {}
                     }
-                    match &attempted.outcome {
-                        None => {
-                            tracing::warn!(%export, "the claim on an export ran out; another worker has it")
-                        }
-                        Some(outcome) => tracing::info!(%export, ?outcome, "export attempt ended"),
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(%export, error = ?e, "could not finish an export; it is claimed again when its lease runs out")
-                }
+                });
+                drop(permit);
+            });
+        if let Err(e) = spawned {
+            // The job's claim runs out, and it is claimed again.
+            tracing::warn!(error = %e, "could not start a thread for an export");
+        }
+    }
+}
+
+/// Works one claimed job and logs how it went.
+async fn export<P: Ports>(exporter: Exporter<P>, job: ExportJob) {
+    let (export, organization) = (job.id, job.organization_id);
+    tracing::info!(%export, %organization, attempt = job.attempt, "exporting");
+    match exporter.work(&job).await {
+        Ok(attempted) => {
+            if let Some(trouble) = &attempted.trouble {
+                tracing::warn!(%export, %organization, error = ?trouble,
+                    "an export attempt met an error");
             }
-            drop(permit);
-        });
+            match &attempted.outcome {
+                None => {
+                    tracing::warn!(%export, "the claim on an export ran out; another worker has it");
+                }
+                Some(outcome) => tracing::info!(%export, ?outcome, "export attempt ended"),
+            }
+        }
+        Err(e) => {
+            tracing::warn!(%export, error = ?e,
+                "could not finish an export; it is claimed again when its lease runs out");
+        }
     }
 }

@@ -282,10 +282,64 @@ async fn an_export_whose_instance_dies_midway_is_finished_by_another() {
     // Nothing of the killed attempt is kept.
     let chunks = deployment
         .master_db()
-        .collection::<mongodb::bson::Document>("export_chunks");
+        .collection::<::mongodb::bson::Document>("export_chunks");
     let left = chunks
-        .count_documents(mongodb::bson::doc! {"export": &id, "attempt": {"$ne": 2}})
+        .count_documents(::mongodb::bson::doc! {"export": &id, "attempt": {"$ne": 2}})
         .await
         .unwrap();
     assert_eq!(left, 0);
 }
+
+/// An export job worked inside the test's process (as every in-process service runs one),
+/// on every backend and tenancy model: on a runtime thread's 2 MiB stack, which a debug
+/// build's export once overflowed.
+async fn an_export_job_runs_beside_the_requests(app: crate::helpers::TestApp) {
+    let (_, token) = app.org_with_token("Inproc Co", "owner@inproc.io").await;
+    for n in 0..300 {
+        let (status, _) = app
+            .insert_doc(&token, &json!({"n": n, "nested": [[n]]}))
+            .await;
+        assert_eq!(status, 201);
+    }
+    // As deep as a document may be, as fuzzing sends them: objects and arrays in turn.
+    let mut deep = json!("bottom");
+    for level in 0..48 {
+        deep = if level % 2 == 0 {
+            json!([deep])
+        } else {
+            json!({"d": deep})
+        };
+    }
+    let (status, inserted) = app.insert_doc(&token, &json!({"deep": deep})).await;
+    assert_eq!(status, 201, "{inserted}");
+    let (status, job) = app
+        .send(app.client.post(app.url("/org/exports")).bearer_auth(&token))
+        .await;
+    assert_eq!(status, 202, "{job}");
+    let url = app.url(&format!("/org/exports/{}", job["id"].as_str().unwrap()));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let done = loop {
+        let (status, state) = app.send(app.client.get(&url).bearer_auth(&token)).await;
+        assert_eq!(status, 200);
+        if state["state"] == "done" || state["state"] == "failed" {
+            break state;
+        }
+        assert!(Instant::now() < deadline, "still {state}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(done["state"], "done", "{done}");
+    let bundle = app
+        .client
+        .get(app.url(done["bundle_url"].as_str().unwrap()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let lines = check_bundle(&bundle);
+    assert_eq!(documents(&lines).len(), 301);
+}
+
+on_both_backends!(an_export_job_runs_beside_the_requests);
