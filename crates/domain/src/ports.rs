@@ -469,6 +469,8 @@ pub trait ExportJobs: Clone + Send + Sync + 'static {
     /// already ([`Enqueued::InProgress`] with its id: at most one, also when two requests
     /// race) or `max_active` exports are queued or running across all organizations
     /// ([`Enqueued::Full`]; concurrent requests may overshoot that bound by their number).
+    /// Once queued, the organization's oldest finished jobs beyond
+    /// [`crate::export::job::MAX_KEPT`] (the new one counted) are removed with their bundles.
     ///
     /// # Errors
     /// [`StoreError`] only.

@@ -10,6 +10,11 @@ use crate::ids::{ExportId, OrganizationId, UserId};
 /// 16 MiB document limit, and few enough writes that each one may also renew the claim.
 pub const BUNDLE_CHUNK: usize = 1024 * 1024;
 
+/// Export jobs kept per organization, the one being queued included: queuing a new one removes
+/// the oldest finished ones beyond this, bundles and all, so that an owner exporting again and
+/// again keeps a bounded number of bundles.
+pub const MAX_KEPT: usize = 10;
+
 /// Attempts a job gets: each claim starts one, so a job whose worker keeps dying (or whose
 /// snapshot keeps being lost) fails instead of going round for ever.
 pub const MAX_ATTEMPTS: u32 = 5;

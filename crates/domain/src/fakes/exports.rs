@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 
 use super::FakeStore;
 use crate::errors::StoreError;
-use crate::export::job::{Enqueued, ExportJob, ExportOutcome, ExportProgress, ExportState};
+use crate::export::job::{
+    Enqueued, ExportJob, ExportOutcome, ExportProgress, ExportState, MAX_KEPT,
+};
 use crate::ids::{ExportId, OrganizationId};
 use crate::ports::ExportJobs;
 
@@ -27,6 +29,19 @@ impl ExportJobs for FakeStore {
             return Ok(Enqueued::Full);
         }
         state.exports.insert(job.id, job.clone());
+        let mut kept: Vec<ExportId> = state
+            .exports
+            .values()
+            .filter(|j| j.organization_id == job.organization_id)
+            .map(|j| j.id)
+            .collect();
+        kept.sort_unstable();
+        let beyond = kept.len().saturating_sub(MAX_KEPT);
+        // Ids are UUIDv7: the oldest first; the active one is the newest.
+        for id in &kept[..beyond] {
+            state.export_chunks.retain(|(job, _, _), _| job != id);
+            state.exports.remove(id);
+        }
         Ok(Enqueued::Queued)
     }
 

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use orgsvc_domain::errors::StoreError;
-use orgsvc_domain::export::job::{Enqueued, ExportJob, ExportOutcome, ExportProgress};
+use orgsvc_domain::export::job::{Enqueued, ExportJob, ExportOutcome, ExportProgress, MAX_KEPT};
 use orgsvc_domain::ports::ExportJobs;
 use orgsvc_domain::{ExportId, OrganizationId};
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
@@ -103,6 +103,32 @@ fn remove_job(txn: &WriteTransaction, job: &ExportJob) -> Result<(), StoreError>
     Ok(())
 }
 
+/// The jobs of `organization`, oldest first. Jobs are kept for their retention only, at most
+/// [`MAX_KEPT`] per organization: few enough to read them all.
+fn jobs_of(
+    txn: &WriteTransaction,
+    organization: OrganizationId,
+) -> Result<Vec<ExportJob>, StoreError> {
+    let mut jobs: Vec<ExportJob> = txn
+        .open_table(EXPORTS)
+        .map_err(db_err)?
+        .iter()
+        .map_err(db_err)?
+        .map(|entry| {
+            let (id, bytes) = entry.map_err(db_err)?;
+            let fields: ExportFields = records::from_bytes("export job", bytes.value())?;
+            fields.into_domain(&uuid::Uuid::from_u128(id.value()).to_string())
+        })
+        .filter(|job| {
+            job.as_ref()
+                .map_or(true, |j| j.organization_id == organization)
+        })
+        .collect::<Result<_, _>>()?;
+    // Ids are UUIDv7: in the order the jobs were asked for.
+    jobs.sort_unstable_by_key(|j| j.id);
+    Ok(jobs)
+}
+
 impl ExportJobs for EmbeddedStore {
     async fn enqueue_export(
         &self,
@@ -122,6 +148,11 @@ impl ExportJobs for EmbeddedStore {
             }
             drop(active);
             write_job(txn, &job)?;
+            // The new job is the newest, and the only active one.
+            let jobs = jobs_of(txn, job.organization_id)?;
+            for old in &jobs[..jobs.len().saturating_sub(MAX_KEPT)] {
+                remove_job(txn, old)?;
+            }
             Ok(Enqueued::Queued)
         })
         .await
@@ -272,23 +303,7 @@ impl ExportJobs for EmbeddedStore {
     async fn discard_exports(&self, organization: &OrganizationId) -> Result<(), StoreError> {
         let organization = *organization;
         self.write(move |txn| {
-            // Jobs are kept for their retention only: few enough to read them all.
-            let jobs: Vec<ExportJob> = txn
-                .open_table(EXPORTS)
-                .map_err(db_err)?
-                .iter()
-                .map_err(db_err)?
-                .map(|entry| {
-                    let (id, bytes) = entry.map_err(db_err)?;
-                    let fields: ExportFields = records::from_bytes("export job", bytes.value())?;
-                    fields.into_domain(&uuid::Uuid::from_u128(id.value()).to_string())
-                })
-                .filter(|job| {
-                    job.as_ref()
-                        .map_or(true, |j| j.organization_id == organization)
-                })
-                .collect::<Result<_, _>>()?;
-            for job in &jobs {
+            for job in &jobs_of(txn, organization)? {
                 remove_job(txn, job)?;
             }
             Ok(())

@@ -16,7 +16,9 @@ use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt as _;
 use mongodb::options::ReturnDocument;
 use orgsvc_domain::errors::StoreError;
-use orgsvc_domain::export::job::{Enqueued, ExportJob, ExportOutcome, ExportProgress, ExportState};
+use orgsvc_domain::export::job::{
+    Enqueued, ExportJob, ExportOutcome, ExportProgress, ExportState, MAX_KEPT,
+};
 use orgsvc_domain::ports::ExportJobs;
 use orgsvc_domain::{ExportId, OrganizationId};
 use serde::{Deserialize, Serialize};
@@ -112,6 +114,28 @@ impl MongoStore {
         Ok(())
     }
 
+    /// Removes the organization's oldest jobs beyond [`MAX_KEPT`] (the active one is the
+    /// newest: ids are UUIDv7).
+    async fn remove_beyond_kept(&self, organization: &str) -> Result<(), StoreError> {
+        let found: Vec<BsonDocument> = timed(self.op_timeout(), async {
+            self.inner
+                .exports
+                .clone_with_type::<BsonDocument>()
+                .find(doc! {"organization_id": organization})
+                .projection(doc! {"_id": 1})
+                .sort(doc! {"_id": -1})
+                .skip(MAX_KEPT as u64)
+                .await?
+                .try_collect()
+                .await
+        })
+        .await?;
+        for old in found.iter().filter_map(|d| d.get_str("_id").ok()) {
+            self.remove_job(old).await?;
+        }
+        Ok(())
+    }
+
     async fn jobs(&self, filter: BsonDocument, limit: i64) -> Result<Vec<String>, StoreError> {
         let found: Vec<BsonDocument> = timed(self.op_timeout(), async {
             self.inner
@@ -158,7 +182,10 @@ impl ExportJobs for MongoStore {
             )
             .await
             {
-                Ok(_) => return Ok(Enqueued::Queued),
+                Ok(_) => {
+                    self.remove_beyond_kept(&organization).await?;
+                    return Ok(Enqueued::Queued);
+                }
                 Err(DbError::Duplicate) => {}
                 Err(e) => return Err(e.into()),
             }

@@ -62,6 +62,7 @@ macro_rules! all_contract_tests {
             export_claims_keep_workers_apart_and_chunks_need_the_claim,
             a_retried_export_waits_its_turn_and_a_waiting_one_keeps_its_attempts,
             expired_exports_are_purged_with_their_chunks_and_deleted_organizations_lose_theirs,
+            an_organization_keeps_a_bounded_number_of_exports,
         );
     };
 }

@@ -330,3 +330,64 @@ pub async fn expired_exports_are_purged_with_their_chunks_and_deleted_organizati
     assert_eq!(store.purge_exports(much_later, 10).await.unwrap(), 1);
     assert_eq!(store.find_export(&b, &jobs[2].id, now).await.unwrap(), None);
 }
+
+pub async fn an_organization_keeps_a_bounded_number_of_exports(store: &impl Store) {
+    use orgsvc_domain::export::job::MAX_KEPT;
+    let now = now();
+    let (organization, other) = (
+        create(store, "Alpha", "a@alpha.io").await.id,
+        create(store, "Beta", "b@beta.io").await.id,
+    );
+    let kept_elsewhere = job(&other, now);
+    store.enqueue_export(&kept_elsewhere, 100).await.unwrap();
+    let mut jobs = Vec::new();
+    for _ in 0..MAX_KEPT + 2 {
+        let queued = job(&organization, now);
+        assert_eq!(
+            store.enqueue_export(&queued, 100).await.unwrap(),
+            Enqueued::Queued
+        );
+        let claimed = loop {
+            // The other organization's job may come first: leave it claimed.
+            let until = now + Duration::hours(1);
+            let claimed = store.claim_export("w", now, until).await.unwrap().unwrap();
+            if claimed.id == queued.id {
+                break claimed;
+            }
+        };
+        store
+            .append_export_chunk(
+                "w",
+                &queued.id,
+                claimed.attempt,
+                0,
+                b"x",
+                ExportProgress::default(),
+                now,
+            )
+            .await
+            .unwrap();
+        assert!(store
+            .finish_export("w", &queued.id, claimed.attempt, &done(now))
+            .await
+            .unwrap());
+        jobs.push((queued.id, claimed.attempt));
+    }
+    for (n, (id, attempt)) in jobs.iter().enumerate() {
+        let found = store.find_export(&organization, id, now).await.unwrap();
+        let chunk = store.export_chunk(id, *attempt, 0).await.unwrap();
+        if n < 2 {
+            assert_eq!((found, chunk), (None, None), "job {n} is beyond the bound");
+        } else {
+            assert!(found.is_some() && chunk.is_some(), "job {n} is kept");
+        }
+    }
+    assert!(
+        store
+            .find_export(&other, &kept_elsewhere.id, now)
+            .await
+            .unwrap()
+            .is_some(),
+        "another organization's are not counted"
+    );
+}
