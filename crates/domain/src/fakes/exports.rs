@@ -2,13 +2,19 @@
 
 use chrono::{DateTime, Utc};
 
-use super::FakeStore;
+use super::{FakeStore, State};
 use crate::errors::StoreError;
 use crate::export::job::{
     Enqueued, ExportJob, ExportOutcome, ExportProgress, ExportState, MAX_KEPT,
 };
 use crate::ids::{ExportId, OrganizationId};
 use crate::ports::ExportJobs;
+
+/// Removes job `id` with its bundle.
+fn remove(state: &mut State, id: &ExportId) {
+    state.export_chunks.retain(|(job, _, _), _| job != id);
+    state.exports.remove(id);
+}
 
 impl ExportJobs for FakeStore {
     async fn enqueue_export(
@@ -39,8 +45,7 @@ impl ExportJobs for FakeStore {
         let beyond = kept.len().saturating_sub(MAX_KEPT);
         // Ids are UUIDv7: the oldest first; the active one is the newest.
         for id in &kept[..beyond] {
-            state.export_chunks.retain(|(job, _, _), _| job != id);
-            state.exports.remove(id);
+            remove(&mut state, id);
         }
         Ok(Enqueued::Queued)
     }
@@ -149,8 +154,7 @@ impl ExportJobs for FakeStore {
             .take(limit)
             .collect();
         for id in &expired {
-            state.export_chunks.retain(|(job, _, _), _| job != id);
-            state.exports.remove(id);
+            remove(&mut state, id);
         }
         Ok(expired.len())
     }
@@ -164,8 +168,7 @@ impl ExportJobs for FakeStore {
             .map(|j| j.id)
             .collect();
         for id in &gone {
-            state.export_chunks.retain(|(job, _, _), _| job != id);
-            state.exports.remove(id);
+            remove(&mut state, id);
         }
         Ok(())
     }

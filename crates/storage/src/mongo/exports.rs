@@ -85,8 +85,8 @@ fn bson_err(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
 
 impl MongoStore {
     /// Removes the chunks of job `id`, but those of attempt `keep`.
-    async fn remove_chunks(&self, id: &ExportId, keep: Option<u32>) -> Result<(), StoreError> {
-        let mut filter = doc! {"export": id.to_string()};
+    async fn remove_chunks(&self, id: &str, keep: Option<u32>) -> Result<(), StoreError> {
+        let mut filter = doc! {"export": id};
         if let Some(attempt) = keep {
             filter.insert("attempt", doc! {"$ne": i64::from(attempt)});
         }
@@ -101,11 +101,7 @@ impl MongoStore {
     /// Removes `job` with its bundle: the chunks first, so a crash in between leaves a job
     /// whose removal is simply done again.
     async fn remove_job(&self, id: &str) -> Result<(), StoreError> {
-        timed(
-            self.op_timeout(),
-            self.inner.export_chunks.delete_many(doc! {"export": id}),
-        )
-        .await?;
+        self.remove_chunks(id, None).await?;
         timed(
             self.op_timeout(),
             self.inner.exports.delete_one(doc! {"_id": id}),
@@ -334,7 +330,7 @@ impl ExportJobs for MongoStore {
             return Ok(false);
         }
         let keep = matches!(outcome, ExportOutcome::Done { .. }).then_some(attempt);
-        self.remove_chunks(id, keep).await?;
+        self.remove_chunks(&id.to_string(), keep).await?;
         Ok(true)
     }
 
